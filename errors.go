@@ -1,0 +1,72 @@
+package tend
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. One place (Code.HTTPStatus, Code.ExitCode) maps them to
+// HTTP statuses and CLI exit codes.
+const (
+	ENOTFOUND = "not_found" // a target, script or interpreter does not exist
+	EINVALID  = "invalid"   // bad input: flags, config, arguments
+	ECONFLICT = "conflict"  // name in use, port in use
+	EFAILED   = "failed"    // the operation ran and failed (reload aborted, app did not start)
+	EINTERNAL = "internal"  // a bug or an unexpected OS error
+)
+
+// Error is an error meant for the user: a code for programs and a message
+// that names the thing and how to fix it.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code.
+func Errorf(code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, EINTERNAL when it carries none.
+func ErrorCode(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Code
+	}
+	if err == nil {
+		return ""
+	}
+	return EINTERNAL
+}
+
+// HTTPStatus maps an error code to the control API's HTTP status.
+func HTTPStatus(code string) int {
+	switch code {
+	case ENOTFOUND:
+		return 404
+	case EINVALID:
+		return 400
+	case ECONFLICT:
+		return 409
+	case EFAILED:
+		return 422
+	default:
+		return 500
+	}
+}
+
+// ExitCode maps an error to the CLI's exit status: 1 for failures of the
+// operation, 2 for bad input, 3 for things that were not found.
+func ExitCode(err error) int {
+	switch ErrorCode(err) {
+	case "":
+		return 0
+	case EINVALID:
+		return 2
+	case ENOTFOUND:
+		return 3
+	default:
+		return 1
+	}
+}

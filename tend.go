@@ -1,0 +1,196 @@
+// Package tend holds the domain types shared by the daemon, the CLI, the
+// control client and the config loader: what an app is (AppSpec), what runs
+// (Instance), and how things fail (Error). It imports no infrastructure.
+package tend
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Version is the version of this build. The CLI and the daemon compare it on
+// every request so that a stale daemon is reported instead of misread.
+var Version = "0.1.0-dev"
+
+// Status is the lifecycle state of one instance.
+type Status string
+
+// The instance states, named as PM2 names them so that scripts parsing
+// `ls --json` keep working.
+const (
+	StatusLaunching Status = "launching" // spawned, not yet ready
+	StatusOnline    Status = "online"    // running (and ready, where readiness is known)
+	StatusStopping  Status = "stopping"  // stop signal sent, waiting for exit
+	StatusStopped   Status = "stopped"   // not running, will not restart by itself
+	StatusErrored   Status = "errored"   // gave up: too many unstable restarts or could not start
+	StatusWaiting   Status = "waiting"   // crashed, restart scheduled after a backoff delay
+)
+
+// Duration is a time.Duration that travels as integer milliseconds, the unit
+// PM2's keys (kill_timeout, restart_delay, ...) use.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON encodes d as whole milliseconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendInt(nil, time.Duration(d).Milliseconds(), 10), nil
+}
+
+// UnmarshalJSON decodes whole milliseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var ms int64
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return err
+	}
+	*d = Duration(time.Duration(ms) * time.Millisecond)
+	return nil
+}
+
+// Defaults applied by AppSpec.Normalize when a field is zero.
+const (
+	// DefaultMinUptime is PM2's: an instance that exits sooner counts as an
+	// unstable restart.
+	DefaultMinUptime = Duration(time.Second)
+	// DefaultMaxRestarts is PM2's: this many unstable restarts in a row and
+	// the instance is errored.
+	DefaultMaxRestarts = 16
+	// DefaultKillTimeout is longer than PM2's 1.6 s, a known complaint
+	// (pm2#1522, #2976): web servers routinely need a few seconds to drain.
+	DefaultKillTimeout = Duration(5 * time.Second)
+	// DefaultListenTimeout is PM2's: how long a new instance may take to
+	// become ready.
+	DefaultListenTimeout = Duration(3 * time.Second)
+	// DefaultKillSignal is PM2's default stop signal.
+	DefaultKillSignal = "SIGINT"
+	// DefaultInstanceVar is the variable that carries the instance index.
+	DefaultInstanceVar = "NODE_APP_INSTANCE"
+	// BackoffBase is the first restart delay when the app sets neither
+	// restart_delay nor exp_backoff_restart_delay: systemd's RestartSec
+	// default, so a crash loop never spins at full speed.
+	BackoffBase = Duration(100 * time.Millisecond)
+	// BackoffCap bounds exponential backoff, as PM2 does (15 s).
+	BackoffCap = Duration(15 * time.Second)
+)
+
+// Execution modes: how instances of an app get their connections.
+const (
+	ModeFork    = "fork"    // independent processes, nothing shared
+	ModeCluster = "cluster" // Node apps: tend is the Node cluster primary
+	ModeSocket  = "socket"  // any app: systemd socket activation (fd 3, LISTEN_FDS)
+	ModeProxy   = "proxy"   // any app: private PORT per instance, tend forwards
+)
+
+// Scheduling policies for connections that tend hands out.
+const (
+	SchedRoundRobin = "rr"        // tend accepts and hands each connection to the next free instance
+	SchedShared     = "shared"    // every instance accepts on the shared socket
+	SchedLeastConn  = "leastconn" // proxy mode: the instance with fewest open connections
+)
+
+// AppSpec is what the user asked to run: the parsed form of `tend start`
+// flags or of one entry of an ecosystem file. Keys follow PM2's names.
+// The zero value of each optional field means "default" (see Normalize).
+type AppSpec struct {
+	Name            string   `json:"name"`
+	Script          string   `json:"script"`                // path or command as given
+	Args            []string `json:"args,omitempty"`        // passed to the script
+	Cwd             string   `json:"cwd,omitempty"`         // absolute; defaults to the CLI's cwd
+	Interpreter     string   `json:"interpreter,omitempty"` // "" = by extension, "none" = exec the script
+	InterpreterArgs []string `json:"interpreter_args,omitempty"`
+	Instances       int      `json:"instances"` // resolved count, at least 1
+
+	// Env holds the variables the user gave (--env, env:, env_<name>:).
+	Env map[string]string `json:"env,omitempty"`
+	// BaseEnv is the environment of the shell that ran `tend start`
+	// ("KEY=VALUE" entries). It sits under Env and under what tend sets.
+	BaseEnv []string `json:"base_env,omitempty"`
+
+	// Restart policy.
+	Autorestart            *bool    `json:"autorestart,omitempty"` // nil = true
+	MaxRestarts            int      `json:"max_restarts,omitempty"`
+	MinUptime              Duration `json:"min_uptime,omitempty"`
+	RestartDelay           Duration `json:"restart_delay,omitempty"`
+	ExpBackoffRestartDelay Duration `json:"exp_backoff_restart_delay,omitempty"`
+	StopExitCodes          []int    `json:"stop_exit_codes,omitempty"`
+	MaxMemoryRestart       int64    `json:"max_memory_restart,omitempty"` // bytes
+
+	// Stop and readiness.
+	KillTimeout         Duration `json:"kill_timeout,omitempty"`
+	KillSignal          string   `json:"kill_signal,omitempty"` // "SIGINT", "SIGTERM", ...
+	ShutdownWithMessage bool     `json:"shutdown_with_message,omitempty"`
+	WaitReady           bool     `json:"wait_ready,omitempty"`
+	ListenTimeout       Duration `json:"listen_timeout,omitempty"`
+	ReadyURL            string   `json:"ready_url,omitempty"`
+
+	// Instance variables.
+	InstanceVar  string `json:"instance_var,omitempty"`
+	IncrementVar string `json:"increment_var,omitempty"`
+
+	// Sharing a port.
+	ExecMode string `json:"exec_mode,omitempty"` // ModeFork, ModeCluster, ModeSocket, ModeProxy; "" = decided by Normalize
+	Port     int    `json:"port,omitempty"`
+	Sched    string `json:"sched,omitempty"` // SchedRoundRobin, SchedShared, SchedLeastConn
+
+	// Logs.
+	OutFile       string `json:"out_file,omitempty"`
+	ErrorFile     string `json:"error_file,omitempty"`
+	MergeLogs     bool   `json:"merge_logs,omitempty"`
+	LogDateFormat string `json:"log_date_format,omitempty"`
+	LogType       string `json:"log_type,omitempty"` // "" (raw) or "json"
+}
+
+// AutorestartOn reports whether crashed instances restart by themselves.
+func (s *AppSpec) AutorestartOn() bool { return s.Autorestart == nil || *s.Autorestart }
+
+// Exit records how one run of an instance ended.
+type Exit struct {
+	Time     time.Time `json:"time"`
+	Code     int       `json:"code"`             // -1 when killed by a signal
+	Signal   string    `json:"signal,omitempty"` // "SIGKILL", ...
+	UptimeMS int64     `json:"uptime_ms"`
+	Cause    string    `json:"cause"` // "crash", "stop", "restart", "reload", "memory", "exit"
+}
+
+// Instance is one row of `tend ls`: one slot of an app and the process
+// currently in it.
+type Instance struct {
+	ID          int     `json:"id"`       // global id, stable for the slot's life
+	Name        string  `json:"name"`     // app name
+	Instance    int     `json:"instance"` // index within the app, 0..N-1
+	PID         int     `json:"pid"`      // 0 when not running
+	Status      Status  `json:"status"`
+	Restarts    int     `json:"restarts"`
+	UptimeMS    int64   `json:"uptime_ms"`
+	CPU         float64 `json:"cpu"`    // percent of one core
+	Memory      uint64  `json:"memory"` // resident bytes, whole process tree
+	Mode        string  `json:"mode"`
+	User        string  `json:"user"`
+	Port        int     `json:"port,omitempty"`
+	Sched       string  `json:"sched,omitempty"`
+	Connections uint64  `json:"connections,omitempty"` // handed to this instance by tend
+	Ready       bool    `json:"ready"`
+	// NextRestartMS is how long until a waiting instance restarts.
+	NextRestartMS int64 `json:"next_restart_ms,omitempty"`
+	LastExit      *Exit `json:"last_exit,omitempty"`
+	// Problem is a short human explanation when something is wrong
+	// (did not listen, listens on another port, cannot write logs).
+	Problem string `json:"problem,omitempty"`
+}
+
+// App is the full picture of one app, as `tend describe` shows it.
+type App struct {
+	Spec        AppSpec    `json:"spec"`
+	ScriptPath  string     `json:"script_path"`      // resolved absolute path
+	Command     []string   `json:"command"`          // argv actually executed
+	OutLog      []string   `json:"out_log"`          // per instance
+	ErrLog      []string   `json:"err_log"`          // per instance
+	Instances   []Instance `json:"instances"`        // one per slot
+	Exits       []Exit     `json:"exits"`            // most recent last, bounded
+	EnvKeys     []string   `json:"env_keys"`         // keys the user gave
+	EnvValues   []string   `json:"env,omitempty"`    // KEY=VALUE, only when asked
+	CreatedAt   time.Time  `json:"created_at"`
+	LogProblems []string   `json:"log_problems,omitempty"`
+}

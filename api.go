@@ -1,0 +1,45 @@
+package tend
+
+import "time"
+
+// The control API's request and response bodies. The API is HTTP/1.1 with
+// JSON bodies on the unix socket $TEND_HOME/tend.sock, under /v1/.
+
+// VersionHeader carries the sender's Version on every request and response.
+const VersionHeader = "Tend-Version"
+
+// PingInfo answers GET /v1/ping.
+type PingInfo struct {
+	Version   string    `json:"version"`
+	PID       int       `json:"pid"`
+	Home      string    `json:"home"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// StartRequest is the body of POST /v1/start.
+type StartRequest struct {
+	Apps  []AppSpec `json:"apps"`
+	Force bool      `json:"force,omitempty"` // replace apps of the same name
+}
+
+// ActionRequest is the body of POST /v1/{stop,restart,delete,flush}.
+type ActionRequest struct {
+	Targets []string `json:"targets"` // ids, app names, or "all"
+}
+
+// ActionResult answers actions: the instances acted on, and every instance
+// afterwards (what `tend ls` would print).
+type ActionResult struct {
+	Affected  []int      `json:"affected"`
+	Instances []Instance `json:"instances"`
+}
+
+// LogLine is one line of GET /v1/logs, an NDJSON stream.
+type LogLine struct {
+	Time     time.Time `json:"time"`
+	App      string    `json:"app"`
+	Instance int       `json:"instance"`
+	ID       int       `json:"id"`
+	Stream   string    `json:"stream"` // "out" or "err"
+	Message  string    `json:"message"`
+}

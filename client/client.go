@@ -1,0 +1,200 @@
+// Package client is the typed Go client of tend's control API: HTTP+JSON
+// on the unix socket $TEND_HOME/tend.sock. The tend CLI and TUI use it, and
+// so can any Go program that wants to drive tend.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/tendhq/tend"
+)
+
+// ErrNoDaemon is returned when no daemon serves the home's socket.
+var ErrNoDaemon = errors.New("tend: no daemon is running")
+
+// Client talks to the daemon of one tend home. It is safe for concurrent use.
+type Client struct {
+	home string
+	hc   *http.Client
+	// AllowVersionMismatch lets calls through to a daemon of another
+	// version (for ping and kill, which are how one gets rid of it).
+	AllowVersionMismatch bool
+}
+
+// New returns a client for the daemon of home.
+func New(home string) *Client {
+	sock := filepath.Join(home, "tend.sock")
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "unix", sock)
+			if err != nil && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)) {
+				return nil, ErrNoDaemon
+			}
+			return c, err
+		},
+		DisableCompression: true,
+	}
+	return &Client{home: home, hc: &http.Client{Transport: tr}}
+}
+
+// Home returns the tend home this client talks to.
+func (c *Client) Home() string { return c.home }
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("reading the daemon's answer to %s: %w", path, err)
+	}
+	return nil
+}
+
+// send performs a request and turns error statuses into *tend.Error.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://tend"+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(tend.VersionHeader, tend.Version)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, ErrNoDaemon) {
+			return nil, ErrNoDaemon
+		}
+		return nil, fmt.Errorf("talking to the tend daemon: %w", err)
+	}
+	if v := resp.Header.Get(tend.VersionHeader); v != tend.Version && !c.AllowVersionMismatch {
+		resp.Body.Close()
+		return nil, tend.Errorf(tend.EFAILED, "the tend daemon runs version %s but this tend is %s: run `tend kill` (it stops your apps) and start them again with this tend", v, tend.Version)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e tend.Error
+		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Message == "" {
+			return nil, tend.Errorf(tend.EINTERNAL, "the daemon answered %s", resp.Status)
+		}
+		return nil, &e
+	}
+	return resp, nil
+}
+
+// Ping returns who the daemon is.
+func (c *Client) Ping(ctx context.Context) (tend.PingInfo, error) {
+	var p tend.PingInfo
+	err := c.do(ctx, "GET", "/v1/ping", nil, &p)
+	return p, err
+}
+
+// Instances lists every instance (tend ls).
+func (c *Client) Instances(ctx context.Context) ([]tend.Instance, error) {
+	var out []tend.Instance
+	err := c.do(ctx, "GET", "/v1/instances", nil, &out)
+	return out, err
+}
+
+// Start starts apps. The result lists every instance afterwards.
+func (c *Client) Start(ctx context.Context, req tend.StartRequest) (tend.ActionResult, error) {
+	var out tend.ActionResult
+	err := c.do(ctx, "POST", "/v1/start", req, &out)
+	return out, err
+}
+
+// Act runs action ("stop", "restart", "delete", "flush") on targets: ids,
+// app names or "all".
+func (c *Client) Act(ctx context.Context, action string, targets []string) (tend.ActionResult, error) {
+	var out tend.ActionResult
+	err := c.do(ctx, "POST", "/v1/"+action, tend.ActionRequest{Targets: targets}, &out)
+	return out, err
+}
+
+// Describe returns the full picture of the apps target selects; env
+// values are included only when withEnv is set.
+func (c *Client) Describe(ctx context.Context, target string, withEnv bool) ([]tend.App, error) {
+	q := url.Values{"target": {target}}
+	if withEnv {
+		q.Set("env", "1")
+	}
+	var out []tend.App
+	err := c.do(ctx, "GET", "/v1/describe?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// LogQuery selects log lines.
+type LogQuery struct {
+	Target string // "" for all
+	Lines  int    // last lines per instance
+	Stream string // "", "out" or "err"
+	Follow bool   // keep streaming new lines until ctx ends
+}
+
+// Logs calls fn for each log line, in order, until the stream ends, fn
+// returns an error, or ctx is done.
+func (c *Client) Logs(ctx context.Context, q LogQuery, fn func(tend.LogLine) error) error {
+	v := url.Values{"lines": {strconv.Itoa(q.Lines)}}
+	if q.Target != "" {
+		v.Set("target", q.Target)
+	}
+	if q.Stream != "" {
+		v.Set("stream", q.Stream)
+	}
+	if q.Follow {
+		v.Set("follow", "1")
+	}
+	resp, err := c.send(ctx, "GET", "/v1/logs?"+v.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReaderSize(resp.Body, 64<<10)
+	dec := json.NewDecoder(r)
+	for {
+		var l tend.LogLine
+		if err := dec.Decode(&l); err != nil {
+			if err == io.EOF || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reading logs: %w", err)
+		}
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+}
+
+// Kill stops every app and then the daemon.
+func (c *Client) Kill(ctx context.Context) (tend.ActionResult, error) {
+	var out tend.ActionResult
+	err := c.do(ctx, "POST", "/v1/kill", nil, &out)
+	return out, err
+}

@@ -1,0 +1,102 @@
+// Package cli is tend's command line: cobra commands over the control
+// client. Main is all that cmd/tend calls.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
+	"github.com/tendhq/tend/internal/daemon"
+)
+
+// Main runs the tend command line with args (without the program name)
+// and returns the process exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(os.Stdout, os.Stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, client.ErrNoDaemon) {
+		err = tend.Errorf(tend.EFAILED, "no tend daemon is running")
+	}
+	fmt.Fprintln(os.Stderr, "tend: "+err.Error())
+	return tend.ExitCode(err)
+}
+
+// env is what every command needs: where to write and how to reach the
+// daemon.
+type env struct {
+	out, errOut io.Writer
+	home        string
+	color       bool // ANSI colour on out
+	tty         bool // out is a terminal
+}
+
+func newRoot(out, errOut io.Writer) *cobra.Command {
+	e := &env{out: out, errOut: errOut}
+	e.tty = isTerminal(out)
+	e.color = e.tty && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+	root := &cobra.Command{
+		Use:   "tend",
+		Short: "A process manager with a cluster mode, for any web service",
+		Long: `tend runs your apps and keeps them running: one instance per core on one
+port, crash healing with backoff, reloads without dropping a request, logs,
+and a live view of what runs. It works for unmodified Node apps and for
+Python, Go, Ruby or any binary.
+
+The first command starts the tend daemon, which owns every app; state and
+logs live in $TEND_HOME (default ~/.tend).`,
+		Version:       tend.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			h, err := daemon.Home()
+			e.home = h
+			return err
+		},
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return tend.Errorf(tend.EINVALID, "%v (see tend %s --help)", err, c.Name())
+	})
+	root.AddGroup(&cobra.Group{ID: "apps", Title: "Running apps:"}, &cobra.Group{ID: "look", Title: "Seeing what runs:"}, &cobra.Group{ID: "daemon", Title: "The daemon:"})
+	root.AddCommand(
+		startCmd(e), actionCmd(e, "stop"), actionCmd(e, "restart"), actionCmd(e, "delete"),
+		lsCmd(e), describeCmd(e), logsCmd(e), actionCmd(e, "flush"),
+		pingCmd(e), killCmd(e), daemonCmd(e),
+	)
+	return root
+}
+
+// client returns a client of a running daemon, starting one if needed.
+func (e *env) client(ctx context.Context) (*client.Client, error) {
+	c := client.New(e.home)
+	if _, err := c.Ping(ctx); err != nil {
+		if !errors.Is(err, client.ErrNoDaemon) {
+			return nil, err
+		}
+		if err := spawnDaemon(ctx, e.home, c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// usageErr is an error for bad arguments, exit code 2.
+func usageErr(format string, args ...any) error {
+	return tend.Errorf(tend.EINVALID, format, args...)
+}

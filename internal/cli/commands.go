@@ -1,0 +1,348 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
+	"github.com/tendhq/tend/internal/config"
+	"github.com/tendhq/tend/internal/daemon"
+)
+
+var actionHelp = map[string]string{
+	"stop":    "Stop apps; they stay in the list as stopped",
+	"restart": "Stop then start apps (the port stays bound)",
+	"delete":  "Stop apps and remove them from the list",
+	"flush":   "Empty the log files of apps",
+}
+
+// actionCmd builds stop, restart, delete and flush: they all take targets.
+func actionCmd(e *env, action string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     action + " <id|name|all|config file>...",
+		GroupID: "apps",
+		Short:   actionHelp[action],
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 { // flush alone means every app
+				args = []string{"all"}
+			}
+			targets, err := expandTargets(args)
+			if err != nil {
+				return err
+			}
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			// The daemon finishes the action even if this command is
+			// interrupted, so don't cut the request short.
+			res, err := c.Act(context.WithoutCancel(cmd.Context()), action, targets)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.errOut, "tend: %s: %d %s\n", action, len(res.Affected), plural(len(res.Affected), "instance"))
+			if action != "flush" {
+				e.printTable(res.Instances)
+			}
+			return nil
+		},
+	}
+	if action == "flush" {
+		cmd.GroupID = "look"
+		cmd.Use = "flush [id|name|all]..."
+		cmd.Args = cobra.ArbitraryArgs
+	}
+	return cmd
+}
+
+// expandTargets replaces config files among targets by the names of
+// their apps.
+func expandTargets(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if !config.IsConfigFile(a) {
+			out = append(out, a)
+			continue
+		}
+		wd, _ := os.Getwd()
+		specs, err := config.Load(a, config.Options{Cwd: wd})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range specs {
+			out = append(out, s.Name)
+		}
+	}
+	return out, nil
+}
+
+func lsCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list", "ps", "status"},
+		GroupID: "look",
+		Short:   "List every instance: status, pid, uptime, restarts, cpu, memory",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			insts, err := c.Instances(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(e.out).Encode(insts)
+			}
+			e.printTable(insts)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of instances")
+	return cmd
+}
+
+func describeCmd(e *env) *cobra.Command {
+	var asJSON, withEnv bool
+	cmd := &cobra.Command{
+		Use:     "describe <id|name>",
+		Aliases: []string{"desc", "info", "show"},
+		GroupID: "look",
+		Short:   "Show one app's full picture: paths, command, policy, instances, last exits",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			apps, err := c.Describe(cmd.Context(), args[0], withEnv)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(e.out).Encode(apps)
+			}
+			for _, a := range apps {
+				e.printDescribe(a)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&withEnv, "env", false, "show environment values, not only keys")
+	return cmd
+}
+
+func logsCmd(e *env) *cobra.Command {
+	var q client.LogQuery
+	var errOnly, outOnly, noStream, asJSON, stamp bool
+	cmd := &cobra.Command{
+		Use:     "logs [id|name|all]",
+		GroupID: "look",
+		Short:   "Print the last log lines, then follow new ones across restarts",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && args[0] != "all" {
+				q.Target = args[0]
+			}
+			if errOnly && outOnly {
+				return usageErr("--err and --out exclude each other")
+			}
+			if errOnly {
+				q.Stream = "err"
+			} else if outOnly {
+				q.Stream = "out"
+			}
+			if q.Lines < 0 {
+				return usageErr("--lines must not be negative")
+			}
+			q.Follow = !noStream
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(e.out)
+			err = c.Logs(cmd.Context(), q, func(l tend.LogLine) error {
+				if asJSON {
+					return enc.Encode(l)
+				}
+				prefix := fmt.Sprintf("%s[%d]", l.App, l.Instance)
+				sep := e.paint(cyan, prefix+" |")
+				if l.Stream == "err" {
+					sep = e.paint(red, prefix+" !")
+				}
+				if stamp {
+					sep = l.Time.Local().Format("2006-01-02T15:04:05.000") + " " + sep
+				}
+				_, err := fmt.Fprintln(e.out, sep+" "+l.Message)
+				return err
+			})
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&q.Lines, "lines", 15, "how many past lines to print per instance")
+	fl.BoolVar(&errOnly, "err", false, "only stderr")
+	fl.BoolVar(&outOnly, "out", false, "only stdout")
+	fl.BoolVar(&noStream, "nostream", false, "print the past lines and exit")
+	fl.BoolVar(&asJSON, "json", false, "print JSON lines")
+	fl.BoolVar(&stamp, "timestamp", false, "prefix lines with the time they were captured")
+	return cmd
+}
+
+func pingCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ping",
+		GroupID: "daemon",
+		Short:   "Check that the daemon answers (starting it if needed)",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			p, err := c.Ping(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.out, "pong: daemon %s, pid %d, home %s, up %s, answered in %s\n", p.Version, p.PID, p.Home,
+				formatDuration(time.Since(p.StartedAt)), time.Since(start).Round(10*time.Microsecond))
+			return nil
+		},
+	}
+}
+
+func killCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "kill",
+		GroupID: "daemon",
+		Short:   "Stop every app, then the daemon",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := client.New(e.home)
+			c.AllowVersionMismatch = true
+			res, err := c.Kill(context.WithoutCancel(cmd.Context()))
+			if errors.Is(err, client.ErrNoDaemon) {
+				fmt.Fprintln(e.errOut, "tend: no daemon is running")
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.errOut, "tend: stopped %d %s and the daemon\n", len(res.Affected), plural(len(res.Affected), "instance"))
+			return nil
+		},
+	}
+}
+
+func daemonCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "daemon",
+		GroupID: "daemon",
+		Short:   "Run the daemon in the foreground (for systemd; normally started on demand)",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := daemon.Run(e.home)
+			if errors.Is(err, daemon.ErrRunning) {
+				return tend.Errorf(tend.ECONFLICT, "%v (%s)", err, e.home)
+			}
+			return err
+		},
+	}
+}
+
+// printDescribe prints one app as key: value sections.
+func (e *env) printDescribe(a tend.App) {
+	s := a.Spec
+	kv := func(k string, v any) {
+		fmt.Fprintf(e.out, "  %-22s %v\n", k+":", v)
+	}
+	fmt.Fprintln(e.out, e.paint(bold, "app "+s.Name))
+	kv("script", s.Script)
+	if a.ScriptPath != "" {
+		kv("script path", a.ScriptPath)
+	}
+	kv("command", strings.Join(a.Command, " "))
+	kv("cwd", s.Cwd)
+	kv("interpreter", cmpOr(s.Interpreter, "(by extension)"))
+	kv("mode", cmpOr(s.ExecMode, tend.ModeFork))
+	if s.Port != 0 {
+		kv("port", s.Port)
+		kv("sched", cmpOr(s.Sched, tend.SchedRoundRobin))
+	}
+	kv("instances", s.Instances)
+	kv("created", a.CreatedAt.Local().Format(time.RFC3339))
+	fmt.Fprintln(e.out, e.paint(bold, "restart policy"))
+	kv("autorestart", s.AutorestartOn())
+	kv("max restarts", cmpOr(s.MaxRestarts, tend.DefaultMaxRestarts))
+	kv("min uptime", cmpOr(s.MinUptime, tend.DefaultMinUptime).D())
+	switch {
+	case s.RestartDelay > 0 && s.ExpBackoffRestartDelay == 0:
+		kv("restart delay", s.RestartDelay.D())
+	default:
+		kv("backoff", fmt.Sprintf("%s x1.5 per restart, cap %s", cmpOr(s.ExpBackoffRestartDelay, tend.BackoffBase).D(), tend.BackoffCap.D()))
+	}
+	if len(s.StopExitCodes) > 0 {
+		kv("stop exit codes", s.StopExitCodes)
+	}
+	kv("kill signal", cmpOr(s.KillSignal, tend.DefaultKillSignal))
+	kv("kill timeout", cmpOr(s.KillTimeout, tend.DefaultKillTimeout).D())
+	fmt.Fprintln(e.out, e.paint(bold, "logs"))
+	for i := range a.OutLog {
+		kv(fmt.Sprintf("[%d] out", i), a.OutLog[i])
+		kv(fmt.Sprintf("[%d] err", i), a.ErrLog[i])
+	}
+	for _, p := range a.LogProblems {
+		fmt.Fprintf(e.out, "  %s %s\n", e.paint(yellow, "!"), p)
+	}
+	fmt.Fprintln(e.out, e.paint(bold, "environment"))
+	if len(a.EnvValues) > 0 {
+		for _, v := range a.EnvValues {
+			fmt.Fprintf(e.out, "  %s\n", v)
+		}
+	} else if len(a.EnvKeys) > 0 {
+		kv("keys", strings.Join(a.EnvKeys, " ")+"  (values: --env)")
+	} else {
+		fmt.Fprintln(e.out, "  (none besides the shell's)")
+	}
+	fmt.Fprintln(e.out, e.paint(bold, "instances"))
+	e.printTable(a.Instances)
+	fmt.Fprintln(e.out, e.paint(bold, "last exits"))
+	if len(a.Exits) == 0 {
+		fmt.Fprintln(e.out, "  (none)")
+	}
+	exits := slices.Clone(a.Exits)
+	slices.Reverse(exits)
+	for _, x := range exits {
+		how := fmt.Sprintf("code %d", x.Code)
+		if x.Signal != "" {
+			how = "signal " + x.Signal
+		}
+		fmt.Fprintf(e.out, "  %s  %-8s %-14s after %s\n", x.Time.Local().Format("2006-01-02 15:04:05"), x.Cause, how,
+			formatDuration(time.Duration(x.UptimeMS)*time.Millisecond))
+	}
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
+	"github.com/tendhq/tend/internal/daemon"
+)
+
+// daemonStartTimeout bounds how long the CLI waits for a new daemon to
+// report that it serves; it binds a socket and reads nothing, so seconds
+// mean something is wrong.
+const daemonStartTimeout = 10 * time.Second
+
+// spawnDaemon starts a detached daemon for home and waits until it
+// reports that it serves. Concurrent CLIs serialize on a spawn lock, so
+// twenty commands racing on a fresh home start exactly one daemon.
+func spawnDaemon(ctx context.Context, home string, c *client.Client) error {
+	if err := daemon.EnsureHome(home); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(home+"/spawn.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return err
+	}
+	// Another CLI may have started it while we waited for the lock.
+	if _, err := c.Ping(ctx); err == nil || !errors.Is(err, client.ErrNoDaemon) {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(daemon.LogPath(home), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening the daemon log: %w", err)
+	}
+	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, "daemon")
+	cmd.Env = append(os.Environ(), daemon.ReadyFDEnv+"=3", "TEND_HOME="+home)
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return fmt.Errorf("starting the tend daemon: %w", err)
+	}
+	w.Close()
+	go cmd.Wait() // reaps it if it fails early; a healthy daemon outlives us
+	res := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		res <- strings.TrimSpace(line)
+	}()
+	select {
+	case msg := <-res:
+		if msg == "ok" {
+			return nil
+		}
+		if msg == "" {
+			msg = "it exited without a word; see " + daemon.LogPath(home)
+		}
+		return tend.Errorf(tend.EFAILED, "the tend daemon did not start: %s", msg)
+	case <-time.After(daemonStartTimeout):
+		return tend.Errorf(tend.EFAILED, "the tend daemon did not start within %s; see %s", daemonStartTimeout, daemon.LogPath(home))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

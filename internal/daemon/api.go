@@ -1,0 +1,221 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/logfile"
+)
+
+// maxBody bounds request bodies: a start request with its environment is
+// a few KB, so 8 MiB only guards against a runaway client.
+const maxBody = 8 << 20
+
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, tend.PingInfo{Version: tend.Version, PID: os.Getpid(), Home: d.home, StartedAt: d.started}, nil)
+	})
+	mux.HandleFunc("GET /v1/instances", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, d.instances(), nil)
+	})
+	mux.HandleFunc("POST /v1/start", func(w http.ResponseWriter, r *http.Request) {
+		var req tend.StartRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		err := d.start(r.Context(), req)
+		reply(w, tend.ActionResult{Instances: d.instances()}, err)
+	})
+	for _, action := range []string{"stop", "restart", "delete", "flush"} {
+		mux.HandleFunc("POST /v1/"+action, func(w http.ResponseWriter, r *http.Request) {
+			var req tend.ActionRequest
+			if !decode(w, r, &req) {
+				return
+			}
+			// The work goes on if the client goes away: a half-done stop
+			// would leave apps in a state nobody asked for.
+			res, err := d.act(context.WithoutCancel(r.Context()), action, req.Targets)
+			reply(w, res, err)
+		})
+	}
+	mux.HandleFunc("GET /v1/describe", func(w http.ResponseWriter, r *http.Request) {
+		sels, err := d.resolve([]string{r.URL.Query().Get("target")})
+		var apps []tend.App
+		for _, s := range sels {
+			a := s.app.Describe(r.URL.Query().Get("env") == "1")
+			a.Instances = d.withStats(a.Instances)
+			if s.ids != nil {
+				a.Instances = slices.DeleteFunc(a.Instances, func(in tend.Instance) bool { return !slices.Contains(s.ids, in.ID) })
+			}
+			apps = append(apps, a)
+		}
+		reply(w, apps, err)
+	})
+	mux.HandleFunc("GET /v1/logs", d.logs)
+	mux.HandleFunc("POST /v1/kill", func(w http.ResponseWriter, r *http.Request) {
+		d.log.Info("kill requested: stopping every app")
+		d.mu.Lock()
+		apps := d.allApps()
+		d.mu.Unlock()
+		ids := []int{}
+		for _, a := range apps {
+			for _, in := range a.Instances() {
+				ids = append(ids, in.ID)
+			}
+		}
+		d.shutdown()
+		reply(w, tend.ActionResult{Affected: ids, Instances: []tend.Instance{}}, nil)
+	})
+	return versioned(mux)
+}
+
+func versioned(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(tend.VersionHeader, tend.Version)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if err := dec.Decode(v); err != nil {
+		reply(w, nil, tend.Errorf(tend.EINVALID, "bad request body: %v", err))
+		return false
+	}
+	return true
+}
+
+// reply writes v, or the error with the status its code maps to.
+func reply(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		e, ok := errors.AsType[*tend.Error](err)
+		if !ok {
+			e = &tend.Error{Code: tend.ErrorCode(err), Message: err.Error()}
+		}
+		w.WriteHeader(tend.HTTPStatus(e.Code))
+		json.NewEncoder(w).Encode(e)
+		return
+	}
+	json.NewEncoder(w).Encode(v)
+}
+
+// logs streams log lines as NDJSON: the last `lines` lines of each
+// selected instance, then, with follow=1, every new line until the client
+// goes away or the app is deleted. Sinks outlive restarts, so following
+// goes on across them.
+func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	targets := []string{"all"}
+	if t := q.Get("target"); t != "" {
+		targets = []string{t}
+	}
+	sels, err := d.resolve(targets)
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	lines, _ := strconv.Atoi(q.Get("lines"))
+	if lines < 0 {
+		lines = 0
+	}
+	stream := q.Get("stream") // "", "out" or "err"
+	follow := q.Get("follow") == "1"
+
+	type sub struct {
+		id   int
+		live <-chan logfile.Line
+	}
+	var backlog []tend.LogLine
+	var subs []sub
+	for _, s := range sels {
+		for _, k := range s.app.Sinks(s.ids) {
+			id := k.ID
+			b, live, cancel := k.Sink.Subscribe(lines)
+			defer cancel()
+			for _, l := range b {
+				backlog = append(backlog, toLogLine(l, id))
+			}
+			if follow {
+				subs = append(subs, sub{id, live})
+			}
+		}
+	}
+	keep := func(l tend.LogLine) bool { return stream == "" || l.Stream == stream }
+	backlog = slices.DeleteFunc(backlog, func(l tend.LogLine) bool { return !keep(l) })
+	slices.SortStableFunc(backlog, func(a, b tend.LogLine) int { return a.Time.Compare(b.Time) })
+	if lines > 0 && len(backlog) > lines {
+		backlog = backlog[len(backlog)-lines:]
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	for _, l := range backlog {
+		enc.Encode(l)
+	}
+	fl, _ := w.(http.Flusher)
+	if fl != nil {
+		fl.Flush()
+	}
+	if !follow {
+		return
+	}
+	merged := make(chan tend.LogLine, 256)
+	ctx := r.Context()
+	for _, s := range subs {
+		go func() {
+			for {
+				select {
+				case l, ok := <-s.live:
+					if !ok {
+						return
+					}
+					select {
+					case merged <- toLogLine(l, s.id):
+					case <-ctx.Done():
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	// Flushing per line costs a syscall each; batching to the next idle
+	// moment keeps `logs -f` cheap under a flood.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	dirty := false
+	for {
+		select {
+		case l := <-merged:
+			if keep(l) {
+				enc.Encode(l)
+				dirty = true
+			}
+		case <-tick.C:
+			if dirty && fl != nil {
+				fl.Flush()
+				dirty = false
+			}
+		case <-ctx.Done():
+			return
+		case <-d.quit:
+			return
+		}
+	}
+}
+
+func toLogLine(l logfile.Line, id int) tend.LogLine {
+	return tend.LogLine{Time: l.Time, App: l.App, Instance: l.Instance, ID: id,
+		Stream:  cmp.Or(map[logfile.Stream]string{logfile.Stdout: "out", logfile.Stderr: "err"}[l.Stream], "out"),
+		Message: l.Text}
+}

@@ -1,0 +1,470 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/procexec"
+	"github.com/tendhq/tend/internal/procstat"
+	"github.com/tendhq/tend/internal/supervisor"
+)
+
+// ReadyFDEnv names the variable that tells a daemon started by the CLI on
+// which fd to report that it is serving ("ok\n") or why it failed.
+const ReadyFDEnv = "TEND_DAEMON_READY_FD"
+
+// sampleEvery is how often CPU and memory are measured: once a second, as
+// `ls` and `monit` show them, at a cost of one /proc pass.
+const sampleEvery = time.Second
+
+// Daemon owns the apps of one tend home.
+type Daemon struct {
+	home    string
+	log     *slog.Logger
+	started time.Time
+	user    string
+
+	mu     sync.Mutex
+	apps   map[string]*supervisor.App // nil value: name reserved by a start in progress
+	order  []string                   // creation order, for ls
+	nextID int
+
+	statsMu sync.Mutex
+	stats   map[int]procstat.Usage // by pid
+
+	srv  *http.Server
+	quit chan struct{} // closed to end the daemon (kill)
+}
+
+// Run runs a daemon for home in the foreground until it is killed through
+// the API or receives SIGINT/SIGTERM; either way every app is stopped first.
+func Run(home string) (err error) {
+	readyFD := os.Getenv(ReadyFDEnv)
+	os.Unsetenv(ReadyFDEnv)
+	report := func(msg string) {
+		if n, e := strconv.Atoi(readyFD); e == nil {
+			f := os.NewFile(uintptr(n), "ready")
+			f.WriteString(msg + "\n")
+			f.Close()
+			readyFD = ""
+		}
+	}
+	defer func() {
+		if err != nil {
+			report(err.Error())
+		}
+	}()
+	if err := EnsureHome(home); err != nil {
+		return err
+	}
+	lock, err := lockHome(home)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	l, err := listenSocket(home)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", SocketPath(home), err)
+	}
+	// Orphans the apps leave behind are reparented to the daemon and
+	// reaped here instead of escaping to init.
+	if err := procexec.SetSubreaper(); err != nil {
+		slog.Warn("cannot become a child subreaper", "err", err)
+	}
+	d := New(home)
+	d.log.Info("daemon started", "pid", os.Getpid(), "version", tend.Version, "home", home)
+	report("ok")
+	return d.Serve(l)
+}
+
+// New returns a daemon for home that serves nothing yet.
+func New(home string) *Daemon {
+	d := &Daemon{
+		home: home, log: slog.Default(), started: time.Now(),
+		apps: map[string]*supervisor.App{}, stats: map[int]procstat.Usage{},
+		quit: make(chan struct{}),
+	}
+	if u, err := user.Current(); err == nil {
+		d.user = u.Username
+	}
+	return d
+}
+
+// Serve serves the API on l until the daemon is killed.
+func (d *Daemon) Serve(l net.Listener) error {
+	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	defer signal.Stop(sigs)
+	go d.sampleLoop()
+	errc := make(chan error, 1)
+	go func() { errc <- d.srv.Serve(l) }()
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGCHLD {
+				procexec.Reap()
+				continue
+			}
+			d.log.Info("signal received: stopping every app", "signal", sig)
+			d.shutdown()
+		case <-d.quit:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			d.srv.Shutdown(ctx)
+			cancel()
+			os.Remove(SocketPath(d.home))
+			d.log.Info("daemon stopped")
+			return nil
+		case err := <-errc:
+			if errors.Is(err, http.ErrServerClosed) {
+				continue
+			}
+			return err
+		}
+	}
+}
+
+// shutdown stops every app and ends Serve. Safe to call more than once.
+func (d *Daemon) shutdown() {
+	d.mu.Lock()
+	apps := d.allApps()
+	d.apps, d.order = map[string]*supervisor.App{}, nil
+	d.mu.Unlock()
+	closeAll(apps)
+	select {
+	case <-d.quit:
+	default:
+		close(d.quit)
+	}
+}
+
+func closeAll(apps []*supervisor.App) {
+	var wg sync.WaitGroup
+	for _, a := range apps {
+		wg.Go(func() { a.Close(context.Background()) })
+	}
+	wg.Wait()
+}
+
+// allApps returns the registered apps in creation order. Caller holds mu.
+func (d *Daemon) allApps() []*supervisor.App {
+	var out []*supervisor.App
+	for _, n := range d.order {
+		if a := d.apps[n]; a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (d *Daemon) snapshotApps() []*supervisor.App {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.allApps()
+}
+
+// instances returns every instance with its latest CPU and memory.
+func (d *Daemon) instances() []tend.Instance {
+	out := []tend.Instance{}
+	for _, a := range d.snapshotApps() {
+		out = append(out, a.Instances()...)
+	}
+	return d.withStats(out)
+}
+
+// withStats fills in the latest CPU, memory and user of instances.
+func (d *Daemon) withStats(out []tend.Instance) []tend.Instance {
+	d.statsMu.Lock()
+	for i := range out {
+		out[i].User = d.user
+		if u, ok := d.stats[out[i].PID]; ok && out[i].PID != 0 {
+			out[i].CPU, out[i].Memory = u.CPU, u.Memory
+		}
+	}
+	d.statsMu.Unlock()
+	return out
+}
+
+func (d *Daemon) sampleLoop() {
+	s := procstat.NewSampler()
+	t := time.NewTicker(sampleEvery)
+	defer t.Stop()
+	for {
+		var pids []int
+		for _, a := range d.snapshotApps() {
+			for _, in := range a.Instances() {
+				if in.PID != 0 {
+					pids = append(pids, in.PID)
+				}
+			}
+		}
+		var u map[int]procstat.Usage
+		if len(pids) > 0 {
+			u = s.Sample(pids)
+		}
+		d.statsMu.Lock()
+		d.stats = u
+		d.statsMu.Unlock()
+		select {
+		case <-t.C:
+		case <-d.quit:
+			return
+		}
+	}
+}
+
+// newID allocates an instance id. Caller holds mu.
+func (d *Daemon) newID() int {
+	d.nextID++
+	return d.nextID - 1
+}
+
+// start registers and launches the apps of req. Every spec is checked
+// before anything starts: a bad one starts none.
+func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
+	if len(req.Apps) == 0 {
+		return tend.Errorf(tend.EINVALID, "nothing to start")
+	}
+	res := make([]supervisor.Resolved, len(req.Apps))
+	seen := map[string]bool{}
+	for i := range req.Apps {
+		spec := &req.Apps[i]
+		if err := normalize(spec); err != nil {
+			return err
+		}
+		if seen[spec.Name] {
+			return tend.Errorf(tend.EINVALID, "two apps are named %q: names must be unique", spec.Name)
+		}
+		seen[spec.Name] = true
+		r, err := supervisor.Resolve(spec)
+		if err != nil {
+			return err
+		}
+		res[i] = r
+	}
+	// Reserve the names, replacing existing apps only with force.
+	d.mu.Lock()
+	var replaced []*supervisor.App
+	for _, spec := range req.Apps {
+		a, exists := d.apps[spec.Name]
+		if !exists {
+			continue
+		}
+		if a == nil || !req.Force {
+			d.mu.Unlock()
+			return tend.Errorf(tend.ECONFLICT, "an app named %q already exists: pick another --name, use `tend restart %s`, or --force to replace it", spec.Name, spec.Name)
+		}
+		replaced = append(replaced, a)
+	}
+	if len(d.apps) == 0 {
+		d.nextID = 0
+	}
+	for _, spec := range req.Apps {
+		if _, exists := d.apps[spec.Name]; !exists {
+			d.order = append(d.order, spec.Name)
+		}
+		d.apps[spec.Name] = nil
+	}
+	d.mu.Unlock()
+	closeAll(replaced)
+
+	var started []*supervisor.App
+	fail := func(err error) error {
+		closeAll(started)
+		d.mu.Lock()
+		for _, spec := range req.Apps {
+			delete(d.apps, spec.Name)
+			d.order = slices.DeleteFunc(d.order, func(n string) bool { return n == spec.Name })
+		}
+		d.mu.Unlock()
+		return err
+	}
+	for i, spec := range req.Apps {
+		a, err := supervisor.New(spec, res[i], supervisor.Options{
+			LogDir: LogDir(d.home),
+			NewID: func() int {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				return d.newID()
+			},
+			Logf: func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
+		})
+		if err != nil {
+			return fail(err)
+		}
+		started = append(started, a)
+		if err := a.Start(ctx, nil); err != nil {
+			return fail(err)
+		}
+	}
+	d.mu.Lock()
+	for _, a := range started {
+		d.apps[a.Name()] = a
+	}
+	d.mu.Unlock()
+	for _, a := range started {
+		d.log.Info("app started", "name", a.Name(), "instances", len(a.Instances()))
+	}
+	return nil
+}
+
+// normalize checks and completes what the daemon needs of a spec.
+func normalize(s *tend.AppSpec) error {
+	if s.Script == "" {
+		return tend.Errorf(tend.EINVALID, "app %q has no script", s.Name)
+	}
+	if s.Name == "" {
+		return tend.Errorf(tend.EINVALID, "app for %s has no name", s.Script)
+	}
+	if s.Cwd == "" {
+		return tend.Errorf(tend.EINVALID, "app %s has no working directory", s.Name)
+	}
+	if !filepath.IsAbs(s.Cwd) {
+		return tend.Errorf(tend.EINVALID, "app %s: working directory %s is not absolute", s.Name, s.Cwd)
+	}
+	if s.Instances < 1 {
+		s.Instances = 1
+	}
+	for _, d := range []struct {
+		key string
+		v   tend.Duration
+	}{{"kill_timeout", s.KillTimeout}, {"min_uptime", s.MinUptime}, {"restart_delay", s.RestartDelay}, {"exp_backoff_restart_delay", s.ExpBackoffRestartDelay}, {"listen_timeout", s.ListenTimeout}} {
+		if d.v < 0 {
+			return tend.Errorf(tend.EINVALID, "app %s: %s must not be negative", s.Name, d.key)
+		}
+	}
+	if s.MaxRestarts < 0 {
+		return tend.Errorf(tend.EINVALID, "app %s: max_restarts must not be negative", s.Name)
+	}
+	return nil
+}
+
+// selection is what a list of targets picked: per app, the instance ids
+// (nil for the whole app).
+type selection struct {
+	app *supervisor.App
+	ids []int
+}
+
+// resolve maps targets (ids, names, "all") to apps and instance ids. A
+// target that matches nothing is an error.
+func (d *Daemon) resolve(targets []string) ([]selection, error) {
+	if len(targets) == 0 {
+		return nil, tend.Errorf(tend.EINVALID, "no target given: name an app, an instance id, or all")
+	}
+	apps := d.snapshotApps()
+	var out []selection
+	add := func(a *supervisor.App, ids []int) {
+		for i := range out {
+			if out[i].app == a {
+				if out[i].ids == nil || ids == nil {
+					out[i].ids = nil
+				} else {
+					out[i].ids = append(out[i].ids, ids...)
+				}
+				return
+			}
+		}
+		out = append(out, selection{a, ids})
+	}
+	for _, t := range targets {
+		if t == "all" {
+			if len(apps) == 0 {
+				return nil, tend.Errorf(tend.ENOTFOUND, "no app is running: all matches nothing")
+			}
+			for _, a := range apps {
+				add(a, nil)
+			}
+			continue
+		}
+		found := false
+		for _, a := range apps {
+			if a.Name() == t {
+				add(a, nil)
+				found = true
+			}
+		}
+		if id, err := strconv.Atoi(t); err == nil && !found {
+			for _, a := range apps {
+				for _, in := range a.Instances() {
+					if in.ID == id {
+						add(a, []int{id})
+						found = true
+					}
+				}
+			}
+		}
+		if !found {
+			return nil, tend.Errorf(tend.ENOTFOUND, "no app or instance id matches %q (see tend ls)", t)
+		}
+	}
+	return out, nil
+}
+
+// act runs a stop, restart or delete on targets.
+func (d *Daemon) act(ctx context.Context, action string, targets []string) (tend.ActionResult, error) {
+	sels, err := d.resolve(targets)
+	if err != nil {
+		return tend.ActionResult{}, err
+	}
+	var affected []int
+	for _, s := range sels {
+		for _, in := range s.app.Instances() {
+			if s.ids == nil || slices.Contains(s.ids, in.ID) {
+				affected = append(affected, in.ID)
+			}
+		}
+	}
+	errs := make([]error, len(sels))
+	var wg sync.WaitGroup
+	for i, s := range sels {
+		wg.Go(func() {
+			switch action {
+			case "stop":
+				errs[i] = s.app.Stop(ctx, s.ids)
+			case "restart":
+				errs[i] = s.app.Restart(ctx, s.ids)
+			case "delete":
+				errs[i] = d.delete(ctx, s)
+			case "flush":
+				for _, k := range s.app.Sinks(s.ids) {
+					if err := k.Sink.Flush(); err != nil {
+						errs[i] = err
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return tend.ActionResult{Affected: affected, Instances: d.instances()}, errors.Join(errs...)
+}
+
+// delete removes a whole app, or stops and deletes single instances.
+// Deleting every instance of an app deletes the app.
+func (d *Daemon) delete(ctx context.Context, s selection) error {
+	if s.ids != nil && len(s.ids) < len(s.app.Instances()) {
+		return s.app.Remove(ctx, s.ids)
+	}
+	d.mu.Lock()
+	if d.apps[s.app.Name()] == s.app {
+		delete(d.apps, s.app.Name())
+		d.order = slices.DeleteFunc(d.order, func(n string) bool { return n == s.app.Name() })
+	}
+	d.mu.Unlock()
+	d.log.Info("app deleted", "name", s.app.Name())
+	return s.app.Close(ctx)
+}

@@ -1,0 +1,86 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockHome takes the daemon lock of home. Only one daemon runs per home; a
+// second one started by a racing CLI fails here and exits quietly.
+func lockHome(home string) (*os.File, error) {
+	f, err := os.OpenFile(LockPath(home), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, ErrRunning
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// ErrRunning means another daemon holds the home's lock.
+var ErrRunning = errors.New("a tend daemon is already running for this TEND_HOME")
+
+// listenSocket binds the control socket, mode 0600. Holding the lock, any
+// socket file already there was left by a dead daemon: it is replaced.
+func listenSocket(home string) (net.Listener, error) {
+	path := SocketPath(home)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("removing stale socket %s: %w", path, err)
+	}
+	// The umask makes the socket private from its creation: no window in
+	// which another user could connect before a chmod.
+	old := syscall.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, err
+	}
+	return &peerListener{Listener: l, uid: os.Getuid()}, nil
+}
+
+// peerListener accepts only connections from the daemon's own user (or
+// root), checked with SO_PEERCRED: file permissions are the first guard,
+// this is the second.
+type peerListener struct {
+	net.Listener
+	uid int
+}
+
+func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.allowed(c) {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+func (l *peerListener) allowed(c net.Conn) bool {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var cred *unix.Ucred
+	raw.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	return err == nil && (int(cred.Uid) == l.uid || cred.Uid == 0)
+}

@@ -1,0 +1,159 @@
+package procexec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cmd describes one process to start.
+type Cmd struct {
+	Path   string   // absolute path of the program
+	Args   []string // argv, Args[0] included
+	Env    []string
+	Dir    string
+	Stdout *os.File // write ends; nil means /dev/null
+	Stderr *os.File
+	// ExtraFiles become fds 3, 4, ... in the child.
+	ExtraFiles []*os.File
+}
+
+// Process is a started process: the leader of its own process group.
+type Process struct {
+	Pid   int
+	Start time.Time
+	cmd   *exec.Cmd
+
+	waitOnce sync.Once
+	state    Status
+	done     chan struct{}
+}
+
+// Status is how a process ended.
+type Status struct {
+	Code   int            // exit code, -1 when killed by a signal
+	Signal syscall.Signal // 0 when it exited
+	Err    error          // a wait error, rare
+}
+
+// SignalName returns "SIGKILL" style names, "" when the process exited.
+func (s Status) SignalName() string {
+	if s.Signal == 0 {
+		return ""
+	}
+	return unix.SignalName(s.Signal)
+}
+
+func (s Status) String() string {
+	if s.Signal != 0 {
+		return "killed by " + s.SignalName()
+	}
+	return fmt.Sprintf("exit code %d", s.Code)
+}
+
+// tracked holds the pids this package started and waits for itself, so that
+// Reap never steals their exit status. spawnMu also orders Start against
+// Reap: a child is registered before Reap can see it.
+var (
+	spawnMu sync.Mutex
+	tracked = map[int]bool{}
+)
+
+// Start starts c as the leader of a new process group. The child is killed
+// if the daemon's thread that forked it dies (Pdeathsig) only when pdeath is
+// set; tend leaves it unset so apps survive a daemon upgrade path.
+func Start(c Cmd) (*Process, error) {
+	cmd := &exec.Cmd{
+		Path:       c.Path,
+		Args:       c.Args,
+		Env:        c.Env,
+		Dir:        c.Dir,
+		ExtraFiles: c.ExtraFiles,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid: true,
+		},
+	}
+	if c.Stdout != nil {
+		cmd.Stdout = c.Stdout
+	}
+	if c.Stderr != nil {
+		cmd.Stderr = c.Stderr
+	}
+	spawnMu.Lock()
+	err := cmd.Start()
+	if err == nil {
+		tracked[cmd.Process.Pid] = true
+	}
+	spawnMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	p := &Process{Pid: cmd.Process.Pid, Start: time.Now(), cmd: cmd, done: make(chan struct{})}
+	go p.wait()
+	return p, nil
+}
+
+func (p *Process) wait() {
+	err := p.cmd.Wait()
+	st := Status{}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		ws, _ := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			st.Code, st.Signal = -1, ws.Signal()
+		} else {
+			st.Code = ws.ExitStatus()
+		}
+	default:
+		st.Code, st.Err = -1, err
+	}
+	spawnMu.Lock()
+	delete(tracked, p.Pid)
+	spawnMu.Unlock()
+	p.state = st
+	close(p.done)
+}
+
+// Done is closed when the process has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Status returns how the process ended; valid after Done is closed.
+func (p *Process) Status() Status { <-p.done; return p.state }
+
+// Signal sends sig to the process group, and to descendants that left it.
+func (p *Process) Signal(sig syscall.Signal) error {
+	return SignalTree(p.Pid, sig)
+}
+
+// SignalTree sends sig to the process group led by pid and to every
+// descendant of pid found in /proc, including those that moved to another
+// group or session. ESRCH (nothing left) is not an error.
+func SignalTree(pid int, sig syscall.Signal) error {
+	pids := Descendants(pid)
+	err := unix.Kill(-pid, sig)
+	if errors.Is(err, unix.ESRCH) {
+		err = nil
+	}
+	for _, d := range pids {
+		if e := unix.Kill(d, sig); e != nil && !errors.Is(e, unix.ESRCH) && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// GroupAlive reports whether any process is left in the group led by pgid.
+func GroupAlive(pgid int) bool {
+	return unix.Kill(-pgid, 0) == nil
+}
+
+// PID returns the process id.
+func (p *Process) PID() int { return p.Pid }

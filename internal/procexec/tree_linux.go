@@ -1,0 +1,74 @@
+package procexec
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+)
+
+// Descendants returns the pids of every live descendant of pid, found by
+// walking the parent links in /proc/*/stat. It is a snapshot: processes
+// forked after it returns are not included (the process group covers those
+// that stay in the group).
+func Descendants(pid int) []int {
+	parent := ParentMap()
+	children := map[int][]int{}
+	for c, p := range parent {
+		children[p] = append(children[p], c)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// ParentMap returns pid -> ppid for every process in /proc.
+func ParentMap() map[int]int {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	m := make(map[int]int, len(names))
+	buf := make([]byte, 512)
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil {
+			continue
+		}
+		if pp, ok := readPPID(pid, buf); ok {
+			m[pid] = pp
+		}
+	}
+	return m
+}
+
+func readPPID(pid int, buf []byte) (int, bool) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	n, _ := f.Read(buf)
+	f.Close()
+	b := buf[:n]
+	// The command name is in parentheses and may contain spaces or
+	// parentheses itself: the fields after it start at the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+4 > len(b) {
+		return 0, false
+	}
+	fields := bytes.Fields(b[i+2:])
+	if len(fields) < 2 {
+		return 0, false
+	}
+	pp, err := strconv.Atoi(string(fields[1]))
+	return pp, err == nil
+}

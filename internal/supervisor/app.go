@@ -1,0 +1,595 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/logfile"
+	"github.com/tendhq/tend/internal/procexec"
+)
+
+// Proc is a running instance process, as the App sees it. *procexec.Process
+// implements it; tests substitute fakes through Options.Start.
+type Proc interface {
+	PID() int
+	Done() <-chan struct{}
+	Status() procexec.Status
+	Signal(syscall.Signal) error
+}
+
+// Options configure an App. The zero value of each field is usable except
+// LogDir.
+type Options struct {
+	LogDir string                        // where per-instance log files go unless the spec names them
+	NewID  func() int                    // allocates global instance ids; nil counts from 0
+	Logf   func(format string, a ...any) // the daemon's log; nil discards
+	// Start starts a process; nil means procexec.Start.
+	Start func(procexec.Cmd) (Proc, error)
+}
+
+// maxExits bounds the restart history kept per app for describe.
+const maxExits = 20
+
+// App supervises the instances of one app. Its methods are safe for
+// concurrent use; all state lives in one goroutine (run).
+type App struct {
+	spec    tend.AppSpec
+	res     Resolved
+	opt     Options
+	created time.Time
+
+	ops  chan func()
+	quit chan struct{}
+
+	// Owned by the run goroutine.
+	slots []*slot
+	exits []tend.Exit
+
+	view atomic.Pointer[[]instView]
+}
+
+// slot is one instance position of an app and the process in it.
+type slot struct {
+	id, index int
+	sink      *logfile.Sink
+	outPath   string
+	errPath   string
+
+	proc     Proc
+	gen      int // increments per process, so stale exit events are ignored
+	status   tend.Status
+	started  time.Time
+	restarts int
+	unstable int
+	backoff  time.Duration
+	problem  string
+	lastExit *tend.Exit
+
+	stopping  bool   // a stop was asked for: the next exit is expected
+	stopCause string // why: "stop", "restart", "delete"
+	tree      []int  // descendants seen when the stop began
+	killTimer *time.Timer
+	waiters   []chan struct{}
+
+	restartTimer *time.Timer
+	restartAt    time.Time
+}
+
+// instView is a slot as published for lock-free readers.
+type instView struct {
+	tend.Instance
+	started   time.Time
+	restartAt time.Time
+}
+
+// New creates the app's slots and log sinks. It starts no process: call Start.
+func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
+	if opt.Start == nil {
+		opt.Start = func(c procexec.Cmd) (Proc, error) { return procexec.Start(c) }
+	}
+	if opt.Logf == nil {
+		opt.Logf = func(string, ...any) {}
+	}
+	if opt.NewID == nil {
+		n := 0
+		opt.NewID = func() int { n++; return n - 1 }
+	}
+	if spec.Instances < 1 {
+		spec.Instances = 1
+	}
+	a := &App{spec: spec, res: res, opt: opt, created: time.Now(), ops: make(chan func()), quit: make(chan struct{})}
+	for i := range spec.Instances {
+		s, err := a.newSlot(i)
+		if err != nil {
+			a.closeSinks()
+			return nil, err
+		}
+		a.slots = append(a.slots, s)
+	}
+	a.publish()
+	go a.run()
+	return a, nil
+}
+
+func (a *App) newSlot(index int) (*slot, error) {
+	s := &slot{id: a.opt.NewID(), index: index, status: tend.StatusStopped}
+	s.outPath = a.logPath(a.spec.OutFile, "out", index)
+	s.errPath = a.logPath(a.spec.ErrorFile, "error", index)
+	sink, err := logfile.Open(logfile.Options{
+		App: a.spec.Name, Instance: index,
+		OutPath: s.outPath, ErrPath: s.errPath,
+		TimeLayout: a.spec.LogDateFormat, JSON: a.spec.LogType == "json",
+	})
+	if err != nil {
+		return nil, tend.Errorf(tend.EINVALID, "app %s: opening log files: %v", a.spec.Name, err)
+	}
+	s.sink = sink
+	return s, nil
+}
+
+// logPath names an instance's log file: PM2's layout, <name>-out-<i>.log,
+// unless the spec gives a path; a given path is shared by all instances
+// only with merge_logs.
+func (a *App) logPath(given, kind string, index int) string {
+	if given == "" {
+		name := a.spec.Name + "-" + kind
+		if !a.spec.MergeLogs {
+			name += "-" + strconv.Itoa(index)
+		}
+		return filepath.Join(a.opt.LogDir, name+".log")
+	}
+	if given == "/dev/null" || a.spec.MergeLogs || a.spec.Instances == 1 && index == 0 {
+		return given
+	}
+	ext := filepath.Ext(given)
+	return strings.TrimSuffix(given, ext) + "-" + strconv.Itoa(index) + ext
+}
+
+func (a *App) run() {
+	for {
+		select {
+		case f := <-a.ops:
+			f()
+			a.publish()
+		case <-a.quit:
+			return
+		}
+	}
+}
+
+// post runs f in the actor; false when the app is closed.
+func (a *App) post(f func()) bool {
+	select {
+	case a.ops <- f:
+		return true
+	case <-a.quit:
+		return false
+	}
+}
+
+// call runs f in the actor and waits until it has run.
+func (a *App) call(f func()) bool {
+	done := make(chan struct{})
+	if !a.post(func() { f(); close(done) }) {
+		return false
+	}
+	<-done
+	return true
+}
+
+// Name returns the app's name.
+func (a *App) Name() string { return a.spec.Name }
+
+// Spec returns the app's spec.
+func (a *App) Spec() tend.AppSpec { return a.spec }
+
+// Start launches every selected slot that is not running (all when ids is
+// nil), resetting their restart counters. It returns once the processes are
+// spawned; an error means a process could not be spawned at all.
+func (a *App) Start(ctx context.Context, ids []int) error {
+	var errs []string
+	if !a.call(func() {
+		for _, s := range a.selected(ids) {
+			if err := a.start(s); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+	}) {
+		return errClosed(a.spec.Name)
+	}
+	if len(errs) > 0 {
+		return tend.Errorf(tend.EFAILED, "%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Stop stops the selected slots (all when ids is nil) and waits until their
+// processes and process groups are gone, or ctx ends.
+func (a *App) Stop(ctx context.Context, ids []int) error {
+	return a.stopAndWait(ctx, ids, "stop")
+}
+
+// Restart stops then starts the selected slots.
+func (a *App) Restart(ctx context.Context, ids []int) error {
+	if err := a.stopAndWait(ctx, ids, "restart"); err != nil {
+		return err
+	}
+	var errs []string
+	a.call(func() {
+		for _, s := range a.selected(ids) {
+			s.restarts++
+			if err := a.start(s); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return tend.Errorf(tend.EFAILED, "%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Close stops every instance, closes the log files and ends the actor.
+func (a *App) Close(ctx context.Context) error {
+	err := a.stopAndWait(ctx, nil, "delete")
+	a.call(func() {
+		a.closeSinks()
+		close(a.quit)
+	})
+	return err
+}
+
+func (a *App) closeSinks() {
+	for _, s := range a.slots {
+		if s.sink != nil {
+			s.sink.Close()
+		}
+	}
+}
+
+func (a *App) stopAndWait(ctx context.Context, ids []int, cause string) error {
+	var waits []chan struct{}
+	if !a.call(func() {
+		for _, s := range a.selected(ids) {
+			waits = append(waits, a.stop(s, cause))
+		}
+	}) {
+		return errClosed(a.spec.Name)
+	}
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return tend.Errorf(tend.EFAILED, "app %s: stopping: %v", a.spec.Name, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func errClosed(name string) error {
+	return tend.Errorf(tend.ENOTFOUND, "app %s was deleted", name)
+}
+
+// selected returns the slots with the given ids, all of them for nil.
+func (a *App) selected(ids []int) []*slot {
+	if ids == nil {
+		return a.slots
+	}
+	var out []*slot
+	for _, s := range a.slots {
+		if slices.Contains(ids, s.id) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// start launches s unless it is running. Runs in the actor.
+func (a *App) start(s *slot) error {
+	if s.proc != nil && !s.stopping {
+		return nil
+	}
+	a.cancelRestart(s)
+	s.unstable, s.backoff, s.problem = 0, 0, ""
+	if err := a.launch(s); err != nil {
+		s.status, s.problem = tend.StatusErrored, err.Error()
+		return fmt.Errorf("starting %s[%d]: %w", a.spec.Name, s.index, err)
+	}
+	return nil
+}
+
+// launch spawns the process for s, wiring its output to the slot's sink.
+func (a *App) launch(s *slot) error {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return err
+	}
+	env := instanceEnv(&a.spec, s.index, s.id, nil)
+	p, err := a.opt.Start(procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: outW, Stderr: errW})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return err
+	}
+	for _, pipe := range []struct {
+		st logfile.Stream
+		r  *os.File
+	}{{logfile.Stdout, outR}, {logfile.Stderr, errR}} {
+		go func() {
+			s.sink.ReadFrom(pipe.st, pipe.r)
+			pipe.r.Close()
+		}()
+	}
+	s.gen++
+	gen := s.gen
+	s.proc, s.started, s.stopping, s.tree = p, time.Now(), false, nil
+	s.status = tend.StatusOnline
+	go func() {
+		<-p.Done()
+		a.post(func() { a.exited(s, gen) })
+	}()
+	return nil
+}
+
+// exited handles the end of s's process generation gen. Runs in the actor.
+func (a *App) exited(s *slot, gen int) {
+	if gen != s.gen || s.proc == nil {
+		return
+	}
+	st := s.proc.Status()
+	pid := s.proc.PID()
+	now := time.Now()
+	up := now.Sub(s.started)
+	// The instance is its process group: whatever the app left behind in
+	// it (or forked out of it, seen when the stop began) goes with it, so
+	// no orphan keeps the port or the pipes.
+	procexec.SignalTree(pid, syscall.SIGKILL)
+	for _, d := range s.tree {
+		unix.Kill(d, syscall.SIGKILL)
+	}
+	s.proc = nil
+	if s.killTimer != nil {
+		s.killTimer.Stop()
+		s.killTimer = nil
+	}
+	ex := tend.Exit{Time: now, Code: st.Code, Signal: st.SignalName(), UptimeMS: up.Milliseconds()}
+	if s.stopping {
+		ex.Cause = s.stopCause
+		a.recordExit(s, ex)
+		s.stopping, s.status = false, tend.StatusStopped
+		for _, w := range s.waiters {
+			close(w)
+		}
+		s.waiters = nil
+		return
+	}
+	ex.Cause = "exit"
+	if st.Code != 0 {
+		ex.Cause = "crash"
+	}
+	a.recordExit(s, ex)
+	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, pid, st, up.Round(time.Millisecond))
+	a.afterExit(s, st.Code, st.Signal != 0, up)
+}
+
+// afterExit applies the restart policy to an unexpected exit.
+func (a *App) afterExit(s *slot, code int, signaled bool, up time.Duration) {
+	d := decide(&a.spec, code, signaled, up, s.unstable, s.backoff)
+	s.unstable, s.backoff = d.unstable, d.backoff
+	switch d.act {
+	case actStop:
+		s.status = tend.StatusStopped
+	case actErrored:
+		s.status = tend.StatusErrored
+		s.problem = fmt.Sprintf("exited %d times in a row within min_uptime; not restarting (tend restart %s to try again)", d.unstable, a.spec.Name)
+		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
+	case actRestart:
+		s.status = tend.StatusWaiting
+		s.restartAt = time.Now().Add(d.delay)
+		gen := s.gen
+		s.restartTimer = time.AfterFunc(d.delay, func() {
+			a.post(func() {
+				if s.gen != gen || s.status != tend.StatusWaiting {
+					return
+				}
+				s.restartTimer = nil
+				s.restarts++
+				if err := a.launch(s); err != nil {
+					s.problem = err.Error()
+					a.recordExit(s, tend.Exit{Time: time.Now(), Code: -1, Cause: "spawn failed"})
+					a.afterExit(s, -1, false, 0)
+				}
+			})
+		})
+	}
+}
+
+func (a *App) cancelRestart(s *slot) {
+	if s.restartTimer != nil {
+		s.restartTimer.Stop()
+		s.restartTimer = nil
+	}
+}
+
+func (a *App) recordExit(s *slot, ex tend.Exit) {
+	s.lastExit = &ex
+	a.exits = append(a.exits, ex)
+	if len(a.exits) > maxExits {
+		a.exits = a.exits[len(a.exits)-maxExits:]
+	}
+}
+
+// stop begins stopping s and returns a channel closed once it is stopped.
+// Runs in the actor.
+func (a *App) stop(s *slot, cause string) chan struct{} {
+	w := make(chan struct{})
+	a.cancelRestart(s)
+	if s.proc == nil {
+		s.status = tend.StatusStopped
+		close(w)
+		return w
+	}
+	s.waiters = append(s.waiters, w)
+	if s.stopping {
+		return w
+	}
+	s.stopping, s.stopCause, s.status = true, cause, tend.StatusStopping
+	pid := s.proc.PID()
+	s.tree = procexec.Descendants(pid)
+	s.proc.Signal(a.killSignal())
+	gen := s.gen
+	timeout := a.spec.KillTimeout.D()
+	if timeout <= 0 {
+		timeout = tend.DefaultKillTimeout.D()
+	}
+	s.killTimer = time.AfterFunc(timeout, func() {
+		a.post(func() {
+			if s.gen != gen || s.proc == nil {
+				return
+			}
+			s.problem = fmt.Sprintf("did not stop within kill_timeout (%s); killed with SIGKILL", timeout)
+			a.opt.Logf("%s[%d] pid %d: %s", a.spec.Name, s.index, pid, s.problem)
+			s.proc.Signal(syscall.SIGKILL)
+			for _, d := range s.tree {
+				unix.Kill(d, syscall.SIGKILL)
+			}
+		})
+	})
+	return w
+}
+
+func (a *App) killSignal() syscall.Signal {
+	if a.spec.KillSignal != "" {
+		if sig := unix.SignalNum(a.spec.KillSignal); sig != 0 {
+			return sig
+		}
+	}
+	return unix.SignalNum(tend.DefaultKillSignal)
+}
+
+// publish stores a snapshot of the slots for Instances. Runs in the actor.
+func (a *App) publish() {
+	v := make([]instView, len(a.slots))
+	for i, s := range a.slots {
+		in := tend.Instance{
+			ID: s.id, Name: a.spec.Name, Instance: s.index, Status: s.status,
+			Restarts: s.restarts, Mode: a.mode(), Port: a.spec.Port, Sched: a.spec.Sched,
+			Ready: s.status == tend.StatusOnline, LastExit: s.lastExit, Problem: s.problem,
+		}
+		if s.proc != nil {
+			in.PID = s.proc.PID()
+		}
+		v[i] = instView{Instance: in, started: s.started, restartAt: s.restartAt}
+	}
+	a.view.Store(&v)
+}
+
+func (a *App) mode() string {
+	if a.spec.ExecMode == "" {
+		return tend.ModeFork
+	}
+	return a.spec.ExecMode
+}
+
+// Instances returns the app's instances as of the last change, with uptime
+// and backoff computed now. It never waits for the actor.
+func (a *App) Instances() []tend.Instance {
+	v := *a.view.Load()
+	now := time.Now()
+	out := make([]tend.Instance, len(v))
+	for i, iv := range v {
+		in := iv.Instance
+		if in.PID != 0 {
+			in.UptimeMS = now.Sub(iv.started).Milliseconds()
+		}
+		if in.Status == tend.StatusWaiting {
+			in.NextRestartMS = max(0, iv.restartAt.Sub(now).Milliseconds())
+		}
+		out[i] = in
+	}
+	return out
+}
+
+// Describe returns the full picture of the app; env values only with withEnv.
+func (a *App) Describe(withEnv bool) tend.App {
+	out := tend.App{Spec: a.spec, ScriptPath: a.res.ScriptPath, Command: a.res.Argv, CreatedAt: a.created}
+	out.Spec.BaseEnv = nil
+	a.call(func() {
+		for _, s := range a.slots {
+			out.OutLog = append(out.OutLog, s.outPath)
+			out.ErrLog = append(out.ErrLog, s.errPath)
+			if p := s.sink.Problem(); p != "" {
+				out.LogProblems = append(out.LogProblems, fmt.Sprintf("%s[%d]: %s", a.spec.Name, s.index, p))
+			}
+		}
+		out.Exits = slices.Clone(a.exits)
+	})
+	out.Instances = a.Instances()
+	for k, v := range a.spec.Env {
+		out.EnvKeys = append(out.EnvKeys, k)
+		if withEnv {
+			out.EnvValues = append(out.EnvValues, k+"="+v)
+		}
+	}
+	slices.Sort(out.EnvKeys)
+	slices.Sort(out.EnvValues)
+	if !withEnv {
+		out.Spec.Env = nil
+	}
+	return out
+}
+
+// SlotSink is the log sink of one instance slot.
+type SlotSink struct {
+	ID, Index int
+	Sink      *logfile.Sink
+}
+
+// Sinks returns the log sinks of the selected slots (all for nil), in
+// slot order. Sinks live as long as their slot, across restarts.
+func (a *App) Sinks(ids []int) []SlotSink {
+	var out []SlotSink
+	a.call(func() {
+		for _, s := range a.selected(ids) {
+			out = append(out, SlotSink{s.id, s.index, s.sink})
+		}
+	})
+	return out
+}
+
+// Remove stops the selected instances and removes their slots from the
+// app; the remaining instances keep their ids and indexes.
+func (a *App) Remove(ctx context.Context, ids []int) error {
+	if err := a.stopAndWait(ctx, ids, "delete"); err != nil {
+		return err
+	}
+	a.call(func() {
+		a.slots = slices.DeleteFunc(a.slots, func(s *slot) bool {
+			if slices.Contains(ids, s.id) {
+				s.sink.Close()
+				return true
+			}
+			return false
+		})
+	})
+	return nil
+}

@@ -1,0 +1,56 @@
+package supervisor
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tendhq/tend"
+)
+
+// inherited variables that would mislead the app: another manager's IPC
+// channel, socket activation or notify socket must never pass through
+// (node-cluster.md §2.1: a stale NODE_CHANNEL_FD later aborts node).
+var stripped = []string{
+	"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
+	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID",
+	"NOTIFY_SOCKET", "TEND_APP", "TEND_INSTANCE", "TEND_ID",
+}
+
+// instanceEnv builds the environment of instance index of spec: the shell
+// environment, under the user's variables, under what tend sets.
+func instanceEnv(spec *tend.AppSpec, index, id int, extra map[string]string) []string {
+	m := make(map[string]string, len(spec.BaseEnv)+len(spec.Env)+8)
+	for _, kv := range spec.BaseEnv {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	for _, k := range stripped {
+		delete(m, k)
+	}
+	for k, v := range spec.Env {
+		m[k] = v
+	}
+	ivar := spec.InstanceVar
+	if ivar == "" {
+		ivar = tend.DefaultInstanceVar
+	}
+	m[ivar] = strconv.Itoa(index)
+	m["TEND_APP"] = spec.Name
+	m["TEND_INSTANCE"] = strconv.Itoa(index)
+	m["TEND_ID"] = strconv.Itoa(id)
+	if v := spec.IncrementVar; v != "" {
+		base, _ := strconv.Atoi(m[v])
+		m[v] = strconv.Itoa(base + index)
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	env := make([]string, 0, len(m))
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}

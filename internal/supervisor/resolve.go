@@ -1,0 +1,166 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tendhq/tend"
+)
+
+// Resolved is the command an app's instances execute.
+type Resolved struct {
+	Path       string   // absolute path of the program to exec
+	Argv       []string // full argv, Argv[0] is the program as named
+	ScriptPath string   // the script file, absolute; "" for a command
+	Node       bool     // the program is node running a script
+}
+
+// interpreters maps a script's extension to the interpreter PM2 users
+// expect; anything else is executed directly.
+var interpreters = map[string]string{
+	".js": "node", ".mjs": "node", ".cjs": "node",
+	".py": "python3", ".rb": "ruby", ".sh": "bash",
+}
+
+// Resolve finds what spec runs and checks that it can run: the cwd exists,
+// the script exists and the interpreter is on the user's PATH (taken from
+// spec.BaseEnv, the shell that ran `tend start`), or the script is
+// executable. Errors name the thing and how to fix it.
+func Resolve(spec *tend.AppSpec) (Resolved, error) {
+	cwd := spec.Cwd
+	if fi, err := os.Stat(cwd); err != nil || !fi.IsDir() {
+		return Resolved{}, tend.Errorf(tend.ENOTFOUND, "app %s: working directory %s does not exist; fix --cwd", spec.Name, cwd)
+	}
+	pathEnv := envValue(spec.BaseEnv, "PATH")
+	if pathEnv == "" {
+		pathEnv = os.Getenv("PATH")
+	}
+	script := spec.Script
+	abs := script
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(cwd, script)
+	}
+	fi, statErr := os.Stat(abs)
+	if statErr != nil && strings.ContainsAny(script, " \t") {
+		// "python3 app.py": a command line, split into words.
+		words := splitWords(script)
+		prog, err := lookPath(words[0], pathEnv, cwd)
+		if err != nil {
+			return Resolved{}, tend.Errorf(tend.ENOTFOUND, "app %s: %s is not on PATH and is not a file in %s", spec.Name, words[0], cwd)
+		}
+		return Resolved{Path: prog, Argv: append(words, spec.Args...), Node: filepath.Base(prog) == "node"}, nil
+	}
+	if statErr != nil {
+		if !strings.Contains(script, "/") {
+			if prog, err := lookPath(script, pathEnv, cwd); err == nil {
+				return Resolved{Path: prog, Argv: append([]string{script}, spec.Args...)}, nil
+			}
+		}
+		return Resolved{}, tend.Errorf(tend.ENOTFOUND, "app %s: script %s not found (looked in %s)", spec.Name, script, cwd)
+	}
+	if fi.IsDir() {
+		return Resolved{}, tend.Errorf(tend.EINVALID, "app %s: script %s is a directory, not a file", spec.Name, script)
+	}
+	interp := spec.Interpreter
+	if interp == "" {
+		interp = interpreters[strings.ToLower(filepath.Ext(abs))]
+	}
+	if interp == "" || interp == "none" {
+		if fi.Mode()&0o111 == 0 {
+			return Resolved{}, tend.Errorf(tend.EINVALID, "app %s: script %s is not executable: chmod +x it, or name an interpreter with --interpreter", spec.Name, script)
+		}
+		return Resolved{Path: abs, Argv: append([]string{abs}, spec.Args...), ScriptPath: abs}, nil
+	}
+	prog, err := lookPath(interp, pathEnv, cwd)
+	if err != nil {
+		return Resolved{}, tend.Errorf(tend.ENOTFOUND, "app %s: interpreter %s is not on PATH: install it or give --interpreter /path/to/it", spec.Name, interp)
+	}
+	argv := []string{interp}
+	argv = append(argv, spec.InterpreterArgs...)
+	argv = append(argv, abs)
+	argv = append(argv, spec.Args...)
+	return Resolved{Path: prog, Argv: argv, ScriptPath: abs, Node: filepath.Base(prog) == "node"}, nil
+}
+
+// lookPath is exec.LookPath against a given PATH: the daemon's own PATH
+// may differ from that of the shell the user started the app from.
+func lookPath(name, pathEnv, cwd string) (string, error) {
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cwd, p)
+		}
+		if isExec(p) {
+			return p, nil
+		}
+		return "", os.ErrNotExist
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cwd, p)
+		}
+		if isExec(p) {
+			return p, nil
+		}
+	}
+	return "", os.ErrNotExist
+}
+
+func isExec(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
+
+// splitWords splits a command line on blanks, honouring single and double
+// quotes and backslash escapes, as a shell would for simple commands.
+func splitWords(s string) []string {
+	var words []string
+	var cur strings.Builder
+	in := false
+	var quote rune
+	esc := false
+	for _, r := range s {
+		switch {
+		case esc:
+			cur.WriteRune(r)
+			esc, in = false, true
+		case r == '\\' && quote != '\'':
+			esc = true
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+func envValue(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,239 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend"
+)
+
+// tendBin is the tend binary built for these tests: they run it as a user
+// would. Fake apps are this test binary, re-executed with TEND_FAKE_APP set.
+var tendBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("TEND_FAKE_APP") != "" && len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.") {
+		fakeApp(os.Args[1:])
+		return
+	}
+	dir, err := os.MkdirTemp("", "tend-bin")
+	if err != nil {
+		panic(err)
+	}
+	tendBin = filepath.Join(dir, "tend")
+	if out, err := exec.Command("go", "build", "-o", tendBin, "github.com/tendhq/tend/cmd/tend").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building tend: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fakeApp is every app the tests run.
+func fakeApp(args []string) {
+	forever := func() {
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
+	exitOnStop := func() {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+		go func() { <-c; fmt.Println("stopping"); os.Exit(0) }()
+	}
+	switch args[0] {
+	case "serve": // print what it was given, run until stopped
+		exitOnStop()
+		fmt.Printf("env app=%s instance=%s nai=%s port=%s shell=%s flag=%s pid=%d\n", os.Getenv("TEND_APP"), os.Getenv("TEND_INSTANCE"),
+			os.Getenv("NODE_APP_INSTANCE"), os.Getenv("PORT"), os.Getenv("FROM_SHELL"), os.Getenv("FROM_FLAG"), os.Getpid())
+		fmt.Fprintln(os.Stderr, "ready on stderr")
+		forever()
+	case "crash":
+		fmt.Fprintln(os.Stderr, "crashing")
+		os.Exit(3)
+	case "stubborn": // ignores the polite signals
+		signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
+		fmt.Println("ignoring")
+		forever()
+	case "family": // leaves a child in its group and a grandchild in a new session
+		exitOnStop()
+		self, _ := os.Executable()
+		inGroup := exec.Command(self, "sleeper")
+		inGroup.Start()
+		escaped := exec.Command(self, "sleeper")
+		escaped.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		escaped.Start()
+		fmt.Printf("family %d %d\n", inGroup.Process.Pid, escaped.Process.Pid)
+		forever()
+	case "sleeper":
+		signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
+		forever()
+	case "ticker": // a numbered line every 20 ms
+		exitOnStop()
+		for i := 0; ; i++ {
+			fmt.Printf("tick %d pid=%d\n", i, os.Getpid())
+			time.Sleep(20 * time.Millisecond)
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "unknown fake app", args)
+		os.Exit(2)
+	}
+}
+
+// harness runs tend against a private TEND_HOME.
+type harness struct {
+	t    *testing.T
+	home string
+	env  []string
+	self string
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	// Not t.TempDir(): its long path would not fit a unix socket path.
+	home, err := os.MkdirTemp("", "tend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	h := &harness{t: t, home: home, self: self,
+		env: append(os.Environ(), "TEND_HOME="+home, "TEND_FAKE_APP=1", "NO_COLOR=1")}
+	t.Cleanup(func() {
+		h.run("kill")
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(home, "tend.log")); err == nil {
+				t.Logf("daemon log:\n%s", b)
+			}
+		}
+		os.RemoveAll(home)
+	})
+	return h
+}
+
+// run runs tend with args and returns its stdout, stderr and exit code.
+func (h *harness) run(args ...string) (string, string, int) {
+	cmd := exec.Command(tendBin, args...)
+	cmd.Env = h.env
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatalf("running tend %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// ok runs tend and fails the test unless it exits 0.
+func (h *harness) ok(args ...string) string {
+	h.t.Helper()
+	out, errOut, code := h.run(args...)
+	if code != 0 {
+		h.t.Fatalf("tend %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// fail runs tend, expects exit code want and returns stderr.
+func (h *harness) fail(want int, args ...string) string {
+	h.t.Helper()
+	out, errOut, code := h.run(args...)
+	if code != want {
+		h.t.Fatalf("tend %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
+	}
+	return errOut
+}
+
+func (h *harness) ls() []tend.Instance {
+	h.t.Helper()
+	var insts []tend.Instance
+	if err := json.Unmarshal([]byte(h.ok("ls", "--json")), &insts); err != nil {
+		h.t.Fatalf("ls --json: %v", err)
+	}
+	return insts
+}
+
+// await polls `tend ls` until cond holds. The daemon publishes no event
+// stream yet, so the state it reports is the event; the deadline bounds it.
+func (h *harness) await(what string, cond func([]tend.Instance) bool) []tend.Instance {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		insts := h.ls()
+		if cond(insts) {
+			return insts
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s; instances: %+v", what, insts)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// awaitLog waits until the logs of target contain substr and returns them.
+func (h *harness) awaitLog(target, substr string) string {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := h.ok("logs", target, "--nostream", "--lines", "1000")
+		if strings.Contains(out, substr) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %q in the logs of %s:\n%s", substr, target, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func allStatus(n int, s tend.Status) func([]tend.Instance) bool {
+	return func(insts []tend.Instance) bool {
+		if len(insts) != n {
+			return false
+		}
+		for _, in := range insts {
+			if in.Status != s {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// awaitGone waits until none of pids is alive.
+func awaitGone(t *testing.T, pids ...int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range pids {
+		for alive(p) {
+			if time.Now().After(deadline) {
+				t.Fatalf("pid %d is still alive", p)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,403 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend"
+)
+
+// ErrClosed is returned by Serve after Close.
+var ErrClosed = errors.New("proxy: closed")
+
+// Defaults for the Proxy's tunables.
+const (
+	// DefaultHoldTimeout bounds how long a client waits while no instance
+	// is up: long enough to cover a restart with backoff's first steps
+	// and a slow boot, short enough that a client is not left hanging.
+	DefaultHoldTimeout = 5 * time.Second
+	// DefaultDialTimeout bounds one connection attempt to an instance. On
+	// loopback a dead instance refuses at once; only a wedged one with a
+	// full backlog makes a dial wait, and then another instance is better.
+	DefaultDialTimeout = 2 * time.Second
+)
+
+// Retry pacing while no instance accepts. SetBackends wakes waiting
+// clients at once; the timer covers instances that are listed but still
+// booting, which come up without any call to SetBackends.
+const (
+	retryMin = 25 * time.Millisecond
+	retryMax = 500 * time.Millisecond
+)
+
+// Backend is one instance as the proxy sees it.
+type Backend struct {
+	ID   int    // the instance's id, stable across SetBackends calls
+	Addr string // its private address, "127.0.0.1:<PORT>"
+}
+
+// Stat is the proxy's count for one backend.
+type Stat struct {
+	Handed   uint64 // connections forwarded to it, in total
+	Active   int    // connections open to it now
+	Draining bool   // Drain was called: it gets no new connections
+}
+
+// backend is a Backend with its state, guarded by Proxy.mu.
+type backend struct {
+	Backend
+	draining bool
+	failing  bool // the last dial failed; logged once per outage, not per client
+	handed   uint64
+	active   int
+}
+
+// Proxy forwards connections from one listener to a set of backends.
+// Set HoldTimeout and DialTimeout, if at all, before calling Serve.
+type Proxy struct {
+	// HoldTimeout is how long a client is held while no backend accepts;
+	// zero means DefaultHoldTimeout.
+	HoldTimeout time.Duration
+	// DialTimeout bounds one attempt to reach a backend; zero means
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+
+	ln     net.Listener
+	policy string
+	logf   func(string, ...any)
+	ctx    context.Context // cancelled by Close, ending dials in progress
+	cancel context.CancelFunc
+	done   <-chan struct{} // ctx.Done()
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	backends []*backend            // current set, in the order given
+	retired  []*backend            // removed, still with open connections
+	next     int                   // round-robin cursor
+	changed  chan struct{}         // closed and replaced when backends change
+	conns    map[net.Conn]struct{} // open connections, both sides, for Close
+	closed   bool
+}
+
+// New returns a Proxy that accepts on ln and spreads connections by
+// policy: tend.SchedRoundRobin ("rr", also for "") or tend.SchedLeastConn
+// ("leastconn"). Other policies panic: they are rejected when the app's
+// spec is validated, long before this. logf receives one line per event
+// worth a look (a backend refusing, a client dropped); nil discards them.
+func New(ln net.Listener, policy string, logf func(string, ...any)) *Proxy {
+	switch policy {
+	case "", tend.SchedRoundRobin:
+		policy = tend.SchedRoundRobin
+	case tend.SchedLeastConn:
+	default:
+		panic(fmt.Sprintf("proxy: unknown policy %q", policy))
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Proxy{
+		ln:      ln,
+		policy:  policy,
+		logf:    logf,
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    ctx.Done(),
+		changed: make(chan struct{}),
+		conns:   map[net.Conn]struct{}{},
+	}
+}
+
+// Serve accepts connections and forwards them until Close, then returns
+// ErrClosed. Other accept errors end it too, except running out of file
+// descriptors, which it waits out as net/http does.
+func (p *Proxy) Serve() error {
+	var delay time.Duration
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			select {
+			case <-p.done:
+				return ErrClosed
+			default:
+			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				p.logf("proxy: accept: %v; retrying in %v", err, delay)
+				select {
+				case <-time.After(delay):
+				case <-p.done:
+					return ErrClosed
+				}
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if !p.track(c) {
+			c.Close()
+			return ErrClosed
+		}
+		go p.handle(c)
+	}
+}
+
+// SetBackends replaces the set of backends. A backend whose ID and Addr
+// are unchanged keeps its counters and drain state; one whose Addr changed
+// (the instance restarted on a new port) starts afresh. Removed backends
+// get no new connections; their open connections go on until they end.
+// Clients held while no backend was up are retried at once.
+func (p *Proxy) SetBackends(bs []Backend) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.backends
+	p.backends = make([]*backend, 0, len(bs))
+	for _, b := range bs {
+		i := slices.IndexFunc(old, func(o *backend) bool { return o != nil && o.Backend == b })
+		if i >= 0 {
+			p.backends = append(p.backends, old[i])
+			old[i] = nil
+		} else {
+			p.backends = append(p.backends, &backend{Backend: b})
+		}
+	}
+	for _, o := range old {
+		if o != nil && o.active > 0 {
+			p.retired = append(p.retired, o)
+		}
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// Drain stops new connections to backend id; open ones go on. Used before
+// stopping an instance, so that it only has to finish what it has.
+func (p *Proxy) Drain(id int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range p.backends {
+		if b.ID == id {
+			b.draining = true
+		}
+	}
+}
+
+// Stats returns the counts per backend id: the current backends, and
+// removed ones while they still have open connections.
+func (p *Proxy) Stats() map[int]Stat {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[int]Stat{}
+	for _, b := range slices.Concat(p.retired, p.backends) {
+		s := out[b.ID]
+		s.Handed += b.handed
+		s.Active += b.active
+		s.Draining = b.draining
+		out[b.ID] = s
+	}
+	return out
+}
+
+// Close stops accepting, closes every forwarded connection and waits for
+// their goroutines. Serve then returns ErrClosed.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.cancel()
+	conns := make([]net.Conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	err := p.ln.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	p.wg.Wait()
+	return err
+}
+
+// FreePort returns a loopback TCP port that is free now, for an instance's
+// PORT. Another process could take it before the instance binds it; the
+// proxy then sees that instance refuse and skips it, and tend's readiness
+// check reports the instance as failed.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// track registers an open connection so that Close can close it; it
+// reports false once the proxy is closed.
+func (p *Proxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	p.wg.Add(1)
+	return true
+}
+
+func (p *Proxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
+// pick returns the backends to try, best first, and the channel that
+// signals the next change of the set.
+func (p *Proxy) pick() ([]*backend, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var up []*backend
+	for _, b := range p.backends {
+		if !b.draining {
+			up = append(up, b)
+		}
+	}
+	if len(up) == 0 {
+		return nil, p.changed
+	}
+	// Rotate for round robin; leastconn uses the rotation to break ties,
+	// so that idle backends share the load instead of the first taking all.
+	start := p.next % len(up)
+	p.next++
+	order := append(up[start:len(up):len(up)], up[:start]...)
+	if p.policy == tend.SchedLeastConn {
+		slices.SortStableFunc(order, func(a, b *backend) int { return a.active - b.active })
+	}
+	return order, p.changed
+}
+
+// handle forwards one client connection.
+func (p *Proxy) handle(client net.Conn) {
+	defer p.wg.Done()
+	defer p.untrack(client)
+	defer client.Close()
+
+	hold := p.HoldTimeout
+	if hold <= 0 {
+		hold = DefaultHoldTimeout
+	}
+	giveUp := time.NewTimer(hold)
+	defer giveUp.Stop()
+	retry := retryMin
+	held := false
+	for {
+		order, changed := p.pick()
+		for _, b := range order {
+			if bc := p.dial(b); bc != nil {
+				p.pipe(client, bc, b)
+				return
+			}
+		}
+		if !held {
+			held = true
+			p.logf("proxy: no backend accepts; holding %v for up to %v", client.RemoteAddr(), hold)
+		}
+		t := time.NewTimer(retry)
+		select {
+		case <-changed:
+		case <-t.C:
+			retry = min(2*retry, retryMax)
+		case <-giveUp.C:
+			t.Stop()
+			p.logf("proxy: no backend came up within %v; closing %v", hold, client.RemoteAddr())
+			return
+		case <-p.done:
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
+}
+
+// dial connects to b, counting the attempt as an active connection from
+// the start so that concurrent leastconn picks see it.
+func (p *Proxy) dial(b *backend) net.Conn {
+	p.mu.Lock()
+	b.active++
+	p.mu.Unlock()
+	timeout := p.DialTimeout
+	if timeout <= 0 {
+		timeout = DefaultDialTimeout
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", b.Addr)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		b.active--
+		if !b.failing {
+			b.failing = true
+			p.logf("proxy: backend %d (%s) is down, trying others: %v", b.ID, b.Addr, err)
+		}
+		return nil
+	}
+	if b.failing {
+		b.failing = false
+		p.logf("proxy: backend %d (%s) is up again", b.ID, b.Addr)
+	}
+	if p.closed {
+		b.active--
+		c.Close()
+		return nil
+	}
+	b.handed++
+	p.conns[c] = struct{}{}
+	return c
+}
+
+// pipe copies both ways until both directions have ended, forwarding
+// half-closes, then releases the backend.
+func (p *Proxy) pipe(client, bc net.Conn, b *backend) {
+	defer func() {
+		bc.Close()
+		p.mu.Lock()
+		delete(p.conns, bc)
+		b.active--
+		if b.active == 0 {
+			p.retired = slices.DeleteFunc(p.retired, func(r *backend) bool { return r == b })
+		}
+		p.mu.Unlock()
+	}()
+	up := make(chan struct{})
+	go func() {
+		defer close(up)
+		copyHalf(bc, client)
+	}()
+	copyHalf(client, bc)
+	<-up
+}
+
+// copyHalf copies src to dst. A clean end of src becomes a half-close of
+// dst, so the other side sees EOF but can still answer; an error closes
+// both, so the other direction ends too instead of waiting forever.
+func copyHalf(dst, src net.Conn) {
+	_, err := io.Copy(dst, src)
+	if err == nil {
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			return
+		}
+	}
+	dst.Close()
+	src.Close()
+}

@@ -132,7 +132,11 @@ type AppSpec struct {
 	// Sharing a port.
 	ExecMode string `json:"exec_mode,omitempty"` // ModeFork, ModeCluster, ModeSocket, ModeProxy; "" = decided by Normalize
 	Port     int    `json:"port,omitempty"`
-	Sched    string `json:"sched,omitempty"` // SchedRoundRobin, SchedShared, SchedLeastConn
+	// Host is the address tend binds the shared port on in socket and
+	// proxy modes: loopback unless the user names another ("0.0.0.0").
+	// Node cluster apps bind what their listen() asks for.
+	Host  string `json:"host,omitempty"`
+	Sched string `json:"sched,omitempty"` // SchedRoundRobin, SchedShared, SchedLeastConn
 
 	// Logs.
 	OutFile       string `json:"out_file,omitempty"`
@@ -183,14 +187,14 @@ type Instance struct {
 // App is the full picture of one app, as `tend describe` shows it.
 type App struct {
 	Spec        AppSpec    `json:"spec"`
-	ScriptPath  string     `json:"script_path"`      // resolved absolute path
-	Command     []string   `json:"command"`          // argv actually executed
-	OutLog      []string   `json:"out_log"`          // per instance
-	ErrLog      []string   `json:"err_log"`          // per instance
-	Instances   []Instance `json:"instances"`        // one per slot
-	Exits       []Exit     `json:"exits"`            // most recent last, bounded
-	EnvKeys     []string   `json:"env_keys"`         // keys the user gave
-	EnvValues   []string   `json:"env,omitempty"`    // KEY=VALUE, only when asked
+	ScriptPath  string     `json:"script_path"`   // resolved absolute path
+	Command     []string   `json:"command"`       // argv actually executed
+	OutLog      []string   `json:"out_log"`       // per instance
+	ErrLog      []string   `json:"err_log"`       // per instance
+	Instances   []Instance `json:"instances"`     // one per slot
+	Exits       []Exit     `json:"exits"`         // most recent last, bounded
+	EnvKeys     []string   `json:"env_keys"`      // keys the user gave
+	EnvValues   []string   `json:"env,omitempty"` // KEY=VALUE, only when asked
 	CreatedAt   time.Time  `json:"created_at"`
 	LogProblems []string   `json:"log_problems,omitempty"`
 }

@@ -15,12 +15,17 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/client"
+	"github.com/tendhq/tend/internal/activation"
 	"github.com/tendhq/tend/internal/daemon"
 )
 
 // Main runs the tend command line with args (without the program name)
 // and returns the process exit code.
 func Main(args []string) int {
+	if len(args) > 0 && args[0] == activation.ShimArg {
+		// The daemon re-executes tend as the socket activation shim.
+		return activation.Main(args[1:], os.Stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRoot(os.Stdout, os.Stderr)

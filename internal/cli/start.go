@@ -21,7 +21,7 @@ type startFlags struct {
 	listenTO, killSignal, maxMem, readyURL          string
 	stopCodes                                       []int
 	port                                            int
-	sched, mode                                     string
+	sched, mode, host                               string
 	out, errFile, dateFormat, logType, ivar, incVar string
 	merge, timeFlag                                 bool
 }
@@ -86,6 +86,7 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 	fl.StringVar(&f.readyURL, "ready-url", "", "an instance is ready when this URL answers 2xx")
 	fl.BoolVar(&f.shutdownMsg, "shutdown-with-message", false, "stop Node apps with process.send('shutdown') instead of a signal")
 	fl.IntVar(&f.port, "port", 0, "port the instances share (tend binds it)")
+	fl.StringVar(&f.host, "host", "", "address to bind --port on in socket and proxy modes (default 127.0.0.1; 0.0.0.0 for every interface)")
 	fl.StringVar(&f.sched, "sched", "", "how connections are spread: rr (default), shared, leastconn (proxy mode)")
 	fl.StringVar(&f.mode, "exec-mode", "", "fork, cluster (Node), socket (LISTEN_FDS) or proxy")
 	fl.StringVarP(&f.out, "output", "o", "", "stdout log file")
@@ -195,7 +196,7 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 	if f.port < 0 || f.port > 65535 {
 		return nil, usageErr("--port %d is not a port number (1-65535)", f.port)
 	}
-	s.Port, s.Sched, s.ExecMode = f.port, f.sched, f.mode
+	s.Port, s.Sched, s.ExecMode, s.Host = f.port, f.sched, f.mode, f.host
 	s.OutFile, s.ErrorFile, s.MergeLogs = absOrEmpty(f.out), absOrEmpty(f.errFile), f.merge
 	s.LogDateFormat, s.LogType = f.dateFormat, f.logType
 	if f.timeFlag && s.LogDateFormat == "" {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -48,6 +49,7 @@ type Daemon struct {
 
 	srv  *http.Server
 	quit chan struct{} // closed to end the daemon (kill)
+	exe  string        // this binary, the LISTEN_PID shim
 }
 
 // Run runs a daemon for home in the foreground until it is killed through
@@ -101,6 +103,7 @@ func New(home string) *Daemon {
 	if u, err := user.Current(); err == nil {
 		d.user = u.Username
 	}
+	d.exe, _ = os.Executable()
 	return d
 }
 
@@ -254,6 +257,9 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
 		if err != nil {
 			return err
 		}
+		if err := chooseMode(spec, r); err != nil {
+			return err
+		}
 		res[i] = r
 	}
 	// Reserve the names, replacing existing apps only with force.
@@ -302,6 +308,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
 				return d.newID()
 			},
 			Logf: func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
+			Shim: d.exe,
 		})
 		if err != nil {
 			return fail(err)
@@ -349,6 +356,52 @@ func normalize(s *tend.AppSpec) error {
 	}
 	if s.MaxRestarts < 0 {
 		return tend.Errorf(tend.EINVALID, "app %s: max_restarts must not be negative", s.Name)
+	}
+	return nil
+}
+
+// chooseMode settles how the instances of spec share its port: Node
+// scripts get the Node cluster protocol, anything else with a port gets
+// socket activation; a single instance without a port is a plain fork.
+func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
+	switch s.ExecMode {
+	case "":
+		switch {
+		case r.Node && (s.Port > 0 || s.Instances > 1):
+			s.ExecMode = tend.ModeCluster
+		case s.Port > 0:
+			s.ExecMode = tend.ModeSocket
+		default:
+			s.ExecMode = tend.ModeFork
+		}
+	case tend.ModeFork:
+	case tend.ModeCluster:
+		if !r.Node {
+			return tend.Errorf(tend.EINVALID, "app %s: cluster mode speaks Node's cluster protocol and %s is not a Node script; use --exec-mode socket (the app takes fd 3) or proxy (the app listens on $PORT)", s.Name, s.Script)
+		}
+	case tend.ModeSocket, tend.ModeProxy:
+		if s.Port == 0 {
+			return tend.Errorf(tend.EINVALID, "app %s: %s mode needs --port: the port the instances share", s.Name, s.ExecMode)
+		}
+	default:
+		return tend.Errorf(tend.EINVALID, "app %s: exec mode %q is not one of fork, cluster, socket, proxy", s.Name, s.ExecMode)
+	}
+	valid := map[string][]string{
+		tend.ModeCluster: {tend.SchedRoundRobin, tend.SchedShared},
+		tend.ModeSocket:  {tend.SchedShared},
+		tend.ModeProxy:   {tend.SchedRoundRobin, tend.SchedLeastConn},
+	}[s.ExecMode]
+	if s.ExecMode == tend.ModeFork {
+		if s.Sched != "" {
+			return tend.Errorf(tend.EINVALID, "app %s: --sched applies only when instances share a port (--port)", s.Name)
+		}
+		return nil
+	}
+	if s.Sched == "" {
+		s.Sched = valid[0]
+	}
+	if !slices.Contains(valid, s.Sched) {
+		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, s.Sched, s.ExecMode, strings.Join(valid, " or "))
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ type Options struct {
 	Logf   func(format string, a ...any) // the daemon's log; nil discards
 	// Start starts a process; nil means procexec.Start.
 	Start func(procexec.Cmd) (Proc, error)
+	// Shim is the tend executable, re-executed as the LISTEN_PID shim in
+	// socket mode.
+	Shim string
 }
 
 // maxExits bounds the restart history kept per app for describe.
@@ -48,6 +51,7 @@ type App struct {
 	res     Resolved
 	opt     Options
 	created time.Time
+	share   *share
 
 	ops  chan func()
 	quit chan struct{}
@@ -108,11 +112,16 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	if spec.Instances < 1 {
 		spec.Instances = 1
 	}
-	a := &App{spec: spec, res: res, opt: opt, created: time.Now(), ops: make(chan func()), quit: make(chan struct{})}
+	sh, err := newShare(&spec, opt.Logf)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{spec: spec, res: res, opt: opt, share: sh, created: time.Now(), ops: make(chan func()), quit: make(chan struct{})}
 	for i := range spec.Instances {
 		s, err := a.newSlot(i)
 		if err != nil {
 			a.closeSinks()
+			sh.close()
 			return nil, err
 		}
 		a.slots = append(a.slots, s)
@@ -245,6 +254,7 @@ func (a *App) Close(ctx context.Context) error {
 	err := a.stopAndWait(ctx, nil, "delete")
 	a.call(func() {
 		a.closeSinks()
+		a.share.close()
 		close(a.quit)
 	})
 	return err
@@ -322,10 +332,21 @@ func (a *App) launch(s *slot) error {
 		return err
 	}
 	env := instanceEnv(&a.spec, s.index, s.id, nil)
-	p, err := a.opt.Start(procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: outW, Stderr: errW})
+	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: outW, Stderr: errW}
+	cleanup, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, s.id)
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		return err
+	}
+	p, err := a.opt.Start(cmd)
+	cleanup()
 	outW.Close()
 	errW.Close()
 	if err != nil {
+		a.share.exited(s.id)
 		outR.Close()
 		errR.Close()
 		return err
@@ -367,6 +388,7 @@ func (a *App) exited(s *slot, gen int) {
 		unix.Kill(d, syscall.SIGKILL)
 	}
 	s.proc = nil
+	a.share.exited(s.id)
 	if s.killTimer != nil {
 		s.killTimer.Stop()
 		s.killTimer = nil
@@ -515,9 +537,11 @@ func (a *App) mode() string {
 func (a *App) Instances() []tend.Instance {
 	v := *a.view.Load()
 	now := time.Now()
+	conns := a.share.connections()
 	out := make([]tend.Instance, len(v))
 	for i, iv := range v {
 		in := iv.Instance
+		in.Connections = conns[in.ID]
 		if in.PID != 0 {
 			in.UptimeMS = now.Sub(iv.started).Milliseconds()
 		}

@@ -333,7 +333,10 @@ func (a *App) launch(s *slot) error {
 	}
 	env := instanceEnv(&a.spec, s.index, s.id, nil)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: outW, Stderr: errW}
-	cleanup, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, s.id)
+	cleanup, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim)
+	if a.res.Expand {
+		cmd.Args = expandArgs(cmd.Args, cmd.Env)
+	}
 	if err != nil {
 		outR.Close()
 		outW.Close()
@@ -346,7 +349,6 @@ func (a *App) launch(s *slot) error {
 	outW.Close()
 	errW.Close()
 	if err != nil {
-		a.share.exited(s.id)
 		outR.Close()
 		errR.Close()
 		return err
@@ -364,6 +366,17 @@ func (a *App) launch(s *slot) error {
 	gen := s.gen
 	s.proc, s.started, s.stopping, s.tree = p, time.Now(), false, nil
 	s.status = tend.StatusOnline
+	if probe != "" {
+		s.status = tend.StatusLaunching
+		go probeTCP(probe, p.Done(), func() {
+			a.post(func() {
+				if s.gen == gen && s.proc != nil && !s.stopping {
+					s.status = tend.StatusOnline
+					a.share.ready(s.id, probe)
+				}
+			})
+		})
+	}
 	go func() {
 		<-p.Done()
 		a.post(func() { a.exited(s, gen) })

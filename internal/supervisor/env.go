@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,4 +54,19 @@ func instanceEnv(spec *tend.AppSpec, index, id int, extra map[string]string) []s
 	}
 	sort.Strings(env)
 	return env
+}
+
+// expandArgs replaces $VAR and ${VAR} in args with values from env.
+func expandArgs(args, env []string) []string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = os.Expand(a, func(k string) string { return m[k] })
+	}
+	return out
 }

@@ -14,6 +14,10 @@ type Resolved struct {
 	Argv       []string // full argv, Argv[0] is the program as named
 	ScriptPath string   // the script file, absolute; "" for a command
 	Node       bool     // the program is node running a script
+	// Expand is set for command lines ("python3 -m http.server $PORT"):
+	// $VAR and ${VAR} in the arguments take the instance's environment,
+	// as the shell PM2 runs such commands through would do.
+	Expand bool
 }
 
 // interpreters maps a script's extension to the interpreter PM2 users
@@ -49,7 +53,7 @@ func Resolve(spec *tend.AppSpec) (Resolved, error) {
 		if err != nil {
 			return Resolved{}, tend.Errorf(tend.ENOTFOUND, "app %s: %s is not on PATH and is not a file in %s", spec.Name, words[0], cwd)
 		}
-		return Resolved{Path: prog, Argv: append(words, spec.Args...), Node: filepath.Base(prog) == "node"}, nil
+		return Resolved{Path: prog, Argv: append(words, spec.Args...), Node: filepath.Base(prog) == "node", Expand: true}, nil
 	}
 	if statErr != nil {
 		if !strings.Contains(script, "/") {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/activation"
@@ -23,7 +24,7 @@ type share struct {
 	px   *proxy.Proxy
 
 	mu       sync.Mutex
-	backends map[int]proxy.Backend // proxy mode: running instances by id
+	backends map[int]proxy.Backend // proxy mode: ready instances by id
 }
 
 // DefaultHost is where socket and proxy modes bind when the user names no
@@ -55,31 +56,64 @@ func newShare(spec *tend.AppSpec, logf func(string, ...any)) (*share, error) {
 
 // launch adapts an instance's command: socket mode runs it through the
 // LISTEN_PID shim with the socket as fd 3; proxy mode gives it a private
-// port in PORT. It returns what to close once the process started.
-func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int) (cleanup func(), err error) {
+// port in PORT and returns that address as probe: the instance joins the
+// rotation (ready) once the address accepts. cleanup closes what the
+// parent no longer needs once the process started.
+func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string) (cleanup func(), probe string, err error) {
 	switch sh.mode {
 	case tend.ModeSocket:
 		f, err := sockets.DupFD(sh.ln)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		c.ExtraFiles = append([]*os.File{f}, c.ExtraFiles...)
 		c.Args = append([]string{shim, activation.ShimArg, "--", c.Path}, c.Args[1:]...)
 		c.Path = shim
 		c.Env = append(activation.StripEnv(c.Env), append(activation.Env([]string{spec.Name}), "PORT="+strconv.Itoa(spec.Port))...)
-		return func() { f.Close() }, nil
+		return func() { f.Close() }, "", nil
 	case tend.ModeProxy:
 		port, err := proxy.FreePort()
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		c.Env = append(c.Env, "PORT="+strconv.Itoa(port))
-		sh.mu.Lock()
-		sh.backends[id] = proxy.Backend{ID: id, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-		sh.mu.Unlock()
-		sh.sync()
+		return func() {}, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 	}
-	return func() {}, nil
+	return func() {}, "", nil
+}
+
+// ready puts instance id, listening at addr, into rotation.
+func (sh *share) ready(id int, addr string) {
+	if sh.px == nil {
+		return
+	}
+	sh.mu.Lock()
+	sh.backends[id] = proxy.Backend{ID: id, Addr: addr}
+	sh.mu.Unlock()
+	sh.sync()
+}
+
+// probeEvery is how often a launching instance's port is tried: quick
+// enough that a fast app joins within a few ms, cheap for a slow one.
+const probeEvery = 10 * time.Millisecond
+
+// probeTCP calls ready once addr accepts a connection, unless done closes
+// first (the process died).
+func probeTCP(addr string, done <-chan struct{}, ready func()) {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			ready()
+			return
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // exited takes instance id out of rotation.

@@ -39,11 +39,11 @@ func decodeApp(file string, index int, n *yaml.Node, opt Options, dir string) (t
 	if n.Kind != yaml.MappingNode {
 		return tend.AppSpec{}, nil, posErr(file, n, "%s: expected a mapping, got %s", d.label, describe(n))
 	}
+	d.nameApp(n)
 	es, err := entries(n)
 	if err != nil {
 		return tend.AppSpec{}, nil, d.errAt(err, n, "")
 	}
-	d.nameApp(es)
 
 	seen := map[string]*yaml.Node{} // canonical key -> key as written
 	for _, e := range es {
@@ -75,18 +75,21 @@ func decodeApp(file string, index int, n *yaml.Node, opt Options, dir string) (t
 }
 
 // nameApp finds the app's name, given or derived from its script, before
-// anything else so that every message can say which app it is about.
-func (d *appDecoder) nameApp(es []entry) {
+// anything else so that every message can say which app it is about. It
+// reads the mapping as written, so that it works even when the mapping is
+// about to be rejected.
+func (d *appDecoder) nameApp(n *yaml.Node) {
 	var script *yaml.Node
-	for _, e := range es {
-		switch appKeys[e.key.Value] {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		switch appKeys[k.Value] {
 		case "name":
-			if isString(e.val) && strings.TrimSpace(e.val.Value) != "" {
-				d.spec.Name, d.nameNode = strings.TrimSpace(e.val.Value), e.val
+			if isString(v) && strings.TrimSpace(v.Value) != "" {
+				d.spec.Name, d.nameNode = strings.TrimSpace(v.Value), v
 			}
 		case "script":
-			if script == nil && isString(e.val) {
-				script = e.val
+			if script == nil && isString(v) && strings.TrimSpace(v.Value) != "" {
+				script = v
 			}
 		}
 	}

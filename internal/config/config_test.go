@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -260,6 +261,10 @@ func TestParseErrors(t *testing.T) {
 			`tend.yaml:2:3: duplicate key "script"; the first is at line 1 (app "a")`},
 		{"json duplicate key", "app.json", `{"apps": [{"script": "a", "script": "b"}]}`,
 			`app.json:1:27: duplicate key "script"; the first is at line 1 (app "a")`},
+		{"merge of itself", "tend.yaml", "apps: [&a {<<: *a, script: x}]\n",
+			`tend.yaml:1:8: <<: the mapping merges itself (app "x")`},
+		{"merge of a list", "tend.yaml", "apps: [{<<: [1], script: x}]\n",
+			`tend.yaml:1:14: <<: expected a mapping, got 1 (app "x")`},
 		{"alias and key", "tend.yaml", "- script: a.js\n  exec: b.js\n",
 			`tend.yaml:2:3: duplicate key "exec": "script" at line 1 already sets it (app "a")`},
 		{"top-level unknown key", "tend.yaml", "appz:\n  - script: a.js\n",
@@ -323,6 +328,25 @@ func TestParseErrors(t *testing.T) {
 			}
 			checkErr(t, err, tend.EINVALID, tt.want)
 		})
+	}
+}
+
+// TestMergeBlowup: mappings that merge the previous one ten times over,
+// twenty levels deep, would take 10^20 steps if each merge were expanded
+// afresh.
+func TestMergeBlowup(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x-0: &l0 {kill_timeout: 1}\n")
+	for i := 1; i <= 20; i++ {
+		fmt.Fprintf(&b, "x-%d: &l%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 10), ", "))
+	}
+	b.WriteString("apps: [{<<: *l20, script: x}]\n")
+	apps, err := Parse([]byte(b.String()), "tend.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if apps[0].KillTimeout != ms(1) {
+		t.Errorf("kill_timeout %v, want 1ms", apps[0].KillTimeout.D())
 	}
 }
 

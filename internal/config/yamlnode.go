@@ -49,6 +49,28 @@ type entry struct{ key, val *yaml.Node }
 // ones, as YAML specifies. A key written twice in m is an error: YAML says so
 // and JSON parsers disagree on which one wins.
 func entries(m *yaml.Node) ([]entry, error) {
+	return (&merger{done: map[*yaml.Node][]entry{}, active: map[*yaml.Node]bool{}}).entries(m)
+}
+
+// merger expands merge keys. Each mapping is expanded once (done), however
+// often it is merged, so that mappings merging each other many times over
+// cost linear time, and a mapping that merges itself (active) is an error,
+// not endless recursion.
+type merger struct {
+	done   map[*yaml.Node][]entry
+	active map[*yaml.Node]bool
+}
+
+func (g *merger) entries(m *yaml.Node) ([]entry, error) {
+	if es, ok := g.done[m]; ok {
+		return es, nil
+	}
+	if g.active[m] {
+		return nil, errAt(m, "<<: the mapping merges itself")
+	}
+	g.active[m] = true
+	defer delete(g.active, m)
+
 	var out, merged []entry
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -72,7 +94,7 @@ func entries(m *yaml.Node) ([]entry, error) {
 				if s.Kind != yaml.MappingNode {
 					return nil, errAt(s, "<<: expected a mapping, got %s", describe(s))
 				}
-				es, err := entries(s)
+				es, err := g.entries(s)
 				if err != nil {
 					return nil, err
 				}
@@ -92,6 +114,7 @@ func entries(m *yaml.Node) ([]entry, error) {
 			out = append(out, e)
 		}
 	}
+	g.done[m] = out
 	return out, nil
 }
 

@@ -1,0 +1,133 @@
+package config
+
+import (
+	"math"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tendhq/tend"
+)
+
+// numCPU is the count "max" and "-N" are relative to; a variable so that
+// tests can pin it.
+var numCPU = runtime.NumCPU
+
+// ParseInstances parses an instance count as PM2 takes it (-i, instances:):
+// "max" or "0" is one per CPU, "-N" is N fewer than the CPUs but at least 1,
+// and "N" is N. Anything else is an EINVALID error naming the value.
+func ParseInstances(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "max") {
+		return numCPU(), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, tend.Errorf(tend.EINVALID, "%q is not a number, \"max\" or \"-N\"", s)
+	}
+	switch {
+	case n == 0:
+		return numCPU(), nil
+	case n < 0:
+		return max(numCPU()+n, 1), nil
+	}
+	return n, nil
+}
+
+// ParseDuration parses a duration as PM2's time keys take it: a bare number
+// is milliseconds ("1500", "2.5"), anything else is a Go duration ("1500ms",
+// "2s", "1m", "1h", "1m30s"). Negative durations are an EINVALID error.
+func ParseDuration(s string) (tend.Duration, error) {
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	if isDecimal(s) {
+		ms, _ := strconv.ParseFloat(s, 64)
+		f := ms * float64(time.Millisecond)
+		if math.Abs(f) >= math.MaxInt64 {
+			return 0, tend.Errorf(tend.EINVALID, "%s is too long", s)
+		}
+		d = time.Duration(f)
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, tend.Errorf(tend.EINVALID, "%q is not a duration; use milliseconds or a unit: 1500, 1500ms, 2s, 1m, 1h", s)
+		}
+	}
+	if d < 0 {
+		return 0, tend.Errorf(tend.EINVALID, "%s must not be negative", s)
+	}
+	return tend.Duration(d), nil
+}
+
+// isDecimal reports whether s is a plain decimal number (digits and at most
+// one dot): strconv.ParseFloat also takes "Inf", "0x1p3" and "1e3", which are
+// not what anyone means by milliseconds in a string.
+func isDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	dot := false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '.' && !dot:
+			dot = true
+		case s[i] < '0' || s[i] > '9':
+			return false
+		}
+	}
+	return s != "" && s != "."
+}
+
+// ParseBytes parses a size as PM2's max_memory_restart takes it: a number
+// of bytes ("1024"), or a number with a binary unit K, M, G or T ("512K",
+// "200M", "1.5G"; case and a trailing "B" or "iB" do not matter). Negative
+// sizes are an EINVALID error.
+func ParseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	num := strings.TrimRight(s, "BbIiKkMmGgTt ")
+	unit := strings.ToUpper(strings.TrimSpace(s[len(num):]))
+	unit = strings.TrimSuffix(strings.TrimSuffix(unit, "B"), "I")
+	var mult float64
+	switch unit {
+	case "":
+		mult = 1
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	case "T":
+		mult = 1 << 40
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if mult == 0 || err != nil || !isDecimal(num) {
+		return 0, tend.Errorf(tend.EINVALID, "%q is not a size; use bytes or a unit: 1024, 512K, 200M, 1G", s)
+	}
+	if f < 0 {
+		return 0, tend.Errorf(tend.EINVALID, "%s must not be negative", s)
+	}
+	b := f * mult
+	if b >= math.MaxInt64 {
+		return 0, tend.Errorf(tend.EINVALID, "%s is too large", s)
+	}
+	return int64(b), nil
+}
+
+// ParseEnvArg parses one --env argument. "KEY=VALUE" gives KEY and VALUE;
+// a bare "KEY" takes its value from this process's environment, as PM2
+// does, so `--env HOME` passes the shell's HOME. An empty key, or a key with
+// a NUL byte, is an EINVALID error.
+func ParseEnvArg(s string) (key, value string, err error) {
+	key, value, ok := strings.Cut(s, "=")
+	if !ok {
+		value = os.Getenv(key)
+	}
+	if err := checkEnvName(key); err != nil {
+		return "", "", tend.Errorf(tend.EINVALID, "%q: %v; use KEY=VALUE", s, err)
+	}
+	if strings.IndexByte(value, 0) >= 0 {
+		return "", "", tend.Errorf(tend.EINVALID, "%q: the value contains a NUL byte", s)
+	}
+	return key, value, nil
+}

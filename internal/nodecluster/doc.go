@@ -1,0 +1,23 @@
+// Package nodecluster makes tend the cluster primary of a Node.js app, so
+// that N unmodified instances share one port exactly as under Node's own
+// cluster module or PM2.
+//
+// Each worker is started as `node <script>` with NODE_UNIQUE_ID=<id> and a
+// nodeipc channel on fd 3. Node's internal/cluster/child then routes every
+// server.listen() of the app to the primary as a NODE_CLUSTER "queryServer"
+// message. The Primary binds the address once per server key and answers:
+//
+//   - "rr" (round robin, the default): tend accepts every connection and
+//     hands its fd to the next free worker ("newconn"), at most one in
+//     flight per worker, as Node's RoundRobinHandle does. Balance is exact.
+//   - "shared": the bound socket itself goes to every worker, which accept
+//     on their own; the kernel picks (fast, but skewed under bursts).
+//
+// Unlike Node's primary, a Primary never closes a listening socket when the
+// last worker lets go of it: the port stays bound while instances crash,
+// restart or reload, so clients wait in the backlog instead of being
+// refused. Sockets close only with Primary.Close.
+//
+// The protocol is Node's and internal (lib/internal/cluster/*.js); see
+// research/node-cluster.md in the shared notes.
+package nodecluster

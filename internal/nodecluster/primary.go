@@ -1,0 +1,371 @@
+package nodecluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tendhq/tend/internal/nodeipc"
+)
+
+// Scheduling policies for Options.Sched.
+const (
+	SchedRR     = "rr"     // tend accepts and hands out each connection
+	SchedShared = "shared" // workers accept on the shared socket themselves
+)
+
+// Options configure a Primary. The zero value is valid.
+type Options struct {
+	// Sched is SchedRR (the default when empty) or SchedShared; "none",
+	// Node's name for shared, is accepted too.
+	Sched string
+	// Listen binds and listens for a worker's server. network is "tcp"
+	// (address "" = all addresses, dual stack, like Node), "tcp4" or "tcp6";
+	// port may be 0. The Primary owns the returned listener. An error that
+	// wraps a syscall.Errno (as net's do) reaches the worker as that errno,
+	// any other as EINVAL. Default: DefaultListen.
+	Listen func(network, address string, port int) (*net.TCPListener, error)
+	// Logf receives diagnostics (bad messages from workers, accept errors).
+	// Default: discard.
+	Logf func(format string, args ...any)
+}
+
+// A Primary is the Node cluster primary for one app: it owns the app's
+// listening sockets and the cluster side of each worker's channel. Its
+// methods are safe for concurrent use.
+type Primary struct {
+	sched  string
+	listen func(network, address string, port int) (*net.TCPListener, error)
+	logf   func(format string, args ...any)
+
+	seq atomic.Int64 // Node's sendHelper seq: replies come back as ack
+
+	mu        sync.Mutex
+	workers   map[int]*worker
+	listeners map[string]*listener
+	pending   map[int64]*handoff       // RR newconn awaiting {ack, accepted}
+	binding   map[string]chan struct{} // keys being bound; closed when done
+	closed    bool
+}
+
+// worker is one worker's cluster state.
+type worker struct {
+	id      int
+	ch      *nodeipc.Channel
+	events  chan<- Event
+	gone    chan struct{} // closed by RemoveWorker: stop delivering events
+	out     bool          // no new connections: drained, leaving or disconnected
+	leaving bool          // disconnect under way: queryServer is ignored, as in Node
+}
+
+// handoff is a connection sent to a worker and not yet answered.
+type handoff struct {
+	l    *listener
+	w    int
+	conn *net.TCPConn
+}
+
+// New returns a Primary. It panics if opt.Sched is not a known policy,
+// which is a programming error: configs are validated before this.
+func New(opt Options) *Primary {
+	p := &Primary{
+		sched:     opt.Sched,
+		listen:    opt.Listen,
+		logf:      opt.Logf,
+		workers:   map[int]*worker{},
+		listeners: map[string]*listener{},
+		pending:   map[int64]*handoff{},
+		binding:   map[string]chan struct{}{},
+	}
+	switch p.sched {
+	case "", SchedRR:
+		p.sched = SchedRR
+	case SchedShared, "none":
+		p.sched = SchedShared
+	default:
+		panic(fmt.Sprintf("nodecluster: unknown scheduling policy %q", opt.Sched))
+	}
+	if p.listen == nil {
+		p.listen = DefaultListen
+	}
+	if p.logf == nil {
+		p.logf = func(string, ...any) {}
+	}
+	return p
+}
+
+// AddWorker starts serving the cluster protocol on ch for worker id, whose
+// process has been started. The Primary owns ch from now on (RemoveWorker
+// closes it). events, if not nil, receives the worker's events; the caller
+// must keep reading it until RemoveWorker, or the worker's channel stalls.
+func (p *Primary) AddWorker(id int, ch *nodeipc.Channel, events chan<- Event) {
+	w := &worker{id: id, ch: ch, events: events, gone: make(chan struct{})}
+	p.mu.Lock()
+	if old := p.workers[id]; old != nil {
+		p.mu.Unlock()
+		p.RemoveWorker(id) // a reused id means the old process is gone
+		p.mu.Lock()
+	}
+	p.workers[id] = w
+	p.mu.Unlock()
+	go p.serve(w)
+}
+
+// Disconnect asks worker id to stop gracefully ({act:"disconnect"}): it
+// closes its servers and its channel, and exits if nothing else keeps it
+// alive. It gets no new connections from now on.
+func (p *Primary) Disconnect(id int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.workers[id]
+	if w == nil {
+		return fmt.Errorf("nodecluster: no worker %d", id)
+	}
+	w.leaving = true
+	p.takeOut(w)
+	return w.ch.Send(clusterMsg{Cmd: "NODE_CLUSTER", Act: "disconnect", Seq: p.seq.Add(1)})
+}
+
+// Drain takes worker id out of the round-robin rotation without
+// disconnecting it; connections it holds are unaffected. In shared mode the
+// kernel, not tend, picks the worker, so Drain has no effect there.
+func (p *Primary) Drain(id int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w := p.workers[id]; w != nil {
+		p.takeOut(w)
+	}
+}
+
+// RemoveWorker forgets worker id, whose process is gone, and closes its
+// channel. Connections handed to it but not yet accepted go to other
+// workers (or wait for one), instead of hanging as they do under Node.
+func (p *Primary) RemoveWorker(id int) {
+	p.mu.Lock()
+	w := p.workers[id]
+	if w == nil {
+		p.mu.Unlock()
+		return
+	}
+	delete(p.workers, id)
+	p.retire(w)
+	close(w.gone)
+	p.mu.Unlock()
+	w.ch.Close()
+}
+
+// Send sends a user message to worker id (process.on('message') in the app).
+func (p *Primary) Send(id int, msg json.RawMessage) error {
+	p.mu.Lock()
+	w := p.workers[id]
+	p.mu.Unlock()
+	if w == nil {
+		return fmt.Errorf("nodecluster: no worker %d", id)
+	}
+	return w.ch.Send(msg)
+}
+
+// ListenerInfo describes one listening socket, for `tend ls`/`describe`.
+type ListenerInfo struct {
+	Key     string         // Node's key: address:port:addressType:fd:index
+	Address string         // bound address
+	Port    int            // bound port
+	Sched   string         // SchedRR or SchedShared
+	Workers []int          // workers with this server open, sorted
+	Handed  map[int]uint64 // RR: connections handed to each worker (refused ones excluded)
+	Queued  int            // RR: accepted by tend, waiting for a free worker
+}
+
+// Listeners describes every listening socket, sorted by key.
+func (p *Primary) Listeners() []ListenerInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ListenerInfo, 0, len(p.listeners))
+	for _, l := range p.listeners {
+		li := ListenerInfo{Key: l.key, Address: l.address, Port: l.port, Sched: p.sched,
+			Handed: map[int]uint64{}, Queued: len(l.queue)}
+		for id := range l.members {
+			li.Workers = append(li.Workers, id)
+		}
+		sort.Ints(li.Workers)
+		for id, n := range l.handed {
+			li.Handed[id] = n
+		}
+		out = append(out, li)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Close closes every listening socket and the connections waiting in tend
+// for a worker. Workers are left alone; later queryServer requests fail.
+func (p *Primary) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for key, l := range p.listeners {
+		l.close()
+		delete(p.listeners, key)
+	}
+}
+
+// takeOut removes w from every rotation. Caller holds p.mu.
+func (p *Primary) takeOut(w *worker) {
+	w.out = true
+	for _, l := range p.listeners {
+		l.free = slices.DeleteFunc(l.free, func(id int) bool { return id == w.id })
+	}
+}
+
+// retire takes w out for good: its channel is gone, so connections it has
+// not answered for go back to the front of their queues. Caller holds p.mu.
+func (p *Primary) retire(w *worker) {
+	p.takeOut(w)
+	for seq, h := range p.pending {
+		if h.w == w.id {
+			delete(p.pending, seq)
+			h.l.handed[h.w]--
+			h.l.requeue(h.conn)
+		}
+	}
+	for _, l := range p.listeners {
+		delete(l.members, w.id)
+		p.dispatch(l)
+	}
+}
+
+// emit delivers ev unless the worker has been removed meanwhile.
+func (p *Primary) emit(w *worker, ev Event) {
+	if w.events == nil {
+		return
+	}
+	ev.Worker = w.id
+	select {
+	case w.events <- ev:
+	case <-w.gone:
+	}
+}
+
+// serve reads w's channel until it closes.
+func (p *Primary) serve(w *worker) {
+	for {
+		m, err := w.ch.Recv()
+		if errors.Is(err, nodeipc.ErrBadMessage) {
+			p.logf("worker %d: %v", w.id, err)
+			continue
+		}
+		if err != nil {
+			p.mu.Lock()
+			p.retire(w)
+			p.mu.Unlock()
+			if err == io.EOF || errors.Is(err, nodeipc.ErrClosed) {
+				err = nil
+			}
+			p.emit(w, Event{Kind: Disconnected, Err: err})
+			return
+		}
+		p.handle(w, m)
+	}
+}
+
+// clusterMsg is a NODE_CLUSTER message, in either direction. Fields with
+// several possible JSON types stay raw; they are only echoed or keyed on.
+type clusterMsg struct {
+	Cmd      string          `json:"cmd"`
+	Act      string          `json:"act,omitempty"`
+	Key      string          `json:"key,omitempty"`
+	Ack      json.RawMessage `json:"ack,omitempty"`
+	Accepted bool            `json:"accepted,omitempty"`
+	Seq      int64           `json:"seq"`
+
+	// queryServer / listening
+	Index       json.RawMessage `json:"index,omitempty"`
+	Address     json.RawMessage `json:"address,omitempty"`
+	Port        json.RawMessage `json:"port,omitempty"`
+	AddressType json.RawMessage `json:"addressType,omitempty"`
+	FD          json.RawMessage `json:"fd,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+}
+
+// handle acts on one message from w. Nothing a worker sends may take the
+// daemon down, hence the recover as a last line of defence.
+func (p *Primary) handle(w *worker, m nodeipc.Message) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.logf("worker %d: message %.200s: panic: %v", w.id, m.Raw, r)
+		}
+	}()
+	if m.FD != nil {
+		// Neither the cluster protocol nor tend uses handles sent to the
+		// primary; keeping them would leak one fd per message.
+		m.FD.Close()
+	}
+	if !m.Internal() {
+		if m.Ready() {
+			p.emit(w, Event{Kind: Ready})
+		} else {
+			p.emit(w, Event{Kind: Message, Msg: m.Raw})
+		}
+		return
+	}
+	if m.Cmd() != "NODE_CLUSTER" {
+		return // NODE_SOCKET_* and friends: nothing for a primary to do
+	}
+	var q struct {
+		clusterMsg
+		Seq json.RawMessage `json:"seq"` // echoed verbatim as our ack
+	}
+	if err := json.Unmarshal(m.Raw, &q); err != nil {
+		p.logf("worker %d: bad cluster message %.200s: %v", w.id, m.Raw, err)
+		return
+	}
+	if q.Act == "" && len(q.Ack) > 0 {
+		var ack int64
+		if err := json.Unmarshal(q.Ack, &ack); err == nil {
+			p.answered(w, ack, q.Accepted)
+		}
+		return
+	}
+	switch q.Act {
+	case "online":
+		p.emit(w, Event{Kind: Online})
+	case "queryServer":
+		p.queryServer(w, &q.clusterMsg, q.Seq)
+	case "listening":
+		port, _ := jsInt(q.Port)
+		addr, _ := jsStr(q.Address)
+		p.emit(w, Event{Kind: Listening, Port: port, Address: addr})
+	case "close":
+		p.mu.Lock()
+		if l := p.listeners[q.Key]; l != nil {
+			// The socket stays bound: the next instance will want it.
+			delete(l.members, w.id)
+			l.free = slices.DeleteFunc(l.free, func(id int) bool { return id == w.id })
+		}
+		p.mu.Unlock()
+	case "exitedAfterDisconnect":
+		// The worker waits for this ack before it disconnects.
+		p.mu.Lock()
+		w.leaving = true
+		p.takeOut(w)
+		p.mu.Unlock()
+		w.ch.Send(clusterMsg{Cmd: "NODE_CLUSTER", Ack: ackOf(q.Seq), Seq: p.seq.Add(1)})
+	default:
+		p.logf("worker %d: ignoring cluster act %q", w.id, q.Act)
+	}
+}
+
+// ackOf returns seq for use as an "ack" field; a missing seq becomes null,
+// which keeps "ack" present and still matches no callback in the worker.
+func ackOf(seq json.RawMessage) json.RawMessage {
+	if len(seq) == 0 {
+		return json.RawMessage("null")
+	}
+	return seq
+}

@@ -1,0 +1,232 @@
+package nodecluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+)
+
+// sockname is the RR reply's stand-in for getsockname(): the worker's fake
+// handle reports it as server.address().
+type sockname struct {
+	Address string `json:"address"`
+	Family  string `json:"family"`
+	Port    int    `json:"port"`
+}
+
+// queryReply answers queryServer. errno is null for RR success and 0 for
+// shared success, as Node sends them; data is always present because TLS
+// servers read data.ticketKeys from it even on errors.
+type queryReply struct {
+	Cmd      string          `json:"cmd"`
+	Errno    *int            `json:"errno"`
+	Key      string          `json:"key"`
+	Ack      json.RawMessage `json:"ack"`
+	Data     json.RawMessage `json:"data"`
+	Sockname *sockname       `json:"sockname,omitempty"`
+	Seq      int64           `json:"seq"`
+}
+
+// serverKey builds Node's key, `${address}:${port}:${addressType}:${fd}:${index}`
+// (lib/internal/cluster/primary.js), so keys read the same as under Node.
+func serverKey(q *clusterMsg) string {
+	return jsString(q.Address) + ":" + jsString(q.Port) + ":" + jsString(q.AddressType) + ":" +
+		jsString(q.FD) + ":" + jsString(q.Index)
+}
+
+// jsString formats a JSON value the way a JavaScript template literal does.
+func jsString(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "undefined"
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return string(raw)
+}
+
+// jsStr returns a string value; null, absent and "" give "", false.
+func jsStr(raw json.RawMessage) (string, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) != nil || s == "" {
+		return "", false
+	}
+	return s, true
+}
+
+// jsInt returns an integral number value.
+func jsInt(raw json.RawMessage) (int, bool) {
+	var f float64
+	if json.Unmarshal(raw, &f) != nil || f != float64(int(f)) {
+		return 0, false
+	}
+	return int(f), true
+}
+
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+
+func errnoOf(err error) int {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return -int(en) // libuv errors are negated errno values
+	}
+	return -int(syscall.EINVAL)
+}
+
+// queryServer serves a worker's listen(): find or bind the socket for the
+// key, then answer as RR or shared.
+func (p *Primary) queryServer(w *worker, q *clusterMsg, seq json.RawMessage) {
+	key := serverKey(q)
+	port, portOK := jsInt(q.Port)
+	address, _ := jsStr(q.Address)
+	fail := func(err error) {
+		errno := errnoOf(err)
+		w.ch.Send(queryReply{Cmd: "NODE_CLUSTER", Errno: &errno, Key: key, Ack: ackOf(seq),
+			Data: orNull(q.Data), Seq: p.seq.Add(1)})
+		p.emit(w, Event{Kind: Error, Port: port, Address: address, Err: err})
+	}
+
+	l, err := p.listenerFor(w, q, key, address, port, portOK)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if l == nil {
+		return // Node ignores queryServer from a disconnecting worker too
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if isNull(l.data) {
+		l.data = q.Data // the first worker's TLS ticket keys, shared by all
+	}
+	l.members[w.id] = true
+	r := queryReply{Cmd: "NODE_CLUSTER", Key: key, Ack: ackOf(seq), Data: orNull(l.data), Seq: p.seq.Add(1)}
+	if p.sched == SchedShared {
+		zero := 0
+		r.Errno = &zero
+		if err := w.ch.SendHandle(r, l.ln, "net.Native", nil); err != nil {
+			p.logf("worker %d: sending socket for %s: %v", w.id, key, err)
+		}
+		return
+	}
+	r.Sockname = &sockname{Address: l.address, Family: l.family, Port: l.port}
+	if err := w.ch.Send(r); err != nil {
+		p.logf("worker %d: answering queryServer for %s: %v", w.id, key, err)
+		return
+	}
+	p.makeFree(l, w) // after the reply: the channel keeps the order
+	p.dispatch(l)
+}
+
+// listenerFor returns the listener for key, binding it if it is new. Two
+// workers usually start together and query the same key at once: the
+// second waits for the first one's bind instead of failing with
+// EADDRINUSE. It returns nil, nil for a worker that is leaving.
+func (p *Primary) listenerFor(w *worker, q *clusterMsg, key, address string, port int, portOK bool) (*listener, error) {
+	for {
+		p.mu.Lock()
+		if w.leaving || p.workers[w.id] != w {
+			p.mu.Unlock()
+			return nil, nil
+		}
+		if p.closed {
+			p.mu.Unlock()
+			return nil, fmt.Errorf("listen %s: %w", key, syscall.ECANCELED)
+		}
+		if l := p.listeners[key]; l != nil {
+			p.mu.Unlock()
+			return l, nil
+		}
+		if wait := p.binding[key]; wait != nil {
+			p.mu.Unlock()
+			<-wait
+			continue
+		}
+		done := make(chan struct{})
+		p.binding[key] = done
+		p.mu.Unlock()
+
+		l, err := p.bind(q, key, address, port, portOK)
+		p.mu.Lock()
+		delete(p.binding, key)
+		close(done)
+		if err == nil {
+			if p.closed {
+				l.ln.Close()
+				err = fmt.Errorf("listen %s: %w", key, syscall.ECANCELED)
+			} else {
+				p.listeners[key] = l
+				if p.sched == SchedRR {
+					go p.acceptLoop(l)
+				}
+			}
+		}
+		p.mu.Unlock()
+		return l, err
+	}
+}
+
+// bind creates the socket for a new key. It runs without p.mu: the
+// daemon's Listen may be slow (it looks up who holds a port in use).
+func (p *Primary) bind(q *clusterMsg, key, address string, port int, portOK bool) (*listener, error) {
+	network, err := networkFor(q, address)
+	if err == nil && (!portOK || port < 0) {
+		err = fmt.Errorf("bad port %s: %w", q.Port, syscall.EINVAL)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", key, err)
+	}
+	ln, err := p.listen(network, address, port)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", net.JoinHostPort(address, strconv.Itoa(port)), err)
+	}
+	l := newListener(key, ln)
+	if port > 0 && l.port != port {
+		// Node's checkBindError would turn this into EADDRINUSE anyway;
+		// saying so here gives the daemon the reason too.
+		ln.Close()
+		return nil, fmt.Errorf("listen %s: bound port %d instead: %w", key, l.port, syscall.EADDRINUSE)
+	}
+	return l, nil
+}
+
+// networkFor picks the network for Listen. A null address means all
+// addresses; Node tries "::" then "0.0.0.0", which "tcp" with "" matches.
+func networkFor(q *clusterMsg, address string) (string, error) {
+	if len(q.FD) > 0 && !isNull(q.FD) {
+		return "", fmt.Errorf("listen({fd}) in a worker: %w", syscall.ENOTSUP)
+	}
+	at := jsString(q.AddressType)
+	switch {
+	case at != "4" && at != "6":
+		// Pipes (-1) and UDP would need their own handles; not supported yet.
+		return "", fmt.Errorf("address type %s: %w", at, syscall.ENOTSUP)
+	case address == "":
+		return "tcp", nil
+	case at == "6":
+		return "tcp6", nil
+	}
+	return "tcp4", nil
+}
+
+func orNull(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("null")
+	}
+	return raw
+}

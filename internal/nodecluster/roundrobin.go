@@ -1,0 +1,271 @@
+package nodecluster
+
+import (
+	"errors"
+	"net"
+	"slices"
+	"time"
+)
+
+// maxHeld bounds the connections tend holds per listener (queued for a free
+// worker or in flight). Past it, tend stops accepting and clients wait in
+// the kernel's backlog, so a stalled app cannot run the daemon out of fds.
+const maxHeld = 256
+
+// listener is one bound socket, shared by every worker that listens on its
+// key, for as long as the Primary lives.
+type listener struct {
+	key     string
+	ln      *net.TCPListener
+	address string
+	port    int
+	family  string
+	data    []byte // the first worker's server data (TLS ticket keys)
+
+	members map[int]bool   // workers with this server open
+	free    []int          // RR: members with no newconn in flight
+	last    int            // RR: the worker that got the previous connection
+	grace   *time.Timer    // RR: running while a connection waits for a busy worker's turn
+	queue   []*net.TCPConn // RR: accepted, waiting for a free worker
+	held    chan struct{}  // RR: one token per connection tend holds
+	handed  map[int]uint64 // RR: connections handed to each worker and not refused
+	done    chan struct{}  // closed by close
+}
+
+func newListener(key string, ln *net.TCPListener) *listener {
+	a := ln.Addr().(*net.TCPAddr)
+	l := &listener{key: key, ln: ln, address: a.IP.String(), port: a.Port, family: "IPv6",
+		members: map[int]bool{}, held: make(chan struct{}, maxHeld),
+		handed: map[int]uint64{}, done: make(chan struct{})}
+	if a.IP.To4() != nil {
+		l.family = "IPv4"
+	}
+	return l
+}
+
+// close closes the socket and the connections waiting in tend. Caller holds
+// p.mu. Connections in flight are closed when their worker answers.
+func (l *listener) close() {
+	close(l.done)
+	if l.grace != nil {
+		l.grace.Stop()
+	}
+	l.ln.Close()
+	for _, c := range l.queue {
+		c.Close()
+		<-l.held
+	}
+	l.queue = nil
+}
+
+// requeue puts a connection that a worker did not take back at the front
+// of the queue, or closes it if the listener is closed. Caller holds p.mu.
+func (l *listener) requeue(c *net.TCPConn) {
+	select {
+	case <-l.done:
+		c.Close()
+		<-l.held
+	default:
+		l.queue = slices.Insert(l.queue, 0, c)
+	}
+}
+
+// acceptLoop accepts for an RR listener until it is closed.
+func (p *Primary) acceptLoop(l *listener) {
+	delay := 5 * time.Millisecond
+	for {
+		select {
+		case l.held <- struct{}{}:
+		case <-l.done:
+			return
+		}
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			<-l.held
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and the like: back off instead of spinning; the
+			// clients wait in the backlog meanwhile.
+			p.logf("accept on %s: %v", l.key, err)
+			select {
+			case <-time.After(delay):
+			case <-l.done:
+				return
+			}
+			delay = min(2*delay, time.Second)
+			continue
+		}
+		delay = 5 * time.Millisecond
+		p.mu.Lock()
+		select {
+		case <-l.done: // closed while accepting
+			c.Close()
+			<-l.held
+		default:
+			l.queue = append(l.queue, c)
+			p.dispatch(l)
+		}
+		p.mu.Unlock()
+	}
+}
+
+// makeFree puts w back in l's rotation if it still belongs there. Caller
+// holds p.mu.
+func (p *Primary) makeFree(l *listener, w *worker) {
+	if w.out || !l.members[w.id] || slices.Contains(l.free, w.id) || p.workers[w.id] != w {
+		return
+	}
+	for _, h := range p.pending {
+		if h.l == l && h.w == w.id {
+			return // still busy with a connection: one in flight per worker
+		}
+	}
+	l.free = append(l.free, w.id)
+}
+
+// pick removes and returns the free worker that comes next in id order
+// after the previous pick. Node picks the longest-idle worker instead, which
+// depends on the order in which replies are processed; turn order does not,
+// so sequential connections alternate exactly.
+func (l *listener) pick() int {
+	best := 0
+	for i, id := range l.free {
+		if l.before(id, l.free[best]) {
+			best = i
+		}
+	}
+	id := l.free[best]
+	l.free = slices.Delete(l.free, best, best+1)
+	l.last = id
+	return id
+}
+
+// turnGrace is how long a connection may wait for the worker whose turn it
+// is when that worker still has a connection in flight. Its answer is
+// normally already on the way (a sequential client only connects again
+// after the previous response, which the worker sends after answering), so
+// this only absorbs goroutine scheduling; without it sequential requests
+// drift off exact alternation now and then. A worker that is really stuck
+// costs each rotation at most this much before it is skipped.
+const turnGrace = time.Millisecond
+
+// waitForTurn reports whether the next connection should wait for the
+// worker whose turn it is, arming the grace timer if so. Caller holds p.mu.
+func (p *Primary) waitForTurn(l *listener) bool {
+	turn := -1
+	for id := range l.members {
+		if w := p.workers[id]; w == nil || w.out {
+			continue
+		}
+		if turn < 0 || l.before(id, turn) {
+			turn = id
+		}
+	}
+	if turn < 0 || slices.Contains(l.free, turn) {
+		return false
+	}
+	if l.grace == nil {
+		var t *time.Timer
+		t = time.AfterFunc(turnGrace, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if l.grace != t {
+				return // a pick happened meanwhile
+			}
+			l.grace = nil
+			l.last = turn // skip the busy worker this rotation
+			p.dispatch(l)
+		})
+		l.grace = t
+	}
+	return true
+}
+
+// before reports whether worker a's turn comes before b's: ids after the
+// previous pick first, in increasing order, then the rest from the lowest.
+func (l *listener) before(a, b int) bool {
+	if (a > l.last) != (b > l.last) {
+		return a > l.last
+	}
+	return a < b
+}
+
+// dispatch hands queued connections to free workers, at most one in flight
+// per worker, like Node's RoundRobinHandle. Caller holds p.mu; sends only
+// queue, so holding it is fine.
+func (p *Primary) dispatch(l *listener) {
+	for len(l.queue) > 0 && len(l.free) > 0 {
+		if p.waitForTurn(l) {
+			return
+		}
+		if l.grace != nil {
+			l.grace.Stop()
+			l.grace = nil
+		}
+		id := l.pick()
+		w := p.workers[id]
+		if w == nil || w.out || !l.members[id] {
+			continue
+		}
+		c := l.queue[0]
+		l.queue = l.queue[1:]
+		seq := p.seq.Add(1)
+		p.pending[seq] = &handoff{l: l, w: id, conn: c}
+		l.handed[id]++ // counted now, so `tend ls` agrees with what clients saw
+		msg := clusterMsg{Cmd: "NODE_CLUSTER", Act: "newconn", Key: l.key, Seq: seq}
+		err := w.ch.SendHandle(msg, c, "net.Native", func(err error) {
+			if err != nil {
+				p.undelivered(seq, err)
+			}
+		})
+		if err != nil {
+			p.logf("worker %d: handing over a connection: %v", id, err)
+			delete(p.pending, seq)
+			l.handed[id]--
+			l.queue = slices.Insert(l.queue, 0, c)
+		}
+	}
+}
+
+// answered handles a worker's {ack, accepted} for a newconn.
+func (p *Primary) answered(w *worker, seq int64, accepted bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.pending[seq]
+	if h == nil || h.w != w.id {
+		return
+	}
+	delete(p.pending, seq)
+	if accepted {
+		h.conn.Close() // the worker has its own copy now
+		<-h.l.held
+	} else {
+		// The worker is closing that server or is at maxConnections.
+		h.l.handed[w.id]--
+		h.l.requeue(h.conn)
+	}
+	p.makeFree(h.l, w)
+	p.dispatch(h.l)
+}
+
+// undelivered requeues a connection whose fd never reached the worker
+// (NACKed on every retransmission, or the channel closed first). The
+// worker stays out of l's rotation: it cannot take handles.
+func (p *Primary) undelivered(seq int64, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.pending[seq]
+	if h == nil {
+		return
+	}
+	delete(p.pending, seq)
+	p.logf("worker %d: connection not delivered: %v", h.w, err)
+	h.l.handed[h.w]--
+	if w := p.workers[h.w]; w != nil {
+		h.l.free = slices.DeleteFunc(h.l.free, func(id int) bool { return id == h.w })
+		delete(h.l.members, h.w)
+	}
+	h.l.requeue(h.conn)
+	p.dispatch(h.l)
+}

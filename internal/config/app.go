@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -139,6 +140,10 @@ func (d *appDecoder) set(canon, key string, v *yaml.Node) error {
 		}
 	case "port":
 		s.Port, err = port(v)
+	case "host":
+		if s.Host, err = str(v); err == nil && net.ParseIP(s.Host) == nil && s.Host != "localhost" {
+			err = fmt.Errorf("%q is not an IP address (127.0.0.1, 0.0.0.0, ::1, ...)", s.Host)
+		}
 	case "sched":
 		if s.Sched, err = str(v); err == nil {
 			err = oneOf(s.Sched, tend.SchedRoundRobin, tend.SchedShared, tend.SchedLeastConn)

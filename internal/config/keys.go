@@ -23,6 +23,7 @@ var appKeys = map[string]string{
 	"instances":                 "instances",
 	"exec_mode":                 "exec_mode",
 	"port":                      "port",
+	"host":                      "host",
 	"sched":                     "sched",
 	"env":                       "env",
 	"autorestart":               "autorestart",

@@ -276,6 +276,17 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
 		}
 		replaced = append(replaced, a)
 	}
+	for _, spec := range req.Apps {
+		if spec.Port == 0 {
+			continue
+		}
+		for _, a := range d.apps {
+			if a != nil && a.Spec().Port == spec.Port && !slices.Contains(replaced, a) {
+				d.mu.Unlock()
+				return tend.Errorf(tend.ECONFLICT, "port %d is already used by the tend app %s (it keeps its port while stopped): tend delete %s, or choose another --port", spec.Port, a.Name(), a.Name())
+			}
+		}
+	}
 	if len(d.apps) == 0 {
 		d.nextID = 0
 	}

@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,6 +82,9 @@ type slot struct {
 	problem  string
 	lastExit *tend.Exit
 
+	ready      bool // the instance said it is ready (listening, 'ready')
+	listenPort int  // the port a Node worker reported listening on
+
 	stopping  bool   // a stop was asked for: the next exit is expected
 	stopCause string // why: "stop", "restart", "delete"
 	tree      []int  // descendants seen when the stop began
@@ -112,7 +117,7 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	if spec.Instances < 1 {
 		spec.Instances = 1
 	}
-	sh, err := newShare(&spec, opt.Logf)
+	sh, err := newShare(&spec, res.Node, opt.Logf)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +133,22 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	}
 	a.publish()
 	go a.run()
+	if sh.events != nil {
+		go a.forwardEvents()
+	}
 	return a, nil
+}
+
+// forwardEvents feeds Node workers' events to the actor.
+func (a *App) forwardEvents() {
+	for {
+		select {
+		case ev := <-a.share.events:
+			a.post(func() { a.nodeEvent(ev) })
+		case <-a.quit:
+			return
+		}
+	}
 }
 
 func (a *App) newSlot(index int) (*slot, error) {
@@ -333,7 +353,7 @@ func (a *App) launch(s *slot) error {
 	}
 	env := instanceEnv(&a.spec, s.index, s.id, nil)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: outW, Stderr: errW}
-	cleanup, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim)
+	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, s.id)
 	if a.res.Expand {
 		cmd.Args = expandArgs(cmd.Args, cmd.Env)
 	}
@@ -345,7 +365,7 @@ func (a *App) launch(s *slot) error {
 		return err
 	}
 	p, err := a.opt.Start(cmd)
-	cleanup()
+	after(err == nil)
 	outW.Close()
 	errW.Close()
 	if err != nil {
@@ -366,6 +386,10 @@ func (a *App) launch(s *slot) error {
 	gen := s.gen
 	s.proc, s.started, s.stopping, s.tree = p, time.Now(), false, nil
 	s.status = tend.StatusOnline
+	s.listenPort, s.ready = 0, false
+	if a.awaitsReady() {
+		a.awaitReady(s, gen)
+	}
 	if probe != "" {
 		s.status = tend.StatusLaunching
 		go probeTCP(probe, p.Done(), func() {
@@ -490,7 +514,22 @@ func (a *App) stop(s *slot, cause string) chan struct{} {
 	s.stopping, s.stopCause, s.status = true, cause, tend.StatusStopping
 	pid := s.proc.PID()
 	s.tree = procexec.Descendants(pid)
-	s.proc.Signal(a.killSignal())
+	switch {
+	case a.spec.ShutdownWithMessage && a.share.primary != nil:
+		// PM2's shutdown_with_message: the app stops itself on 'shutdown'.
+		if a.share.primary.Send(s.id, json.RawMessage(`"shutdown"`)) != nil {
+			s.proc.Signal(a.killSignal())
+		}
+	case a.spec.ExecMode == tend.ModeCluster && a.share.primary != nil:
+		// A Node worker is disconnected first: it takes no new connection,
+		// closes its servers and finishes what it is serving; the stop
+		// signal follows when its channel closes (nodeEvent).
+		if a.share.primary.Disconnect(s.id) != nil {
+			s.proc.Signal(a.killSignal())
+		}
+	default:
+		s.proc.Signal(a.killSignal())
+	}
 	gen := s.gen
 	timeout := a.spec.KillTimeout.D()
 	if timeout <= 0 {
@@ -527,8 +566,8 @@ func (a *App) publish() {
 	for i, s := range a.slots {
 		in := tend.Instance{
 			ID: s.id, Name: a.spec.Name, Instance: s.index, Status: s.status,
-			Restarts: s.restarts, Mode: a.mode(), Port: a.spec.Port, Sched: a.spec.Sched,
-			Ready: s.status == tend.StatusOnline, LastExit: s.lastExit, Problem: s.problem,
+			Restarts: s.restarts, Mode: a.mode(), Port: cmp.Or(a.spec.Port, s.listenPort), Sched: a.spec.Sched,
+			Ready: s.status == tend.StatusOnline && (s.ready || !a.awaitsReady()), LastExit: s.lastExit, Problem: s.problem,
 		}
 		if s.proc != nil {
 			in.PID = s.proc.PID()

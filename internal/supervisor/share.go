@@ -9,6 +9,8 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/activation"
+	"github.com/tendhq/tend/internal/nodecluster"
+	"github.com/tendhq/tend/internal/nodeipc"
 	"github.com/tendhq/tend/internal/procexec"
 	"github.com/tendhq/tend/internal/proxy"
 	"github.com/tendhq/tend/internal/sockets"
@@ -23,6 +25,13 @@ type share struct {
 	ln   *net.TCPListener
 	px   *proxy.Proxy
 
+	// Node apps: tend speaks the IPC channel, and in cluster mode is the
+	// cluster primary. Worker ids are slot ids.
+	node    bool
+	primary *nodecluster.Primary
+	events  chan nodecluster.Event
+	pre     *net.TCPListener // --port bound up front, handed to the first matching listen()
+
 	mu       sync.Mutex
 	backends map[int]proxy.Backend // proxy mode: ready instances by id
 }
@@ -33,8 +42,28 @@ const DefaultHost = "127.0.0.1"
 
 // newShare binds the app's port for socket and proxy modes; other modes
 // need nothing here.
-func newShare(spec *tend.AppSpec, logf func(string, ...any)) (*share, error) {
-	sh := &share{mode: spec.ExecMode, backends: map[int]proxy.Backend{}}
+func newShare(spec *tend.AppSpec, node bool, logf func(string, ...any)) (*share, error) {
+	sh := &share{mode: spec.ExecMode, backends: map[int]proxy.Backend{}, node: node}
+	if node && spec.ExecMode != tend.ModeSocket && spec.ExecMode != tend.ModeProxy {
+		if spec.ExecMode == tend.ModeCluster && spec.Port > 0 {
+			// Bind now, so a port in use fails the start with a clear
+			// error instead of crash-looping every worker.
+			ln, err := sockets.Listen("tcp", net.JoinHostPort(spec.Host, strconv.Itoa(spec.Port)))
+			if err != nil {
+				return nil, err
+			}
+			sh.pre = ln
+		}
+		sched := spec.Sched
+		if sched == "" {
+			sched = tend.SchedRoundRobin
+		}
+		// Events are forwarded to the app's actor; the buffer absorbs
+		// bursts (a message flood) while the actor is busy.
+		sh.events = make(chan nodecluster.Event, 256)
+		sh.primary = nodecluster.New(nodecluster.Options{Sched: sched, Listen: sh.listen, Logf: logf})
+		return sh, nil
+	}
 	if spec.ExecMode != tend.ModeSocket && spec.ExecMode != tend.ModeProxy {
 		return sh, nil
 	}
@@ -59,7 +88,7 @@ func newShare(spec *tend.AppSpec, logf func(string, ...any)) (*share, error) {
 // port in PORT and returns that address as probe: the instance joins the
 // rotation (ready) once the address accepts. cleanup closes what the
 // parent no longer needs once the process started.
-func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string) (cleanup func(), probe string, err error) {
+func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int) (after func(started bool), probe string, err error) {
 	switch sh.mode {
 	case tend.ModeSocket:
 		f, err := sockets.DupFD(sh.ln)
@@ -70,16 +99,59 @@ func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string) (clean
 		c.Args = append([]string{shim, activation.ShimArg, "--", c.Path}, c.Args[1:]...)
 		c.Path = shim
 		c.Env = append(activation.StripEnv(c.Env), append(activation.Env([]string{spec.Name}), "PORT="+strconv.Itoa(spec.Port))...)
-		return func() { f.Close() }, "", nil
+		return func(bool) { f.Close() }, "", nil
+	case tend.ModeCluster, tend.ModeFork:
+		if !sh.node {
+			break
+		}
+		parent, child, err := nodeipc.NewPair()
+		if err != nil {
+			return nil, "", err
+		}
+		// The channel is fd 3: ExtraFiles come first.
+		c.ExtraFiles = append([]*os.File{child}, c.ExtraFiles...)
+		c.Env = append(nodeipc.StripEnv(c.Env), nodeipc.Env(3)...)
+		if sh.mode == tend.ModeCluster {
+			c.Env = append(c.Env, "NODE_UNIQUE_ID="+strconv.Itoa(id))
+			if spec.Port > 0 {
+				c.Env = append(c.Env, "PORT="+strconv.Itoa(spec.Port))
+			}
+		}
+		return func(started bool) {
+			child.Close()
+			if started {
+				sh.primary.AddWorker(id, parent, sh.events)
+			} else {
+				parent.Close()
+			}
+		}, "", nil
 	case tend.ModeProxy:
 		port, err := proxy.FreePort()
 		if err != nil {
 			return nil, "", err
 		}
 		c.Env = append(c.Env, "PORT="+strconv.Itoa(port))
-		return func() {}, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+		return func(bool) {}, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 	}
-	return func() {}, "", nil
+	return func(bool) {}, "", nil
+}
+
+// listen binds a socket for a Node worker's listen(). The first request for
+// the pre-bound --port on all addresses gets that socket.
+func (sh *share) listen(network, address string, port int) (*net.TCPListener, error) {
+	sh.mu.Lock()
+	pre := sh.pre
+	if pre != nil && port == pre.Addr().(*net.TCPAddr).Port {
+		sh.pre = nil
+	}
+	sh.mu.Unlock()
+	if pre != nil && port == pre.Addr().(*net.TCPAddr).Port {
+		if address == "" || address == "0.0.0.0" || address == "::" {
+			return pre, nil
+		}
+		pre.Close() // the app asked for a specific address: bind that instead
+	}
+	return sockets.Listen(network, net.JoinHostPort(address, strconv.Itoa(port)))
 }
 
 // ready puts instance id, listening at addr, into rotation.
@@ -118,6 +190,9 @@ func probeTCP(addr string, done <-chan struct{}, ready func()) {
 
 // exited takes instance id out of rotation.
 func (sh *share) exited(id int) {
+	if sh.primary != nil {
+		sh.primary.RemoveWorker(id)
+	}
 	if sh.px == nil {
 		return
 	}
@@ -140,6 +215,13 @@ func (sh *share) sync() {
 // connections returns how many connections tend handed to each instance.
 func (sh *share) connections() map[int]uint64 {
 	out := map[int]uint64{}
+	if sh.primary != nil {
+		for _, l := range sh.primary.Listeners() {
+			for id, n := range l.Handed {
+				out[id] += n
+			}
+		}
+	}
 	if sh.px != nil {
 		for id, st := range sh.px.Stats() {
 			out[id] = st.Handed
@@ -149,6 +231,14 @@ func (sh *share) connections() map[int]uint64 {
 }
 
 func (sh *share) close() {
+	if sh.primary != nil {
+		sh.primary.Close()
+	}
+	sh.mu.Lock()
+	if sh.pre != nil {
+		sh.pre.Close()
+	}
+	sh.mu.Unlock()
 	if sh.px != nil {
 		sh.px.Close()
 	}

@@ -1,0 +1,122 @@
+package cli_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tendhq/tend"
+)
+
+func nodeApp(t *testing.T) string {
+	return filepath.Join(repoRoot(t), "examples", "node", "index.js")
+}
+
+func TestNodeClusterRoundRobin(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	h.ok("start", nodeApp(t), "--name", "web", "-i", "2", "--port", strconv.Itoa(port))
+	insts := h.await("both workers listening", func(in []tend.Instance) bool {
+		return allStatus(2, tend.StatusOnline)(in) && in[0].Ready && in[1].Ready
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	seen := map[int]int{}
+	for range 40 {
+		pid, err := get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[pid]++
+	}
+	if seen[insts[0].PID] != 20 || seen[insts[1].PID] != 20 {
+		t.Errorf("round robin over 40 requests: %v, want 20 each for %d and %d", seen, insts[0].PID, insts[1].PID)
+	}
+	insts = h.ls()
+	for _, in := range insts {
+		if in.Mode != tend.ModeCluster || in.Sched != tend.SchedRoundRobin || in.Port != port || in.Connections != 20 {
+			t.Errorf("ls shows %+v, want cluster/rr on %d with 20 connections", in, port)
+		}
+	}
+	logs := h.ok("logs", "web", "--nostream")
+	if !strings.Contains(logs, fmt.Sprintf("is listening on port %d", port)) {
+		t.Errorf("logs lack the app's own line:\n%s", logs)
+	}
+
+	// kill -9 of a worker under load: no refused connection, at most the
+	// requests it held fail, and it comes back.
+	const conc = 4
+	l := startLoad(url, conc)
+	l.until(t, 100)
+	victim := insts[0].PID
+	syscall.Kill(victim, syscall.SIGKILL)
+	h.await("the worker restarted and listening", func(in []tend.Instance) bool {
+		return in[0].PID != victim && in[0].PID != 0 && in[0].Ready
+	})
+	l.until(t, 100)
+	l.end()
+	if l.refused > 0 || len(l.other) > conc {
+		t.Errorf("around kill -9: %d refused, %d failed (%v)", l.refused, len(l.other), l.other)
+	}
+	t.Logf("%d requests around the kill, %d failed, per pid %v", l.total(), len(l.other), l.perPID)
+}
+
+func TestNodeClusterShared(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	h.ok("start", nodeApp(t), "-i", "2", "--port", strconv.Itoa(port), "--sched", "shared")
+	h.await("listening", func(in []tend.Instance) bool { return len(in) == 2 && in[0].Ready && in[1].Ready })
+	for range 20 {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/read-content", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "Content read from a file\n" {
+			t.Fatalf("/read-content = %q", b)
+		}
+	}
+	if !strings.Contains(h.ok("ls"), "cluster/shared") {
+		t.Error("ls does not show cluster/shared")
+	}
+	pid, err := get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil || pid == 0 {
+		t.Errorf("shared socket did not serve: %v", err)
+	}
+}
+
+func TestNodeClusterReports(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	td := filepath.Join(repoRoot(t), "internal", "cli", "testdata")
+	h.ok("start", filepath.Join(td, "otherport.js"), "-i", "2", "--port", strconv.Itoa(port))
+	h.ok("start", filepath.Join(td, "nolisten.js"), "-i", "2", "--listen-timeout", "300ms")
+	insts := h.await("both reported", func(in []tend.Instance) bool {
+		return len(in) == 4 && in[0].Problem != "" && in[3].Problem != ""
+	})
+	want := fmt.Sprintf("listens on port %d, not on --port %d", port+1, port)
+	if !strings.Contains(insts[0].Problem, want) {
+		t.Errorf("otherport problem = %q, want %q", insts[0].Problem, want)
+	}
+	if !strings.Contains(insts[3].Problem, "did not listen") || insts[3].Status != tend.StatusOnline {
+		t.Errorf("nolisten = %+v, want online with a 'did not listen' problem", insts[3])
+	}
+	if out := h.ok("ls"); !strings.Contains(out, "did not listen") {
+		t.Errorf("ls does not print the problem:\n%s", out)
+	}
+}
+
+func TestNodePortInUseByAnotherApp(t *testing.T) {
+	h := newHarness(t)
+	port := strconv.Itoa(freePort(t))
+	h.ok("start", nodeApp(t), "--name", "a", "--port", port)
+	errOut := h.fail(1, "start", nodeApp(t), "--name", "b", "--port", port)
+	if !strings.Contains(errOut, "port "+port+" is already used by the tend app a") {
+		t.Errorf("stderr = %q", errOut)
+	}
+}

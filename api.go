@@ -1,6 +1,9 @@
 package tend
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // The control API's request and response bodies. The API is HTTP/1.1 with
 // JSON bodies on the unix socket $TEND_HOME/tend.sock, under /v1/.
@@ -42,4 +45,11 @@ type LogLine struct {
 	ID       int       `json:"id"`
 	Stream   string    `json:"stream"` // "out" or "err"
 	Message  string    `json:"message"`
+}
+
+// SendRequest is the body of POST /v1/send: a JSON message for the
+// instances the targets select (every instance of an app: a broadcast).
+type SendRequest struct {
+	Targets []string        `json:"targets"`
+	Message json.RawMessage `json:"message"`
 }

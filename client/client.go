@@ -198,3 +198,11 @@ func (c *Client) Kill(ctx context.Context) (tend.ActionResult, error) {
 	err := c.do(ctx, "POST", "/v1/kill", nil, &out)
 	return out, err
 }
+
+// Send delivers a JSON message to the instances targets select: an app
+// name reaches every instance of the app.
+func (c *Client) Send(ctx context.Context, targets []string, msg json.RawMessage) (tend.ActionResult, error) {
+	var out tend.ActionResult
+	err := c.do(ctx, "POST", "/v1/send", tend.SendRequest{Targets: targets, Message: msg}, &out)
+	return out, err
+}

@@ -82,7 +82,7 @@ logs live in $TEND_HOME (default ~/.tend).`,
 	root.AddCommand(
 		startCmd(e), actionCmd(e, "stop"), actionCmd(e, "restart"), actionCmd(e, "delete"),
 		lsCmd(e), describeCmd(e), logsCmd(e), actionCmd(e, "flush"),
-		pingCmd(e), killCmd(e), daemonCmd(e),
+		sendCmd(e), pingCmd(e), killCmd(e), daemonCmd(e),
 	)
 	return root
 }

@@ -346,3 +346,36 @@ func cmpOr[T comparable](v, def T) T {
 	}
 	return v
 }
+
+func sendCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "send <id|name|all> <json>",
+		GroupID: "apps",
+		Short:   "Send a JSON message to an instance, or to every instance of an app",
+		Long: `Send a JSON message to apps.
+
+Node apps receive it with process.on('message'). Other apps read JSON lines
+on the file descriptor named by $TEND_CHANNEL_FD, and may write JSON lines
+back on it. What an app sends shows in the daemon's log.
+
+  tend send api '{"reload_config": true}'     every instance of api
+  tend send 3 '"ping"'                        instance id 3 only`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			msg := json.RawMessage(args[1])
+			if !json.Valid(msg) {
+				return usageErr("the message %s is not JSON (quote strings: '\"text\"')", args[1])
+			}
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := c.Send(cmd.Context(), []string{args[0]}, msg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.errOut, "tend: sent to %d %s\n", len(res.Affected), plural(len(res.Affected), "instance"))
+			return nil
+		},
+	}
+}

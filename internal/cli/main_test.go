@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -76,6 +77,20 @@ func fakeApp(args []string) {
 		escaped.Start()
 		fmt.Printf("family %d %d\n", inGroup.Process.Pid, escaped.Process.Pid)
 		forever()
+	case "channel": // reads JSON lines on $TEND_CHANNEL_FD and prints them
+		exitOnStop()
+		fd, _ := strconv.Atoi(os.Getenv("TEND_CHANNEL_FD"))
+		f := os.NewFile(uintptr(fd), "channel")
+		fmt.Printf("channel fd %d\n", fd)
+		r := bufio.NewReader(f)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				forever()
+			}
+			fmt.Printf("got %s", line)
+			f.Write([]byte(`{"ack":true}` + "\n"))
+		}
 	case "sleeper":
 		signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
 		forever()

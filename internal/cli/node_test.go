@@ -120,3 +120,29 @@ func TestNodePortInUseByAnotherApp(t *testing.T) {
 		t.Errorf("stderr = %q", errOut)
 	}
 }
+
+func TestSend(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", nodeApp(t), "--name", "web", "-i", "2", "--port", strconv.Itoa(freePort(t)))
+	h.ok("start", h.self, "--name", "py", "--", "channel")
+	h.await("workers listening", func(in []tend.Instance) bool { return len(in) == 3 && in[0].Ready && in[1].Ready })
+	h.awaitLog("py", "channel fd 3")
+
+	h.ok("send", "web", `{"hello":"all"}`) // broadcast
+	h.awaitLog("0", `message from tend: {"hello":"all"}`)
+	h.awaitLog("1", `message from tend: {"hello":"all"}`)
+	h.ok("send", "1", `"just one"`)
+	logs := h.awaitLog("web", `message from tend: "just one"`)
+	if strings.Count(logs, `"just one"`) != 1 {
+		t.Errorf("send to id 1 reached more than one instance:\n%s", logs)
+	}
+	h.ok("send", "py", `{"n":1}`)
+	h.awaitLog("py", `got {"n":1}`)
+
+	if errOut := h.fail(2, "send", "web", "not json"); !strings.Contains(errOut, "not JSON") {
+		t.Errorf("bad message: %q", errOut)
+	}
+	if errOut := h.fail(3, "send", "nosuch", "1"); !strings.Contains(errOut, "nosuch") {
+		t.Errorf("bad target: %q", errOut)
+	}
+}

@@ -60,6 +60,32 @@ func (d *Daemon) routes() http.Handler {
 		}
 		reply(w, apps, err)
 	})
+	mux.HandleFunc("POST /v1/send", func(w http.ResponseWriter, r *http.Request) {
+		var req tend.SendRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		if !json.Valid(req.Message) {
+			reply(w, nil, tend.Errorf(tend.EINVALID, "the message is not valid JSON"))
+			return
+		}
+		sels, err := d.resolve(req.Targets)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		res := tend.ActionResult{Affected: []int{}}
+		var errs []error
+		for _, s := range sels {
+			ids, err := s.app.Send(s.ids, req.Message)
+			res.Affected = append(res.Affected, ids...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		res.Instances = d.instances()
+		reply(w, res, errors.Join(errs...))
+	})
 	mux.HandleFunc("GET /v1/logs", d.logs)
 	mux.HandleFunc("POST /v1/kill", func(w http.ResponseWriter, r *http.Request) {
 		d.log.Info("kill requested: stopping every app")

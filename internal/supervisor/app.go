@@ -133,9 +133,7 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	}
 	a.publish()
 	go a.run()
-	if sh.events != nil {
-		go a.forwardEvents()
-	}
+	go a.forwardEvents()
 	return a, nil
 }
 
@@ -668,4 +666,30 @@ func (a *App) Remove(ctx context.Context, ids []int) error {
 		})
 	})
 	return nil
+}
+
+// Send delivers msg (JSON) to the selected running instances (all for nil)
+// and returns the ids it reached.
+func (a *App) Send(ids []int, msg json.RawMessage) ([]int, error) {
+	var sent []int
+	var errs []string
+	a.call(func() {
+		for _, s := range a.selected(ids) {
+			if s.proc == nil {
+				continue
+			}
+			if err := a.share.primary.Send(s.id, msg); err != nil {
+				errs = append(errs, fmt.Sprintf("%s[%d]: %v", a.spec.Name, s.index, err))
+				continue
+			}
+			sent = append(sent, s.id)
+		}
+	})
+	if len(errs) > 0 {
+		return sent, tend.Errorf(tend.EFAILED, "sending: %s", strings.Join(errs, "; "))
+	}
+	if len(sent) == 0 {
+		return nil, tend.Errorf(tend.EFAILED, "app %s: no running instance to send to", a.spec.Name)
+	}
+	return sent, nil
 }

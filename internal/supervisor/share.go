@@ -44,8 +44,9 @@ const DefaultHost = "127.0.0.1"
 // need nothing here.
 func newShare(spec *tend.AppSpec, node bool, logf func(string, ...any)) (*share, error) {
 	sh := &share{mode: spec.ExecMode, backends: map[int]proxy.Backend{}, node: node}
-	if node && spec.ExecMode != tend.ModeSocket && spec.ExecMode != tend.ModeProxy {
-		if spec.ExecMode == tend.ModeCluster && spec.Port > 0 {
+	switch spec.ExecMode {
+	case tend.ModeCluster:
+		if spec.Port > 0 {
 			// Bind now, so a port in use fails the start with a clear
 			// error instead of crash-looping every worker.
 			ln, err := sockets.Listen("tcp", net.JoinHostPort(spec.Host, strconv.Itoa(spec.Port)))
@@ -54,86 +55,97 @@ func newShare(spec *tend.AppSpec, node bool, logf func(string, ...any)) (*share,
 			}
 			sh.pre = ln
 		}
-		sched := spec.Sched
-		if sched == "" {
-			sched = tend.SchedRoundRobin
+	case tend.ModeSocket, tend.ModeProxy:
+		host := spec.Host
+		if host == "" {
+			host = DefaultHost
 		}
-		// Events are forwarded to the app's actor; the buffer absorbs
-		// bursts (a message flood) while the actor is busy.
-		sh.events = make(chan nodecluster.Event, 256)
-		sh.primary = nodecluster.New(nodecluster.Options{Sched: sched, Listen: sh.listen, Logf: logf})
-		return sh, nil
+		ln, err := sockets.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(spec.Port)))
+		if err != nil {
+			return nil, err
+		}
+		sh.ln = ln
+		if spec.ExecMode == tend.ModeProxy {
+			sh.px = proxy.New(ln, spec.Sched, logf)
+			go sh.px.Serve()
+		}
 	}
-	if spec.ExecMode != tend.ModeSocket && spec.ExecMode != tend.ModeProxy {
-		return sh, nil
+	sched := tend.SchedRoundRobin
+	if spec.ExecMode == tend.ModeCluster && spec.Sched != "" {
+		sched = spec.Sched
 	}
-	host := spec.Host
-	if host == "" {
-		host = DefaultHost
-	}
-	ln, err := sockets.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(spec.Port)))
-	if err != nil {
-		return nil, err
-	}
-	sh.ln = ln
-	if spec.ExecMode == tend.ModeProxy {
-		sh.px = proxy.New(ln, spec.Sched, logf)
-		go sh.px.Serve()
-	}
+	// Every app gets a message channel; for Node cluster workers it also
+	// carries the cluster protocol. Events are forwarded to the app's
+	// actor; the buffer absorbs bursts (a message flood) while it is busy.
+	sh.events = make(chan nodecluster.Event, 256)
+	sh.primary = nodecluster.New(nodecluster.Options{Sched: sched, Listen: sh.listen, Logf: logf})
 	return sh, nil
 }
+
+// ChannelFDEnv names the fd of the JSON-lines message channel given to
+// apps that are not Node (Node apps find theirs in NODE_CHANNEL_FD).
+const ChannelFDEnv = "TEND_CHANNEL_FD"
 
 // launch adapts an instance's command: socket mode runs it through the
 // LISTEN_PID shim with the socket as fd 3; proxy mode gives it a private
 // port in PORT and returns that address as probe: the instance joins the
-// rotation (ready) once the address accepts. cleanup closes what the
-// parent no longer needs once the process started.
+// rotation (ready) once the address accepts. Every instance gets a message
+// channel after those fds. after is called once Start returned, with
+// whether the process runs.
 func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int) (after func(started bool), probe string, err error) {
+	var fds []*os.File
+	if sh.node {
+		c.Env = nodeipc.StripEnv(c.Env)
+	}
 	switch sh.mode {
 	case tend.ModeSocket:
 		f, err := sockets.DupFD(sh.ln)
 		if err != nil {
 			return nil, "", err
 		}
-		c.ExtraFiles = append([]*os.File{f}, c.ExtraFiles...)
+		fds = append(fds, f)
 		c.Args = append([]string{shim, activation.ShimArg, "--", c.Path}, c.Args[1:]...)
 		c.Path = shim
 		c.Env = append(activation.StripEnv(c.Env), append(activation.Env([]string{spec.Name}), "PORT="+strconv.Itoa(spec.Port))...)
-		return func(bool) { f.Close() }, "", nil
-	case tend.ModeCluster, tend.ModeFork:
-		if !sh.node {
-			break
+	case tend.ModeCluster:
+		c.Env = append(c.Env, "NODE_UNIQUE_ID="+strconv.Itoa(id))
+		if spec.Port > 0 {
+			c.Env = append(c.Env, "PORT="+strconv.Itoa(spec.Port))
 		}
-		parent, child, err := nodeipc.NewPair()
-		if err != nil {
-			return nil, "", err
-		}
-		// The channel is fd 3: ExtraFiles come first.
-		c.ExtraFiles = append([]*os.File{child}, c.ExtraFiles...)
-		c.Env = append(nodeipc.StripEnv(c.Env), nodeipc.Env(3)...)
-		if sh.mode == tend.ModeCluster {
-			c.Env = append(c.Env, "NODE_UNIQUE_ID="+strconv.Itoa(id))
-			if spec.Port > 0 {
-				c.Env = append(c.Env, "PORT="+strconv.Itoa(spec.Port))
-			}
-		}
-		return func(started bool) {
-			child.Close()
-			if started {
-				sh.primary.AddWorker(id, parent, sh.events)
-			} else {
-				parent.Close()
-			}
-		}, "", nil
 	case tend.ModeProxy:
 		port, err := proxy.FreePort()
 		if err != nil {
 			return nil, "", err
 		}
 		c.Env = append(c.Env, "PORT="+strconv.Itoa(port))
-		return func(bool) {}, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+		probe = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
-	return func(bool) {}, "", nil
+	closeAll := func() {
+		for _, f := range fds {
+			f.Close()
+		}
+	}
+	parent, child, err := nodeipc.NewPair()
+	if err != nil {
+		closeAll()
+		return nil, "", err
+	}
+	fd := 3 + len(fds)
+	fds = append(fds, child)
+	if sh.node {
+		c.Env = append(c.Env, nodeipc.Env(fd)...)
+	} else {
+		c.Env = append(c.Env, ChannelFDEnv+"="+strconv.Itoa(fd))
+	}
+	c.ExtraFiles = append(fds, c.ExtraFiles...)
+	return func(started bool) {
+		closeAll()
+		if started {
+			sh.primary.AddWorker(id, parent, sh.events)
+		} else {
+			parent.Close()
+		}
+	}, probe, nil
 }
 
 // listen binds a socket for a Node worker's listen(). The first request for

@@ -157,3 +157,15 @@ func GroupAlive(pgid int) bool {
 
 // PID returns the process id.
 func (p *Process) PID() int { return p.Pid }
+
+// Tree returns the live descendants of the process.
+func (p *Process) Tree() []int { return Descendants(p.Pid) }
+
+// KillRest SIGKILLs what is left of the process's group after it exited,
+// and the pids of tree (descendants seen earlier, maybe in other groups).
+func (p *Process) KillRest(tree []int) {
+	SignalTree(p.Pid, syscall.SIGKILL)
+	for _, d := range tree {
+		unix.Kill(d, syscall.SIGKILL)
+	}
+}

@@ -27,7 +27,9 @@ type Proc interface {
 	PID() int
 	Done() <-chan struct{}
 	Status() procexec.Status
-	Signal(syscall.Signal) error
+	Signal(syscall.Signal) error // to its process group and descendants
+	Tree() []int                 // live descendants
+	KillRest(tree []int)         // after exit: SIGKILL the rest of its group and tree
 }
 
 // Options configure an App. The zero value of each field is usable except
@@ -418,10 +420,7 @@ func (a *App) exited(s *slot, gen int) {
 	// The instance is its process group: whatever the app left behind in
 	// it (or forked out of it, seen when the stop began) goes with it, so
 	// no orphan keeps the port or the pipes.
-	procexec.SignalTree(pid, syscall.SIGKILL)
-	for _, d := range s.tree {
-		unix.Kill(d, syscall.SIGKILL)
-	}
+	s.proc.KillRest(s.tree)
 	s.proc = nil
 	a.share.exited(s.id)
 	if s.killTimer != nil {
@@ -511,7 +510,7 @@ func (a *App) stop(s *slot, cause string) chan struct{} {
 	}
 	s.stopping, s.stopCause, s.status = true, cause, tend.StatusStopping
 	pid := s.proc.PID()
-	s.tree = procexec.Descendants(pid)
+	s.tree = s.proc.Tree()
 	switch {
 	case a.spec.ShutdownWithMessage && a.share.primary != nil:
 		// PM2's shutdown_with_message: the app stops itself on 'shutdown'.
@@ -541,9 +540,7 @@ func (a *App) stop(s *slot, cause string) chan struct{} {
 			s.problem = fmt.Sprintf("did not stop within kill_timeout (%s); killed with SIGKILL", timeout)
 			a.opt.Logf("%s[%d] pid %d: %s", a.spec.Name, s.index, pid, s.problem)
 			s.proc.Signal(syscall.SIGKILL)
-			for _, d := range s.tree {
-				unix.Kill(d, syscall.SIGKILL)
-			}
+			s.proc.KillRest(s.tree)
 		})
 	})
 	return w

@@ -53,3 +53,29 @@ type SendRequest struct {
 	Targets []string        `json:"targets"`
 	Message json.RawMessage `json:"message"`
 }
+
+// ReloadRequest is the body of POST /v1/reload.
+type ReloadRequest struct {
+	Targets []string `json:"targets"`
+	// Apps, when set, replace the specs of the apps of the same name
+	// (reload of an ecosystem file, or --update-env): new environment,
+	// arguments and settings for the new instances.
+	Apps []AppSpec `json:"apps,omitempty"`
+	// Parallel is how many instances of an app are replaced at once
+	// (default 1).
+	Parallel int `json:"parallel,omitempty"`
+}
+
+// ScaleRequest is the body of POST /v1/scale: Count absolute, or Delta
+// when Relative.
+type ScaleRequest struct {
+	App      string `json:"app"`
+	Count    int    `json:"count"`
+	Relative bool   `json:"relative,omitempty"`
+}
+
+// ReloadResult answers reload and scale.
+type ReloadResult struct {
+	Reports   []ReloadReport `json:"reports"`
+	Instances []Instance     `json:"instances"`
+}

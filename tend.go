@@ -197,4 +197,29 @@ type App struct {
 	EnvValues   []string   `json:"env,omitempty"` // KEY=VALUE, only when asked
 	CreatedAt   time.Time  `json:"created_at"`
 	LogProblems []string   `json:"log_problems,omitempty"`
+	// LastReload is the report of the app's most recent reload or scale.
+	LastReload *ReloadReport `json:"last_reload,omitempty"`
+}
+
+// ReloadStep is what a reload did to one instance slot.
+type ReloadStep struct {
+	ID        int    `json:"id"`
+	Instance  int    `json:"instance"`
+	OldPID    int    `json:"old_pid,omitempty"`
+	NewPID    int    `json:"new_pid,omitempty"`
+	ReadyMS   int64  `json:"ready_ms"`             // the new process was ready after
+	ReadyBy   string `json:"ready_by,omitempty"`   // which signal: listening, ready, notify, tcp, http, timeout
+	StoppedMS int64  `json:"stopped_ms,omitempty"` // the old process was gone after
+	Error     string `json:"error,omitempty"`      // why the reload stopped here
+}
+
+// ReloadReport is the outcome of one reload (or scale) of one app.
+type ReloadReport struct {
+	App        string       `json:"app"`
+	Action     string       `json:"action"` // "reload" or "scale"
+	Time       time.Time    `json:"time"`
+	DurationMS int64        `json:"duration_ms"`
+	OK         bool         `json:"ok"`
+	Error      string       `json:"error,omitempty"`
+	Steps      []ReloadStep `json:"steps"`
 }

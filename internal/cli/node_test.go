@@ -103,10 +103,10 @@ func TestNodeClusterReports(t *testing.T) {
 	if !strings.Contains(insts[0].Problem, want) {
 		t.Errorf("otherport problem = %q, want %q", insts[0].Problem, want)
 	}
-	if !strings.Contains(insts[3].Problem, "did not listen") || insts[3].Status != tend.StatusOnline {
-		t.Errorf("nolisten = %+v, want online with a 'did not listen' problem", insts[3])
+	if !strings.Contains(insts[3].Problem, "not ready within listen_timeout (300ms): no listen() on a port") || insts[3].Status != tend.StatusOnline {
+		t.Errorf("nolisten = %+v, want online with a listen_timeout problem", insts[3])
 	}
-	if out := h.ok("ls"); !strings.Contains(out, "did not listen") {
+	if out := h.ok("ls"); !strings.Contains(out, "no listen() on a port") {
 		t.Errorf("ls does not print the problem:\n%s", out)
 	}
 }

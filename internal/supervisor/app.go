@@ -36,6 +36,7 @@ type Proc interface {
 // LogDir.
 type Options struct {
 	LogDir string                        // where per-instance log files go unless the spec names them
+	RunDir string                        // private directory for NOTIFY_SOCKETs; "" disables sd_notify
 	NewID  func() int                    // allocates global instance ids; nil counts from 0
 	Logf   func(format string, a ...any) // the daemon's log; nil discards
 	// Start starts a process; nil means procexec.Start.
@@ -51,7 +52,6 @@ const maxExits = 20
 // App supervises the instances of one app. Its methods are safe for
 // concurrent use; all state lives in one goroutine (run).
 type App struct {
-	spec    tend.AppSpec
 	res     Resolved
 	opt     Options
 	created time.Time
@@ -60,41 +60,39 @@ type App struct {
 	ops  chan func()
 	quit chan struct{}
 
-	// Owned by the run goroutine.
-	slots []*slot
-	exits []tend.Exit
+	// Owned by the actor goroutine.
+	spec       tend.AppSpec
+	slots      []*slot
+	exits      []tend.Exit
+	nextWID    int // worker ids: one per process, unique in the app
+	reloading  bool
+	lastReload *tend.ReloadReport
 
-	view atomic.Pointer[[]instView]
+	view     atomic.Pointer[[]instView]
+	specView atomic.Pointer[tend.AppSpec]
 }
 
-// slot is one instance position of an app and the process in it.
+// slot is one instance position of an app: a stable id, index and log
+// sink, and the processes that fill it over time.
 type slot struct {
 	id, index int
 	sink      *logfile.Sink
 	outPath   string
 	errPath   string
 
-	proc     Proc
-	gen      int // increments per process, so stale exit events are ignored
-	status   tend.Status
-	started  time.Time
-	restarts int
-	unstable int
-	backoff  time.Duration
-	problem  string
-	lastExit *tend.Exit
+	cur  *run   // the serving process, or the one starting
+	next *run   // a reload's replacement, until it is ready
+	old  []*run // processes a reload is retiring
 
-	ready      bool // the instance said it is ready (listening, 'ready')
-	listenPort int  // the port a Node worker reported listening on
-
-	stopping  bool   // a stop was asked for: the next exit is expected
-	stopCause string // why: "stop", "restart", "delete"
-	tree      []int  // descendants seen when the stop began
-	killTimer *time.Timer
-	waiters   []chan struct{}
-
+	status       tend.Status
+	restarts     int
+	unstable     int
+	backoff      time.Duration
+	problem      string
+	lastExit     *tend.Exit
 	restartTimer *time.Timer
 	restartAt    time.Time
+	handedBefore uint64 // connections handed to this slot's past processes
 }
 
 // instView is a slot as published for lock-free readers.
@@ -102,9 +100,12 @@ type instView struct {
 	tend.Instance
 	started   time.Time
 	restartAt time.Time
+	wids      []int // live processes, for connection counts
+	before    uint64
 }
 
-// New creates the app's slots and log sinks. It starts no process: call Start.
+// New creates the app's slots, log sinks and shared port. It starts no
+// process: call Start.
 func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	if opt.Start == nil {
 		opt.Start = func(c procexec.Cmd) (Proc, error) { return procexec.Start(c) }
@@ -139,18 +140,6 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	return a, nil
 }
 
-// forwardEvents feeds Node workers' events to the actor.
-func (a *App) forwardEvents() {
-	for {
-		select {
-		case ev := <-a.share.events:
-			a.post(func() { a.nodeEvent(ev) })
-		case <-a.quit:
-			return
-		}
-	}
-}
-
 func (a *App) newSlot(index int) (*slot, error) {
 	s := &slot{id: a.opt.NewID(), index: index, status: tend.StatusStopped}
 	s.outPath = a.logPath(a.spec.OutFile, "out", index)
@@ -177,6 +166,9 @@ func (a *App) logPath(given, kind string, index int) string {
 			name += "-" + strconv.Itoa(index)
 		}
 		return filepath.Join(a.opt.LogDir, name+".log")
+	}
+	if !filepath.IsAbs(given) {
+		given = filepath.Join(a.spec.Cwd, given)
 	}
 	if given == "/dev/null" || a.spec.MergeLogs || a.spec.Instances == 1 && index == 0 {
 		return given
@@ -218,10 +210,10 @@ func (a *App) call(f func()) bool {
 }
 
 // Name returns the app's name.
-func (a *App) Name() string { return a.spec.Name }
+func (a *App) Name() string { return a.specView.Load().Name }
 
-// Spec returns the app's spec.
-func (a *App) Spec() tend.AppSpec { return a.spec }
+// Spec returns the app's current spec.
+func (a *App) Spec() tend.AppSpec { return *a.specView.Load() }
 
 // Start launches every selected slot that is not running (all when ids is
 // nil), resetting their restart counters. It returns once the processes are
@@ -235,7 +227,7 @@ func (a *App) Start(ctx context.Context, ids []int) error {
 			}
 		}
 	}) {
-		return errClosed(a.spec.Name)
+		return errClosed(a.Name())
 	}
 	if len(errs) > 0 {
 		return tend.Errorf(tend.EFAILED, "%s", strings.Join(errs, "; "))
@@ -249,7 +241,8 @@ func (a *App) Stop(ctx context.Context, ids []int) error {
 	return a.stopAndWait(ctx, ids, "stop")
 }
 
-// Restart stops then starts the selected slots.
+// Restart stops then starts the selected slots. The app's port stays
+// bound meanwhile: clients wait in the backlog.
 func (a *App) Restart(ctx context.Context, ids []int) error {
 	if err := a.stopAndWait(ctx, ids, "restart"); err != nil {
 		return err
@@ -269,7 +262,8 @@ func (a *App) Restart(ctx context.Context, ids []int) error {
 	return nil
 }
 
-// Close stops every instance, closes the log files and ends the actor.
+// Close stops every instance, closes the log files and the port, and ends
+// the actor.
 func (a *App) Close(ctx context.Context) error {
 	err := a.stopAndWait(ctx, nil, "delete")
 	a.call(func() {
@@ -292,16 +286,20 @@ func (a *App) stopAndWait(ctx context.Context, ids []int, cause string) error {
 	var waits []chan struct{}
 	if !a.call(func() {
 		for _, s := range a.selected(ids) {
-			waits = append(waits, a.stop(s, cause))
+			waits = append(waits, a.stop(s, cause)...)
 		}
 	}) {
-		return errClosed(a.spec.Name)
+		return errClosed(a.Name())
 	}
+	return waitAll(ctx, waits, a.Name())
+}
+
+func waitAll(ctx context.Context, waits []chan struct{}, name string) error {
 	for _, w := range waits {
 		select {
 		case <-w:
 		case <-ctx.Done():
-			return tend.Errorf(tend.EFAILED, "app %s: stopping: %v", a.spec.Name, ctx.Err())
+			return tend.Errorf(tend.EFAILED, "app %s: stopping: %v", name, ctx.Err())
 		}
 	}
 	return nil
@@ -327,42 +325,59 @@ func (a *App) selected(ids []int) []*slot {
 
 // start launches s unless it is running. Runs in the actor.
 func (a *App) start(s *slot) error {
-	if s.proc != nil && !s.stopping {
+	if s.cur != nil && !s.cur.stopping {
 		return nil
 	}
 	a.cancelRestart(s)
 	s.unstable, s.backoff, s.problem = 0, 0, ""
-	if err := a.launch(s); err != nil {
+	r, err := a.launch(s)
+	if err != nil {
 		s.status, s.problem = tend.StatusErrored, err.Error()
 		return fmt.Errorf("starting %s[%d]: %w", a.spec.Name, s.index, err)
 	}
+	a.takeOver(s, r)
 	return nil
 }
 
-// launch spawns the process for s, wiring its output to the slot's sink.
-func (a *App) launch(s *slot) error {
+// takeOver makes r the serving process of s.
+func (a *App) takeOver(s *slot, r *run) {
+	s.cur = r
+	s.status = tend.StatusOnline
+	if a.readySignal() != "" && !r.ready {
+		s.status = tend.StatusLaunching
+	}
+}
+
+// launch spawns a process for s, wiring its output to the slot's sink, its
+// readiness signals and the shared port. Runs in the actor.
+func (a *App) launch(s *slot) (*run, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return err
+		return nil, err
 	}
+	a.nextWID++
+	r := &run{slot: s, wid: a.nextWID}
 	env := instanceEnv(&a.spec, s.index, s.id, nil)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: outW, Stderr: errW}
-	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, s.id)
-	if a.res.Expand {
-		cmd.Args = expandArgs(cmd.Args, cmd.Env)
+	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, r.wid)
+	if err == nil {
+		err = a.listenNotify(r, &cmd)
 	}
 	if err != nil {
 		outR.Close()
 		outW.Close()
 		errR.Close()
 		errW.Close()
-		return err
+		return nil, err
+	}
+	if a.res.Expand {
+		cmd.Args = expandArgs(cmd.Args, cmd.Env)
 	}
 	p, err := a.opt.Start(cmd)
 	after(err == nil)
@@ -371,7 +386,8 @@ func (a *App) launch(s *slot) error {
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return err
+		r.closeNotify()
+		return nil, err
 	}
 	for _, pipe := range []struct {
 		st logfile.Stream
@@ -382,60 +398,56 @@ func (a *App) launch(s *slot) error {
 			pipe.r.Close()
 		}()
 	}
-	s.gen++
-	gen := s.gen
-	s.proc, s.started, s.stopping, s.tree = p, time.Now(), false, nil
-	s.status = tend.StatusOnline
-	s.listenPort, s.ready = 0, false
-	if a.awaitsReady() {
-		a.awaitReady(s, gen)
-	}
-	if probe != "" {
-		s.status = tend.StatusLaunching
-		go probeTCP(probe, p.Done(), func() {
-			a.post(func() {
-				if s.gen == gen && s.proc != nil && !s.stopping {
-					s.status = tend.StatusOnline
-					a.share.ready(s.id, probe)
-				}
-			})
-		})
-	}
+	r.proc, r.started, r.probe = p, time.Now(), probe
+	a.watchReady(r, cmd.Env)
 	go func() {
 		<-p.Done()
-		a.post(func() { a.exited(s, gen) })
+		a.post(func() { a.exited(r) })
 	}()
-	return nil
+	return r, nil
 }
 
-// exited handles the end of s's process generation gen. Runs in the actor.
-func (a *App) exited(s *slot, gen int) {
-	if gen != s.gen || s.proc == nil {
-		return
-	}
-	st := s.proc.Status()
-	pid := s.proc.PID()
+// exited handles the end of run r. Runs in the actor.
+func (a *App) exited(r *run) {
+	s := r.slot
+	st := r.proc.Status()
 	now := time.Now()
-	up := now.Sub(s.started)
+	up := now.Sub(r.started)
 	// The instance is its process group: whatever the app left behind in
 	// it (or forked out of it, seen when the stop began) goes with it, so
 	// no orphan keeps the port or the pipes.
-	s.proc.KillRest(s.tree)
-	s.proc = nil
-	a.share.exited(s.id)
-	if s.killTimer != nil {
-		s.killTimer.Stop()
-		s.killTimer = nil
+	r.proc.KillRest(r.tree)
+	s.handedBefore += a.share.connections()[r.wid]
+	a.share.exited(r.wid)
+	r.closeNotify()
+	if r.killTimer != nil {
+		r.killTimer.Stop()
 	}
+	r.exited = true
 	ex := tend.Exit{Time: now, Code: st.Code, Signal: st.SignalName(), UptimeMS: up.Milliseconds()}
-	if s.stopping {
-		ex.Cause = s.stopCause
+	r.failReady(fmt.Errorf("exited (%s) after %s, before it was ready", st, up.Round(time.Millisecond)))
+	switch {
+	case r == s.next:
+		s.next = nil
+		ex.Cause = cmp.Or(r.stopCause, "reload")
 		a.recordExit(s, ex)
-		s.stopping, s.status = false, tend.StatusStopped
-		for _, w := range s.waiters {
-			close(w)
-		}
-		s.waiters = nil
+		r.done()
+		return
+	case slices.Contains(s.old, r):
+		s.old = slices.DeleteFunc(s.old, func(x *run) bool { return x == r })
+		ex.Cause = r.stopCause
+		a.recordExit(s, ex)
+		r.done()
+		return
+	case r != s.cur:
+		return
+	}
+	s.cur = nil
+	if r.stopping {
+		ex.Cause = r.stopCause
+		a.recordExit(s, ex)
+		s.status = tend.StatusStopped
+		r.done()
 		return
 	}
 	ex.Cause = "exit"
@@ -443,7 +455,7 @@ func (a *App) exited(s *slot, gen int) {
 		ex.Cause = "crash"
 	}
 	a.recordExit(s, ex)
-	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, pid, st, up.Round(time.Millisecond))
+	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, r.proc.PID(), st, up.Round(time.Millisecond))
 	a.afterExit(s, st.Code, st.Signal != 0, up)
 }
 
@@ -461,21 +473,25 @@ func (a *App) afterExit(s *slot, code int, signaled bool, up time.Duration) {
 	case actRestart:
 		s.status = tend.StatusWaiting
 		s.restartAt = time.Now().Add(d.delay)
-		gen := s.gen
-		s.restartTimer = time.AfterFunc(d.delay, func() {
+		var t *time.Timer
+		t = time.AfterFunc(d.delay, func() {
 			a.post(func() {
-				if s.gen != gen || s.status != tend.StatusWaiting {
+				if s.restartTimer != t || s.cur != nil {
 					return
 				}
 				s.restartTimer = nil
 				s.restarts++
-				if err := a.launch(s); err != nil {
+				r, err := a.launch(s)
+				if err != nil {
 					s.problem = err.Error()
 					a.recordExit(s, tend.Exit{Time: time.Now(), Code: -1, Cause: "spawn failed"})
 					a.afterExit(s, -1, false, 0)
+					return
 				}
+				a.takeOver(s, r)
 			})
 		})
+		s.restartTimer = t
 	}
 }
 
@@ -494,53 +510,70 @@ func (a *App) recordExit(s *slot, ex tend.Exit) {
 	}
 }
 
-// stop begins stopping s and returns a channel closed once it is stopped.
-// Runs in the actor.
-func (a *App) stop(s *slot, cause string) chan struct{} {
-	w := make(chan struct{})
+// stop begins stopping every process of s and returns channels closed once
+// each is gone. Runs in the actor.
+func (a *App) stop(s *slot, cause string) []chan struct{} {
 	a.cancelRestart(s)
-	if s.proc == nil {
-		s.status = tend.StatusStopped
+	var waits []chan struct{}
+	for _, r := range append([]*run{s.cur, s.next}, s.old...) {
+		if r != nil {
+			waits = append(waits, a.stopRun(r, cause))
+		}
+	}
+	s.status = tend.StatusStopped
+	if s.cur != nil {
+		s.status = tend.StatusStopping
+	}
+	return waits
+}
+
+// stopRun stops one process gracefully: it leaves the rotation, gets the
+// app's stop signal (after a Node worker's disconnect), and SIGKILL after
+// kill_timeout. Runs in the actor.
+func (a *App) stopRun(r *run, cause string) chan struct{} {
+	w := make(chan struct{})
+	if r.exited {
 		close(w)
 		return w
 	}
-	s.waiters = append(s.waiters, w)
-	if s.stopping {
+	r.waiters = append(r.waiters, w)
+	if r.stopping {
 		return w
 	}
-	s.stopping, s.stopCause, s.status = true, cause, tend.StatusStopping
-	pid := s.proc.PID()
-	s.tree = s.proc.Tree()
+	r.stopping, r.stopCause = true, cause
+	r.failReady(fmt.Errorf("stopped (%s) before it was ready", cause))
+	r.tree = r.proc.Tree()
+	a.share.drain(r.wid)
 	switch {
-	case a.spec.ShutdownWithMessage && a.share.primary != nil:
+	case a.spec.ShutdownWithMessage:
 		// PM2's shutdown_with_message: the app stops itself on 'shutdown'.
-		if a.share.primary.Send(s.id, json.RawMessage(`"shutdown"`)) != nil {
-			s.proc.Signal(a.killSignal())
+		if a.share.primary.Send(r.wid, json.RawMessage(`"shutdown"`)) != nil {
+			r.proc.Signal(a.killSignal())
 		}
-	case a.spec.ExecMode == tend.ModeCluster && a.share.primary != nil:
+	case a.spec.ExecMode == tend.ModeCluster:
 		// A Node worker is disconnected first: it takes no new connection,
 		// closes its servers and finishes what it is serving; the stop
 		// signal follows when its channel closes (nodeEvent).
-		if a.share.primary.Disconnect(s.id) != nil {
-			s.proc.Signal(a.killSignal())
+		if a.share.primary.Disconnect(r.wid) != nil {
+			r.proc.Signal(a.killSignal())
 		}
 	default:
-		s.proc.Signal(a.killSignal())
+		r.proc.Signal(a.killSignal())
 	}
-	gen := s.gen
 	timeout := a.spec.KillTimeout.D()
 	if timeout <= 0 {
 		timeout = tend.DefaultKillTimeout.D()
 	}
-	s.killTimer = time.AfterFunc(timeout, func() {
+	r.killTimer = time.AfterFunc(timeout, func() {
 		a.post(func() {
-			if s.gen != gen || s.proc == nil {
+			if r.exited {
 				return
 			}
+			s := r.slot
 			s.problem = fmt.Sprintf("did not stop within kill_timeout (%s); killed with SIGKILL", timeout)
-			a.opt.Logf("%s[%d] pid %d: %s", a.spec.Name, s.index, pid, s.problem)
-			s.proc.Signal(syscall.SIGKILL)
-			s.proc.KillRest(s.tree)
+			a.opt.Logf("%s[%d] pid %d: %s", a.spec.Name, s.index, r.proc.PID(), s.problem)
+			r.proc.Signal(syscall.SIGKILL)
+			r.proc.KillRest(r.tree)
 		})
 	})
 	return w
@@ -557,17 +590,28 @@ func (a *App) killSignal() syscall.Signal {
 
 // publish stores a snapshot of the slots for Instances. Runs in the actor.
 func (a *App) publish() {
+	spec := a.spec
+	a.specView.Store(&spec)
 	v := make([]instView, len(a.slots))
 	for i, s := range a.slots {
 		in := tend.Instance{
 			ID: s.id, Name: a.spec.Name, Instance: s.index, Status: s.status,
-			Restarts: s.restarts, Mode: a.mode(), Port: cmp.Or(a.spec.Port, s.listenPort), Sched: a.spec.Sched,
-			Ready: s.status == tend.StatusOnline && (s.ready || !a.awaitsReady()), LastExit: s.lastExit, Problem: s.problem,
+			Restarts: s.restarts, Mode: a.mode(), Port: a.spec.Port, Sched: a.spec.Sched,
+			LastExit: s.lastExit, Problem: s.problem,
 		}
-		if s.proc != nil {
-			in.PID = s.proc.PID()
+		iv := instView{restartAt: s.restartAt, before: s.handedBefore}
+		if r := s.cur; r != nil {
+			in.PID, in.Ready = r.proc.PID(), r.ready
+			in.Port = cmp.Or(a.spec.Port, r.listenPort)
+			iv.started = r.started
 		}
-		v[i] = instView{Instance: in, started: s.started, restartAt: s.restartAt}
+		for _, r := range append([]*run{s.cur, s.next}, s.old...) {
+			if r != nil {
+				iv.wids = append(iv.wids, r.wid)
+			}
+		}
+		iv.Instance = in
+		v[i] = iv
 	}
 	a.view.Store(&v)
 }
@@ -588,7 +632,10 @@ func (a *App) Instances() []tend.Instance {
 	out := make([]tend.Instance, len(v))
 	for i, iv := range v {
 		in := iv.Instance
-		in.Connections = conns[in.ID]
+		in.Connections = iv.before
+		for _, w := range iv.wids {
+			in.Connections += conns[w]
+		}
 		if in.PID != 0 {
 			in.UptimeMS = now.Sub(iv.started).Milliseconds()
 		}
@@ -602,9 +649,9 @@ func (a *App) Instances() []tend.Instance {
 
 // Describe returns the full picture of the app; env values only with withEnv.
 func (a *App) Describe(withEnv bool) tend.App {
-	out := tend.App{Spec: a.spec, ScriptPath: a.res.ScriptPath, Command: a.res.Argv, CreatedAt: a.created}
-	out.Spec.BaseEnv = nil
+	out := tend.App{ScriptPath: a.res.ScriptPath, Command: a.res.Argv, CreatedAt: a.created}
 	a.call(func() {
+		out.Spec = a.spec
 		for _, s := range a.slots {
 			out.OutLog = append(out.OutLog, s.outPath)
 			out.ErrLog = append(out.ErrLog, s.errPath)
@@ -613,9 +660,11 @@ func (a *App) Describe(withEnv bool) tend.App {
 			}
 		}
 		out.Exits = slices.Clone(a.exits)
+		out.LastReload = a.lastReload
 	})
+	out.Spec.BaseEnv = nil
 	out.Instances = a.Instances()
-	for k, v := range a.spec.Env {
+	for k, v := range out.Spec.Env {
 		out.EnvKeys = append(out.EnvKeys, k)
 		if withEnv {
 			out.EnvValues = append(out.EnvValues, k+"="+v)
@@ -661,6 +710,7 @@ func (a *App) Remove(ctx context.Context, ids []int) error {
 			}
 			return false
 		})
+		a.spec.Instances = len(a.slots)
 	})
 	return nil
 }
@@ -672,10 +722,10 @@ func (a *App) Send(ids []int, msg json.RawMessage) ([]int, error) {
 	var errs []string
 	a.call(func() {
 		for _, s := range a.selected(ids) {
-			if s.proc == nil {
+			if s.cur == nil {
 				continue
 			}
-			if err := a.share.primary.Send(s.id, msg); err != nil {
+			if err := a.share.primary.Send(s.cur.wid, msg); err != nil {
 				errs = append(errs, fmt.Sprintf("%s[%d]: %v", a.spec.Name, s.index, err))
 				continue
 			}
@@ -686,7 +736,7 @@ func (a *App) Send(ids []int, msg json.RawMessage) ([]int, error) {
 		return sent, tend.Errorf(tend.EFAILED, "sending: %s", strings.Join(errs, "; "))
 	}
 	if len(sent) == 0 {
-		return nil, tend.Errorf(tend.EFAILED, "app %s: no running instance to send to", a.spec.Name)
+		return nil, tend.Errorf(tend.EFAILED, "app %s: no running instance to send to", a.Name())
 	}
 	return sent, nil
 }

@@ -1,87 +1,302 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/nodecluster"
+	"github.com/tendhq/tend/internal/notify"
+	"github.com/tendhq/tend/internal/procexec"
 )
 
-// awaitsReady reports whether instances start as launching and become
-// online on a signal: a Node cluster worker's listening, or 'ready' with
-// wait_ready.
-func (a *App) awaitsReady() bool {
-	return a.spec.WaitReady && a.share.primary != nil || a.spec.ExecMode == tend.ModeCluster
+// run is one process of a slot, from spawn to exit.
+type run struct {
+	slot       *slot
+	proc       Proc
+	wid        int // worker id in the Node primary, backend id in the proxy
+	started    time.Time
+	ready      bool
+	readyBy    string // what said so: listening, ready, notify, tcp, http, timeout
+	readyAt    time.Time
+	listenPort int    // the port a Node worker reported listening on
+	probe      string // proxy mode: the private address it listens on
+	stopping   bool
+	stopCause  string // why it is stopped: stop, restart, delete, reload, scale
+	exited     bool
+	tree       []int // descendants seen when the stop began
+	killTimer  *time.Timer
+	waiters    []chan struct{} // closed at exit
+	onReady    []chan error    // told once: nil when ready, why not otherwise
+	notify     *notify.Server
 }
 
-// awaitReady marks s launching until it signals readiness. After
-// listen_timeout it is counted online anyway, as PM2 does, but with a
-// problem shown in ls and describe instead of a silent hang.
-func (a *App) awaitReady(s *slot, gen int) {
-	s.status = tend.StatusLaunching
-	timeout := a.spec.ListenTimeout.D()
-	if timeout <= 0 {
-		timeout = tend.DefaultListenTimeout.D()
+func (r *run) done() {
+	for _, w := range r.waiters {
+		close(w)
 	}
+	r.waiters = nil
+}
+
+func (r *run) failReady(err error) {
+	for _, c := range r.onReady {
+		c <- err
+	}
+	r.onReady = nil
+}
+
+func (r *run) closeNotify() {
+	if r.notify != nil {
+		r.notify.Close()
+		os.Remove(r.notify.Path())
+		r.notify = nil
+	}
+}
+
+// readyWait returns a channel that receives nil once r is ready, or why
+// it never will be. Runs in the actor.
+func (r *run) readyWait() chan error {
+	c := make(chan error, 1)
+	switch {
+	case r.ready:
+		c <- nil
+	case r.exited || r.stopping:
+		c <- fmt.Errorf("it is gone")
+	default:
+		r.onReady = append(r.onReady, c)
+	}
+	return c
+}
+
+// readySignal names what makes an instance of this app ready, "" when
+// nothing is configured: then listen_timeout expiring does (or READY=1
+// on NOTIFY_SOCKET, which every instance may send).
+func (a *App) readySignal() string {
+	switch {
+	case a.spec.ReadyURL != "":
+		if strings.HasPrefix(a.spec.ReadyURL, "tcp://") {
+			return "tcp"
+		}
+		return "http"
+	case a.spec.WaitReady:
+		return "ready"
+	case a.spec.ExecMode == tend.ModeCluster:
+		return "listening"
+	case a.spec.ExecMode == tend.ModeProxy:
+		return "tcp"
+	}
+	return ""
+}
+
+func (a *App) listenTimeout() time.Duration {
+	if d := a.spec.ListenTimeout.D(); d > 0 {
+		return d
+	}
+	return tend.DefaultListenTimeout.D()
+}
+
+// listenNotify gives r its own NOTIFY_SOCKET, so READY=1 from the app
+// (sd_notify) marks exactly this process ready.
+func (a *App) listenNotify(r *run, c *procexec.Cmd) error {
+	if a.opt.RunDir == "" {
+		return nil
+	}
+	path := filepath.Join(a.opt.RunDir, fmt.Sprintf("%d-%d.sock", r.slot.id, r.wid))
+	srv, err := notify.Listen(path)
+	if err != nil {
+		a.opt.Logf("%s: no NOTIFY_SOCKET for this instance: %v", a.spec.Name, err)
+		return nil
+	}
+	r.notify = srv
+	c.Env = append(c.Env, "NOTIFY_SOCKET="+path)
+	go func() {
+		for m := range srv.Messages() {
+			if m.Ready {
+				a.post(func() { a.markReady(r, "notify") })
+			}
+		}
+	}()
+	return nil
+}
+
+// watchReady arms what will make r ready: probes, and the listen_timeout.
+// Runs in the actor.
+func (a *App) watchReady(r *run, env []string) {
+	signal := a.readySignal()
+	ready := func(by string) func() {
+		return func() { a.post(func() { a.markReady(r, by) }) }
+	}
+	switch {
+	case a.spec.ReadyURL != "":
+		target := expandArgs([]string{a.spec.ReadyURL}, env)[0]
+		if rest, ok := strings.CutPrefix(target, "tcp://"); ok {
+			go probeTCP(rest, r.proc.Done(), ready("tcp"))
+		} else {
+			go probeHTTP(target, r.proc.Done(), ready("http"))
+		}
+	case signal == "tcp" && r.probe != "":
+		go probeTCP(r.probe, r.proc.Done(), ready("tcp"))
+	}
+	timeout := a.listenTimeout()
 	time.AfterFunc(timeout, func() {
 		a.post(func() {
-			if s.gen != gen || s.proc == nil || s.stopping || s.ready {
+			if r.ready || r.exited || r.stopping {
 				return
 			}
-			s.status = tend.StatusOnline
-			what := "did not listen on a port"
-			if a.spec.WaitReady {
-				what = "did not send 'ready'"
+			if signal == "" {
+				a.markReady(r, "timeout")
+				return
 			}
-			s.problem = fmt.Sprintf("%s within listen_timeout (%s)", what, timeout)
+			err := fmt.Errorf("not ready within listen_timeout (%s): no %s", timeout, signalText(signal))
+			r.failReady(err)
+			if s := r.slot; r == s.cur {
+				// Counted online, as PM2 does, but said plainly.
+				s.status = tend.StatusOnline
+				s.problem = err.Error()
+			}
 		})
 	})
 }
 
-// markReady records that s is ready. Runs in the actor.
-func (a *App) markReady(s *slot) {
-	s.ready = true
-	if s.status == tend.StatusLaunching {
+func signalText(signal string) string {
+	switch signal {
+	case "listening":
+		return "listen() on a port"
+	case "ready":
+		return "process.send('ready') or READY=1"
+	case "tcp":
+		return "connection accepted on its port"
+	case "http":
+		return "2xx answer from its ready URL"
+	}
+	return signal
+}
+
+// markReady records that r is ready. Runs in the actor.
+func (a *App) markReady(r *run, by string) {
+	if r.ready || r.exited || r.stopping {
+		return
+	}
+	r.ready, r.readyBy, r.readyAt = true, by, time.Now()
+	a.share.ready(r.wid, r.probe)
+	r.failReady(nil)
+	if s := r.slot; r == s.cur && s.status == tend.StatusLaunching {
 		s.status = tend.StatusOnline
 	}
 }
 
-// nodeEvent handles what a Node worker (slot id ev.Worker) did. Runs in
-// the actor.
-func (a *App) nodeEvent(ev nodecluster.Event) {
-	var s *slot
-	for _, x := range a.slots {
-		if x.id == ev.Worker {
-			s = x
+// probeEvery is how often a launching instance is probed: quick enough
+// that a fast app joins within a few ms, cheap for a slow one.
+const probeEvery = 10 * time.Millisecond
+
+// probeTCP calls ready once addr accepts a connection, unless done closes
+// first (the process died).
+func probeTCP(addr string, done <-chan struct{}, ready func()) {
+	probe(done, ready, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
 		}
-	}
-	if s == nil || s.proc == nil {
+		return err == nil
+	})
+}
+
+// probeHTTP calls ready once u answers 2xx.
+func probeHTTP(u string, done <-chan struct{}, ready func()) {
+	if _, err := url.Parse(u); err != nil {
 		return
 	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	probe(done, ready, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode >= 200 && resp.StatusCode < 300
+	})
+}
+
+func probe(done <-chan struct{}, ready func(), ok func() bool) {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		if ok() {
+			ready()
+			return
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// forwardEvents feeds the events of the apps' message channels to the actor.
+func (a *App) forwardEvents() {
+	for {
+		select {
+		case ev := <-a.share.events:
+			a.post(func() { a.nodeEvent(ev) })
+		case <-a.quit:
+			return
+		}
+	}
+}
+
+// runOf finds the live process with worker id wid.
+func (a *App) runOf(wid int) *run {
+	for _, s := range a.slots {
+		for _, r := range append([]*run{s.cur, s.next}, s.old...) {
+			if r != nil && r.wid == wid {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// nodeEvent handles what a process said on its channel. Runs in the actor.
+func (a *App) nodeEvent(ev nodecluster.Event) {
+	r := a.runOf(ev.Worker)
+	if r == nil || r.exited {
+		return
+	}
+	s := r.slot
 	switch ev.Kind {
 	case nodecluster.Listening:
-		if s.listenPort == 0 {
-			s.listenPort = ev.Port
+		if r.listenPort == 0 {
+			r.listenPort = ev.Port
 		}
 		if p := a.spec.Port; p > 0 && ev.Port != p && ev.Port != 0 {
 			s.problem = fmt.Sprintf("listens on port %d, not on --port %d", ev.Port, p)
 			a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
 		}
-		if !a.spec.WaitReady {
-			a.markReady(s)
+		if a.readySignal() == "listening" {
+			a.markReady(r, "listening")
 		}
 	case nodecluster.Ready:
-		a.markReady(s)
+		a.markReady(r, "ready")
 	case nodecluster.Error:
 		s.problem = fmt.Sprintf("listen on port %d failed: %v", ev.Port, ev.Err)
 		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
 	case nodecluster.Message:
 		a.opt.Logf("%s[%d] message: %s", a.spec.Name, s.index, ev.Msg)
 	case nodecluster.Disconnected:
-		if s.stopping {
+		if r.stopping && a.spec.ExecMode == tend.ModeCluster {
 			// Its servers are closed: now the stop signal.
-			s.proc.Signal(a.killSignal())
+			r.proc.Signal(a.killSignal())
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/activation"
@@ -177,26 +176,11 @@ func (sh *share) ready(id int, addr string) {
 	sh.sync()
 }
 
-// probeEvery is how often a launching instance's port is tried: quick
-// enough that a fast app joins within a few ms, cheap for a slow one.
-const probeEvery = 10 * time.Millisecond
-
-// probeTCP calls ready once addr accepts a connection, unless done closes
-// first (the process died).
-func probeTCP(addr string, done <-chan struct{}, ready func()) {
-	t := time.NewTicker(probeEvery)
-	defer t.Stop()
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			ready()
-			return
-		}
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
+// drain takes process wid out of rotation: it gets no new connection.
+func (sh *share) drain(wid int) {
+	sh.primary.Drain(wid)
+	if sh.px != nil {
+		sh.px.Drain(wid)
 	}
 }
 

@@ -100,6 +100,15 @@ func (f *formatter) fileLines(partial bool) int {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe marks the ASCII bytes that go into a JSON string unescaped; a
+// table lookup keeps the per-byte loop to one branch.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONString appends b as a JSON string. Invalid UTF-8 becomes U+FFFD,
 // as encoding/json does, so a line of binary junk still yields valid JSON.
 func appendJSONString(dst, b []byte) []byte {
@@ -108,7 +117,7 @@ func appendJSONString(dst, b []byte) []byte {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}

@@ -280,7 +280,9 @@ func (s *Sink) drop(lf *logFile, f *formatter, i int) {
 // subscribers, so they know the file has a gap.
 func (s *Sink) recover(lf *logFile, stream Stream, now time.Time) bool {
 	lf.nextTry = now.Add(retryInterval)
-	if lf.f == nil {
+	// Reopen when the file was moved or removed while failing (the user
+	// made room by deleting it), not only when it never opened.
+	if lf.f == nil || lf.moved() {
 		if err := lf.openFile(); err != nil {
 			lf.fail(err, now)
 			return false

@@ -375,3 +375,36 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 	cancel() // no double close
 	feed(t, s, Stdout, "ignored\n")
 }
+
+func TestDiskFullResumes(t *testing.T) {
+	// /dev/full fails every write with ENOSPC, as a full disk does, for
+	// root too.
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	out := logPath(t, "out.log")
+	os.MkdirAll(filepath.Dir(out), 0o700)
+	if err := os.Symlink("/dev/full", out); err != nil {
+		t.Fatal(err)
+	}
+	s, clk := open(t, Options{OutPath: out, TimeLayout: "15:04:05"})
+	feed(t, s, Stdout, "a\nb\n")
+	if p, want := s.Problem(), "writing "+out+": no space left on device (since 12:00:00; 2 lines dropped)"; p != want {
+		t.Fatalf("Problem = %q, want %q", p, want)
+	}
+	clk.Add(retryInterval)
+	feed(t, s, Stdout, "c\n") // retried, still full
+	if p := s.Problem(); !strings.Contains(p, "3 lines dropped") {
+		t.Fatalf("Problem = %q", p)
+	}
+	os.Remove(out) // the user makes room
+	clk.Add(retryInterval)
+	feed(t, s, Stdout, "d\n")
+	want := "12:00:02: [tend: 3 lines dropped while the log could not be written: write " + out + ": no space left on device]\n12:00:02: d\n"
+	if got := readFile(t, out); got != want {
+		t.Fatalf("file = %q, want %q", got, want)
+	}
+	if s.Problem() != "" {
+		t.Fatalf("Problem = %q", s.Problem())
+	}
+}

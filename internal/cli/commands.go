@@ -237,13 +237,27 @@ func killCmd(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := client.New(e.home)
 			c.AllowVersionMismatch = true
-			res, err := c.Kill(context.WithoutCancel(cmd.Context()))
+			ctx := context.WithoutCancel(cmd.Context())
+			p, err := c.Ping(ctx)
 			if errors.Is(err, client.ErrNoDaemon) {
 				fmt.Fprintln(e.errOut, "tend: no daemon is running")
 				return nil
 			}
 			if err != nil {
 				return err
+			}
+			// Watch the daemon's exit from before asking for it.
+			exited, watchErr := watchExit(p.PID)
+			res, err := c.Kill(ctx)
+			if err != nil {
+				return err
+			}
+			if watchErr == nil {
+				select {
+				case <-exited:
+				case <-time.After(daemonStartTimeout):
+					return tend.Errorf(tend.EFAILED, "the daemon (pid %d) stopped its apps but did not exit", p.PID)
+				}
 			}
 			fmt.Fprintf(e.errOut, "tend: stopped %d %s and the daemon\n", len(res.Affected), plural(len(res.Affected), "instance"))
 			return nil

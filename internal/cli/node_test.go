@@ -94,12 +94,13 @@ func TestNodeClusterReports(t *testing.T) {
 	h := newHarness(t)
 	port := freePort(t)
 	td := filepath.Join(repoRoot(t), "internal", "cli", "testdata")
-	h.ok("start", filepath.Join(td, "otherport.js"), "-i", "2", "--port", strconv.Itoa(port))
+	other := freePort(t)
+	h.ok("start", filepath.Join(td, "otherport.js"), "-i", "2", "--port", strconv.Itoa(port), "--env", "OTHER_PORT="+strconv.Itoa(other))
 	h.ok("start", filepath.Join(td, "nolisten.js"), "-i", "2", "--listen-timeout", "300ms")
 	insts := h.await("both reported", func(in []tend.Instance) bool {
 		return len(in) == 4 && in[0].Problem != "" && in[3].Problem != ""
 	})
-	want := fmt.Sprintf("listens on port %d, not on --port %d", port+1, port)
+	want := fmt.Sprintf("listens on port %d, not on --port %d", other, port)
 	if !strings.Contains(insts[0].Problem, want) {
 		t.Errorf("otherport problem = %q, want %q", insts[0].Problem, want)
 	}

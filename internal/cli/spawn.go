@@ -88,3 +88,24 @@ func spawnDaemon(ctx context.Context, home string, c *client.Client) error {
 		return ctx.Err()
 	}
 }
+
+// watchExit returns a channel closed when process pid exits, using a pidfd
+// (the kernel says when, nothing polls).
+func watchExit(pid int) (<-chan struct{}, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+				return
+			}
+		}
+	}()
+	return done, nil
+}

@@ -100,6 +100,12 @@ func (d *Daemon) routes() http.Handler {
 		}
 		d.shutdown()
 		reply(w, tend.ActionResult{Affected: ids, Instances: []tend.Instance{}}, nil)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		// Serve ends (and shuts the server down) only after this answer
+		// is on its way: the handler returns first.
+		go d.end()
 	})
 	return versioned(mux)
 }

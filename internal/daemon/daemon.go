@@ -47,9 +47,11 @@ type Daemon struct {
 	statsMu sync.Mutex
 	stats   map[int]procstat.Usage // by pid
 
-	srv  *http.Server
-	quit chan struct{} // closed to end the daemon (kill)
-	exe  string        // this binary, the LISTEN_PID shim
+	srv     *http.Server
+	ln      net.Listener
+	stopped bool          // shutdown closed ln
+	quit    chan struct{} // closed to end the daemon (kill)
+	exe     string        // this binary, the LISTEN_PID shim
 }
 
 // Run runs a daemon for home in the foreground until it is killed through
@@ -71,6 +73,9 @@ func Run(home string) (err error) {
 		}
 	}()
 	if err := EnsureHome(home); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(RunDir(home), 0o700); err != nil {
 		return err
 	}
 	lock, err := lockHome(home)
@@ -109,6 +114,7 @@ func New(home string) *Daemon {
 
 // Serve serves the API on l until the daemon is killed.
 func (d *Daemon) Serve(l net.Listener) error {
+	d.ln = l
 	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
@@ -125,6 +131,7 @@ func (d *Daemon) Serve(l net.Listener) error {
 			}
 			d.log.Info("signal received: stopping every app", "signal", sig)
 			d.shutdown()
+			d.end()
 		case <-d.quit:
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			d.srv.Shutdown(ctx)
@@ -133,21 +140,43 @@ func (d *Daemon) Serve(l net.Listener) error {
 			d.log.Info("daemon stopped")
 			return nil
 		case err := <-errc:
-			if errors.Is(err, http.ErrServerClosed) {
-				continue
+			if d.closing() || errors.Is(err, http.ErrServerClosed) {
+				continue // the listener was closed on purpose
 			}
 			return err
 		}
 	}
 }
 
-// shutdown stops every app and ends Serve. Safe to call more than once.
+// shutdown stops every app, stops accepting connections (so no client
+// reaches a daemon on its way out) and ends Serve. Safe to call more than
+// once.
 func (d *Daemon) shutdown() {
 	d.mu.Lock()
 	apps := d.allApps()
 	d.apps, d.order = map[string]*supervisor.App{}, nil
 	d.mu.Unlock()
 	closeAll(apps)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	if d.ln != nil {
+		d.ln.Close()
+		os.Remove(SocketPath(d.home))
+	}
+}
+
+// closing reports whether shutdown closed the listener.
+func (d *Daemon) closing() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stopped
+}
+
+// end makes Serve return. Safe to call more than once.
+func (d *Daemon) end() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	select {
 	case <-d.quit:
 	default:
@@ -313,6 +342,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
 	for i, spec := range req.Apps {
 		a, err := supervisor.New(spec, res[i], supervisor.Options{
 			LogDir: LogDir(d.home),
+			RunDir: RunDir(d.home),
 			NewID: func() int {
 				d.mu.Lock()
 				defer d.mu.Unlock()

@@ -25,6 +25,7 @@ func SocketPath(home string) string { return filepath.Join(home, "tend.sock") }
 func LockPath(home string) string   { return filepath.Join(home, "daemon.lock") }
 func LogPath(home string) string    { return filepath.Join(home, "tend.log") }
 func LogDir(home string) string     { return filepath.Join(home, "logs") }
+func RunDir(home string) string     { return filepath.Join(home, "run") } // NOTIFY_SOCKETs
 
 // maxSocketPath is the usable length of sun_path on Linux (108 bytes with
 // the terminating NUL).

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,15 +18,30 @@ func lockHome(home string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		// A daemon that was just killed may still be on its way out:
+		// wait for its lock a little rather than fail the command that
+		// started us.
+		got := make(chan error, 1)
+		go func() { got <- unix.Flock(int(f.Fd()), unix.LOCK_EX) }()
+		select {
+		case err = <-got:
+		case <-time.After(lockWait):
+			f.Close() // the blocked flock goes with the process
 			return nil, ErrRunning
 		}
+	}
+	if err != nil {
+		f.Close()
 		return nil, err
 	}
 	return f, nil
 }
+
+// lockWait bounds how long a new daemon waits for an exiting one's lock:
+// stopping takes milliseconds once the apps are down.
+const lockWait = 5 * time.Second
 
 // ErrRunning means another daemon holds the home's lock.
 var ErrRunning = errors.New("a tend daemon is already running for this TEND_HOME")

@@ -1,0 +1,81 @@
+// Package cluster gives Go programs the model of Node's cluster module:
+// one program, run as a primary that forks workers, and as workers that
+// share one listening port.
+//
+//	if cluster.IsPrimary() {
+//		for range runtime.NumCPU() {
+//			cluster.Fork(nil)
+//		}
+//		for ev := range cluster.Events() {
+//			if ev.Kind == cluster.Exit {
+//				log.Printf("worker %d died (%v), restarting", ev.Worker.PID(), ev)
+//				cluster.Fork(nil)
+//			}
+//		}
+//	} else {
+//		ln, err := cluster.Listen("tcp", ":3000")
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		log.Fatal(cluster.Serve(&http.Server{Handler: h}, ln))
+//	}
+//
+// # Processes
+//
+// A worker is the same executable re-executed (Settings.Exec and Args
+// change that) with NODE_UNIQUE_ID=<id> and a Node IPC channel on fd 3
+// (NODE_CHANNEL_FD): exactly how Node starts its workers. The channel
+// carries JSON lines, and sockets as SCM_RIGHTS; it is the same wire
+// protocol Node uses, so the tools that read one read the other, and a Go
+// worker could be forked by a Node primary or by tend.
+//
+// # Sharing a port
+//
+// A worker's Listen asks the primary ("queryServer"). The primary binds
+// the address once per address, port and index, and keeps the socket
+// while workers come and go, so a restarting worker never refuses a
+// connection (clients wait in the backlog). Then, by Settings.Sched:
+//
+//   - RoundRobin (default): the primary accepts each connection and hands
+//     its descriptor to the next free worker ("newconn"), at most one in
+//     flight per worker, so sequential connections alternate exactly.
+//   - Shared: the primary sends the listening socket itself; every worker
+//     accepts on it and the kernel chooses.
+//
+// In the primary, Listen is net.Listen, as listen() in Node's primary.
+//
+// # Lifecycle
+//
+// The primary sees each worker's Online, Listening, Message, Disconnected
+// and Exit events on Events(), plus Error when the primary could not bind
+// what the worker asked for or the worker did not listen within
+// Settings.ListenTimeout. Worker.Kill signals a worker; Worker.Disconnect
+// asks it to stop gracefully: it gets no new connections, Serve lets the
+// requests in flight finish (http.Server.Shutdown) and returns nil, main
+// returns, the worker exits 0. A worker whose primary dies exits at once,
+// as Node's do, so orphans never hold a port.
+//
+// # Messages
+//
+// Worker.Send, Primary.Broadcast and, in the worker, Send encode any Go
+// value with encoding/json; a value it rejects returns its error and
+// nothing is sent. Messages arrive as json.RawMessage: Event.Msg in the
+// primary, Messages() in the worker.
+//
+// # Under tend
+//
+// The same program runs unchanged under tend, which is then the primary:
+// IsPrimary is false in every instance, so each runs its worker branch.
+// With `tend start ./app -i max --port 3000` (socket mode) Listen returns
+// the socket tend passed (LISTEN_FDS, systemd's protocol, so systemd
+// socket units work too); when a manager sets NOTIFY_SOCKET, a successful
+// Listen sends READY=1 (sd_notify); when it passes a Node channel
+// (NODE_CHANNEL_FD) Send and Messages use it.
+//
+// # Testing
+//
+// Write primary logic against a *Primary and worker logic against a
+// *Child; main passes Default() and Self(). Package clustertest runs both
+// in one test process. Tests of programs that fork real workers re-execute
+// the test binary, dispatching in TestMain on IsWorker.
+package cluster

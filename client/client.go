@@ -100,11 +100,17 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		var e tend.Error
-		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Message == "" {
+		var body struct {
+			tend.Error
+			tend.ReloadResult
+		}
+		if json.NewDecoder(resp.Body).Decode(&body) != nil || body.Message == "" {
 			return nil, tend.Errorf(tend.EINTERNAL, "the daemon answered %s", resp.Status)
 		}
-		return nil, &e
+		if len(body.Reports) == 0 {
+			return nil, &body.Error
+		}
+		return nil, &ResultError{Err: &body.Error, Result: body.ReloadResult}
 	}
 	return resp, nil
 }
@@ -204,5 +210,34 @@ func (c *Client) Kill(ctx context.Context) (tend.ActionResult, error) {
 func (c *Client) Send(ctx context.Context, targets []string, msg json.RawMessage) (tend.ActionResult, error) {
 	var out tend.ActionResult
 	err := c.do(ctx, "POST", "/v1/send", tend.SendRequest{Targets: targets, Message: msg}, &out)
+	return out, err
+}
+
+// ResultError is a failed reload or scale: the error, and the reports of
+// what happened to each instance until it stopped.
+type ResultError struct {
+	Err    *tend.Error
+	Result tend.ReloadResult
+}
+
+func (e *ResultError) Error() string { return e.Err.Message }
+
+// Unwrap gives the *tend.Error, so tend.ErrorCode and errors.As see it.
+func (e *ResultError) Unwrap() error { return e.Err }
+
+// Reload replaces the instances targets select, one at a time unless
+// parallel is larger. apps, if any, are the apps' new settings. A failed
+// reload returns a *ResultError carrying the reports.
+func (c *Client) Reload(ctx context.Context, req tend.ReloadRequest) (tend.ReloadResult, error) {
+	var out tend.ReloadResult
+	err := c.do(ctx, "POST", "/v1/reload", req, &out)
+	return out, err
+}
+
+// Scale sets the instance count of app: n, or the current count plus n
+// when relative.
+func (c *Client) Scale(ctx context.Context, app string, n int, relative bool) (tend.ReloadResult, error) {
+	var out tend.ReloadResult
+	err := c.do(ctx, "POST", "/v1/scale", tend.ScaleRequest{App: app, Count: n, Relative: relative}, &out)
 	return out, err
 }

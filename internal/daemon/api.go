@@ -86,6 +86,22 @@ func (d *Daemon) routes() http.Handler {
 		res.Instances = d.instances()
 		reply(w, res, errors.Join(errs...))
 	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		var req tend.ReloadRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		res, err := d.reload(context.WithoutCancel(r.Context()), req)
+		replyWithResult(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/scale", func(w http.ResponseWriter, r *http.Request) {
+		var req tend.ScaleRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		res, err := d.scale(context.WithoutCancel(r.Context()), req)
+		replyWithResult(w, res, err)
+	})
 	mux.HandleFunc("GET /v1/logs", d.logs)
 	mux.HandleFunc("POST /v1/kill", func(w http.ResponseWriter, r *http.Request) {
 		d.log.Info("kill requested: stopping every app")
@@ -139,6 +155,25 @@ func reply(w http.ResponseWriter, v any, err error) {
 		return
 	}
 	json.NewEncoder(w).Encode(v)
+}
+
+// replyWithResult answers a reload or scale: its reports travel even when
+// it failed, so the CLI can say what happened to each instance.
+func replyWithResult(w http.ResponseWriter, res tend.ReloadResult, err error) {
+	if err == nil {
+		reply(w, res, nil)
+		return
+	}
+	e, ok := errors.AsType[*tend.Error](err)
+	if !ok {
+		e = &tend.Error{Code: tend.ErrorCode(err), Message: err.Error()}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(tend.HTTPStatus(e.Code))
+	json.NewEncoder(w).Encode(struct {
+		*tend.Error
+		tend.ReloadResult
+	}{e, res})
 }
 
 // logs streams log lines as NDJSON: the last `lines` lines of each

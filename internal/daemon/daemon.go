@@ -562,3 +562,65 @@ func (d *Daemon) delete(ctx context.Context, s selection) error {
 	d.log.Info("app deleted", "name", s.app.Name())
 	return s.app.Close(ctx)
 }
+
+// reload replaces the instances targets select, app by app. specs, when
+// given, are the new settings of the apps of those names.
+func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.ReloadResult, error) {
+	out := tend.ReloadResult{Reports: []tend.ReloadReport{}}
+	sels, err := d.resolve(req.Targets)
+	if err != nil {
+		return out, err
+	}
+	type update struct {
+		spec *tend.AppSpec
+		res  *supervisor.Resolved
+	}
+	updates := map[string]update{}
+	for i := range req.Apps {
+		spec := &req.Apps[i]
+		if err := normalize(spec); err != nil {
+			return out, err
+		}
+		r, err := supervisor.Resolve(spec)
+		if err != nil {
+			return out, err
+		}
+		if err := chooseMode(spec, r); err != nil {
+			return out, err
+		}
+		updates[spec.Name] = update{spec, &r}
+	}
+	var errs []error
+	for _, s := range sels {
+		u := updates[s.app.Name()]
+		rep, err := s.app.Reload(ctx, s.ids, u.spec, u.res, req.Parallel)
+		out.Reports = append(out.Reports, rep)
+		if err != nil {
+			errs = append(errs, err)
+			d.log.Warn("reload failed", "app", s.app.Name(), "err", err)
+		} else {
+			d.log.Info("app reloaded", "app", s.app.Name(), "ms", rep.DurationMS)
+		}
+	}
+	out.Instances = d.instances()
+	return out, errors.Join(errs...)
+}
+
+// scale sets an app's instance count.
+func (d *Daemon) scale(ctx context.Context, req tend.ScaleRequest) (tend.ReloadResult, error) {
+	out := tend.ReloadResult{Reports: []tend.ReloadReport{}}
+	d.mu.Lock()
+	a := d.apps[req.App]
+	d.mu.Unlock()
+	if a == nil {
+		return out, tend.Errorf(tend.ENOTFOUND, "no app named %q (see tend ls)", req.App)
+	}
+	n := req.Count
+	if req.Relative {
+		n += len(a.Instances())
+	}
+	rep, err := a.Scale(ctx, n)
+	out.Reports = append(out.Reports, rep)
+	out.Instances = d.instances()
+	return out, err
+}

@@ -52,7 +52,6 @@ const maxExits = 20
 // App supervises the instances of one app. Its methods are safe for
 // concurrent use; all state lives in one goroutine (run).
 type App struct {
-	res     Resolved
 	opt     Options
 	created time.Time
 	share   *share
@@ -62,6 +61,7 @@ type App struct {
 
 	// Owned by the actor goroutine.
 	spec       tend.AppSpec
+	res        Resolved
 	slots      []*slot
 	exits      []tend.Exit
 	nextWID    int // worker ids: one per process, unique in the app
@@ -649,9 +649,10 @@ func (a *App) Instances() []tend.Instance {
 
 // Describe returns the full picture of the app; env values only with withEnv.
 func (a *App) Describe(withEnv bool) tend.App {
-	out := tend.App{ScriptPath: a.res.ScriptPath, Command: a.res.Argv, CreatedAt: a.created}
+	out := tend.App{CreatedAt: a.created}
 	a.call(func() {
 		out.Spec = a.spec
+		out.ScriptPath, out.Command = a.res.ScriptPath, a.res.Argv
 		for _, s := range a.slots {
 			out.OutLog = append(out.OutLog, s.outPath)
 			out.ErrLog = append(out.ErrLog, s.errPath)

@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
+	"github.com/tendhq/tend/internal/config"
+)
+
+func reloadCmd(e *env) *cobra.Command {
+	var updateEnv bool
+	var envs []string
+	var parallel int
+	cmd := &cobra.Command{
+		Use:     "reload <id|name|all|config file>...",
+		GroupID: "apps",
+		Short:   "Replace instances one by one without dropping a request",
+		Long: `Reload apps with no downtime: for each instance, start a new process, wait
+until it is ready, take the old one out of rotation, stop it gracefully, go on.
+
+If a new process crashes or is not ready within listen_timeout, it is killed,
+the old ones keep serving, the reload stops and tend exits non-zero.
+
+Ready means: READY=1 on the instance's NOTIFY_SOCKET (sd_notify); with
+--wait-ready, process.send('ready'); for Node cluster workers, listening; an
+HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
+
+  tend reload api                      new code, same environment
+  tend reload api --update-env         this shell's environment (removed keys are gone)
+  tend reload tend.yaml --env production   the file's settings`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := context.WithoutCancel(cmd.Context())
+			c, err := e.client(ctx)
+			if err != nil {
+				return err
+			}
+			req := tend.ReloadRequest{Parallel: parallel}
+			envName := ""
+			for _, v := range envs {
+				if !strings.Contains(v, "=") {
+					envName = v
+				}
+			}
+			for _, a := range args {
+				if !config.IsConfigFile(a) {
+					req.Targets = append(req.Targets, a)
+					continue
+				}
+				wd, _ := os.Getwd()
+				specs, err := config.Load(a, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ()})
+				if err != nil {
+					return err
+				}
+				for _, s := range specs {
+					req.Targets = append(req.Targets, s.Name)
+				}
+				req.Apps = append(req.Apps, specs...)
+			}
+			if updateEnv || len(envs) > 0 && envName == "" {
+				for _, t := range req.Targets {
+					apps, err := c.Describe(ctx, t, true)
+					if err != nil {
+						return err
+					}
+					for _, a := range apps {
+						spec := a.Spec
+						spec.BaseEnv = os.Environ()
+						if spec.Env == nil {
+							spec.Env = map[string]string{}
+						}
+						for _, kv := range envs {
+							k, v, err := config.ParseEnvArg(kv)
+							if err != nil {
+								return usageErr("--env: %v", err)
+							}
+							spec.Env[k] = v
+						}
+						req.Apps = append(req.Apps, spec)
+					}
+				}
+			}
+			res, err := c.Reload(ctx, req)
+			var rerr *client.ResultError
+			if errors.As(err, &rerr) {
+				res = rerr.Result
+			} else if err != nil {
+				return err
+			}
+			e.printReports(res.Reports)
+			if len(res.Instances) > 0 {
+				e.printTable(res.Instances)
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&updateEnv, "update-env", "a", false, "give the new instances this shell's environment")
+	cmd.Flags().StringArrayVar(&envs, "env", nil, "KEY=VALUE for the new instances (repeatable); with a config file, NAME selects env_NAME")
+	cmd.Flags().IntVar(&parallel, "parallel", 1, "instances replaced at once")
+	return cmd
+}
+
+func scaleCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "scale <app> <N|+N|-N>",
+		GroupID: "apps",
+		Short:   "Add or remove instances without a failed request",
+		Long: `Set the number of instances of an app. New instances must become ready;
+removed ones (highest index first) leave the rotation and stop gracefully.
+
+  tend scale api 4      exactly 4
+  tend scale api +2     2 more
+  tend scale api -1     1 fewer`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec := args[1]
+			relative := strings.HasPrefix(spec, "+") || strings.HasPrefix(spec, "-")
+			n, err := strconv.Atoi(spec)
+			if err != nil || !relative && n < 1 {
+				return usageErr("scale %s: %q is not a count (N of at least 1, +N or -N)", args[0], spec)
+			}
+			ctx := context.WithoutCancel(cmd.Context())
+			c, err := e.client(ctx)
+			if err != nil {
+				return err
+			}
+			res, err := c.Scale(ctx, args[0], n, relative)
+			var rerr *client.ResultError
+			if errors.As(err, &rerr) {
+				res = rerr.Result
+			} else if err != nil {
+				return err
+			}
+			e.printReports(res.Reports)
+			e.printTable(res.Instances)
+			return err
+		},
+	}
+}
+
+// printReports says what a reload or scale did to each instance.
+func (e *env) printReports(reps []tend.ReloadReport) {
+	for _, r := range reps {
+		outcome := e.paint(green, "done")
+		if !r.OK {
+			outcome = e.paint(red, "stopped")
+		}
+		fmt.Fprintf(e.errOut, "tend: %s %s: %s in %s\n", r.Action, r.App, outcome, formatDuration(time.Duration(r.DurationMS)*time.Millisecond))
+		for _, st := range r.Steps {
+			var parts []string
+			if st.NewPID != 0 {
+				p := fmt.Sprintf("new pid %d", st.NewPID)
+				if st.Error == "" {
+					p += fmt.Sprintf(" ready after %s (%s)", formatDuration(time.Duration(st.ReadyMS)*time.Millisecond), st.ReadyBy)
+				}
+				parts = append(parts, p)
+			}
+			if st.OldPID != 0 && st.Error == "" {
+				parts = append(parts, fmt.Sprintf("old pid %d stopped after %s", st.OldPID, formatDuration(time.Duration(st.StoppedMS)*time.Millisecond)))
+			}
+			if st.Error != "" {
+				parts = append(parts, e.paint(red, st.Error))
+				if st.OldPID != 0 {
+					parts = append(parts, fmt.Sprintf("old pid %d kept serving", st.OldPID))
+				}
+			}
+			fmt.Fprintf(e.errOut, "  %s[%d] (id %d): %s\n", r.App, st.Instance, st.ID, strings.Join(parts, ", "))
+		}
+		if r.Error != "" && !slices.ContainsFunc(r.Steps, func(st tend.ReloadStep) bool { return st.Error != "" }) {
+			fmt.Fprintf(e.errOut, "  %s\n", r.Error)
+		}
+	}
+}

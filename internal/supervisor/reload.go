@@ -1,0 +1,271 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend"
+)
+
+// Reload replaces the selected instances (all for nil) one at a time, or
+// parallel at a time: start the new process, wait until it is ready, take
+// the old one out of rotation, stop it gracefully, go on. If a new process
+// crashes or is not ready within listen_timeout, it is killed, the old one
+// keeps serving, and the reload stops with an error. spec, when not nil,
+// replaces the app's spec first (new env, args, settings) for the new
+// processes.
+func (a *App) Reload(ctx context.Context, ids []int, spec *tend.AppSpec, res *Resolved, parallel int) (tend.ReloadReport, error) {
+	rep := tend.ReloadReport{App: a.Name(), Action: "reload", Time: time.Now()}
+	var slots []*slot
+	var conflict error
+	var prevSpec tend.AppSpec
+	var prevRes Resolved
+	if !a.call(func() {
+		prevSpec, prevRes = a.spec, a.res
+		if a.reloading {
+			conflict = tend.Errorf(tend.ECONFLICT, "a reload or scale of %s is already under way", a.spec.Name)
+			return
+		}
+		if spec != nil {
+			if err := compatible(&a.spec, spec); err != nil {
+				conflict = err
+				return
+			}
+			spec.Instances = len(a.slots)
+			a.spec = *spec
+		}
+		if res != nil {
+			a.res = *res
+		}
+		a.reloading = true
+		slots = slices.Clone(a.selected(ids))
+	}) {
+		return rep, errClosed(rep.App)
+	}
+	if conflict != nil {
+		return rep, conflict
+	}
+	parallel = max(parallel, 1)
+	var failed error
+	var mu sync.Mutex
+	for i := 0; i < len(slots) && failed == nil; i += parallel {
+		var wg sync.WaitGroup
+		for _, s := range slots[i:min(i+parallel, len(slots))] {
+			wg.Go(func() {
+				step, err := a.replace(ctx, s, "reload")
+				mu.Lock()
+				defer mu.Unlock()
+				rep.Steps = append(rep.Steps, step)
+				if err != nil && failed == nil {
+					failed = err
+				}
+			})
+		}
+		wg.Wait()
+	}
+	slices.SortFunc(rep.Steps, func(x, y tend.ReloadStep) int { return x.Instance - y.Instance })
+	if failed != nil && (spec != nil || res != nil) {
+		// The old settings stay: an old instance that crashes later must
+		// come back as it was, not with the settings that just failed.
+		a.call(func() { a.spec, a.res = prevSpec, prevRes })
+	}
+	return a.finish(rep, failed)
+}
+
+// finish records a reload or scale report. failed, if any, becomes the error.
+func (a *App) finish(rep tend.ReloadReport, failed error) (tend.ReloadReport, error) {
+	rep.DurationMS = time.Since(rep.Time).Milliseconds()
+	rep.OK = failed == nil
+	if failed != nil {
+		rep.Error = failed.Error()
+		failed = tend.Errorf(tend.EFAILED, "%s of %s stopped: %v; the old instances keep serving", rep.Action, rep.App, failed)
+	}
+	a.call(func() {
+		a.reloading = false
+		r := rep
+		a.lastReload = &r
+	})
+	return rep, failed
+}
+
+// compatible checks that next can replace cur in a reload: the port and
+// the way instances share it cannot change under running instances.
+func compatible(cur, next *tend.AppSpec) error {
+	if cur.ExecMode != next.ExecMode || cur.Port != next.Port || cur.Sched != next.Sched || cur.Host != next.Host {
+		return tend.Errorf(tend.EINVALID, "app %s: a reload cannot change exec_mode, port, host or sched (%s %d %s -> %s %d %s): use tend delete then tend start",
+			cur.Name, cur.ExecMode, cur.Port, cur.Sched, next.ExecMode, next.Port, next.Sched)
+	}
+	return nil
+}
+
+// replace starts a new process for s, waits until it is ready, then
+// retires the old one gracefully. On failure the new process is killed
+// and the old one is left serving.
+func (a *App) replace(ctx context.Context, s *slot, cause string) (tend.ReloadStep, error) {
+	var step tend.ReloadStep
+	var r *run
+	var ready chan error
+	var err error
+	a.call(func() {
+		step.ID, step.Instance = s.id, s.index
+		if s.cur != nil {
+			step.OldPID = s.cur.proc.PID()
+		}
+		if r, err = a.launch(s); err != nil {
+			return
+		}
+		if s.cur == nil {
+			// Nothing is serving (stopped, errored, waiting): the new
+			// process takes the slot at once.
+			a.cancelRestart(s)
+			s.unstable, s.backoff, s.problem = 0, 0, ""
+			a.takeOver(s, r)
+		} else {
+			s.next = r
+		}
+		step.NewPID = r.proc.PID()
+		ready = r.readyWait()
+	})
+	if err != nil {
+		step.Error = fmt.Sprintf("starting the new process: %v", err)
+		return step, fmt.Errorf("%s[%d]: %s", a.Name(), s.index, step.Error)
+	}
+	select {
+	case err = <-ready:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		step.Error = fmt.Sprintf("new process %d %v", step.NewPID, err)
+		a.call(func() {
+			if !r.exited {
+				// Stopped, not crashed: the restart policy leaves it be.
+				r.stopping, r.stopCause = true, "reload aborted"
+				r.tree = r.proc.Tree()
+				a.share.drain(r.wid)
+				r.proc.Signal(syscall.SIGKILL)
+			}
+		})
+		return step, fmt.Errorf("%s[%d]: %s", a.Name(), s.index, step.Error)
+	}
+	var old *run
+	var gone chan struct{}
+	a.call(func() {
+		step.ReadyMS = r.readyAt.Sub(r.started).Milliseconds()
+		step.ReadyBy = r.readyBy
+		if s.next != r {
+			return // it took the slot directly
+		}
+		old, s.next = s.cur, nil
+		s.cur = r
+		s.restarts++
+		s.status = tend.StatusOnline
+		if old != nil {
+			s.old = append(s.old, old)
+			gone = a.stopRun(old, cause)
+		}
+	})
+	if gone != nil {
+		begin := time.Now()
+		<-gone
+		step.StoppedMS = time.Since(begin).Milliseconds()
+	}
+	return step, nil
+}
+
+// Scale sets the number of instances to n: new instances start and must
+// be ready; removed ones (highest index first) leave the rotation and stop
+// gracefully, like reloaded ones.
+func (a *App) Scale(ctx context.Context, n int) (tend.ReloadReport, error) {
+	rep := tend.ReloadReport{App: a.Name(), Action: "scale", Time: time.Now()}
+	if n < 1 {
+		return rep, tend.Errorf(tend.EINVALID, "cannot scale %s to %d: at least 1 instance (tend stop or delete to stop it)", rep.App, n)
+	}
+	var add, remove []*slot
+	var err error
+	if !a.call(func() {
+		if a.reloading {
+			err = tend.Errorf(tend.ECONFLICT, "a reload or scale of %s is already under way", a.spec.Name)
+			return
+		}
+		a.reloading = true
+		for len(a.slots)+len(add) < n {
+			s, e := a.newSlot(a.freeIndex(add))
+			if e != nil {
+				err = e
+				return
+			}
+			add = append(add, s)
+		}
+		a.slots = append(a.slots, add...)
+		if len(a.slots) > n {
+			byIndex := slices.Clone(a.slots)
+			slices.SortFunc(byIndex, func(x, y *slot) int { return y.index - x.index })
+			remove = byIndex[:len(a.slots)-n]
+		}
+		a.spec.Instances = n
+	}) {
+		return rep, errClosed(rep.App)
+	}
+	if err != nil {
+		if a.reloading {
+			a.call(func() { a.reloading = false })
+		}
+		return rep, err
+	}
+	var failed error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range add {
+		wg.Go(func() {
+			step, err := a.replace(ctx, s, "scale")
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Steps = append(rep.Steps, step)
+			if err != nil && failed == nil {
+				failed = err
+			}
+		})
+	}
+	wg.Wait()
+	if failed != nil {
+		// The new instances that did not come up are removed again.
+		ids := []int{}
+		for _, s := range add {
+			ids = append(ids, s.id)
+		}
+		a.Remove(context.WithoutCancel(ctx), ids)
+		return a.finish(rep, failed)
+	}
+	for _, s := range remove {
+		begin := time.Now()
+		step := tend.ReloadStep{ID: s.id, Instance: s.index}
+		a.call(func() {
+			if s.cur != nil {
+				step.OldPID = s.cur.proc.PID()
+			}
+		})
+		a.Remove(context.WithoutCancel(ctx), []int{s.id})
+		step.StoppedMS = time.Since(begin).Milliseconds()
+		rep.Steps = append(rep.Steps, step)
+	}
+	return a.finish(rep, nil)
+}
+
+// freeIndex returns the lowest instance index not in use (PM2 fills gaps,
+// so NODE_APP_INSTANCE stays 0..N-1 after scaling down and up).
+func (a *App) freeIndex(adding []*slot) int {
+	used := map[int]bool{}
+	for _, s := range append(slices.Clone(a.slots), adding...) {
+		used[s.index] = true
+	}
+	i := 0
+	for used[i] {
+		i++
+	}
+	return i
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tendhq/tend/internal/human"
 	"os"
 	"slices"
 	"strings"
@@ -222,7 +223,7 @@ func pingCmd(e *env) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(e.out, "pong: daemon %s, pid %d, home %s, up %s, answered in %s\n", p.Version, p.PID, p.Home,
-				formatDuration(time.Since(p.StartedAt)), time.Since(start).Round(10*time.Microsecond))
+				human.Duration(time.Since(p.StartedAt)), time.Since(start).Round(10*time.Microsecond))
 			return nil
 		},
 	}
@@ -349,7 +350,7 @@ func (e *env) printDescribe(a tend.App) {
 			how = "signal " + x.Signal
 		}
 		fmt.Fprintf(e.out, "  %s  %-8s %-14s after %s\n", x.Time.Local().Format("2006-01-02 15:04:05"), x.Cause, how,
-			formatDuration(time.Duration(x.UptimeMS)*time.Millisecond))
+			human.Duration(time.Duration(x.UptimeMS)*time.Millisecond))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tendhq/tend/internal/human"
 	"os"
 	"slices"
 	"strconv"
@@ -155,18 +156,18 @@ func (e *env) printReports(reps []tend.ReloadReport) {
 		if !r.OK {
 			outcome = e.paint(red, "stopped")
 		}
-		fmt.Fprintf(e.errOut, "tend: %s %s: %s in %s\n", r.Action, r.App, outcome, formatDuration(time.Duration(r.DurationMS)*time.Millisecond))
+		fmt.Fprintf(e.errOut, "tend: %s %s: %s in %s\n", r.Action, r.App, outcome, human.Duration(time.Duration(r.DurationMS)*time.Millisecond))
 		for _, st := range r.Steps {
 			var parts []string
 			if st.NewPID != 0 {
 				p := fmt.Sprintf("new pid %d", st.NewPID)
 				if st.Error == "" {
-					p += fmt.Sprintf(" ready after %s (%s)", formatDuration(time.Duration(st.ReadyMS)*time.Millisecond), st.ReadyBy)
+					p += fmt.Sprintf(" ready after %s (%s)", human.Duration(time.Duration(st.ReadyMS)*time.Millisecond), st.ReadyBy)
 				}
 				parts = append(parts, p)
 			}
 			if st.OldPID != 0 && st.Error == "" {
-				parts = append(parts, fmt.Sprintf("old pid %d stopped after %s", st.OldPID, formatDuration(time.Duration(st.StoppedMS)*time.Millisecond)))
+				parts = append(parts, fmt.Sprintf("old pid %d stopped after %s", st.OldPID, human.Duration(time.Duration(st.StoppedMS)*time.Millisecond)))
 			}
 			if st.Error != "" {
 				parts = append(parts, e.paint(red, st.Error))

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/tendhq/tend/internal/human"
 	"strconv"
 	"strings"
 	"time"
@@ -32,11 +33,11 @@ func (e *env) printTable(insts []tend.Instance) {
 		}
 		status := string(in.Status)
 		if in.Status == tend.StatusWaiting {
-			status += " " + formatDuration(time.Duration(in.NextRestartMS)*time.Millisecond)
+			status += " " + human.Duration(time.Duration(in.NextRestartMS)*time.Millisecond)
 		}
 		row := []string{
 			strconv.Itoa(in.ID), in.Name, modeLabel(in), pid, uptime(in), strconv.Itoa(in.Restarts),
-			status, fmt.Sprintf("%.0f%%", in.CPU), formatBytes(in.Memory), in.User,
+			status, fmt.Sprintf("%.0f%%", in.CPU), human.Bytes(in.Memory), in.User,
 		}
 		if cluster {
 			port, conns := "-", "-"
@@ -149,36 +150,5 @@ func uptime(in tend.Instance) string {
 	if in.PID == 0 {
 		return "0"
 	}
-	return formatDuration(time.Duration(in.UptimeMS) * time.Millisecond)
-}
-
-// formatDuration prints the largest unit only, as PM2 does: 12s, 5m, 3h, 2D.
-func formatDuration(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	default:
-		return fmt.Sprintf("%dD", int(d.Hours()/24))
-	}
-}
-
-func formatBytes(n uint64) string {
-	switch {
-	case n == 0:
-		return "0b"
-	case n < 1<<10:
-		return fmt.Sprintf("%db", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1fkb", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1fmb", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%.1fgb", float64(n)/(1<<30))
-	}
+	return human.Duration(time.Duration(in.UptimeMS) * time.Millisecond)
 }

@@ -1,10 +1,14 @@
 package cli_test
 
 import (
+	"net/http"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/tendhq/tend/internal/activation"
+	"github.com/tendhq/tend/internal/notify"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -91,6 +95,31 @@ func fakeApp(args []string) {
 			fmt.Printf("got %s", line)
 			f.Write([]byte(`{"ack":true}` + "\n"))
 		}
+	case "activated": // socket mode: serve fd 3, then say READY=1
+		exitOnStop()
+		lns, err := activation.Listeners()
+		if err != nil || len(lns) == 0 {
+			fmt.Fprintln(os.Stderr, "no socket", err)
+			os.Exit(1)
+		}
+		go http.Serve(lns[0], http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "pid %d\n", os.Getpid())
+		}))
+		time.Sleep(50 * time.Millisecond)
+		notify.Notify("READY=1")
+		forever()
+	case "portserver": // listens on $PORT; /health is 200 once HEALTH_DELAY_MS passed
+		exitOnStop()
+		start := time.Now()
+		delay, _ := time.ParseDuration(os.Getenv("HEALTH_DELAY_MS") + "ms")
+		http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
+			if time.Since(start) < delay {
+				w.WriteHeader(503)
+			}
+		})
+		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "pid %d\n", os.Getpid()) })
+		fmt.Println(http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil))
+		os.Exit(1)
 	case "sleeper":
 		signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
 		forever()

@@ -144,7 +144,21 @@ type AppSpec struct {
 	MergeLogs     bool   `json:"merge_logs,omitempty"`
 	LogDateFormat string `json:"log_date_format,omitempty"`
 	LogType       string `json:"log_type,omitempty"` // "" (raw) or "json"
+	// Rotation: a log file is rotated when it would pass LogMaxSize bytes;
+	// LogRetain rotated files are kept, gzipped with LogCompress. Zero
+	// values take the daemon's defaults (see DefaultLogMaxSize).
+	LogMaxSize  int64 `json:"log_max_size,omitempty"`
+	LogRetain   int   `json:"log_retain,omitempty"`
+	LogCompress bool  `json:"log_compress,omitempty"`
 }
+
+// Log rotation defaults, unless the app or the daemon's config.yaml says
+// otherwise: logs never fill a disk silently (PM2 needs a plug-in for
+// this), and 10 files of 10 MB keep days of history for most services.
+const (
+	DefaultLogMaxSize = 10 << 20
+	DefaultLogRetain  = 10
+)
 
 // AutorestartOn reports whether crashed instances restart by themselves.
 func (s *AppSpec) AutorestartOn() bool { return s.Autorestart == nil || *s.Autorestart }

@@ -149,6 +149,7 @@ func describeCmd(e *env) *cobra.Command {
 func logsCmd(e *env) *cobra.Command {
 	var q client.LogQuery
 	var errOnly, outOnly, noStream, asJSON, stamp bool
+	instance := -1
 	cmd := &cobra.Command{
 		Use:     "logs [id|name|all]",
 		GroupID: "look",
@@ -176,6 +177,9 @@ func logsCmd(e *env) *cobra.Command {
 			}
 			enc := json.NewEncoder(e.out)
 			err = c.Logs(cmd.Context(), q, func(l tend.LogLine) error {
+				if instance >= 0 && l.Instance != instance {
+					return nil
+				}
 				if asJSON {
 					return enc.Encode(l)
 				}
@@ -203,6 +207,7 @@ func logsCmd(e *env) *cobra.Command {
 	fl.BoolVar(&noStream, "nostream", false, "print the past lines and exit")
 	fl.BoolVar(&asJSON, "json", false, "print JSON lines")
 	fl.BoolVar(&stamp, "timestamp", false, "prefix lines with the time they were captured")
+	fl.IntVar(&instance, "instance", -1, "only the instance with this index (NODE_APP_INSTANCE)")
 	return cmd
 }
 

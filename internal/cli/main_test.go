@@ -120,14 +120,40 @@ func fakeApp(args []string) {
 		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "pid %d\n", os.Getpid()) })
 		fmt.Println(http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil))
 		os.Exit(1)
+	case "hog": // holds 80 MB of touched memory
+		exitOnStop()
+		b := make([]byte, 80<<20)
+		for i := range b {
+			b[i] = byte(i)
+		}
+		fmt.Println("holding", len(b))
+		forever()
+		_ = b[0]
+	case "flood": // writes args[1] MB of lines, a 10 MB line and binary junk, then "flood done"
+		exitOnStop()
+		mb, _ := strconv.Atoi(args[1])
+		w := bufio.NewWriterSize(os.Stdout, 1<<16)
+		line := strings.Repeat("x", 89) + "\n"
+		for i := 0; i < mb<<20/90; i++ {
+			w.WriteString(line)
+		}
+		w.WriteString(strings.Repeat("y", 10<<20) + "\n")
+		w.Write([]byte{0, 1, 2, 0xff, 0xfe, '\n'})
+		w.WriteString("flood done\n")
+		w.Flush()
+		forever()
 	case "sleeper":
 		signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
 		forever()
-	case "ticker": // a numbered line every 20 ms
+	case "ticker": // a numbered line every 20 ms (TICK_MS)
 		exitOnStop()
+		every := 20 * time.Millisecond
+		if ms, err := strconv.Atoi(os.Getenv("TICK_MS")); err == nil {
+			every = time.Duration(ms) * time.Millisecond
+		}
 		for i := 0; ; i++ {
 			fmt.Printf("tick %d pid=%d\n", i, os.Getpid())
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(every)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown fake app", args)

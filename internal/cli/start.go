@@ -24,6 +24,9 @@ type startFlags struct {
 	sched, mode, host                               string
 	out, errFile, dateFormat, logType, ivar, incVar string
 	merge, timeFlag                                 bool
+	logMaxSize                                      string
+	logRetain                                       int
+	logCompress                                     bool
 }
 
 func startCmd(e *env) *cobra.Command {
@@ -95,6 +98,9 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 	fl.StringVar(&f.dateFormat, "log-date-format", "", "prefix each log line with the time in this format")
 	fl.BoolVar(&f.timeFlag, "time", false, "prefix each log line with the time")
 	fl.StringVar(&f.logType, "log-type", "", `"json" for JSON lines`)
+	fl.StringVar(&f.logMaxSize, "log-max-size", "", "rotate a log file at this size, e.g. 50M (default 10M, or logs.max_size in $TEND_HOME/config.yaml)")
+	fl.IntVar(&f.logRetain, "log-retain", 0, "rotated log files kept (default 10)")
+	fl.BoolVar(&f.logCompress, "log-compress", false, "gzip rotated log files")
 	fl.StringVar(&f.ivar, "instance-var", "", "variable that holds the instance index (default NODE_APP_INSTANCE)")
 	fl.StringVar(&f.incVar, "increment-var", "", "variable incremented per instance, e.g. PORT")
 	fl.BoolVarP(&f.force, "force", "f", false, "replace an app of the same name")
@@ -203,6 +209,15 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 		s.LogDateFormat = "2006-01-02T15:04:05"
 	}
 	s.InstanceVar, s.IncrementVar = f.ivar, f.incVar
+	if f.logMaxSize != "" {
+		if s.LogMaxSize, err = config.ParseBytes(f.logMaxSize); err != nil {
+			return nil, usageErr("--log-max-size: %v", err)
+		}
+	}
+	if f.logRetain < 0 {
+		return nil, usageErr("--log-retain must not be negative")
+	}
+	s.LogRetain, s.LogCompress = f.logRetain, f.logCompress
 	return []tend.AppSpec{s}, nil
 }
 

@@ -140,6 +140,15 @@ func (d *appDecoder) set(canon, key string, v *yaml.Node) error {
 		}
 	case "port":
 		s.Port, err = port(v)
+	case "log_max_size":
+		var t string
+		if t, err = numText(v); err == nil {
+			s.LogMaxSize, err = ParseBytes(t)
+		}
+	case "log_retain":
+		s.LogRetain, err = count(v)
+	case "log_compress":
+		s.LogCompress, err = boolean(v)
 	case "host":
 		if s.Host, err = str(v); err == nil && net.ParseIP(s.Host) == nil && s.Host != "localhost" {
 			err = fmt.Errorf("%q is not an IP address (127.0.0.1, 0.0.0.0, ::1, ...)", s.Host)

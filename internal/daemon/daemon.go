@@ -52,6 +52,8 @@ type Daemon struct {
 	stopped bool          // shutdown closed ln
 	quit    chan struct{} // closed to end the daemon (kill)
 	exe     string        // this binary, the LISTEN_PID shim
+
+	settings Settings
 }
 
 // Run runs a daemon for home in the foreground until it is killed through
@@ -78,6 +80,10 @@ func Run(home string) (err error) {
 	if err := os.MkdirAll(RunDir(home), 0o700); err != nil {
 		return err
 	}
+	settings, err := LoadSettings(home)
+	if err != nil {
+		return err
+	}
 	lock, err := lockHome(home)
 	if err != nil {
 		return err
@@ -93,6 +99,7 @@ func Run(home string) (err error) {
 		slog.Warn("cannot become a child subreaper", "err", err)
 	}
 	d := New(home)
+	d.settings = settings
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", tend.Version, "home", home)
 	report("ok")
 	return d.Serve(l)
@@ -117,7 +124,7 @@ func (d *Daemon) Serve(l net.Listener) error {
 	d.ln = l
 	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	go d.sampleLoop()
 	errc := make(chan error, 1)
@@ -125,8 +132,13 @@ func (d *Daemon) Serve(l net.Listener) error {
 	for {
 		select {
 		case sig := <-sigs:
-			if sig == syscall.SIGCHLD {
+			switch sig {
+			case syscall.SIGCHLD:
 				procexec.Reap()
+				continue
+			case syscall.SIGUSR1, syscall.SIGHUP:
+				// An external rotator moved the files: write new ones.
+				d.reopenLogs()
 				continue
 			}
 			d.log.Info("signal received: stopping every app", "signal", sig)
@@ -251,6 +263,7 @@ func (d *Daemon) sampleLoop() {
 		d.statsMu.Lock()
 		d.stats = u
 		d.statsMu.Unlock()
+		d.enforceMemory(u)
 		select {
 		case <-t.C:
 		case <-d.quit:
@@ -350,6 +363,9 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
 			},
 			Logf: func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
 			Shim: d.exe,
+			LogDefaults: supervisor.LogDefaults{
+				MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,
+			},
 		})
 		if err != nil {
 			return fail(err)
@@ -623,4 +639,35 @@ func (d *Daemon) scale(ctx context.Context, req tend.ScaleRequest) (tend.ReloadR
 	out.Reports = append(out.Reports, rep)
 	out.Instances = d.instances()
 	return out, err
+}
+
+// reopenLogs reopens every log file (after an external rotation).
+func (d *Daemon) reopenLogs() {
+	n := 0
+	for _, a := range d.snapshotApps() {
+		for _, k := range a.Sinks(nil) {
+			if err := k.Sink.Reopen(); err != nil {
+				d.log.Warn("reopening logs", "app", a.Name(), "instance", k.Index, "err", err)
+			}
+			n++
+		}
+	}
+	d.log.Info("log files reopened", "instances", n)
+}
+
+// enforceMemory replaces instances over their app's max_memory_restart.
+// PM2 checks every 30 s; this runs on every sample (1 s), so a leak is
+// caught before the machine runs out.
+func (d *Daemon) enforceMemory(usage map[int]procstat.Usage) {
+	for _, a := range d.snapshotApps() {
+		limit := a.Spec().MaxMemoryRestart
+		if limit <= 0 {
+			continue
+		}
+		for _, in := range a.Instances() {
+			if u, ok := usage[in.PID]; ok && in.PID != 0 && in.Status == tend.StatusOnline && u.Memory > uint64(limit) {
+				go a.RestartForMemory(context.Background(), in.ID, u.Memory)
+			}
+		}
+	}
 }

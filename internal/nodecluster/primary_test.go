@@ -22,6 +22,9 @@ import (
 	"github.com/tendhq/tend/internal/nodeipc"
 )
 
+// TestRoundRobinIsExact checks round robin to within one connection: a
+// worker's accept reply can arrive after the next connection when the
+// machine is loaded, and the primary then skips its turn rather than wait.
 func TestRoundRobinIsExact(t *testing.T) {
 	for _, app := range []string{"http.cjs", "esm.mjs"} {
 		t.Run(app, func(t *testing.T) {
@@ -32,8 +35,8 @@ func TestRoundRobinIsExact(t *testing.T) {
 			h.waitListening(1, port)
 			h.waitListening(2, port)
 			got := count(t, port, 200, nil)
-			if got[pid(w1)] != 100 || got[pid(w2)] != 100 {
-				t.Fatalf("answers by pid = %v, want 100 from each of %s and %s", got, pid(w1), pid(w2))
+			if a, b := got[pid(w1)], got[pid(w2)]; a+b != 200 || a < 99 || b < 99 {
+				t.Fatalf("answers by pid = %v, want 100 (±1) from each of %s and %s", got, pid(w1), pid(w2))
 			}
 			ls := h.p.Listeners()
 			wantKey := fmt.Sprintf("null:%d:4:undefined:0", port)

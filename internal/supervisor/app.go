@@ -44,6 +44,16 @@ type Options struct {
 	// Shim is the tend executable, re-executed as the LISTEN_PID shim in
 	// socket mode.
 	Shim string
+	// LogDefaults apply to apps that set no rotation of their own.
+	LogDefaults LogDefaults
+}
+
+// LogDefaults are the daemon-wide log rotation settings; zero values
+// mean tend's defaults (tend.DefaultLogMaxSize, tend.DefaultLogRetain).
+type LogDefaults struct {
+	MaxSize  int64
+	Retain   int
+	Compress bool
 }
 
 // maxExits bounds the restart history kept per app for describe.
@@ -144,10 +154,14 @@ func (a *App) newSlot(index int) (*slot, error) {
 	s := &slot{id: a.opt.NewID(), index: index, status: tend.StatusStopped}
 	s.outPath = a.logPath(a.spec.OutFile, "out", index)
 	s.errPath = a.logPath(a.spec.ErrorFile, "error", index)
+	d := a.opt.LogDefaults
 	sink, err := logfile.Open(logfile.Options{
 		App: a.spec.Name, Instance: index,
 		OutPath: s.outPath, ErrPath: s.errPath,
 		TimeLayout: a.spec.LogDateFormat, JSON: a.spec.LogType == "json",
+		MaxSize:  cmp.Or(a.spec.LogMaxSize, d.MaxSize, tend.DefaultLogMaxSize),
+		Keep:     cmp.Or(a.spec.LogRetain, d.Retain, tend.DefaultLogRetain),
+		Compress: a.spec.LogCompress || d.Compress,
 	})
 	if err != nil {
 		return nil, tend.Errorf(tend.EINVALID, "app %s: opening log files: %v", a.spec.Name, err)

@@ -269,3 +269,32 @@ func (a *App) freeIndex(adding []*slot) int {
 	}
 	return i
 }
+
+// RestartForMemory replaces instance id, whose process tree uses used
+// bytes, more than max_memory_restart: like a reload, the new process must
+// be ready before the old one stops, so the limit costs no request. It
+// does nothing while a reload or scale of the app is under way.
+func (a *App) RestartForMemory(ctx context.Context, id int, used uint64) {
+	var s *slot
+	a.call(func() {
+		if a.reloading {
+			return
+		}
+		for _, x := range a.selected([]int{id}) {
+			if x.cur != nil && x.next == nil && !x.cur.stopping {
+				s = x
+			}
+		}
+		if s != nil {
+			a.reloading = true
+		}
+	})
+	if s == nil {
+		return
+	}
+	a.opt.Logf("%s[%d]: %d MB is over max_memory_restart (%d MB): replacing it", a.Name(), s.index, used>>20, a.Spec().MaxMemoryRestart>>20)
+	rep := tend.ReloadReport{App: a.Name(), Action: "memory restart", Time: time.Now()}
+	step, err := a.replace(ctx, s, "memory")
+	rep.Steps = []tend.ReloadStep{step}
+	a.finish(rep, err)
+}

@@ -1,0 +1,118 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tendhq/tend"
+)
+
+func TestMaxMemoryRestart(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "hog", "--max-memory-restart", "40M", "--", "hog")
+	first := h.ls()[0].PID
+	h.await("replaced for memory", func(in []tend.Instance) bool {
+		return in[0].PID != first && in[0].PID != 0 && in[0].LastExit != nil
+	})
+	if ex := h.ls()[0].LastExit; ex.Cause != "memory" {
+		t.Errorf("last exit = %+v, want cause memory", ex)
+	}
+	if !strings.Contains(h.ok("describe", "hog"), "memory") {
+		t.Error("describe does not show the memory restart")
+	}
+}
+
+func TestLogRotationAndFormats(t *testing.T) {
+	h := newHarness(t)
+	h.env = append(h.env, "TICK_MS=1")
+	h.ok("start", h.self, "--name", "tick", "--time", "--log-max-size", "4K", "--log-retain", "2", "--", "ticker")
+	h.ok("start", h.self, "--name", "js", "--log-type", "json", "--", "ticker")
+	out := filepath.Join(h.home, "logs", "tick-out-0.log")
+	// ~50 bytes a line every ms: 4 KB fill in a tenth of a second.
+	h.awaitLog("tick", "tick 300 ")
+	for _, p := range []string{out, out + ".1", out + ".2"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if fi.Size() > 4<<10 {
+			t.Errorf("%s is %d bytes, over the 4K rotation size", p, fi.Size())
+		}
+	}
+	if _, err := os.Stat(out + ".3"); err == nil {
+		t.Errorf("%s.3 exists: only 2 rotated files should be kept", out)
+	}
+	b, _ := os.ReadFile(out + ".1")
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d: tick \d+`).MatchString(l) {
+			t.Fatalf("line without its own timestamp: %q", l)
+		}
+	}
+	jb, _ := os.ReadFile(filepath.Join(h.home, "logs", "js-out-0.log"))
+	first := strings.SplitN(string(jb), "\n", 2)[0]
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(first), &rec); err != nil || rec["app"] != "js" || !strings.HasPrefix(rec["message"].(string), "tick 0") {
+		t.Errorf("json log line %q: %v", first, err)
+	}
+	// tend logs --json and --instance
+	jl := h.ok("logs", "js", "--nostream", "--json", "--lines", "2", "--instance", "0")
+	var ll tend.LogLine
+	if err := json.Unmarshal([]byte(strings.SplitN(jl, "\n", 2)[0]), &ll); err != nil || ll.App != "js" {
+		t.Errorf("logs --json: %q (%v)", jl, err)
+	}
+	if h.ok("logs", "js", "--nostream", "--instance", "1") != "" {
+		t.Error("--instance 1 should match nothing")
+	}
+
+	// An external rotator moves the file and signals the daemon.
+	pid := daemonPID(t, h)
+	os.Rename(out, out+".moved")
+	syscall.Kill(pid, syscall.SIGUSR1)
+	h.awaitFile(out)
+	h.ok("flush", "tick")
+}
+
+func (h *harness) awaitFile(path string) {
+	h.t.Helper()
+	h.await("file "+path, func([]tend.Instance) bool { _, err := os.Stat(path); return err == nil })
+}
+
+func daemonPID(t *testing.T, h *harness) int {
+	t.Helper()
+	m := regexp.MustCompile(`pid (\d+)`).FindStringSubmatch(h.ok("ping"))
+	pid, _ := strconv.Atoi(m[1])
+	return pid
+}
+
+// vmRSS is a process's resident memory in bytes.
+func vmRSS(t *testing.T, pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
+	kb, _ := strconv.Atoi(string(m[1]))
+	return kb << 10
+}
+
+func TestLogFloodKeepsDaemonMemoryBounded(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "flood", "--", "flood", "100")
+	h.awaitLog("flood", "flood done")
+	rss := vmRSS(t, daemonPID(t, h))
+	t.Logf("daemon RSS after 100 MB of logs, a 10 MB line and binary junk: %d MB", rss>>20)
+	// The daemon holds fixed buffers and bounded tails; 64 MB leaves room
+	// for the Go runtime while catching anything that keeps what it reads.
+	if rss > 64<<20 {
+		t.Errorf("daemon RSS %d MB after the flood", rss>>20)
+	}
+	if out := h.ok("logs", "flood", "--nostream", "--lines", "5"); !strings.Contains(out, "flood done") {
+		t.Errorf("tend logs after the flood:\n%.500s", out)
+	}
+}

@@ -1,6 +1,8 @@
 // Command hello is the bundled example: an HTTP server that runs as one
-// instance of a tend cluster. Under tend (socket mode) it serves the shared
-// port handed to it as fd 3; alone it listens on $PORT (default 3000).
+// instance of a tend cluster. It listens with the cluster package: under
+// tend (socket mode) that is the shared port handed over as fd 3, and
+// readiness is reported with sd_notify; alone it listens on $PORT
+// (default 3000).
 //
 //	go build -o bin/ ./cmd/tend ./examples/hello
 //	bin/tend start bin/hello -i max --port 3000
@@ -8,14 +10,17 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 
-	"github.com/tendhq/tend/internal/activation"
+	"github.com/tendhq/tend/cluster"
 )
 
 func main() {
@@ -35,21 +40,25 @@ func main() {
 		fmt.Fprintf(w, "%x\n", sum[:8])
 	})
 	log.Printf("pid %d serving on %s", os.Getpid(), ln.Addr())
-	log.Fatal(http.Serve(ln, nil))
+	// tend stops an instance with SIGINT (or --kill-signal): finish the
+	// requests in flight, then exit.
+	srv := &http.Server{}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-stop
+		srv.Shutdown(context.Background())
+	}()
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
 }
 
-// listener takes the socket tend hands over (LISTEN_FDS), or binds $PORT.
+// listener takes the socket tend hands over, or binds $PORT.
 func listener() (net.Listener, error) {
-	lns, err := activation.Listeners()
-	if err != nil {
-		return nil, err
-	}
-	if len(lns) > 0 {
-		return lns[0], nil
-	}
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "3000"
 	}
-	return net.Listen("tcp", "127.0.0.1:"+port)
+	return cluster.Listen("tcp", "127.0.0.1:"+port)
 }

@@ -15,13 +15,13 @@ type piece struct {
 // out as slices of the chunk itself.
 type splitter struct {
 	max     int
-	carry   []byte // start of a line whose end has not arrived yet; cap max
+	carry   []byte // start of a line whose end has not arrived yet; at most max, grown on demand
 	emitted bool   // carry was handed out by the last split; keep must reset it
 	pieces  []piece
 }
 
 func newSplitter(max int) *splitter {
-	return &splitter{max: max, carry: make([]byte, 0, max)}
+	return &splitter{max: max}
 }
 
 // split returns the pieces completed by chunk p and the unterminated rest of

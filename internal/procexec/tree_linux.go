@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"sync"
+	"time"
 )
 
 // Descendants returns the pids of every live descendant of pid, found by
@@ -11,7 +13,7 @@ import (
 // forked after it returns are not included (the process group covers those
 // that stay in the group).
 func Descendants(pid int) []int {
-	parent := ParentMap()
+	parent := recentParentMap()
 	children := map[int][]int{}
 	for c, p := range parent {
 		children[p] = append(children[p], c)
@@ -27,6 +29,27 @@ func Descendants(pid int) []int {
 		}
 	}
 	return out
+}
+
+// parentMapTTL is how long one /proc scan answers Descendants. Stopping a
+// thousand instances at once asks thousands of times within milliseconds;
+// scanning /proc for each made `tend kill` take 23 s. A descendant forked
+// within the TTL stays covered by the process group kill.
+const parentMapTTL = 50 * time.Millisecond
+
+var (
+	pmMu   sync.Mutex
+	pmAt   time.Time
+	pmLast map[int]int
+)
+
+func recentParentMap() map[int]int {
+	pmMu.Lock()
+	defer pmMu.Unlock()
+	if pmLast == nil || time.Since(pmAt) > parentMapTTL {
+		pmLast, pmAt = ParentMap(), time.Now()
+	}
+	return pmLast
 }
 
 // ParentMap returns pid -> ppid for every process in /proc.

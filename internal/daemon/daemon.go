@@ -100,6 +100,11 @@ func Run(home string) (err error) {
 	}
 	d := New(home)
 	d.settings = settings
+	if settings.MetricsAddr != "" {
+		if err := d.serveMetrics(settings.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics (TEND_METRICS_ADDR or metrics_addr in %s): %w", SettingsPath(home), err)
+		}
+	}
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", tend.Version, "home", home)
 	report("ok")
 	return d.Serve(l)

@@ -53,7 +53,8 @@ var statuses = []tend.Status{
 	tend.StatusWaiting,
 }
 
-var instanceLabels = []string{"app", "instance", "id"}
+// "index", not "instance": Prometheus reserves instance for the scraped target.
+var instanceLabels = []string{"app", "index", "id"}
 
 func instanceDesc(name, help string, extra ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, append(slices.Clip(instanceLabels), extra...), nil)

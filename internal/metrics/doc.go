@@ -15,8 +15,8 @@
 // (":9615"), so that metrics about every app on the machine do not leak to
 // the network unless the user names an address such as "0.0.0.0:9615".
 //
-// Instance metrics carry the labels app (the app name), instance (the index
-// within the app, as PM2 numbers them) and id (tend's global id). Prometheus
-// attaches its own target label named instance when it scrapes; with the
-// default honor_labels: false it keeps tend's label as exported_instance.
+// Instance metrics carry the labels app (the app name), index (the index
+// within the app, NODE_APP_INSTANCE) and id (tend's global id). The index
+// is not called instance because Prometheus gives that name to the target
+// it scrapes.
 package metrics

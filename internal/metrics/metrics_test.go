@@ -145,7 +145,7 @@ func lbl(kv ...string) map[string]string {
 }
 
 func inst(app string, index, id int, kv ...string) map[string]string {
-	return lbl(append([]string{"app", app, "instance", strconv.Itoa(index), "id", strconv.Itoa(id)}, kv...)...)
+	return lbl(append([]string{"app", app, "index", strconv.Itoa(index), "id", strconv.Itoa(id)}, kv...)...)
 }
 
 func TestFamilies(t *testing.T) {

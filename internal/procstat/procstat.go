@@ -14,9 +14,10 @@ import (
 
 // Usage is the resource use of a process and all its descendants.
 type Usage struct {
-	CPU    float64 // percent of one core since the previous sample
-	Memory uint64  // resident bytes
-	Pids   []int   // the tree, root first
+	CPU        float64 // percent of one core since the previous sample
+	CPUSeconds float64 // user+system CPU time of the live tree, cumulative
+	Memory     uint64  // resident bytes
+	Pids       []int   // the tree, root first
 }
 
 type proc struct {
@@ -70,6 +71,7 @@ func (s *Sampler) Sample(roots []int) map[int]Usage {
 			}
 		}
 		u.Memory = rss * pageSize
+		u.CPUSeconds = float64(ticks) / clkTck
 		if prev, ok := s.prevTicks[root]; ok && elapsed > 0 && ticks >= prev {
 			u.CPU = float64(ticks-prev) / clkTck / elapsed * 100
 		}

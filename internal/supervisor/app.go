@@ -77,6 +77,7 @@ type App struct {
 	nextWID    int // worker ids: one per process, unique in the app
 	reloading  bool
 	lastReload *tend.ReloadReport
+	reloads    map[string]int // by outcome
 
 	view     atomic.Pointer[[]instView]
 	specView atomic.Pointer[tend.AppSpec]

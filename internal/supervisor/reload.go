@@ -88,6 +88,10 @@ func (a *App) finish(rep tend.ReloadReport, failed error) (tend.ReloadReport, er
 		a.reloading = false
 		r := rep
 		a.lastReload = &r
+		if a.reloads == nil {
+			a.reloads = map[string]int{}
+		}
+		a.reloads[map[bool]string{true: "ok", false: "failed"}[rep.OK]]++
 	})
 	return rep, failed
 }
@@ -297,4 +301,16 @@ func (a *App) RestartForMemory(ctx context.Context, id int, used uint64) {
 	step, err := a.replace(ctx, s, "memory")
 	rep.Steps = []tend.ReloadStep{step}
 	a.finish(rep, err)
+}
+
+// Reloads counts the app's reloads, scales and memory restarts by outcome
+// ("ok", "failed").
+func (a *App) Reloads() map[string]int {
+	out := map[string]int{}
+	a.call(func() {
+		for k, v := range a.reloads {
+			out[k] = v
+		}
+	})
+	return out
 }

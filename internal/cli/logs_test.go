@@ -116,3 +116,32 @@ func TestLogFloodKeepsDaemonMemoryBounded(t *testing.T) {
 		t.Errorf("tend logs after the flood:\n%.500s", out)
 	}
 }
+
+func TestUnwritableLogKeepsAppRunning(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.log")
+	// A directory where the log file should be: open fails, for root too.
+	os.Mkdir(out, 0o700)
+	h.ok("start", h.self, "--name", "tick", "-o", out, "--", "ticker")
+	h.await("problem reported", func([]tend.Instance) bool {
+		return strings.Contains(h.ok("describe", "tick"), "out.log") && strings.Contains(h.ok("describe", "tick"), "!")
+	})
+	if in := h.ls()[0]; in.Status != tend.StatusOnline {
+		t.Fatalf("the app should keep running: %+v", in)
+	}
+	if !strings.Contains(h.ok("logs", "tick", "--nostream"), "tick ") {
+		t.Error("tend logs should still show the live tail")
+	}
+	h.await("the daemon's log reports it", func([]tend.Instance) bool {
+		b, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
+		return strings.Contains(string(b), "logs cannot be written")
+	})
+	// The way is clear again: logging resumes.
+	os.Remove(out)
+	h.awaitFile(out)
+	h.await("lines in the file", func([]tend.Instance) bool {
+		b, _ := os.ReadFile(out)
+		return strings.Contains(string(b), "tick ")
+	})
+}

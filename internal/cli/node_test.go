@@ -140,6 +140,10 @@ func TestSend(t *testing.T) {
 	}
 	h.ok("send", "py", `{"n":1}`)
 	h.awaitLog("py", `got {"n":1}`)
+	// Messages the apps send back reach tend logs.
+	h.awaitLog("py", `[message] {"ack":true}`)
+	h.ok("send", "0", `{"ping":5}`)
+	h.awaitLog("0", `[message] {"pong":5,`)
 
 	if errOut := h.fail(2, "send", "web", "not json"); !strings.Contains(errOut, "not JSON") {
 		t.Errorf("bad message: %q", errOut)

@@ -250,6 +250,7 @@ func (d *Daemon) withStats(out []tend.Instance) []tend.Instance {
 
 func (d *Daemon) sampleLoop() {
 	s := procstat.NewSampler()
+	problems := map[string]string{}
 	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
 	for {
@@ -269,6 +270,7 @@ func (d *Daemon) sampleLoop() {
 		d.stats = u
 		d.statsMu.Unlock()
 		d.enforceMemory(u)
+		problems = d.checkLogs(problems)
 		select {
 		case <-t.C:
 		case <-d.quit:
@@ -675,4 +677,27 @@ func (d *Daemon) enforceMemory(usage map[int]procstat.Usage) {
 			}
 		}
 	}
+}
+
+// checkLogs reports in the daemon's log when an instance's log stops or
+// starts being written again (full disk, unwritable directory); describe
+// shows the current problem. It returns the problems now.
+func (d *Daemon) checkLogs(before map[string]string) map[string]string {
+	now := map[string]string{}
+	for _, a := range d.snapshotApps() {
+		for _, k := range a.Sinks(nil) {
+			key := fmt.Sprintf("%s[%d]", a.Name(), k.Index)
+			p := k.Sink.Problem()
+			if p != "" {
+				now[key] = p
+			}
+			switch {
+			case p != "" && before[key] == "":
+				d.log.Warn("logs cannot be written; the app keeps running", "instance", key, "problem", p)
+			case p == "" && before[key] != "":
+				d.log.Info("logs are written again", "instance", key)
+			}
+		}
+	}
+	return now
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/nodecluster"
 	"github.com/tendhq/tend/internal/notify"
 	"github.com/tendhq/tend/internal/procexec"
@@ -292,7 +293,8 @@ func (a *App) nodeEvent(ev nodecluster.Event) {
 		s.problem = fmt.Sprintf("listen on port %d failed: %v", ev.Port, ev.Err)
 		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
 	case nodecluster.Message:
-		a.opt.Logf("%s[%d] message: %s", a.spec.Name, s.index, ev.Msg)
+		// What an app sends shows in tend logs, next to its output.
+		s.sink.ReadFrom(logfile.Stdout, strings.NewReader("[message] "+string(ev.Msg)+"\n"))
 	case nodecluster.Disconnected:
 		if r.stopping && a.spec.ExecMode == tend.ModeCluster {
 			// Its servers are closed: now the stop signal.

@@ -35,6 +35,9 @@ type ActionRequest struct {
 type ActionResult struct {
 	Affected  []int      `json:"affected"`
 	Instances []Instance `json:"instances"`
+	// Notes are things the user should know about what was done, such as
+	// a fallback tend chose.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // LogLine is one line of GET /v1/logs, an NDJSON stream.

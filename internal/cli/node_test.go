@@ -152,3 +152,30 @@ func TestSend(t *testing.T) {
 		t.Errorf("bad target: %q", errOut)
 	}
 }
+
+func TestNodeFallbackWithoutClusterProtocol(t *testing.T) {
+	h := newHarness(t)
+	h.env = append(h.env, "TEND_NODE_CLUSTER=off") // the probe fails as on a Node tend does not understand
+	port := freePort(t)
+	_, errOut, code := h.run("start", nodeApp(t), "--name", "web", "-i", "2", "--port", strconv.Itoa(port))
+	if code != 0 || !strings.Contains(errOut, "note: web: Node's cluster protocol failed tend's check") {
+		t.Fatalf("start: exit %d, stderr %q", code, errOut)
+	}
+	insts := h.await("online", allStatus(2, tend.StatusOnline))
+	if insts[0].Mode != tend.ModeSocket {
+		t.Errorf("mode = %s, want the socket fallback", insts[0].Mode)
+	}
+	// Both unmodified instances listen(PORT) on tend's socket through the preload.
+	for _, id := range []string{"0", "1"} {
+		h.awaitLog(id, fmt.Sprintf("is listening on port %d", port))
+	}
+	for range 10 {
+		if _, err := get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errOut = h.fail(1, "start", nodeApp(t), "--name", "noport", "-i", "2")
+	if !strings.Contains(errOut, "give --port") {
+		t.Errorf("without --port: %q", errOut)
+	}
+}

@@ -63,6 +63,9 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 			for _, s := range specs {
 				fmt.Fprintf(e.errOut, "tend: started %s (%d %s)\n", s.Name, s.Instances, plural(s.Instances, "instance"))
 			}
+			for _, n := range res.Notes {
+				fmt.Fprintf(e.errOut, "tend: note: %s\n", n)
+			}
 			e.printTable(res.Instances)
 			return nil
 		},

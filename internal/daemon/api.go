@@ -32,8 +32,8 @@ func (d *Daemon) routes() http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		err := d.start(r.Context(), req)
-		reply(w, tend.ActionResult{Instances: d.instances()}, err)
+		notes, err := d.start(r.Context(), req)
+		reply(w, tend.ActionResult{Instances: d.instances(), Notes: notes}, err)
 	})
 	for _, action := range []string{"stop", "restart", "delete", "flush"} {
 		mux.HandleFunc("POST /v1/"+action, func(w http.ResponseWriter, r *http.Request) {

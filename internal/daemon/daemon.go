@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/procexec"
 	"github.com/tendhq/tend/internal/procstat"
 	"github.com/tendhq/tend/internal/supervisor"
@@ -54,6 +55,7 @@ type Daemon struct {
 	exe     string        // this binary, the LISTEN_PID shim
 
 	settings Settings
+	preload  string // the Node listen preload, for socket mode
 }
 
 // Run runs a daemon for home in the foreground until it is killed through
@@ -100,6 +102,9 @@ func Run(home string) (err error) {
 	}
 	d := New(home)
 	d.settings = settings
+	if d.preload, err = nodepreload.File(RunDir(home)); err != nil {
+		return err
+	}
 	if settings.MetricsAddr != "" {
 		if err := d.serveMetrics(settings.MetricsAddr); err != nil {
 			return fmt.Errorf("metrics (TEND_METRICS_ADDR or metrics_addr in %s): %w", SettingsPath(home), err)
@@ -287,27 +292,34 @@ func (d *Daemon) newID() int {
 
 // start registers and launches the apps of req. Every spec is checked
 // before anything starts: a bad one starts none.
-func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
+func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []string, err error) {
 	if len(req.Apps) == 0 {
-		return tend.Errorf(tend.EINVALID, "nothing to start")
+		return nil, tend.Errorf(tend.EINVALID, "nothing to start")
 	}
 	res := make([]supervisor.Resolved, len(req.Apps))
 	seen := map[string]bool{}
 	for i := range req.Apps {
 		spec := &req.Apps[i]
 		if err := normalize(spec); err != nil {
-			return err
+			return nil, err
 		}
 		if seen[spec.Name] {
-			return tend.Errorf(tend.EINVALID, "two apps are named %q: names must be unique", spec.Name)
+			return nil, tend.Errorf(tend.EINVALID, "two apps are named %q: names must be unique", spec.Name)
 		}
 		seen[spec.Name] = true
 		r, err := supervisor.Resolve(spec)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := chooseMode(spec, r); err != nil {
-			return err
+			return nil, err
+		}
+		note, err := d.checkNodeCluster(spec, r)
+		if err != nil {
+			return nil, err
+		}
+		if note != "" {
+			notes = append(notes, note)
 		}
 		res[i] = r
 	}
@@ -321,7 +333,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
 		}
 		if a == nil || !req.Force {
 			d.mu.Unlock()
-			return tend.Errorf(tend.ECONFLICT, "an app named %q already exists: pick another --name, use `tend restart %s`, or --force to replace it", spec.Name, spec.Name)
+			return nil, tend.Errorf(tend.ECONFLICT, "an app named %q already exists: pick another --name, use `tend restart %s`, or --force to replace it", spec.Name, spec.Name)
 		}
 		replaced = append(replaced, a)
 	}
@@ -332,7 +344,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
 		for _, a := range d.apps {
 			if a != nil && a.Spec().Port == spec.Port && !slices.Contains(replaced, a) {
 				d.mu.Unlock()
-				return tend.Errorf(tend.ECONFLICT, "port %d is already used by the tend app %s (it keeps its port while stopped): tend delete %s, or choose another --port", spec.Port, a.Name(), a.Name())
+				return nil, tend.Errorf(tend.ECONFLICT, "port %d is already used by the tend app %s (it keeps its port while stopped): tend delete %s, or choose another --port", spec.Port, a.Name(), a.Name())
 			}
 		}
 	}
@@ -368,18 +380,19 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
 				defer d.mu.Unlock()
 				return d.newID()
 			},
-			Logf: func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
-			Shim: d.exe,
+			Logf:        func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
+			Shim:        d.exe,
+			NodePreload: d.preload,
 			LogDefaults: supervisor.LogDefaults{
 				MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,
 			},
 		})
 		if err != nil {
-			return fail(err)
+			return nil, fail(err)
 		}
 		started = append(started, a)
 		if err := a.Start(ctx, nil); err != nil {
-			return fail(err)
+			return nil, fail(err)
 		}
 	}
 	d.mu.Lock()
@@ -390,7 +403,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) error {
 	for _, a := range started {
 		d.log.Info("app started", "name", a.Name(), "instances", len(a.Instances()))
 	}
-	return nil
+	return notes, nil
 }
 
 // normalize checks and completes what the daemon needs of a spec.
@@ -468,6 +481,26 @@ func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
 		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, s.Sched, s.ExecMode, strings.Join(valid, " or "))
 	}
 	return nil
+}
+
+// checkNodeCluster verifies, once per node binary, that tend can be its
+// cluster primary. If not, an app with --port falls back to socket mode
+// with the listen preload, and the returned note says so; without a port
+// there is nothing to fall back to.
+func (d *Daemon) checkNodeCluster(s *tend.AppSpec, r supervisor.Resolved) (string, error) {
+	if s.ExecMode != tend.ModeCluster {
+		return "", nil
+	}
+	err := nodepreload.Check(r.Path, RunDir(d.home))
+	if err == nil {
+		return "", nil
+	}
+	d.log.Warn("Node's cluster protocol failed tend's check", "node", r.Path, "err", err)
+	if s.Port == 0 {
+		return "", tend.Errorf(tend.EFAILED, "app %s: tend cannot be the cluster primary of %s (%v); give --port so its instances can share the port through socket activation instead", s.Name, r.Path, err)
+	}
+	s.ExecMode, s.Sched = tend.ModeSocket, tend.SchedShared
+	return fmt.Sprintf("%s: Node's cluster protocol failed tend's check (%v): running in socket mode, with a preload that hands listen(%d) the shared socket", s.Name, err, s.Port), nil
 }
 
 // selection is what a list of targets picked: per app, the instance ids

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/logfile"
+	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/procexec"
 )
 
@@ -46,6 +47,9 @@ type Options struct {
 	Shim string
 	// LogDefaults apply to apps that set no rotation of their own.
 	LogDefaults LogDefaults
+	// NodePreload is the listen preload given to Node apps in socket mode
+	// (NODE_OPTIONS=--require), so an unmodified listen(port) takes fd 3.
+	NodePreload string
 }
 
 // LogDefaults are the daemon-wide log rotation settings; zero values
@@ -381,6 +385,9 @@ func (a *App) launch(s *slot) (*run, error) {
 	env := instanceEnv(&a.spec, s.index, s.id, nil)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: outW, Stderr: errW}
 	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, r.wid)
+	if a.res.Node && a.spec.ExecMode == tend.ModeSocket && a.opt.NodePreload != "" {
+		cmd.Env = append(cmd.Env, "NODE_OPTIONS="+nodepreload.Options(envValue(cmd.Env, "NODE_OPTIONS"), a.opt.NodePreload))
+	}
 	if err == nil {
 		err = a.listenNotify(r, &cmd)
 	}

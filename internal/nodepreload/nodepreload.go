@@ -1,0 +1,132 @@
+// Package nodepreload is tend's fallback for running Node apps on a shared
+// port when Node's internal cluster protocol cannot be used: Check probes
+// the protocol once per node binary, and File provides a --require preload
+// that redirects an unmodified app's listen(port) to the socket tend hands
+// over as fd 3.
+package nodepreload
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend/internal/nodecluster"
+	"github.com/tendhq/tend/internal/nodeipc"
+)
+
+//go:embed preload.cjs
+var preload []byte
+
+// File writes the preload into dir (once) and returns its path, for
+// NODE_OPTIONS=--require <path>.
+func File(dir string) (string, error) {
+	p := filepath.Join(dir, "tend-listen-preload.cjs")
+	if b, err := os.ReadFile(p); err == nil && string(b) == string(preload) {
+		return p, nil
+	}
+	if err := os.WriteFile(p, preload, 0o600); err != nil {
+		return "", fmt.Errorf("writing the Node preload: %w", err)
+	}
+	return p, nil
+}
+
+// Options adds the preload to a NODE_OPTIONS value.
+func Options(current, path string) string {
+	return strings.TrimSpace(current + " --require " + path)
+}
+
+// DisableEnv, set to "off" in the daemon's environment, makes Check fail:
+// it forces the fallback, for tests and for a Node whose protocol tend
+// mishandles in a way the probe does not catch.
+const DisableEnv = "TEND_NODE_CLUSTER"
+
+// checkTimeout bounds the probe: a worker starts and listens in well under
+// a second even on a busy machine.
+const checkTimeout = 10 * time.Second
+
+var (
+	mu      sync.Mutex
+	results = map[string]error{} // by node path and mtime
+)
+
+// Check verifies that the node at path speaks the cluster protocol tend
+// implements: a worker started with NODE_UNIQUE_ID comes online and routes
+// its listen() to tend. The result is cached per binary.
+func Check(node, dir string) error {
+	if os.Getenv(DisableEnv) == "off" {
+		return errors.New("disabled by " + DisableEnv + "=off")
+	}
+	fi, err := os.Stat(node)
+	if err != nil {
+		return err
+	}
+	key := fmt.Sprintf("%s@%d", node, fi.ModTime().UnixNano())
+	mu.Lock()
+	defer mu.Unlock()
+	if err, ok := results[key]; ok {
+		return err
+	}
+	err = probe(node, dir)
+	results[key] = err
+	return err
+}
+
+func probe(node, dir string) error {
+	script := filepath.Join(dir, "tend-cluster-probe.js")
+	const src = "require('node:http').createServer().listen(0, '127.0.0.1', () => setTimeout(() => process.exit(0), 50));\n"
+	if err := os.WriteFile(script, []byte(src), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(script)
+	p := nodecluster.New(nodecluster.Options{})
+	defer p.Close()
+	parent, child, err := nodeipc.NewPair()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(node, script)
+	cmd.Env = append(nodeipc.StripEnv(os.Environ()), append(nodeipc.Env(3), "NODE_UNIQUE_ID=1")...)
+	cmd.ExtraFiles = []*os.File{child}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		child.Close()
+		parent.Close()
+		return err
+	}
+	child.Close()
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}()
+	events := make(chan nodecluster.Event, 16)
+	p.AddWorker(1, parent, events)
+	defer p.RemoveWorker(1)
+	online := false
+	deadline := time.After(checkTimeout)
+	for {
+		select {
+		case ev := <-events:
+			switch ev.Kind {
+			case nodecluster.Online:
+				online = true
+			case nodecluster.Listening:
+				if online {
+					return nil
+				}
+			case nodecluster.Error:
+				return fmt.Errorf("the probe worker could not listen: %v", ev.Err)
+			case nodecluster.Disconnected:
+				return fmt.Errorf("the probe worker left before listening (online: %v)", online)
+			}
+		case <-deadline:
+			return fmt.Errorf("no online and listening from a probe worker within %s (online: %v)", checkTimeout, online)
+		}
+	}
+}

@@ -91,11 +91,8 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 					}
 				}
 			}
-			res, err := c.Reload(ctx, req)
-			var rerr *client.ResultError
-			if errors.As(err, &rerr) {
-				res = rerr.Result
-			} else if err != nil {
+			res, err := withReports(c.Reload(ctx, req))
+			if res == nil {
 				return err
 			}
 			e.printReports(res.Reports)
@@ -135,11 +132,8 @@ removed ones (highest index first) leave the rotation and stop gracefully.
 			if err != nil {
 				return err
 			}
-			res, err := c.Scale(ctx, args[0], n, relative)
-			var rerr *client.ResultError
-			if errors.As(err, &rerr) {
-				res = rerr.Result
-			} else if err != nil {
+			res, err := withReports(c.Scale(ctx, args[0], n, relative))
+			if res == nil {
 				return err
 			}
 			e.printReports(res.Reports)
@@ -147,6 +141,18 @@ removed ones (highest index first) leave the rotation and stop gracefully.
 			return err
 		},
 	}
+}
+
+// withReports returns what a reload or scale did, also when it failed
+// (the error then carries the reports); nil when there is nothing to show.
+func withReports(res tend.ReloadResult, err error) (*tend.ReloadResult, error) {
+	if rerr, ok := errors.AsType[*client.ResultError](err); ok {
+		return &rerr.Result, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
 }
 
 // printReports says what a reload or scale did to each instance.

@@ -49,25 +49,8 @@ func (a *App) Reload(ctx context.Context, ids []int, spec *tend.AppSpec, res *Re
 	if conflict != nil {
 		return rep, conflict
 	}
-	parallel = max(parallel, 1)
 	var failed error
-	var mu sync.Mutex
-	for i := 0; i < len(slots) && failed == nil; i += parallel {
-		var wg sync.WaitGroup
-		for _, s := range slots[i:min(i+parallel, len(slots))] {
-			wg.Go(func() {
-				step, err := a.replace(ctx, s, "reload")
-				mu.Lock()
-				defer mu.Unlock()
-				rep.Steps = append(rep.Steps, step)
-				if err != nil && failed == nil {
-					failed = err
-				}
-			})
-		}
-		wg.Wait()
-	}
-	slices.SortFunc(rep.Steps, func(x, y tend.ReloadStep) int { return x.Instance - y.Instance })
+	rep.Steps, failed = a.replaceAll(ctx, slots, max(parallel, 1), "reload")
 	if failed != nil && (spec != nil || res != nil) {
 		// The old settings stay: an old instance that crashes later must
 		// come back as it was, not with the settings that just failed.
@@ -94,6 +77,31 @@ func (a *App) finish(rep tend.ReloadReport, failed error) (tend.ReloadReport, er
 		a.reloads[map[bool]string{true: "ok", false: "failed"}[rep.OK]]++
 	})
 	return rep, failed
+}
+
+// replaceAll replaces slots, parallel at a time, and stops at the first
+// batch with a failure. It returns the steps in instance order.
+func (a *App) replaceAll(ctx context.Context, slots []*slot, parallel int, cause string) ([]tend.ReloadStep, error) {
+	var steps []tend.ReloadStep
+	var failed error
+	var mu sync.Mutex
+	for i := 0; i < len(slots) && failed == nil; i += parallel {
+		var wg sync.WaitGroup
+		for _, s := range slots[i:min(i+parallel, len(slots))] {
+			wg.Go(func() {
+				step, err := a.replace(ctx, s, cause)
+				mu.Lock()
+				defer mu.Unlock()
+				steps = append(steps, step)
+				if err != nil && failed == nil {
+					failed = err
+				}
+			})
+		}
+		wg.Wait()
+	}
+	slices.SortFunc(steps, func(x, y tend.ReloadStep) int { return x.Instance - y.Instance })
+	return steps, failed
 }
 
 // compatible checks that next can replace cur in a reload: the port and
@@ -222,20 +230,7 @@ func (a *App) Scale(ctx context.Context, n int) (tend.ReloadReport, error) {
 		return rep, err
 	}
 	var failed error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, s := range add {
-		wg.Go(func() {
-			step, err := a.replace(ctx, s, "scale")
-			mu.Lock()
-			defer mu.Unlock()
-			rep.Steps = append(rep.Steps, step)
-			if err != nil && failed == nil {
-				failed = err
-			}
-		})
-	}
-	wg.Wait()
+	rep.Steps, failed = a.replaceAll(ctx, add, len(add), "scale")
 	if failed != nil {
 		// The new instances that did not come up are removed again.
 		ids := []int{}

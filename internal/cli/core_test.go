@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tendhq/tend"
 )
 
@@ -292,8 +294,18 @@ func TestStaleSocketIsReplaced(t *testing.T) {
 		t.Fatalf("no daemon pid in the log:\n%s", b)
 	}
 	old, _ := strconv.Atoi(string(m[1]))
+	// A pidfd says when the whole process is gone: /proc shows a killed,
+	// multi-threaded process as a zombie while its other threads still hold
+	// its files, the listening socket among them.
+	fd, err := unix.PidfdOpen(old, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	syscall.Kill(old, syscall.SIGKILL)
-	awaitGone(t, old)
+	if n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 10_000); n != 1 || err != nil {
+		t.Fatalf("the daemon did not exit: %d %v", n, err)
+	}
+	unix.Close(fd)
 	if _, err := os.Stat(filepath.Join(h.home, "tend.sock")); err != nil {
 		t.Fatalf("the dead daemon's socket should still be there: %v", err)
 	}

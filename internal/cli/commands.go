@@ -343,6 +343,13 @@ func (e *env) printDescribe(a tend.App) {
 	}
 	fmt.Fprintln(e.out, e.paint(bold, "instances"))
 	e.printTable(a.Instances)
+	if r := a.LastReload; r != nil {
+		fmt.Fprintln(e.out, e.paint(bold, "last "+r.Action))
+		saved := e.errOut
+		e.errOut = e.out
+		e.printReports([]tend.ReloadReport{*r})
+		e.errOut = saved
+	}
 	fmt.Fprintln(e.out, e.paint(bold, "last exits"))
 	if len(a.Exits) == 0 {
 		fmt.Fprintln(e.out, "  (none)")

@@ -145,3 +145,16 @@ func TestUnwritableLogKeepsAppRunning(t *testing.T) {
 		return strings.Contains(string(b), "tick ")
 	})
 }
+
+func TestMergeLogs(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "m", "-i", "2", "--merge-logs", "--", "serve")
+	merged := filepath.Join(h.home, "logs", "m-out.log")
+	h.await("both instances in one file", func([]tend.Instance) bool {
+		b, _ := os.ReadFile(merged)
+		return strings.Contains(string(b), "instance=0") && strings.Contains(string(b), "instance=1")
+	})
+	if _, err := os.Stat(filepath.Join(h.home, "logs", "m-out-0.log")); err == nil {
+		t.Error("--merge-logs still wrote a per-instance file")
+	}
+}

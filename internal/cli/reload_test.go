@@ -299,3 +299,29 @@ func TestSingleInstanceReload(t *testing.T) {
 		t.Errorf("%d requests failed reloading a single instance: %v", n, l.other)
 	}
 }
+
+func TestUpdateEnvDropsRemovedKeys(t *testing.T) {
+	h := newHarness(t)
+	base := h.env
+	h.env = append(base, "FROM_SHELL=old")
+	h.ok("start", bootApp(t), "--name", "b", "--port", strconv.Itoa(freePort(t)))
+	h.awaitLog("b", "env FROM_SHELL=old")
+	h.env = base // the key is gone from this shell
+	h.ok("reload", "b", "--update-env")
+	pid := h.ls()[0].PID
+	h.awaitLog("b", fmt.Sprintf("env FROM_SHELL= pid %d", pid))
+	if !strings.Contains(h.ok("describe", "b"), "last reload") {
+		t.Error("describe does not show the last reload")
+	}
+}
+
+func TestShutdownWithMessage(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", bootApp(t), "--name", "b", "--port", strconv.Itoa(freePort(t)), "--shutdown-with-message")
+	h.await("listening", func(in []tend.Instance) bool { return len(in) == 1 && in[0].Ready })
+	h.ok("stop", "b")
+	h.awaitLog("b", "shutdown message")
+	if ex := h.ls()[0].LastExit; ex == nil || ex.Code != 0 || ex.Signal != "" {
+		t.Errorf("last exit = %+v, want a clean exit after the message", ex)
+	}
+}

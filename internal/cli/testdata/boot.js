@@ -13,3 +13,11 @@ if (!process.env.NEVER_READY) {
   setInterval(() => {}, 1000);
 }
 process.on('SIGINT', () => server.close(() => process.exit(0)));
+// PM2's shutdown_with_message: stop on a 'shutdown' message.
+process.on('message', (m) => {
+  if (m === 'shutdown') {
+    console.log('shutdown message');
+    server.close(() => process.exit(0));
+  }
+});
+console.log(`env FROM_SHELL=${process.env.FROM_SHELL || ''} pid ${process.pid}`);

@@ -220,3 +220,30 @@ func repoRoot(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
+
+// TestGunicorn runs Debian's gunicorn as a tend cluster: it takes the shared
+// socket by systemd socket activation and says READY=1 by sd_notify, so a
+// reload is gated on it.
+func TestGunicorn(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	dir := filepath.Join(repoRoot(t), "examples", "python")
+	// gunicorn drains on SIGTERM (SIGINT, PM2's default, is its quick
+	// stop), and --wait-ready waits for its READY=1 however slow it boots.
+	h.ok("start", "gunicorn --workers 2 wsgi:app", "--name", "g", "--cwd", dir, "-i", "2", "--port", strconv.Itoa(port),
+		"--kill-signal", "SIGTERM", "--wait-ready", "--listen-timeout", "30s")
+	h.await("online", allStatus(2, tend.StatusOnline))
+	l := startLoad(url, 4)
+	l.until(t, 100)
+	h.ok("reload", "g")
+	l.until(t, 100)
+	l.end()
+	if n := l.refused + len(l.other); n != 0 {
+		t.Errorf("%d requests failed while gunicorn reloaded: %v", n, l.other)
+	}
+	if rep := lastReload(t, h, "g"); rep == nil || !rep.OK || rep.Steps[0].ReadyBy != "notify" {
+		t.Errorf("reload report = %+v, want ready by sd_notify", rep)
+	}
+	t.Logf("%d requests from %d gunicorn workers", l.total(), len(l.perPID))
+}

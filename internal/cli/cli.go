@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -36,6 +37,9 @@ func Main(args []string) int {
 	}
 	if errors.Is(err, client.ErrNoDaemon) {
 		err = tend.Errorf(tend.EFAILED, "no tend daemon is running")
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		err = usageErr("%v; see tend --help", err)
 	}
 	fmt.Fprintln(os.Stderr, "tend: "+err.Error())
 	return tend.ExitCode(err)
@@ -84,6 +88,17 @@ logs live in $TEND_HOME (default ~/.tend).`,
 		lsCmd(e), describeCmd(e), logsCmd(e), actionCmd(e, "flush"), monitCmd(e),
 		sendCmd(e), pingCmd(e), killCmd(e), daemonCmd(e),
 	)
+	// Wrong arguments are bad input (exit 2), said with the usage line.
+	for _, c := range root.Commands() {
+		if check := c.Args; check != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return usageErr("%v; usage: %s", err, cmd.UseLine())
+				}
+				return nil
+			}
+		}
+	}
 	return root
 }
 

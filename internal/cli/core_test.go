@@ -104,6 +104,8 @@ func TestBadInput(t *testing.T) {
 		{"bad signal", []string{"start", h.self, "--kill-signal", "SIGNOPE"}, 2, "kill-signal"},
 		{"unknown target", []string{"stop", "nosuch"}, 3, `no app or instance id matches "nosuch"`},
 		{"unknown id", []string{"restart", "42"}, 3, `matches "42"`},
+		{"missing target", []string{"stop"}, 2, "usage: tend stop"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"missing cwd", []string{"start", h.self, "--cwd", "/no/such/dir"}, 3, "working directory /no/such/dir does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -408,3 +408,14 @@ func TestLogsFollowAcrossRestart(t *testing.T) {
 	waitLine(fmt.Sprintf("pid=%d", second))
 
 }
+
+func TestStartExistingByName(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "api", "-i", "2", "--", "serve")
+	h.ok("stop", "api")
+	h.ok("start", "api") // as with PM2: start the stopped app again
+	h.await("online again", allStatus(2, tend.StatusOnline))
+	if errOut := h.fail(1, "start", "api"); !strings.Contains(errOut, "already running") {
+		t.Errorf("start of a running app: %q", errOut)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,6 +50,12 @@ shell reaches the app, under --env and what tend sets (TEND_APP,
 TEND_INSTANCE, NODE_APP_INSTANCE).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if res, ok, err := e.startExisting(cmd, args); ok || err != nil {
+				if err == nil {
+					e.printTable(res.Instances)
+				}
+				return err
+			}
 			specs, err := f.specs(cmd, args)
 			if err != nil {
 				return err
@@ -246,4 +254,43 @@ func defaultName(script string) string {
 	}
 	b := filepath.Base(pick)
 	return strings.TrimSuffix(b, filepath.Ext(b))
+}
+
+// startExisting handles `tend start <name|id>` for an app tend already has,
+// as PM2 does: its stopped or errored instances start again. ok is false
+// when args name no such app (then they are a script to start).
+func (e *env) startExisting(cmd *cobra.Command, args []string) (tend.ActionResult, bool, error) {
+	target := args[0]
+	if len(args) != 1 || strings.ContainsAny(target, "/ \t") || config.IsConfigFile(target) {
+		return tend.ActionResult{}, false, nil
+	}
+	if _, err := os.Stat(target); err == nil {
+		return tend.ActionResult{}, false, nil
+	}
+	c, err := e.client(cmd.Context())
+	if err != nil {
+		return tend.ActionResult{}, false, err
+	}
+	insts, err := c.Instances(cmd.Context())
+	if err != nil {
+		return tend.ActionResult{}, false, err
+	}
+	var ids []string
+	for _, in := range insts {
+		if (in.Name == target || strconv.Itoa(in.ID) == target) && in.PID == 0 {
+			ids = append(ids, strconv.Itoa(in.ID))
+		}
+	}
+	known := slices.ContainsFunc(insts, func(in tend.Instance) bool { return in.Name == target || strconv.Itoa(in.ID) == target })
+	if !known {
+		return tend.ActionResult{}, false, nil
+	}
+	if len(ids) == 0 {
+		return tend.ActionResult{}, true, tend.Errorf(tend.ECONFLICT, "%s is already running (tend restart %s to restart it)", target, target)
+	}
+	res, err := c.Act(cmd.Context(), "restart", ids)
+	if err == nil {
+		fmt.Fprintf(e.errOut, "tend: started %s again (%d %s)\n", target, len(ids), plural(len(ids), "instance"))
+	}
+	return res, true, err
 }

@@ -2,11 +2,25 @@
 // lines to stdout, one write per line as console.log would, as fast as the
 // pipe takes them, for FLOOD_SECONDS (10); then it writes how many lines it
 // wrote to FLOOD_COUNT_FILE and idles (so no manager restarts it).
+// FLOOD_RATE=N caps it at N lines/s (written every millisecond, as a busy
+// server's logging would arrive) instead of as fast as possible.
 const fs = require('node:fs');
 const delay = Number(process.env.FLOOD_DELAY_MS || 2000);
 const secs = Number(process.env.FLOOD_SECONDS || 10);
+const rate = Number(process.env.FLOOD_RATE || 0);
 const pad = ' the quick brown fox jumps over the lazy dog, a log line of ninety chars';
 let n = 0;
+
+function paced(start, end) {
+  const now = Date.now();
+  const due = Math.min(now, end) - start;
+  while (n < (due * rate) / 1000) {
+    n++;
+    process.stdout.write(String(n).padStart(10, '0') + pad + ' .......\n');
+  }
+  if (now >= end) done();
+  else setTimeout(() => paced(start, end), 1);
+}
 
 function flood(end) {
   // Batches of 1,000 writes between event-loop turns; wait for 'drain'
@@ -36,5 +50,9 @@ function done() {
   process.stdout.write('', write);
 }
 
-setTimeout(() => flood(Date.now() + secs * 1000), delay);
+setTimeout(() => {
+  const start = Date.now();
+  if (rate > 0) paced(start, start + secs * 1000);
+  else flood(start + secs * 1000);
+}, delay);
 setInterval(() => {}, 60000);

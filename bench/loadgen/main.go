@@ -1,0 +1,214 @@
+// Command loadgen is bench/run's load client for the reload suite: C loops
+// send GET requests to one URL until -d elapses or SIGINT/SIGTERM arrives,
+// and count every outcome by kind, without retrying anything (Go's
+// net/http client retries idempotent requests on a reused connection, which
+// would hide exactly the failures a reload benchmark is after).
+//
+//	loadgen -url http://127.0.0.1:3000/ -c 4 -d 60s [-keepalive] [-timeout 5s] -o out.json
+//
+// Without -keepalive every request opens a new TCP connection and sends
+// "Connection: close" (as PM2's measurements did with agent:false). With it
+// each loop keeps its connection until an error, then dials again.
+//
+// Failure kinds: refused (ECONNREFUSED on dial), reset (ECONNRESET or
+// EPIPE), eof (the server closed the connection before a full response),
+// timeout (no full response within -timeout), non200, other. Successful
+// answers are also tallied by their body ("pid N build X"), so the report
+// says which instances and builds served, and when each was last seen.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+type tally struct {
+	mu       sync.Mutex
+	ok       int
+	fail     map[string]int
+	failAt   map[string][]float64 // seconds since start of each failure (first 50 per kind)
+	bodies   map[string]int
+	lastSeen map[string]float64
+	examples map[string]string
+	first    float64 // seconds since start of the first and the last failure
+	last     float64
+}
+
+func (t *tally) add(start time.Time, kind, body string, err error) {
+	at := time.Since(start).Seconds()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if kind == "" {
+		t.ok++
+		t.bodies[body]++
+		t.lastSeen[body] = at
+		return
+	}
+	t.fail[kind]++
+	if len(t.fail) == 1 && t.fail[kind] == 1 {
+		t.first = at
+	}
+	t.last = at
+	if len(t.failAt[kind]) < 50 {
+		t.failAt[kind] = append(t.failAt[kind], float64(int(at*1000))/1000)
+	}
+	if _, ok := t.examples[kind]; !ok && err != nil {
+		t.examples[kind] = err.Error()
+	}
+}
+
+func classify(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof"
+	}
+	return "other"
+}
+
+func main() {
+	rawURL := flag.String("url", "", "URL to GET")
+	conns := flag.Int("c", 4, "concurrent loops")
+	dur := flag.Duration("d", 60*time.Second, "upper bound of the run (SIGINT/SIGTERM end it earlier)")
+	keepAlive := flag.Bool("keepalive", false, "reuse each loop's connection")
+	timeout := flag.Duration("timeout", 5*time.Second, "deadline of one request, dial included")
+	out := flag.String("o", "", "write the JSON report here (default stdout)")
+	flag.Parse()
+	u, err := url.Parse(*rawURL)
+	if err != nil || u.Host == "" {
+		fmt.Fprintln(os.Stderr, "loadgen: -url http://host:port/path is needed")
+		os.Exit(2)
+	}
+	path := u.RequestURI()
+	conn := "keep-alive"
+	if !*keepAlive {
+		conn = "close"
+	}
+	req := []byte(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\n\r\n", path, u.Host, conn))
+
+	t := &tally{fail: map[string]int{}, failAt: map[string][]float64{}, bodies: map[string]int{},
+		lastSeen: map[string]float64{}, examples: map[string]string{}}
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sigs:
+		case <-time.After(*dur):
+		}
+		close(stop)
+	}()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range *conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c net.Conn
+			var br *bufio.Reader
+			for {
+				select {
+				case <-stop:
+					if c != nil {
+						c.Close()
+					}
+					return
+				default:
+				}
+				if c == nil {
+					var err error
+					c, err = net.DialTimeout("tcp", u.Host, *timeout)
+					if err != nil {
+						t.add(start, classify(err), "", err)
+						c = nil
+						time.Sleep(time.Millisecond) // no busy loop while nobody listens
+						continue
+					}
+					br = bufio.NewReader(c)
+				}
+				c.SetDeadline(time.Now().Add(*timeout))
+				body, err := roundTrip(c, br, req)
+				kind := ""
+				if err != nil {
+					kind = classify(err)
+				} else if !strings.HasPrefix(body, "200 ") {
+					kind = "non200"
+				}
+				t.add(start, kind, strings.TrimPrefix(body, "200 "), err)
+				if err != nil || !*keepAlive {
+					c.Close()
+					c = nil
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+
+	type seen struct {
+		Body     string  `json:"body"`
+		Count    int     `json:"count"`
+		LastSeen float64 `json:"last_seen_s"`
+	}
+	var served []seen
+	for b, n := range t.bodies {
+		served = append(served, seen{b, n, float64(int(t.lastSeen[b]*1000)) / 1000})
+	}
+	sort.Slice(served, func(i, j int) bool { return served[i].LastSeen < served[j].LastSeen })
+	failed := 0
+	for _, n := range t.fail {
+		failed += n
+	}
+	rep := map[string]any{
+		"url": *rawURL, "conns": *conns, "keepalive": *keepAlive, "timeout_s": timeout.Seconds(),
+		"elapsed_s": elapsed, "ok": t.ok, "failed": failed, "fail": t.fail, "fail_at_s": t.failAt,
+		"fail_examples": t.examples, "served": served,
+		"first_fail_s": t.first, "last_fail_s": t.last,
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if *out == "" {
+		os.Stdout.Write(append(b, '\n'))
+	} else if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// roundTrip writes one request and reads one full response; it returns
+// "<status> <body without trailing newline>".
+func roundTrip(c net.Conn, br *bufio.Reader, req []byte) (string, error) {
+	if _, err := c.Write(req); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return "", err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body))), nil
+}

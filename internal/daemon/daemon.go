@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/procexec"
 	"github.com/tendhq/tend/internal/procstat"
@@ -56,6 +57,7 @@ type Daemon struct {
 
 	settings Settings
 	preload  string // the Node listen preload, for socket mode
+	poller   *logfile.Poller
 }
 
 // Run runs a daemon for home in the foreground until it is killed through
@@ -104,6 +106,14 @@ func Run(home string) (err error) {
 	d.settings = settings
 	if d.preload, err = nodepreload.File(RunDir(home)); err != nil {
 		return err
+	}
+	if d.poller, err = logfile.NewPoller(); err != nil {
+		return err
+	}
+	if addr := os.Getenv(PprofEnv); addr != "" {
+		if err := servePprof(addr); err != nil {
+			return fmt.Errorf("%s: %w", PprofEnv, err)
+		}
 	}
 	if settings.MetricsAddr != "" {
 		if err := d.serveMetrics(settings.MetricsAddr); err != nil {
@@ -383,6 +393,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 			Logf:        func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
 			Shim:        d.exe,
 			NodePreload: d.preload,
+			Poller:      d.poller,
 			LogDefaults: supervisor.LogDefaults{
 				MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,
 			},

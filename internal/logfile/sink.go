@@ -183,33 +183,61 @@ func (s *Sink) fileOf(stream Stream) *logFile {
 // Paths returns the files of stdout and stderr, "" for a disabled one.
 func (s *Sink) Paths() (out, err string) { return s.opt.OutPath, s.opt.ErrPath }
 
-// ReadFrom copies r, an instance's stdout or stderr, into the sink until EOF
-// or a read error, which it returns (nil at EOF). It never stops reading
-// because of a log problem, so the app never blocks on a full pipe. After
-// Close it drains r and discards what it reads. Its buffers (a few times
-// MaxLine) are allocated once per call.
+// ReadFrom copies r, one stream of the app's output, into the sink until
+// EOF. It is called in its own goroutine per pipe. The daemon reads its
+// pipes through a Poller instead, which costs far less when apps flood.
 func (s *Sink) ReadFrom(stream Stream, r io.Reader) error {
-	if stream > Stderr {
-		return fmt.Errorf("logfile: bad stream %d", stream)
+	w, err := s.Writer(stream)
+	if err != nil {
+		return err
 	}
 	buf := make([]byte, readBufSize)
-	sp := newSplitter(MaxLine)
-	f := newFormatter(&s.opt)
 	for {
 		n, err := r.Read(buf)
-		if n > 0 {
-			pieces, rest := sp.split(buf[:n])
-			s.deliver(stream, f, pieces)
-			sp.keep(rest)
-		}
+		w.Write(buf[:n])
 		if err != nil {
-			s.deliver(stream, f, sp.end())
+			w.Close()
 			if err == io.EOF {
 				return nil
 			}
 			return err
 		}
 	}
+}
+
+// StreamWriter takes one stream of an app's output in chunks of any size
+// and splits it into lines for the sink. It is not safe for concurrent
+// use: one writer per pipe.
+type StreamWriter struct {
+	s      *Sink
+	stream Stream
+	sp     *splitter
+	f      *formatter
+}
+
+// Writer returns a StreamWriter for stream.
+func (s *Sink) Writer(stream Stream) (*StreamWriter, error) {
+	if stream > Stderr {
+		return nil, fmt.Errorf("logfile: bad stream %d", stream)
+	}
+	return &StreamWriter{s: s, stream: stream, sp: newSplitter(MaxLine), f: newFormatter(&s.opt)}, nil
+}
+
+// Write takes the next chunk of output. It never fails: what cannot be
+// written is counted and reported by Problem.
+func (w *StreamWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		pieces, rest := w.sp.split(p)
+		w.s.deliver(w.stream, w.f, pieces)
+		w.sp.keep(rest)
+	}
+	return len(p), nil
+}
+
+// Close delivers an unterminated last line: the stream ended.
+func (w *StreamWriter) Close() error {
+	w.s.deliver(w.stream, w.f, w.sp.end())
+	return nil
 }
 
 // deliver formats pieces, writes them to the file with one write (more

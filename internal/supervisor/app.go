@@ -47,6 +47,9 @@ type Options struct {
 	Shim string
 	// LogDefaults apply to apps that set no rotation of their own.
 	LogDefaults LogDefaults
+	// Poller reads the instances' output pipes; nil reads each pipe in a
+	// goroutine of its own (simpler, dearer under a flood).
+	Poller *logfile.Poller
 	// NodePreload is the listen preload given to Node apps in socket mode
 	// (NODE_OPTIONS=--require), so an unmodified listen(port) takes fd 3.
 	NodePreload string
@@ -370,16 +373,11 @@ func (a *App) takeOver(s *slot, r *run) {
 // launch spawns a process for s, wiring its output to the slot's sink, its
 // readiness signals and the shared port. Runs in the actor.
 func (a *App) launch(s *slot) (*run, error) {
-	outR, outW, err := os.Pipe()
+	pipes, err := a.newPipes(s)
 	if err != nil {
 		return nil, err
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return nil, err
-	}
+	outW, errW := pipes.out, pipes.err
 	a.nextWID++
 	r := &run{slot: s, wid: a.nextWID}
 	env := instanceEnv(&a.spec, s.index, s.id, nil)
@@ -392,10 +390,7 @@ func (a *App) launch(s *slot) (*run, error) {
 		err = a.listenNotify(r, &cmd)
 	}
 	if err != nil {
-		outR.Close()
-		outW.Close()
-		errR.Close()
-		errW.Close()
+		pipes.abort()
 		return nil, err
 	}
 	if a.res.Expand {
@@ -403,23 +398,12 @@ func (a *App) launch(s *slot) (*run, error) {
 	}
 	p, err := a.opt.Start(cmd)
 	after(err == nil)
-	outW.Close()
-	errW.Close()
 	if err != nil {
-		outR.Close()
-		errR.Close()
+		pipes.abort()
 		r.closeNotify()
 		return nil, err
 	}
-	for _, pipe := range []struct {
-		st logfile.Stream
-		r  *os.File
-	}{{logfile.Stdout, outR}, {logfile.Stderr, errR}} {
-		go func() {
-			s.sink.ReadFrom(pipe.st, pipe.r)
-			pipe.r.Close()
-		}()
-	}
+	pipes.started()
 	r.proc, r.started, r.probe = p, time.Now(), probe
 	a.watchReady(r, cmd.Env)
 	go func() {
@@ -762,4 +746,71 @@ func (a *App) Send(ids []int, msg json.RawMessage) ([]int, error) {
 		return nil, tend.Errorf(tend.EFAILED, "app %s: no running instance to send to", a.Name())
 	}
 	return sent, nil
+}
+
+// pipeSize is the capacity asked for each output pipe: the log poller
+// reads a pipe at most every logfile.Gather (5 ms), and a flooding app
+// fills the default 64 KB in about a millisecond. 1 MB is the kernel's
+// default limit for unprivileged processes.
+const pipeSize = 1 << 20
+
+// outputPipes are an instance's stdout and stderr pipes: the write ends go
+// to the process, the read ends to the log poller (or, without one, to a
+// goroutine each).
+type outputPipes struct {
+	out, err *os.File // write ends, for the child
+	readOut  int
+	readErr  int
+	sink     *logfile.Sink
+	poller   *logfile.Poller
+}
+
+func (a *App) newPipes(s *slot) (*outputPipes, error) {
+	var o, e [2]int
+	if err := unix.Pipe2(o[:], unix.O_CLOEXEC); err != nil {
+		return nil, err
+	}
+	if err := unix.Pipe2(e[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(o[0])
+		unix.Close(o[1])
+		return nil, err
+	}
+	for _, fd := range []int{o[0], e[0]} {
+		unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, pipeSize) // a smaller pipe still works
+	}
+	// The write ends stay blocking, as a process expects its stdout.
+	return &outputPipes{
+		out: os.NewFile(uintptr(o[1]), "stdout"), err: os.NewFile(uintptr(e[1]), "stderr"),
+		readOut: o[0], readErr: e[0], sink: s.sink, poller: a.opt.Poller,
+	}, nil
+}
+
+// started hands the read ends to their readers and closes the parent's
+// write ends, so EOF comes when the process (and its children) are done.
+func (p *outputPipes) started() {
+	p.out.Close()
+	p.err.Close()
+	for _, x := range []struct {
+		st logfile.Stream
+		fd int
+	}{{logfile.Stdout, p.readOut}, {logfile.Stderr, p.readErr}} {
+		if p.poller != nil {
+			if w, err := p.sink.Writer(x.st); err == nil && p.poller.Add(x.fd, w, nil) == nil {
+				continue
+			}
+		}
+		f := os.NewFile(uintptr(x.fd), "output")
+		go func() {
+			p.sink.ReadFrom(x.st, f)
+			f.Close()
+		}()
+	}
+}
+
+// abort closes all four ends: the process did not start.
+func (p *outputPipes) abort() {
+	p.out.Close()
+	p.err.Close()
+	unix.Close(p.readOut)
+	unix.Close(p.readErr)
 }

@@ -159,3 +159,15 @@ func TestMergeLogs(t *testing.T) {
 		t.Error("--merge-logs still wrote a per-instance file")
 	}
 }
+
+func TestLogsLinesBeyondMemoryTail(t *testing.T) {
+	h := newHarness(t)
+	// 3000 lines, more than the 200 kept in memory, then quiet.
+	h.ok("start", "sh -c 'seq 3000; exec sleep 60'", "--name", "t")
+	h.awaitLog("t", "| 3000")
+	out := h.ok("logs", "t", "--nostream", "--lines", "1000")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 1000 || lines[0] != "t[0] | 2001" || lines[999] != "t[0] | 3000" {
+		t.Errorf("--lines 1000 printed %d lines, %q ... %q", len(lines), lines[0], lines[len(lines)-1])
+	}
+}

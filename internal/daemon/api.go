@@ -209,6 +209,10 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			id := k.ID
 			b, live, cancel := k.Sink.Subscribe(lines)
 			defer cancel()
+			if lines > len(b) {
+				// More than the memory tail holds: the files have the rest.
+				b = k.Sink.Tail(lines)
+			}
 			for _, l := range b {
 				backlog = append(backlog, toLogLine(l, id))
 			}

@@ -150,11 +150,6 @@ func SignalTree(pid int, sig syscall.Signal) error {
 	return err
 }
 
-// GroupAlive reports whether any process is left in the group led by pgid.
-func GroupAlive(pgid int) bool {
-	return unix.Kill(-pgid, 0) == nil
-}
-
 // PID returns the process id.
 func (p *Process) PID() int { return p.Pid }
 

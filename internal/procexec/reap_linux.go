@@ -53,6 +53,3 @@ func children() []int {
 	}
 	return out
 }
-
-// Children returns the pids of this process's direct children.
-func Children() []int { return children() }

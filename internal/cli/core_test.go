@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -417,5 +418,24 @@ func TestStartExistingByName(t *testing.T) {
 	h.await("online again", allStatus(2, tend.StatusOnline))
 	if errOut := h.fail(1, "start", "api"); !strings.Contains(errOut, "already running") {
 		t.Errorf("start of a running app: %q", errOut)
+	}
+}
+
+func TestForceReplaceThatFailsRestoresTheApp(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "api", "-i", "2", "--", "serve")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	errOut := h.fail(1, "start", h.self, "--name", "api", "--force", "--exec-mode", "socket", "--port", port, "--", "serve")
+	if !strings.Contains(errOut, "already in use") || !strings.Contains(errOut, "the previous app was restored") {
+		t.Errorf("stderr = %q", errOut)
+	}
+	insts := h.await("api back", allStatus(2, tend.StatusOnline))
+	if insts[0].Name != "api" || insts[0].Port != 0 {
+		t.Errorf("restored app: %+v", insts[0])
 	}
 }

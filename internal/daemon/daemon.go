@@ -368,6 +368,11 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		d.apps[spec.Name] = nil
 	}
 	d.mu.Unlock()
+	// The replaced apps stop first: the new ones may need their port.
+	var previous []tend.AppSpec
+	for _, a := range replaced {
+		previous = append(previous, a.Spec())
+	}
 	closeAll(replaced)
 
 	var started []*supervisor.App
@@ -379,6 +384,15 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 			d.order = slices.DeleteFunc(d.order, func(n string) bool { return n == spec.Name })
 		}
 		d.mu.Unlock()
+		if len(previous) > 0 {
+			// Nothing the user started is lost: what --force was to
+			// replace comes back as it was.
+			if _, rerr := d.start(context.WithoutCancel(ctx), tend.StartRequest{Apps: previous}); rerr != nil {
+				d.log.Error("restoring the apps --force was replacing", "err", rerr)
+				return tend.Errorf(tend.ErrorCode(err), "%v; additionally, restoring the previous app failed: %v", err, rerr)
+			}
+			return tend.Errorf(tend.ErrorCode(err), "%v; the previous app was restored", err)
+		}
 		return err
 	}
 	for i, spec := range req.Apps {

@@ -15,6 +15,8 @@
 // timeout (no full response within -timeout), non200, other. Successful
 // answers are also tallied by their body ("pid N build X"), so the report
 // says which instances and builds served, and when each was last seen.
+// The latency of every successful request (dial included without
+// -keepalive) is kept: the report has req/s and p50/p90/p99/max in ms.
 package main
 
 import (
@@ -46,6 +48,7 @@ type tally struct {
 	examples map[string]string
 	first    float64 // seconds since start of the first and the last failure
 	last     float64
+	lat      []float64 // ms of each successful request, dial included without -keepalive
 }
 
 func (t *tally) add(start time.Time, kind, body string, err error) {
@@ -127,6 +130,8 @@ func main() {
 			defer wg.Done()
 			var c net.Conn
 			var br *bufio.Reader
+			var lat []float64 // this loop's successful latencies, merged at the end
+			defer func() { t.mu.Lock(); t.lat = append(t.lat, lat...); t.mu.Unlock() }()
 			for {
 				select {
 				case <-stop:
@@ -136,6 +141,7 @@ func main() {
 					return
 				default:
 				}
+				t0 := time.Now()
 				if c == nil {
 					var err error
 					c, err = net.DialTimeout("tcp", u.Host, *timeout)
@@ -154,6 +160,9 @@ func main() {
 					kind = classify(err)
 				} else if !strings.HasPrefix(body, "200 ") {
 					kind = "non200"
+				}
+				if kind == "" {
+					lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
 				}
 				t.add(start, kind, strings.TrimPrefix(body, "200 "), err)
 				if err != nil || !*keepAlive {
@@ -185,6 +194,7 @@ func main() {
 		"elapsed_s": elapsed, "ok": t.ok, "failed": failed, "fail": t.fail, "fail_at_s": t.failAt,
 		"fail_examples": t.examples, "served": served,
 		"first_fail_s": t.first, "last_fail_s": t.last,
+		"rps": float64(t.ok) / elapsed, "latency_ms": percentiles(t.lat),
 	}
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	if *out == "" {
@@ -211,4 +221,18 @@ func roundTrip(c net.Conn, br *bufio.Reader, req []byte) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body))), nil
+}
+
+// percentiles of the successful requests' latencies in ms (nearest rank).
+func percentiles(ms []float64) map[string]float64 {
+	sort.Float64s(ms)
+	at := func(q float64) float64 {
+		if len(ms) == 0 {
+			return 0
+		}
+		i := int(q*float64(len(ms))+0.999999) - 1
+		i = max(0, min(i, len(ms)-1))
+		return ms[i]
+	}
+	return map[string]float64{"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": at(1)}
 }

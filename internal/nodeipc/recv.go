@@ -35,6 +35,15 @@ func (m Message) Cmd() string {
 	if len(raw) == 0 || raw[0] != '{' {
 		return ""
 	}
+	// Fast path: Node's internal messages are JSON.stringify of objects
+	// built with cmd first ({cmd:'NODE_CLUSTER', ...}), and the cluster
+	// protocol exchanges a few of them per connection, so reading the
+	// field in place saves a full decode on the hand-off path.
+	if rest, ok := bytes.CutPrefix(raw, []byte(`{"cmd":"`)); ok {
+		if end := bytes.IndexByte(rest, '"'); end >= 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+			return string(rest[:end])
+		}
+	}
 	var h struct {
 		Cmd json.RawMessage `json:"cmd"`
 	}

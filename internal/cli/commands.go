@@ -69,22 +69,29 @@ func actionCmd(e *env, action string) *cobra.Command {
 // expandTargets replaces config files among targets by the names of
 // their apps.
 func expandTargets(args []string) ([]string, error) {
-	var out []string
+	targets, _, err := loadTargets(args, "")
+	return targets, err
+}
+
+// loadTargets expands config files among args into the names of their
+// apps, and returns those apps' specs (with env_<envName> applied).
+func loadTargets(args []string, envName string) (targets []string, specs []tend.AppSpec, err error) {
+	wd, _ := os.Getwd()
 	for _, a := range args {
 		if !config.IsConfigFile(a) {
-			out = append(out, a)
+			targets = append(targets, a)
 			continue
 		}
-		wd, _ := os.Getwd()
-		specs, err := config.Load(a, config.Options{Cwd: wd})
+		apps, err := config.Load(a, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ()})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		for _, s := range specs {
-			out = append(out, s.Name)
+		for _, s := range apps {
+			targets = append(targets, s.Name)
 		}
+		specs = append(specs, apps...)
 	}
-	return out, nil
+	return targets, specs, nil
 }
 
 func lsCmd(e *env) *cobra.Command {

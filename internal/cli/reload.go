@@ -53,20 +53,8 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 					envName = v
 				}
 			}
-			for _, a := range args {
-				if !config.IsConfigFile(a) {
-					req.Targets = append(req.Targets, a)
-					continue
-				}
-				wd, _ := os.Getwd()
-				specs, err := config.Load(a, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ()})
-				if err != nil {
-					return err
-				}
-				for _, s := range specs {
-					req.Targets = append(req.Targets, s.Name)
-				}
-				req.Apps = append(req.Apps, specs...)
+			if req.Targets, req.Apps, err = loadTargets(args, envName); err != nil {
+				return err
 			}
 			if updateEnv || len(envs) > 0 && envName == "" {
 				for _, t := range req.Targets {

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"debug/elf"
 	"fmt"
 	"net"
 	"os"
@@ -344,10 +345,28 @@ func TestPrivateSocket(t *testing.T) {
 	}
 }
 
+// The README's build gives one static binary: nothing to install next to
+// it, and no libc mapped into the daemon.
+func TestStaticBinary(t *testing.T) {
+	f, err := elf.Open(tendBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("tend has an ELF interpreter: it is dynamically linked")
+		}
+	}
+	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+		t.Errorf("tend needs shared libraries %v (%v)", libs, err)
+	}
+}
+
 func TestVersionMismatch(t *testing.T) {
 	h := newHarness(t)
 	other := filepath.Join(t.TempDir(), "tend-old")
-	if out, err := exec.Command("go", "build", "-o", other, "-ldflags", "-X github.com/tendhq/tend.Version=0.0.1-old", "github.com/tendhq/tend/cmd/tend").CombinedOutput(); err != nil {
+	if out, err := goBuild(other, "-ldflags", "-X github.com/tendhq/tend.Version=0.0.1-old"); err != nil {
 		t.Fatalf("building an old tend: %v\n%s", err, out)
 	}
 	cmd := exec.Command(other, "ping")

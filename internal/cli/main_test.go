@@ -36,13 +36,21 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	tendBin = filepath.Join(dir, "tend")
-	if out, err := exec.Command("go", "build", "-o", tendBin, "github.com/tendhq/tend/cmd/tend").CombinedOutput(); err != nil {
+	if out, err := goBuild(tendBin); err != nil {
 		fmt.Fprintf(os.Stderr, "building tend: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// goBuild builds cmd/tend to out as the README does: static, without cgo.
+func goBuild(out string, flags ...string) ([]byte, error) {
+	args := append([]string{"build", "-o", out}, flags...)
+	cmd := exec.Command("go", append(args, "github.com/tendhq/tend/cmd/tend")...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	return cmd.CombinedOutput()
 }
 
 // fakeApp is every app the tests run.

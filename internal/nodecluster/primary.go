@@ -1,6 +1,7 @@
 package nodecluster
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -66,9 +68,9 @@ type worker struct {
 
 // handoff is a connection sent to a worker and not yet answered.
 type handoff struct {
-	l    *listener
-	w    int
-	conn *net.TCPConn
+	l  *listener
+	w  int
+	fd int // the accepted socket; tend's copy until the worker answers
 }
 
 // New returns a Primary. It panics if opt.Sched is not a known policy,
@@ -231,7 +233,7 @@ func (p *Primary) retire(w *worker) {
 		if h.w == w.id {
 			delete(p.pending, seq)
 			h.l.handed[h.w]--
-			h.l.requeue(h.conn)
+			h.l.requeue(h.fd)
 		}
 	}
 	for _, l := range p.listeners {
@@ -317,6 +319,10 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 	if m.Cmd() != "NODE_CLUSTER" {
 		return // NODE_SOCKET_* and friends: nothing for a primary to do
 	}
+	if ack, accepted, ok := newconnReply(m.Raw); ok {
+		p.answered(w, ack, accepted)
+		return
+	}
 	var q struct {
 		clusterMsg
 		Seq json.RawMessage `json:"seq"` // echoed verbatim as our ack
@@ -359,6 +365,42 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 	default:
 		p.logf("worker %d: ignoring cluster act %q", w.id, q.Act)
 	}
+}
+
+// newconnReply reads a worker's answer to a newconn as Node writes it,
+// {"cmd":"NODE_CLUSTER","ack":N,"accepted":B,"seq":M}, without a full
+// decode: there is one per connection. ok is false for anything else,
+// which then takes the general path.
+func newconnReply(raw []byte) (ack int64, accepted, ok bool) {
+	rest, ok := bytes.CutPrefix(raw, []byte(`{"cmd":"NODE_CLUSTER","ack":`))
+	if !ok {
+		return 0, false, false
+	}
+	digits := func() (int64, bool) {
+		n := 0
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		v, err := strconv.ParseInt(string(rest[:n]), 10, 64)
+		rest = rest[n:]
+		return v, err == nil
+	}
+	ack, ok1 := digits()
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"accepted":`)); !ok1 || !ok {
+		return 0, false, false
+	}
+	if r, t := bytes.CutPrefix(rest, []byte("true")); t {
+		rest, accepted = r, true
+	} else if rest, ok = bytes.CutPrefix(rest, []byte("false")); !ok {
+		return 0, false, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"seq":`)); !ok {
+		return 0, false, false
+	}
+	if _, ok = digits(); !ok || string(rest) != "}" {
+		return 0, false, false
+	}
+	return ack, accepted, true
 }
 
 // ackOf returns seq for use as an "ack" field; a missing seq becomes null,

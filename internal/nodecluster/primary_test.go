@@ -343,3 +343,27 @@ func TestServerKey(t *testing.T) {
 		}
 	}
 }
+
+func TestNewconnReply(t *testing.T) {
+	for _, c := range []struct {
+		raw          string
+		ack          int64
+		accepted, ok bool
+	}{
+		{`{"cmd":"NODE_CLUSTER","ack":12,"accepted":true,"seq":3}`, 12, true, true},
+		{`{"cmd":"NODE_CLUSTER","ack":7,"accepted":false,"seq":0}`, 7, false, true},
+		// Anything else takes the general path, which decodes it fully.
+		{`{"cmd":"NODE_CLUSTER","accepted":true,"ack":12,"seq":3}`, 0, false, false},
+		{`{"cmd":"NODE_CLUSTER","ack":12,"accepted":true}`, 0, false, false},
+		{`{"cmd":"NODE_CLUSTER","ack":12,"accepted":true,"seq":3,"x":1}`, 0, false, false},
+		{`{"cmd":"NODE_CLUSTER","ack":"12","accepted":true,"seq":3}`, 0, false, false},
+		{`{"cmd":"NODE_CLUSTER","ack":,"accepted":true,"seq":3}`, 0, false, false},
+		{`{"cmd":"NODE_CLUSTER","ack":1,"accepted":truex,"seq":3}`, 0, false, false},
+		{`{"cmd":"NODE_CLUSTER","act":"online","seq":1}`, 0, false, false},
+	} {
+		ack, accepted, ok := newconnReply([]byte(c.raw))
+		if ack != c.ack || accepted != c.accepted || ok != c.ok {
+			t.Errorf("newconnReply(%s) = %d, %v, %v; want %d, %v, %v", c.raw, ack, accepted, ok, c.ack, c.accepted, c.ok)
+		}
+	}
+}

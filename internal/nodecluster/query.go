@@ -170,9 +170,14 @@ func (p *Primary) listenerFor(w *worker, q *clusterMsg, key, address string, por
 				l.ln.Close()
 				err = fmt.Errorf("listen %s: %w", key, syscall.ECANCELED)
 			} else {
-				p.listeners[key] = l
 				if p.sched == SchedRR {
-					go p.acceptLoop(l)
+					err = p.startAccepting(l)
+				}
+				if err == nil {
+					p.listeners[key] = l
+				} else {
+					l.ln.Close()
+					err = fmt.Errorf("listen %s: %w", key, err)
 				}
 			}
 		}

@@ -1,9 +1,12 @@
 package nodecluster
 
 import (
-	"errors"
+	"encoding/json"
 	"net"
+	"os"
 	"slices"
+	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -16,7 +19,10 @@ const maxHeld = 256
 // key, for as long as the Primary lives.
 type listener struct {
 	key     string
+	keyJSON []byte // key as a JSON string, for newconn messages
 	ln      *net.TCPListener
+	acc     *os.File        // RR: a duplicate of ln's socket that tend accepts on
+	accRC   syscall.RawConn // RR: acc's, for accept4 under Go's poller
 	address string
 	port    int
 	family  string
@@ -26,7 +32,7 @@ type listener struct {
 	free    []int          // RR: members with no newconn in flight
 	last    int            // RR: the worker that got the previous connection
 	grace   *time.Timer    // RR: running while a connection waits for a busy worker's turn
-	queue   []*net.TCPConn // RR: accepted, waiting for a free worker
+	queue   []int          // RR: accepted sockets, waiting for a free worker
 	held    chan struct{}  // RR: one token per connection tend holds
 	handed  map[int]uint64 // RR: connections handed to each worker and not refused
 	done    chan struct{}  // closed by close
@@ -34,7 +40,8 @@ type listener struct {
 
 func newListener(key string, ln *net.TCPListener) *listener {
 	a := ln.Addr().(*net.TCPAddr)
-	l := &listener{key: key, ln: ln, address: a.IP.String(), port: a.Port, family: "IPv6",
+	keyJSON, _ := json.Marshal(key) // a string always encodes
+	l := &listener{key: key, keyJSON: keyJSON, ln: ln, address: a.IP.String(), port: a.Port, family: "IPv6",
 		members: map[int]bool{}, held: make(chan struct{}, maxHeld),
 		handed: map[int]uint64{}, done: make(chan struct{})}
 	if a.IP.To4() != nil {
@@ -51,8 +58,11 @@ func (l *listener) close() {
 		l.grace.Stop()
 	}
 	l.ln.Close()
-	for _, c := range l.queue {
-		c.Close()
+	if l.acc != nil {
+		l.acc.Close()
+	}
+	for _, fd := range l.queue {
+		syscall.Close(fd)
 		<-l.held
 	}
 	l.queue = nil
@@ -60,14 +70,63 @@ func (l *listener) close() {
 
 // requeue puts a connection that a worker did not take back at the front
 // of the queue, or closes it if the listener is closed. Caller holds p.mu.
-func (l *listener) requeue(c *net.TCPConn) {
+func (l *listener) requeue(fd int) {
 	select {
 	case <-l.done:
-		c.Close()
+		syscall.Close(fd)
 		<-l.held
 	default:
-		l.queue = slices.Insert(l.queue, 0, c)
+		l.queue = slices.Insert(l.queue, 0, fd)
 	}
+}
+
+// startAccepting makes l an RR listener: tend accepts its connections and
+// hands them out. Caller holds p.mu.
+func (p *Primary) startAccepting(l *listener) error {
+	// tend never reads an accepted connection, only passes its fd on, so it
+	// accepts with accept4 itself on a duplicate of the socket registered
+	// with Go's poller (net's own listener offers no raw read): no poller
+	// registration, address lookups or finalizer for each connection.
+	f, err := l.ln.File()
+	if err != nil {
+		return err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.acc, l.accRC = f, rc
+	go p.acceptLoop(l)
+	return nil
+}
+
+// accept returns the next connection on l's socket as a non-blocking,
+// close-on-exec fd, waiting for one.
+func (l *listener) accept() (int, error) {
+	fd, aerr := -1, error(nil)
+	err := l.accRC.Read(func(s uintptr) bool {
+		for {
+			r, _, e := syscall.Syscall6(syscall.SYS_ACCEPT4, s, 0, 0,
+				syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+			switch e {
+			case 0:
+				fd = int(r)
+				return true
+			case syscall.EINTR, syscall.ECONNABORTED: // as net's Accept does
+				continue
+			case syscall.EAGAIN:
+				return false // wait until readable, then come back here
+			default:
+				aerr = e
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return -1, err
+	}
+	return fd, aerr
 }
 
 // acceptLoop accepts for an RR listener until it is closed.
@@ -79,11 +138,13 @@ func (p *Primary) acceptLoop(l *listener) {
 		case <-l.done:
 			return
 		}
-		c, err := l.ln.AcceptTCP()
+		fd, err := l.accept()
 		if err != nil {
 			<-l.held
-			if errors.Is(err, net.ErrClosed) {
+			select {
+			case <-l.done:
 				return
+			default:
 			}
 			// EMFILE and the like: back off instead of spinning; the
 			// clients wait in the backlog meanwhile.
@@ -100,10 +161,10 @@ func (p *Primary) acceptLoop(l *listener) {
 		p.mu.Lock()
 		select {
 		case <-l.done: // closed while accepting
-			c.Close()
+			syscall.Close(fd)
 			<-l.held
 		default:
-			l.queue = append(l.queue, c)
+			l.queue = append(l.queue, fd)
 			p.dispatch(l)
 		}
 		p.mu.Unlock()
@@ -208,13 +269,12 @@ func (p *Primary) dispatch(l *listener) {
 		if w == nil || w.out || !l.members[id] {
 			continue
 		}
-		c := l.queue[0]
+		fd := l.queue[0]
 		l.queue = l.queue[1:]
 		seq := p.seq.Add(1)
-		p.pending[seq] = &handoff{l: l, w: id, conn: c}
+		p.pending[seq] = &handoff{l: l, w: id, fd: fd}
 		l.handed[id]++ // counted now, so `tend ls` agrees with what clients saw
-		msg := clusterMsg{Cmd: "NODE_CLUSTER", Act: "newconn", Key: l.key, Seq: seq}
-		err := w.ch.SendHandle(msg, c, "net.Native", func(err error) {
+		err := w.ch.SendFD(l.newconn(seq), fd, "net.Native", func(err error) {
 			if err != nil {
 				p.undelivered(seq, err)
 			}
@@ -223,9 +283,20 @@ func (p *Primary) dispatch(l *listener) {
 			p.logf("worker %d: handing over a connection: %v", id, err)
 			delete(p.pending, seq)
 			l.handed[id]--
-			l.queue = slices.Insert(l.queue, 0, c)
+			l.queue = slices.Insert(l.queue, 0, fd)
 		}
 	}
+}
+
+// newconn encodes {"cmd":"NODE_CLUSTER","act":"newconn","key":…,"seq":seq},
+// as encoding clusterMsg would, without reflection: once per connection.
+func (l *listener) newconn(seq int64) []byte {
+	b := make([]byte, 0, 64+len(l.keyJSON))
+	b = append(b, `{"cmd":"NODE_CLUSTER","act":"newconn","key":`...)
+	b = append(b, l.keyJSON...)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	return append(b, '}')
 }
 
 // answered handles a worker's {ack, accepted} for a newconn.
@@ -238,12 +309,12 @@ func (p *Primary) answered(w *worker, seq int64, accepted bool) {
 	}
 	delete(p.pending, seq)
 	if accepted {
-		h.conn.Close() // the worker has its own copy now
+		syscall.Close(h.fd) // the worker has its own copy now
 		<-h.l.held
 	} else {
 		// The worker is closing that server or is at maxConnections.
 		h.l.handed[w.id]--
-		h.l.requeue(h.conn)
+		h.l.requeue(h.fd)
 	}
 	p.makeFree(h.l, w)
 	p.dispatch(h.l)
@@ -266,6 +337,6 @@ func (p *Primary) undelivered(seq int64, err error) {
 		h.l.free = slices.DeleteFunc(h.l.free, func(id int) bool { return id == h.w })
 		delete(h.l.members, h.w)
 	}
-	h.l.requeue(h.conn)
+	h.l.requeue(h.fd)
 	p.dispatch(h.l)
 }

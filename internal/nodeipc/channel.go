@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,21 +56,30 @@ var (
 // SendHandle may be called from any goroutine; Recv from one goroutine at a
 // time, in a loop for as long as the channel is used, because ACKs for
 // handles this side sent are processed inside Recv.
+//
+// Writing: a message with nothing ahead of it is written at once on the
+// sender's goroutine, as far as the socket takes it without waiting; the
+// rest, and anything sent while a line is being written or a handle awaits
+// its ACK, waits in a queue that a writer goroutine drains. The ACK that
+// releases the queue is handled where it is read, in Recv. So a hand-off
+// to an idle peer costs no goroutine switch on tend's side.
 type Channel struct {
 	conn *net.UnixConn
 	rc   syscall.RawConn
 
-	wmu sync.Mutex // one message is one uninterrupted sequence of sendmsg calls
+	// wmu makes one line one uninterrupted sequence of sendmsg calls. When
+	// a line is only partly written at once, the writer goroutine inherits
+	// wmu with the rest and unlocks it when the line is complete.
+	wmu sync.Mutex
 
-	mu     sync.Mutex // guards queue, queued
-	queue  []*outgoing
-	queued int
-	wake   chan struct{} // tells the writer the queue grew
-	done   chan struct{} // closed by Close
-	closed atomic.Bool
-
-	awaiting atomic.Bool // a handle we sent waits for ACK/NACK
-	acks     chan bool   // true for ACK, false for NACK
+	mu       sync.Mutex // guards the fields below up to done
+	queue    []*outgoing
+	queued   int
+	turn     bool          // a queued line is being written
+	inflight *outgoing     // a handle written and not yet ACKed or NACKed
+	wake     chan struct{} // tells the writer that it may have work
+	done     chan struct{} // closed by Close
+	closed   atomic.Bool
 
 	rmu  sync.Mutex // Recv state below
 	buf  []byte
@@ -86,9 +96,11 @@ type Channel struct {
 
 // outgoing is one queued line; fd is a duplicate owned by the Channel, or -1.
 type outgoing struct {
-	line []byte
-	fd   int
-	done func(error)
+	line  []byte
+	fd    int
+	done  func(error)
+	nacks int  // times the peer NACKed the handle
+	rest  bool // the end of a line begun by a sender: wmu is held for it
 }
 
 // NewPair creates a connected socketpair (AF_UNIX, SOCK_STREAM, close-on-exec).
@@ -145,7 +157,6 @@ func fileChannel(f *os.File) (*Channel, error) {
 		rc:   rc,
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
-		acks: make(chan bool, 1),
 		// Node sends one fd per message and SCM_RIGHTS batches from
 		// different sendmsg calls are never merged, so 16 is ample headroom.
 		oob: make([]byte, unix.CmsgSpace(16*4)),
@@ -155,9 +166,10 @@ func fileChannel(f *os.File) (*Channel, error) {
 }
 
 // Send queues v, encoded as one JSON line, and returns without waiting for
-// the peer. Encoding errors are returned, so nothing invalid (which would
-// crash a Node peer) is ever written. Like Node, messages sent while a
-// handle awaits its ACK are held back until the ACK.
+// the peer (it may write v at once, but never waits for the socket).
+// Encoding errors are returned, so nothing invalid (which would crash a
+// Node peer) is ever written. Like Node, messages sent while a handle
+// awaits its ACK are held back until the ACK.
 func (c *Channel) Send(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -175,20 +187,13 @@ func (c *Channel) Send(v any) error {
 // which would switch a shared socket to blocking mode), so the caller may
 // close h whenever it likes. At most one handle is in flight: it and every
 // later message wait until the previous handle is ACKed. A NACK resends it up
-// to MaxHandleRetransmissions times. done, if not nil, is called once from
-// the Channel's writer goroutine, with nil after the ACK or with an error
-// when the handle was not delivered; it is not called when SendHandle
-// returns an error.
+// to MaxHandleRetransmissions times. done, if not nil, is called once, with
+// nil after the ACK or with an error when the handle was not delivered,
+// from the goroutine that calls Recv or the Channel's writer goroutine,
+// never from SendHandle itself; it is not called when SendHandle returns
+// an error.
 func (c *Channel) SendHandle(msg any, h syscall.Conn, typ string, done func(error)) error {
 	inner, err := json.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("nodeipc: encoding message: %w", err)
-	}
-	b, err := json.Marshal(struct {
-		Cmd  string          `json:"cmd"`
-		Type string          `json:"type"`
-		Msg  json.RawMessage `json:"msg"`
-	}{"NODE_HANDLE", typ, inner})
 	if err != nil {
 		return fmt.Errorf("nodeipc: encoding message: %w", err)
 	}
@@ -196,7 +201,49 @@ func (c *Channel) SendHandle(msg any, h syscall.Conn, typ string, done func(erro
 	if err != nil {
 		return err
 	}
-	if err := c.enqueue(&outgoing{line: append(b, '\n'), fd: fd, done: done}); err != nil {
+	return c.sendHandle(inner, fd, typ, done)
+}
+
+// SendFD is SendHandle for a descriptor held as a plain fd and a message
+// already encoded as JSON, which is written as it is and must be valid.
+// It serves the round-robin hand-off of every connection, where tend never
+// gives the accepted socket to Go's poller and reflection would be wasted.
+// fd is duplicated; the caller still owns it.
+func (c *Channel) SendFD(msg []byte, fd int, typ string, done func(error)) error {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("nodeipc: duplicating handle: %w", err)
+	}
+	return c.sendHandle(msg, dup, typ, done)
+}
+
+// handleTypes are Node's handle types, JSON-encoded once.
+var handleTypes = map[string][]byte{}
+
+func init() {
+	for _, t := range []string{"net.Native", "net.Server", "net.Socket", "dgram.Native", "dgram.Socket"} {
+		handleTypes[t], _ = json.Marshal(t)
+	}
+}
+
+// sendHandle queues {"cmd":"NODE_HANDLE","type":typ,"msg":inner} with fd,
+// which it owns from now on.
+func (c *Channel) sendHandle(inner []byte, fd int, typ string, done func(error)) error {
+	t := handleTypes[typ]
+	if t == nil {
+		var err error
+		if t, err = json.Marshal(typ); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("nodeipc: encoding message: %w", err)
+		}
+	}
+	line := make([]byte, 0, len(inner)+len(t)+40)
+	line = append(line, `{"cmd":"NODE_HANDLE","type":`...)
+	line = append(line, t...)
+	line = append(line, `,"msg":`...)
+	line = append(line, inner...)
+	line = append(line, "}\n"...)
+	if err := c.enqueue(&outgoing{line: line, fd: fd, done: done}); err != nil {
 		unix.Close(fd)
 		return err
 	}
@@ -223,23 +270,80 @@ func dupConn(h syscall.Conn) (int, error) {
 
 func (c *Channel) enqueue(o *outgoing) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed.Load() {
+		c.mu.Unlock()
 		return ErrClosed
 	}
 	if c.queued+len(o.line) > maxQueued {
+		c.mu.Unlock()
 		return ErrQueueFull
 	}
-	c.queue = append(c.queue, o)
-	c.queued += len(o.line)
-	select {
-	case c.wake <- struct{}{}:
+	if c.turn || c.inflight != nil || len(c.queue) > 0 || !c.wmu.TryLock() {
+		// Behind other lines, or Recv is writing an ACK: the writer's job.
+		// (TryLock, not Lock: a sender, maybe holding its own locks, must
+		// never wait for a peer that does not read.)
+		c.push(o)
+		c.mu.Unlock()
+		return nil
+	}
+	c.turn = true
+	if o.fd >= 0 {
+		c.inflight = o // before writing: Recv may read the ACK before we return
+	}
+	c.mu.Unlock()
+
+	n, err := c.writeNow(o.line, o.fd)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.turn = false
+	switch {
+	case err == nil && n == len(o.line):
+		c.wmu.Unlock()
+		if len(c.queue) > 0 && c.inflight == nil {
+			c.signal()
+		}
+	case err == nil && n > 0:
+		// The socket is full mid-line (the fd went with the first byte):
+		// the writer sends the rest, keeping wmu until the line is whole.
+		c.queue = slices.Insert(c.queue, 0, &outgoing{line: o.line[n:], fd: -1, rest: true})
+		c.queued += len(o.line) - n
+		c.signal()
 	default:
+		// Nothing written (the socket is full) or the peer is gone: the
+		// writer waits for room, or meets the error and reports it.
+		c.wmu.Unlock()
+		if c.inflight == o {
+			c.inflight = nil
+		}
+		if c.closed.Load() { // the writer has finished: report it here
+			go o.finish(ErrClosed)
+			return nil
+		}
+		c.queue = slices.Insert(c.queue, 0, o)
+		c.queued += len(o.line)
+		c.signal()
 	}
 	return nil
 }
 
-// next returns the next line to write, or nil once the channel is closed.
+// push queues o for the writer. Caller holds c.mu.
+func (c *Channel) push(o *outgoing) {
+	c.queue = append(c.queue, o)
+	c.queued += len(o.line)
+	c.signal()
+}
+
+// signal wakes the writer. Caller holds c.mu.
+func (c *Channel) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the next line for the writer to write, once it may be
+// written, or nil once the channel is closed.
 func (c *Channel) next() *outgoing {
 	for {
 		c.mu.Lock()
@@ -247,11 +351,15 @@ func (c *Channel) next() *outgoing {
 			c.mu.Unlock()
 			return nil
 		}
-		if len(c.queue) > 0 {
+		if !c.turn && len(c.queue) > 0 && (c.inflight == nil || c.queue[0].rest) {
 			o := c.queue[0]
 			c.queue[0] = nil
 			c.queue = c.queue[1:]
 			c.queued -= len(o.line)
+			c.turn = true
+			if o.fd >= 0 {
+				c.inflight = o
+			}
 			c.mu.Unlock()
 			return o
 		}
@@ -263,15 +371,22 @@ func (c *Channel) next() *outgoing {
 	}
 }
 
-// writeLoop writes queued lines in order. It is the only writer of queued
-// lines, which makes "hold everything back until the ACK" a plain wait.
+// writeLoop writes what senders could not write at once, in order,
+// waiting for the socket to take it. Handles wait for their ACK (see
+// acked) before anything after them is written.
 func (c *Channel) writeLoop() {
 	defer func() {
 		c.mu.Lock()
 		rest := c.queue
-		c.queue, c.queued = nil, 0
+		if c.inflight != nil {
+			rest = append(rest, c.inflight)
+		}
+		c.queue, c.queued, c.inflight = nil, 0, nil
 		c.mu.Unlock()
 		for _, o := range rest {
+			if o.rest {
+				c.wmu.Unlock() // inherited from the sender that began the line
+			}
 			o.finish(ErrClosed)
 		}
 	}()
@@ -280,43 +395,53 @@ func (c *Channel) writeLoop() {
 		if o == nil {
 			return
 		}
-		if o.fd < 0 {
-			// A failed write means the peer is gone; Recv reports that.
-			c.write(o.line, -1)
-			continue
+		if !o.rest {
+			c.wmu.Lock()
 		}
-		c.writeHandle(o)
+		err := c.writeLocked(o.line, o.fd)
+		c.wmu.Unlock()
+		c.mu.Lock()
+		c.turn = false
+		if err != nil && c.inflight == o {
+			c.inflight = nil
+		}
+		c.mu.Unlock()
+		if err != nil {
+			// The peer is gone (Recv reports that) or the channel closed.
+			o.finish(err)
+		}
 	}
 }
 
-// writeHandle sends o's line and fd and waits for the peer's verdict,
-// resending on NACK as Node does.
-func (c *Channel) writeHandle(o *outgoing) {
-	select { // an ACK that arrived while nothing was in flight means nothing
-	case <-c.acks:
-	default:
+// acked takes the peer's verdict on the handle in flight: on ACK it is
+// done and what waited behind it may go; on NACK it is sent again, up to
+// MaxHandleRetransmissions times. An ACK with nothing in flight means
+// nothing.
+func (c *Channel) acked(ok bool) {
+	c.mu.Lock()
+	o := c.inflight
+	if o == nil {
+		c.mu.Unlock()
+		return
 	}
-	c.awaiting.Store(true)
-	defer c.awaiting.Store(false)
-	for try := 0; ; try++ {
-		if err := c.write(o.line, o.fd); err != nil {
-			o.finish(err)
+	c.inflight = nil
+	if !ok {
+		if o.nacks++; o.nacks <= MaxHandleRetransmissions {
+			c.queue = slices.Insert(c.queue, 0, o)
+			c.queued += len(o.line)
+			c.signal()
+			c.mu.Unlock()
 			return
 		}
-		select {
-		case ok := <-c.acks:
-			if ok {
-				o.finish(nil)
-				return
-			}
-			if try == MaxHandleRetransmissions {
-				o.finish(ErrHandleNotReceived)
-				return
-			}
-		case <-c.done:
-			o.finish(ErrClosed)
-			return
-		}
+	}
+	if len(c.queue) > 0 {
+		c.signal()
+	}
+	c.mu.Unlock()
+	if ok {
+		o.finish(nil)
+	} else {
+		o.finish(ErrHandleNotReceived)
 	}
 }
 
@@ -330,12 +455,16 @@ func (o *outgoing) finish(err error) {
 	}
 }
 
-// write sends line, with fd as SCM_RIGHTS on its first byte when fd >= 0.
-// A stream socket may take a long line in several pieces; wmu keeps other
-// lines from landing in between.
+// write sends line, with fd as SCM_RIGHTS on its first byte when fd >= 0,
+// waiting for the socket to take all of it.
 func (c *Channel) write(line []byte, fd int) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(line, fd)
+}
+
+// writeLocked is write for a caller that holds wmu.
+func (c *Channel) writeLocked(line []byte, fd int) error {
 	var oob []byte
 	if fd >= 0 {
 		oob = unix.UnixRights(fd)
@@ -357,6 +486,38 @@ func (c *Channel) write(line []byte, fd int) error {
 		}
 		return true
 	})
+	return c.writeErr(err, werr)
+}
+
+// writeNow writes as much of line as the socket takes without waiting, fd
+// with the first byte, and returns how much that was. Caller holds wmu.
+func (c *Channel) writeNow(line []byte, fd int) (int, error) {
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	n := 0
+	var werr error
+	err := c.rc.Write(func(s uintptr) bool {
+		for n < len(line) {
+			m, err := unix.SendmsgN(int(s), line[n:], oob, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				return true
+			case err != nil:
+				werr = err
+				return true
+			}
+			n, oob = n+m, nil
+		}
+		return true
+	})
+	return n, c.writeErr(err, werr)
+}
+
+func (c *Channel) writeErr(err, werr error) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -293,4 +294,88 @@ func goChild() {
 		}
 		ch.Send(map[string]any{"echo": m.Raw})
 	}
+}
+
+// A line the socket cannot take at once (the peer is not reading) goes out
+// in pieces: the sender does not wait for the peer, and nothing else, not
+// even the ACK that Recv writes meanwhile, lands inside the line.
+func TestFullSocketKeepsLinesWhole(t *testing.T) {
+	ch, p := newRawPair(t)
+	msgs := recvLoop(ch)
+	big := strings.Repeat("x", 4<<20) // far more than a socket buffer
+	sent := make(chan error, 1)
+	go func() { sent <- ch.Send(big) }()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Send waited for the peer to read")
+	}
+	// The peer sends a handle, which Recv ACKs while the big line is still
+	// going out (so the ACK waits); then a handle of ours is queued.
+	p.write(`{"cmd":"NODE_HANDLE","type":"net.Native","msg":{"y":2}}`+"\n", int(must(listener(t).File()).Fd()))
+	ln := listener(t)
+	fd := int(must(ln.File()).Fd())
+	done := make(chan error, 1)
+	if err := ch.SendFD([]byte(`{"z":3}`), fd, "net.Native", func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := p.line(); l != `"`+big+`"` {
+		t.Fatalf("the big line arrived broken (%d bytes)", len(l))
+	}
+	// The ACK and our handle may come in either order, each whole.
+	var got []string
+	for range 2 {
+		l, _ := p.line()
+		got = append(got, l)
+	}
+	slices.Sort(got)
+	want := []string{`{"cmd":"NODE_HANDLE","type":"net.Native","msg":{"z":3}}`, `{"cmd":"NODE_HANDLE_ACK"}`}
+	if !slices.Equal(got, want) || len(p.fs) != 1 {
+		t.Fatalf("got %q and %d fds, want %q and 1", got, len(p.fs), want)
+	}
+	p.write(`{"cmd":"NODE_HANDLE_ACK"}`+"\n", -1)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := <-msgs; m.FD == nil || string(m.Raw) != `{"y":2}` {
+		t.Fatalf("received %s, fd %v", m.Raw, m.FD)
+	} else {
+		m.FD.Close()
+	}
+}
+
+// Closing the channel while lines wait for the socket reports the queued
+// handle as not delivered and leaves nothing stuck.
+func TestCloseWithLinesWaiting(t *testing.T) {
+	ch, _ := newRawPair(t)
+	recvLoop(ch)
+	if err := ch.Send(strings.Repeat("x", 4<<20)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	if err := ch.SendHandle("h", listener(t), "net.Native", func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	ch.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("done(%v), want ErrClosed", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the queued handle was never reported")
+	}
+	if err := ch.Send("more"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after Close: %v", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -105,14 +105,9 @@ func (c *Channel) handleLine(line []byte) (m Message, ok bool, err error) {
 		return Message{}, false, fmt.Errorf("%w: %q", ErrBadMessage, line)
 	}
 	m = Message{Raw: json.RawMessage(line)}
-	switch m.Cmd() {
+	switch cmd := m.Cmd(); cmd {
 	case "NODE_HANDLE_ACK", "NODE_HANDLE_NACK":
-		if c.awaiting.Load() {
-			select {
-			case c.acks <- m.Cmd() == "NODE_HANDLE_ACK":
-			default:
-			}
-		}
+		c.acked(cmd == "NODE_HANDLE_ACK")
 		return Message{}, false, nil
 	case "NODE_HANDLE":
 		var env struct {

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tendhq/tend"
 )
 
@@ -33,7 +32,7 @@ type AppStats struct {
 	Connections uint64
 }
 
-// Source gives the collector the process table at scrape time. Snapshot is
+// Source gives the handler the process table at scrape time. Snapshot is
 // called once per scrape, possibly from several scrapes at once, and must
 // not return slices that the caller keeps changing.
 type Source interface {
@@ -53,107 +52,84 @@ var statuses = []tend.Status{
 	tend.StatusWaiting,
 }
 
-// "index", not "instance": Prometheus reserves instance for the scraped target.
-var instanceLabels = []string{"app", "index", "id"}
+// writeTend writes tend's own families for one snapshot.
+func writeTend(w *textWriter, instances []InstanceStats, apps []AppStats) {
+	w.family("tend_build_info",
+		"Always 1; the version label is the version of the tend daemon.", gauge)
+	w.sample(1, "version", tend.Version)
 
-func instanceDesc(name, help string, extra ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, append(slices.Clip(instanceLabels), extra...), nil)
-}
-
-var (
-	descCPU = instanceDesc("tend_instance_cpu_seconds_total",
-		"User and system CPU time of the instance's process tree since its process started.")
-	descMemory = instanceDesc("tend_instance_resident_memory_bytes",
-		"Resident memory of the instance's process tree.")
-	descRestarts = instanceDesc("tend_instance_restarts_total",
-		"Times tend restarted the instance.")
-	descUptime = instanceDesc("tend_instance_uptime_seconds",
-		"Time since the instance's current process started; 0 when it is not running.")
-	descStatus = instanceDesc("tend_instance_status",
-		"Lifecycle status of the instance: 1 for the current status, 0 for the others.", "status")
-	descReady = instanceDesc("tend_instance_ready",
-		"Whether the instance is ready to serve (1) or not (0).")
-	descLastExit = instanceDesc("tend_instance_last_exit_code",
-		"Exit code of the instance's last run (-1 when killed by a signal), labelled with why it ended and the signal.",
-		"cause", "signal")
-	descInstanceConns = instanceDesc("tend_instance_connections_total",
-		"Connections tend handed to the instance.")
-
-	descDesired = prometheus.NewDesc("tend_app_desired_instances",
-		"Instances configured for the app.", []string{"app"}, nil)
-	descOnline = prometheus.NewDesc("tend_app_online_instances",
-		"Instances of the app that are online.", []string{"app"}, nil)
-	descReloads = prometheus.NewDesc("tend_app_reloads_total",
-		"Reloads of the app since it was created, by outcome.", []string{"app", "outcome"}, nil)
-	descAppConns = prometheus.NewDesc("tend_app_connections_total",
-		"Connections tend handed to the app's instances.", []string{"app"}, nil)
-
-	descBuildInfo = prometheus.NewDesc("tend_build_info",
-		"Always 1; the version label is the version of the tend daemon.", []string{"version"}, nil)
-)
-
-// collector is a prometheus.Collector that reads a Source at scrape time.
-type collector struct {
-	src Source
-}
-
-// Describe sends every descriptor, which makes collector a checked collector:
-// the registry rejects a metric whose labels do not match its descriptor.
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		descCPU, descMemory, descRestarts, descUptime, descStatus, descReady,
-		descLastExit, descInstanceConns,
-		descDesired, descOnline, descReloads, descAppConns,
-		descBuildInfo,
-	} {
-		ch <- d
+	// "index", not "instance": Prometheus reserves instance for the scraped target.
+	labels := make([][]string, len(instances))
+	for i, in := range instances {
+		labels[i] = []string{"app", in.Name, "index", strconv.Itoa(in.Instance.Instance), "id", strconv.Itoa(in.ID)}
 	}
-}
-
-// Collect sends the metrics of one snapshot.
-func (c collector) Collect(ch chan<- prometheus.Metric) {
-	send(ch, descBuildInfo, prometheus.GaugeValue, 1, tend.Version)
-
-	instances, apps := c.src.Snapshot()
-	for _, in := range instances {
-		labels := []string{in.Name, strconv.Itoa(in.Instance.Instance), strconv.Itoa(in.ID)}
-		metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64, extra ...string) {
-			send(ch, d, t, v, append(slices.Clip(labels), extra...)...)
+	perInstance := func(name, help, typ string, value func(InstanceStats) float64) {
+		w.family(name, help, typ)
+		for i, in := range instances {
+			w.sample(value(in), labels[i]...)
 		}
-		metric(descCPU, prometheus.CounterValue, in.CPUSeconds)
-		metric(descMemory, prometheus.GaugeValue, float64(in.Memory))
-		metric(descRestarts, prometheus.CounterValue, float64(in.Restarts))
-		metric(descUptime, prometheus.GaugeValue, float64(in.UptimeMS)/1000)
+	}
+	perInstance("tend_instance_cpu_seconds_total",
+		"User and system CPU time of the instance's process tree since its process started.", counter,
+		func(in InstanceStats) float64 { return in.CPUSeconds })
+	perInstance("tend_instance_resident_memory_bytes",
+		"Resident memory of the instance's process tree.", gauge,
+		func(in InstanceStats) float64 { return float64(in.Memory) })
+	perInstance("tend_instance_restarts_total",
+		"Times tend restarted the instance.", counter,
+		func(in InstanceStats) float64 { return float64(in.Restarts) })
+	perInstance("tend_instance_uptime_seconds",
+		"Time since the instance's current process started; 0 when it is not running.", gauge,
+		func(in InstanceStats) float64 { return float64(in.UptimeMS) / 1000 })
+
+	w.family("tend_instance_status",
+		"Lifecycle status of the instance: 1 for the current status, 0 for the others.", gauge)
+	for i, in := range instances {
 		for _, s := range statuses {
-			metric(descStatus, prometheus.GaugeValue, bool01(in.Status == s), string(s))
+			w.sample(bool01(in.Status == s), slices.Concat(labels[i], []string{"status", string(s)})...)
 		}
-		metric(descReady, prometheus.GaugeValue, bool01(in.Ready))
+	}
+
+	perInstance("tend_instance_ready",
+		"Whether the instance is ready to serve (1) or not (0).", gauge,
+		func(in InstanceStats) float64 { return bool01(in.Ready) })
+
+	w.family("tend_instance_last_exit_code",
+		"Exit code of the instance's last run (-1 when killed by a signal), labelled with why it ended and the signal.", gauge)
+	for i, in := range instances {
 		if e := in.LastExit; e != nil {
-			metric(descLastExit, prometheus.GaugeValue, float64(e.Code), e.Cause, e.Signal)
+			w.sample(float64(e.Code), slices.Concat(labels[i], []string{"cause", e.Cause, "signal", e.Signal})...)
 		}
-		metric(descInstanceConns, prometheus.CounterValue, float64(in.Connections))
 	}
 
+	perInstance("tend_instance_connections_total",
+		"Connections tend handed to the instance.", counter,
+		func(in InstanceStats) float64 { return float64(in.Connections) })
+
+	perApp := func(name, help, typ string, value func(AppStats) float64) {
+		w.family(name, help, typ)
+		for _, a := range apps {
+			w.sample(value(a), "app", a.Name)
+		}
+	}
+	perApp("tend_app_desired_instances",
+		"Instances configured for the app.", gauge,
+		func(a AppStats) float64 { return float64(a.Desired) })
+	perApp("tend_app_online_instances",
+		"Instances of the app that are online.", gauge,
+		func(a AppStats) float64 { return float64(a.Online) })
+
+	w.family("tend_app_reloads_total",
+		"Reloads of the app since it was created, by outcome.", counter)
 	for _, a := range apps {
-		send(ch, descDesired, prometheus.GaugeValue, float64(a.Desired), a.Name)
-		send(ch, descOnline, prometheus.GaugeValue, float64(a.Online), a.Name)
 		for _, outcome := range slices.Sorted(maps.Keys(a.Reloads)) {
-			send(ch, descReloads, prometheus.CounterValue, float64(a.Reloads[outcome]), a.Name, outcome)
+			w.sample(float64(a.Reloads[outcome]), "app", a.Name, "outcome", outcome)
 		}
-		send(ch, descAppConns, prometheus.CounterValue, float64(a.Connections), a.Name)
 	}
-}
 
-// send sends one constant metric. It does not use MustNewConstMetric: a
-// label value that is not valid UTF-8 (an app name, say) would panic in the
-// registry's collecting goroutine and take the daemon down; as an invalid
-// metric it only costs that series, and the handler reports it.
-func send(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
-	m, err := prometheus.NewConstMetric(d, t, v, labels...)
-	if err != nil {
-		m = prometheus.NewInvalidMetric(d, err)
-	}
-	ch <- m
+	perApp("tend_app_connections_total",
+		"Connections tend handed to the app's instances.", counter,
+		func(a AppStats) float64 { return float64(a.Connections) })
 }
 
 func bool01(b bool) float64 {

@@ -1,14 +1,33 @@
 // Package metrics exports tend's process table to Prometheus.
 //
-// Nothing here keeps state between scrapes. On every scrape the collector
-// asks a Source for a snapshot of the instances and apps and turns it into
-// constant metrics, so the numbers are exactly what `tend ls` would show at
-// that moment and no timer has to keep gauges fresh. The daemon implements
-// Source by asking the goroutines that own the apps.
+// Nothing here keeps state between scrapes. On every scrape the handler
+// asks a Source for a snapshot of the instances and apps and writes it out,
+// so the numbers are exactly what `tend ls` would show at that moment and no
+// timer has to keep gauges fresh. The daemon implements Source by asking the
+// goroutines that own the apps.
+//
+// The handler writes the Prometheus text exposition format (version 0.0.4)
+// itself rather than through client_golang: serving a snapshot needs none
+// of its registry, and client_golang with the protobuf, procfs and expvar
+// code it brings was 2.1 MB of mapped binary, about what separates the
+// daemon from its RSS target.
 //
 // Alongside tend's own families (tend_instance_*, tend_app_*,
-// tend_build_info) the handler serves the Go runtime (go_*) and process
-// (process_*) metrics of the daemon itself.
+// tend_build_info) the handler serves a few families about the daemon
+// itself, under the names client_golang uses so that the usual Go
+// dashboards work:
+//
+//   - from runtime/metrics: go_gc_cycles_total, go_gc_gogc_percent,
+//     go_goroutines, go_memstats_alloc_bytes_total,
+//     go_memstats_heap_alloc_bytes, go_memstats_heap_inuse_bytes,
+//     go_memstats_next_gc_bytes, go_memstats_sys_bytes, go_threads and
+//     go_info{version};
+//   - from /proc/self: process_cpu_seconds_total,
+//     process_resident_memory_bytes, process_virtual_memory_bytes,
+//     process_start_time_seconds, process_open_fds and process_max_fds;
+//   - promhttp_metric_handler_errors_total{cause="gathering"}, the series
+//     left out of scrapes so far because a label value (an app name, say)
+//     was not valid UTF-8, which the format cannot carry.
 //
 // The endpoint is opt-in: the daemon serves it only on a listener the user
 // asked for, and Listen binds loopback when the address names no host

@@ -1,11 +1,15 @@
 package metrics
 
 import (
+	"bufio"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,9 +70,10 @@ func serve(t *testing.T, src Source) string {
 	return "http://" + ln.Addr().String()
 }
 
-func get(t *testing.T, url string) (int, string) {
+// scrape fetches /metrics and parses the text format.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,20 +82,39 @@ func get(t *testing.T, url string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, string(body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d\n%s", resp.StatusCode, body)
+	}
+	if ct, want := resp.Header.Get("Content-Type"), "text/plain; version=0.0.4; charset=utf-8"; ct != want {
+		t.Errorf("Content-Type %q, want %q", ct, want)
+	}
+	return parse(t, string(body))
 }
 
-// scrape fetches /metrics and parses the text format.
-func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+// parse parses the text format with Prometheus's own parser, and checks
+// what that parser lets pass: each family's lines come together.
+func parse(t *testing.T, text string) map[string]*dto.MetricFamily {
 	t.Helper()
-	code, body := get(t, base+"/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d\n%s", code, body)
-	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
-		t.Fatalf("parsing /metrics: %v\n%s", err, body)
+		t.Fatalf("parsing /metrics: %v\n%s", err, text)
+	}
+	seen := map[string]bool{}
+	last := ""
+	for line := range strings.Lines(text) {
+		var name string
+		if rest, ok := strings.CutPrefix(line, "# "); ok {
+			f := strings.Fields(rest)
+			name = f[1]
+		} else {
+			name, _, _ = strings.Cut(line, " ")
+			name, _, _ = strings.Cut(name, "{")
+		}
+		if name != last && seen[name] {
+			t.Errorf("family %s is split:\n%s", name, text)
+		}
+		seen[name], last = true, name
 	}
 	return fams
 }
@@ -164,9 +188,24 @@ func TestFamilies(t *testing.T) {
 		"tend_app_reloads_total":              dto.MetricType_COUNTER,
 		"tend_app_connections_total":          dto.MetricType_COUNTER,
 		"tend_build_info":                     dto.MetricType_GAUGE,
-		// The daemon's own runtime and process.
-		"go_goroutines":                 dto.MetricType_GAUGE,
-		"process_resident_memory_bytes": dto.MetricType_GAUGE,
+		// The daemon's own runtime and process, as listed in doc.go.
+		"go_gc_cycles_total":                   dto.MetricType_COUNTER,
+		"go_gc_gogc_percent":                   dto.MetricType_GAUGE,
+		"go_goroutines":                        dto.MetricType_GAUGE,
+		"go_memstats_alloc_bytes_total":        dto.MetricType_COUNTER,
+		"go_memstats_heap_alloc_bytes":         dto.MetricType_GAUGE,
+		"go_memstats_heap_inuse_bytes":         dto.MetricType_GAUGE,
+		"go_memstats_next_gc_bytes":            dto.MetricType_GAUGE,
+		"go_memstats_sys_bytes":                dto.MetricType_GAUGE,
+		"go_threads":                           dto.MetricType_GAUGE,
+		"go_info":                              dto.MetricType_GAUGE,
+		"process_cpu_seconds_total":            dto.MetricType_COUNTER,
+		"process_resident_memory_bytes":        dto.MetricType_GAUGE,
+		"process_virtual_memory_bytes":         dto.MetricType_GAUGE,
+		"process_start_time_seconds":           dto.MetricType_GAUGE,
+		"process_open_fds":                     dto.MetricType_GAUGE,
+		"process_max_fds":                      dto.MetricType_GAUGE,
+		"promhttp_metric_handler_errors_total": dto.MetricType_COUNTER,
 	}
 	for name, typ := range want {
 		f, ok := fams[name]
@@ -182,10 +221,8 @@ func TestFamilies(t *testing.T) {
 		}
 	}
 	for name := range fams {
-		if strings.HasPrefix(name, "tend_") {
-			if _, ok := want[name]; !ok {
-				t.Errorf("unexpected family %s", name)
-			}
+		if _, ok := want[name]; !ok {
+			t.Errorf("unexpected family %s", name)
 		}
 	}
 }
@@ -309,11 +346,225 @@ func TestInvalidLabelValue(t *testing.T) {
 	if n := len(fams["tend_instance_restarts_total"].GetMetric()); n != 3 {
 		t.Errorf("tend_instance_restarts_total: %d series, want the 3 good ones", n)
 	}
-	// The handler counts an error after it gathered, so the next scrape
-	// shows the first one's.
+	// Every series of the bad instance is counted, in the scrape that
+	// dropped it and from then on.
+	first, _ := series(t, fams, "promhttp_metric_handler_errors_total", lbl("cause", "gathering"))
+	if first == 0 {
+		t.Errorf("promhttp_metric_handler_errors_total{cause=\"gathering\"} = 0; the bad series were not counted")
+	}
 	fams = scrape(t, base)
-	if v, _ := series(t, fams, "promhttp_metric_handler_errors_total", lbl("cause", "gathering")); v == 0 {
-		t.Errorf("promhttp_metric_handler_errors_total{cause=\"gathering\"} = 0; the bad series was not counted")
+	if v, _ := series(t, fams, "promhttp_metric_handler_errors_total", lbl("cause", "gathering")); v != 2*first {
+		t.Errorf("second scrape: promhttp_metric_handler_errors_total{cause=\"gathering\"} = %v, want %v", v, 2*first)
+	}
+}
+
+// Label values with the characters the format escapes come back intact
+// through Prometheus's parser.
+func TestLabelEscaping(t *testing.T) {
+	name := "say \"hi\"\\back\nslash"
+	src := fakeSource{
+		instances: []InstanceStats{{Instance: tend.Instance{ID: 1, Name: name, Status: tend.StatusOnline, Restarts: 4}}},
+		apps:      []AppStats{{Name: name, Desired: 1, Reloads: map[string]int{"ok": 1}}},
+	}
+	fams := scrape(t, serve(t, src))
+	if v, ok := series(t, fams, "tend_instance_restarts_total", inst(name, 0, 1)); !ok || v != 4 {
+		t.Errorf("tend_instance_restarts_total for %q: %v, %v; want 4", name, v, ok)
+	}
+	if v, ok := series(t, fams, "tend_app_reloads_total", lbl("app", name, "outcome", "ok")); !ok || v != 1 {
+		t.Errorf("tend_app_reloads_total for %q: %v, %v; want 1", name, v, ok)
+	}
+}
+
+// The writer on its own: HELP escaping, values as the format spells them,
+// and no HELP or TYPE for a family without series.
+func TestTextWriter(t *testing.T) {
+	var b strings.Builder
+	w := &textWriter{w: bufio.NewWriter(&b)}
+	w.family("empty", "No series.", gauge)
+	w.family("f", "Back\\slash and\nnewline.", gauge)
+	for _, v := range []float64{0, 1, -1, 52428800, 0.25, 1795309153.27, 1e21, 1.5e-7, math.Inf(1), math.Inf(-1), math.NaN()} {
+		w.sample(v, "v", fmt.Sprint(v))
+	}
+	w.family("bare", "No labels.", counter)
+	w.sample(3)
+	w.w.Flush()
+	want := `# HELP f Back\\slash and\nnewline.
+# TYPE f gauge
+f{v="0"} 0
+f{v="1"} 1
+f{v="-1"} -1
+f{v="5.24288e+07"} 52428800
+f{v="0.25"} 0.25
+f{v="1.79530915327e+09"} 1795309153.27
+f{v="1e+21"} 1e+21
+f{v="1.5e-07"} 1.5e-07
+f{v="+Inf"} +Inf
+f{v="-Inf"} -Inf
+f{v="NaN"} NaN
+# HELP bare No labels.
+# TYPE bare counter
+bare 3
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	fams := parse(t, b.String())
+	if got := fams["f"].GetHelp(); got != "Back\\slash and\nnewline." {
+		t.Errorf("HELP parsed back as %q", got)
+	}
+	for _, m := range fams["f"].GetMetric() {
+		want, _ := strconv.ParseFloat(m.GetLabel()[0].GetValue(), 64)
+		if got := m.GetGauge().GetValue(); got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
+			t.Errorf("%v parsed back as %v", want, got)
+		}
+	}
+}
+
+// Prometheus asks for gzip; curl and the parser above do not.
+func TestGzip(t *testing.T) {
+	base := serve(t, twoApps)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	tests := []struct {
+		acceptEncoding string
+		gzip           bool
+	}{
+		{"", false},
+		{"gzip", true},
+		{"deflate, gzip;q=0.5", true},
+		{"gzip;q=0", false},
+		{"identity", false},
+	}
+	for _, tt := range tests {
+		ae := tt.acceptEncoding
+		t.Run(ae, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", base+"/metrics", nil)
+			if ae != "" {
+				req.Header.Set("Accept-Encoding", ae)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body io.Reader = resp.Body
+			if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tt.gzip {
+				t.Fatalf("Content-Encoding %q for Accept-Encoding %q", resp.Header.Get("Content-Encoding"), ae)
+			}
+			if tt.gzip {
+				if body, err = gzip.NewReader(resp.Body); err != nil {
+					t.Fatal(err)
+				}
+			}
+			text, err := io.ReadAll(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := series(t, parse(t, string(text)), "tend_app_connections_total", lbl("app", "api")); v != 42 {
+				t.Errorf("tend_app_connections_total{app=\"api\"} = %v, want 42", v)
+			}
+		})
+	}
+}
+
+// blockingSource holds every Snapshot until release is closed.
+type blockingSource struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockingSource) Snapshot() ([]InstanceStats, []AppStats) {
+	b.entered <- struct{}{}
+	<-b.release
+	return twoApps.instances, twoApps.apps
+}
+
+// With maxScrapes scrapes stuck in Snapshot, the next one is turned away
+// rather than queued, and the stuck ones finish once Snapshot returns.
+func TestScrapeLimit(t *testing.T) {
+	src := blockingSource{entered: make(chan struct{}, maxScrapes+1), release: make(chan struct{})}
+	base := serve(t, src)
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	scrapeStatus := func() (int, error) {
+		resp, err := client.Get(base + "/metrics")
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+
+	codes := make(chan int, maxScrapes)
+	for range maxScrapes {
+		go func() {
+			code, err := scrapeStatus()
+			if err != nil {
+				t.Error(err)
+			}
+			codes <- code
+		}()
+	}
+	for range maxScrapes {
+		<-src.entered
+	}
+	code, err := scrapeStatus()
+	close(src.release) // before any Fatal, so that the stuck scrapes end
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != http.StatusServiceUnavailable {
+		t.Errorf("scrape %d: status %d, want 503", maxScrapes+1, code)
+	}
+	for range maxScrapes {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("a held scrape got %d, want 200", code)
+		}
+	}
+	if code, err := scrapeStatus(); err != nil || code != http.StatusOK {
+		t.Errorf("scrape after the others finished: %d, %v; want 200", code, err)
+	}
+}
+
+// The daemon's own runtime and process families have plausible values.
+func TestSelfMetrics(t *testing.T) {
+	fams := scrape(t, serve(t, fakeSource{}))
+	val := func(name string, labels ...string) float64 {
+		t.Helper()
+		v, ok := series(t, fams, name, lbl(labels...))
+		if !ok {
+			t.Errorf("no %s%v", name, labels)
+		}
+		return v
+	}
+	positive := []string{"go_goroutines", "go_threads", "go_memstats_heap_alloc_bytes",
+		"go_memstats_heap_inuse_bytes", "go_memstats_next_gc_bytes", "go_memstats_sys_bytes",
+		"go_memstats_alloc_bytes_total", "go_gc_gogc_percent",
+		"process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds", "process_max_fds"}
+	for _, name := range positive {
+		if v := val(name); !(v > 0) {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if v := val("go_info", "version", runtime.Version()); v != 1 {
+		t.Errorf("go_info = %v, want 1", v)
+	}
+	if v := val("go_memstats_heap_inuse_bytes"); v < val("go_memstats_heap_alloc_bytes") || v > val("go_memstats_sys_bytes") {
+		t.Errorf("heap in use %v is not between heap allocated and sys", v)
+	}
+	if v := val("process_virtual_memory_bytes"); v < val("process_resident_memory_bytes") {
+		t.Errorf("virtual memory %v is below resident memory", v)
+	}
+	if v := val("process_open_fds"); v > val("process_max_fds") {
+		t.Errorf("open fds %v above max", v)
+	}
+	if v := val("process_cpu_seconds_total"); v < 0 || math.IsNaN(v) {
+		t.Errorf("process_cpu_seconds_total = %v", v)
+	}
+	now := float64(time.Now().Unix())
+	if v := val("process_start_time_seconds"); v > now+1 || v < now-3600 {
+		t.Errorf("process_start_time_seconds = %v, now is %v", v, now)
 	}
 }
 

@@ -1,17 +1,19 @@
 package metrics
 
 import (
+	"bufio"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tendhq/tend"
 )
 
@@ -30,23 +32,81 @@ const (
 	maxScrapes = 8
 )
 
+// contentType is the text exposition format, the one every Prometheus
+// version and the usual agents read.
+const contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// handler serves one snapshot of a Source per request.
+type handler struct {
+	src     Source
+	scrapes chan struct{} // a token per scrape in progress, at most maxScrapes
+	// dropped counts the series left out of all scrapes so far because a
+	// label value was not valid UTF-8.
+	dropped atomic.Uint64
+}
+
 // NewHandler returns an http.Handler that serves the Prometheus metrics of
-// src, of the Go runtime and of the calling process, in a registry of its
-// own (nothing is registered globally). A series the collector cannot build
-// is left out of the response and counted in
-// promhttp_metric_handler_errors_total rather than failing the scrape.
+// src, of the Go runtime and of the calling process in the text exposition
+// format, gzipped when the client accepts it. A series whose label value is
+// not valid UTF-8 is left out of the response and counted in
+// promhttp_metric_handler_errors_total{cause="gathering"} (client_golang's
+// name, which dashboards know) rather than failing the scrape.
 func NewHandler(src Source) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collector{src: src},
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorHandling:       promhttp.ContinueOnError,
-		Registry:            reg,
-		MaxRequestsInFlight: maxScrapes,
-	})
+	return &handler{src: src, scrapes: make(chan struct{}, maxScrapes)}
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	select {
+	case h.scrapes <- struct{}{}:
+		defer func() { <-h.scrapes }()
+	default:
+		http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", maxScrapes), http.StatusServiceUnavailable)
+		return
+	}
+	instances, apps := h.src.Snapshot()
+
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Add("Vary", "Accept-Encoding")
+	var out io.Writer = w
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		w.Header().Set("Content-Encoding", "gzip")
+		// The compressor is ~0.8 MB at any level; it is garbage after the
+		// scrape rather than kept in a pool, so that an idle daemon does
+		// not hold it. The default level shrinks the text by ~75 %.
+		gz := gzip.NewWriter(w)
+		defer gz.Close()
+		out = gz
+	}
+	tw := &textWriter{w: bufio.NewWriter(out)}
+	writeTend(tw, instances, apps)
+	writeGo(tw)
+	writeProcess(tw)
+	// Last, so that this scrape's own dropped series are in it.
+	n := h.dropped.Add(uint64(tw.dropped))
+	tw.family("promhttp_metric_handler_errors_total",
+		"Total number of internal errors encountered by the promhttp metric handler.", counter)
+	tw.sample(float64(n), "cause", "gathering")
+	// A write error means the scraper went away; there is no one to tell.
+	tw.w.Flush()
+}
+
+// acceptsGzip reports whether an Accept-Encoding header value lists gzip,
+// as Prometheus sends it, and does not refuse it with q=0. Anything else
+// (no header, "*", "identity") gets the plain text, which every client reads.
+func acceptsGzip(header string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q, ok := strings.CutPrefix(strings.TrimSpace(params), "q=")
+		if !ok {
+			return true
+		}
+		v, err := strconv.ParseFloat(q, 64)
+		return err == nil && v > 0
+	}
+	return false
 }
 
 // Listen binds the metrics listener on addr, a "host:port" address. An

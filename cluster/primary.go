@@ -29,7 +29,8 @@ type Sched string
 // The scheduling policies.
 const (
 	// RoundRobin: the primary accepts every connection and hands it to the
-	// next free worker, at most one in flight per worker. Balance is exact.
+	// free worker that has had the fewest, at most one in flight per
+	// worker: sequential connections alternate exactly.
 	// Node's SCHED_RR, its default outside Windows.
 	RoundRobin Sched = "rr"
 	// Shared: every worker accepts on the same socket and the kernel picks

@@ -8,8 +8,10 @@
 // message. The Primary binds the address once per server key and answers:
 //
 //   - "rr" (round robin, the default): tend accepts every connection and
-//     hands its fd to the next free worker ("newconn"), at most one in
-//     flight per worker, as Node's RoundRobinHandle does. Balance is exact.
+//     hands its fd to a free worker ("newconn"), at most one in flight per
+//     worker, as Node's RoundRobinHandle does; the free worker that has had
+//     the fewest connections gets it, so sequential connections alternate
+//     exactly and under load none falls behind (see pick).
 //   - "shared": the bound socket itself goes to every worker, which accept
 //     on their own; the kernel picks (fast, but skewed under bursts).
 //

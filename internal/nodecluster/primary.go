@@ -237,7 +237,7 @@ func (p *Primary) retire(w *worker) {
 		}
 	}
 	for _, l := range p.listeners {
-		delete(l.members, w.id)
+		l.leave(w.id)
 		p.dispatch(l)
 	}
 }
@@ -351,8 +351,7 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 		p.mu.Lock()
 		if l := p.listeners[q.Key]; l != nil {
 			// The socket stays bound: the next instance will want it.
-			delete(l.members, w.id)
-			l.free = slices.DeleteFunc(l.free, func(id int) bool { return id == w.id })
+			l.leave(w.id)
 		}
 		p.mu.Unlock()
 	case "exitedAfterDisconnect":

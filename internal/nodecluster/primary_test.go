@@ -22,9 +22,9 @@ import (
 	"github.com/tendhq/tend/internal/nodeipc"
 )
 
-// TestRoundRobinIsExact checks round robin to within one connection: a
-// worker's accept reply can arrive after the next connection when the
-// machine is loaded, and the primary then skips its turn rather than wait.
+// TestRoundRobinIsExact checks round robin to within one connection for a
+// sequential client (the primary waits for a worker whose answer is on the
+// way, up to turnGrace, so a loaded machine can still cost one).
 func TestRoundRobinIsExact(t *testing.T) {
 	for _, app := range []string{"http.cjs", "esm.mjs"} {
 		t.Run(app, func(t *testing.T) {

@@ -114,7 +114,7 @@ func (p *Primary) queryServer(w *worker, q *clusterMsg, seq json.RawMessage) {
 	if isNull(l.data) {
 		l.data = q.Data // the first worker's TLS ticket keys, shared by all
 	}
-	l.members[w.id] = true
+	p.join(l, w.id)
 	r := queryReply{Cmd: "NODE_CLUSTER", Key: key, Ack: ackOf(seq), Data: orNull(l.data), Seq: p.seq.Add(1)}
 	if p.sched == SchedShared {
 		zero := 0

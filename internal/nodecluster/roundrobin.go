@@ -31,7 +31,9 @@ type listener struct {
 	members map[int]bool   // workers with this server open
 	free    []int          // RR: members with no newconn in flight
 	last    int            // RR: the worker that got the previous connection
-	grace   *time.Timer    // RR: running while a connection waits for a busy worker's turn
+	turns   map[int]uint64 // RR: connections given to each member, from a level start (see join)
+	skipped map[int]bool   // RR: busy members the last grace expired for
+	grace   *time.Timer    // RR: running while a connection waits for a lagging busy worker
 	queue   []int          // RR: accepted sockets, waiting for a free worker
 	held    chan struct{}  // RR: one token per connection tend holds
 	handed  map[int]uint64 // RR: connections handed to each worker and not refused
@@ -42,7 +44,8 @@ func newListener(key string, ln *net.TCPListener) *listener {
 	a := ln.Addr().(*net.TCPAddr)
 	keyJSON, _ := json.Marshal(key) // a string always encodes
 	l := &listener{key: key, keyJSON: keyJSON, ln: ln, address: a.IP.String(), port: a.Port, family: "IPv6",
-		members: map[int]bool{}, held: make(chan struct{}, maxHeld),
+		members: map[int]bool{}, turns: map[int]uint64{}, skipped: map[int]bool{},
+		held:   make(chan struct{}, maxHeld),
 		handed: map[int]uint64{}, done: make(chan struct{})}
 	if a.IP.To4() != nil {
 		l.family = "IPv4"
@@ -183,64 +186,98 @@ func (p *Primary) makeFree(l *listener, w *worker) {
 		}
 	}
 	l.free = append(l.free, w.id)
+	delete(l.skipped, w.id)
 }
 
-// pick removes and returns the free worker that comes next in id order
-// after the previous pick. Node picks the longest-idle worker instead, which
-// depends on the order in which replies are processed; turn order does not,
-// so sequential connections alternate exactly.
-func (l *listener) pick() int {
-	best := 0
-	for i, id := range l.free {
-		if l.before(id, l.free[best]) {
-			best = i
-		}
-	}
-	id := l.free[best]
-	l.free = slices.Delete(l.free, best, best+1)
-	l.last = id
-	return id
-}
+// Balance. The free worker with the fewest turns (connections given since
+// it joined, see join) gets the next connection, ties going in id order
+// after the previous pick, so sequential connections alternate exactly and
+// under load no worker falls behind for long. Node's round robin gives it
+// to the longest-idle worker instead, which depends on the order in which
+// answers are processed.
+//
+// A worker that is behind but busy with its previous connection is waited
+// for only when its answer has already reached tend (nodeipc's Unread):
+// that is the sequential client, who connects again as soon as the
+// previous response arrives, which the worker sends after its answer. A
+// worker still working on its answer is not waited for: under load the
+// connection goes to a free worker at once, since waiting would cost every
+// client latency to keep the counts within one.
 
-// turnGrace is how long a connection may wait for the worker whose turn it
-// is when that worker still has a connection in flight. Its answer is
-// normally already on the way (a sequential client only connects again
-// after the previous response, which the worker sends after answering), so
-// this only absorbs goroutine scheduling; without it sequential requests
-// drift off exact alternation now and then. A worker that is really stuck
-// costs each rotation at most this much before it is skipped.
+// turnGrace bounds the wait for an answer that has reached tend: it only
+// absorbs goroutine scheduling. A worker that lets it expire is not waited
+// for again until it answers.
 const turnGrace = time.Millisecond
 
-// waitForTurn reports whether the next connection should wait for the
-// worker whose turn it is, arming the grace timer if so. Caller holds p.mu.
-func (p *Primary) waitForTurn(l *listener) bool {
-	turn := -1
+// pick removes and returns the free worker that gets the next connection,
+// or returns -1 when the connection waits for a busy worker (the grace
+// timer is then running). Caller holds p.mu; l.free is not empty.
+func (p *Primary) pick(l *listener) int {
+	best := l.free[0]
+	for _, id := range l.free[1:] {
+		if l.turns[id] < l.turns[best] || l.turns[id] == l.turns[best] && l.before(id, best) {
+			best = id
+		}
+	}
+	var lagging []int // busy workers with fewer turns than best, their answer in
 	for id := range l.members {
-		if w := p.workers[id]; w == nil || w.out {
-			continue
-		}
-		if turn < 0 || l.before(id, turn) {
-			turn = id
+		if w := p.workers[id]; w != nil && !w.out && !l.skipped[id] && l.turns[id] < l.turns[best] && w.ch.Unread() {
+			lagging = append(lagging, id)
 		}
 	}
-	if turn < 0 || slices.Contains(l.free, turn) {
-		return false
+	if len(lagging) > 0 {
+		if l.grace == nil {
+			var t *time.Timer
+			t = time.AfterFunc(turnGrace, func() {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if l.grace != t {
+					return // a pick happened meanwhile
+				}
+				l.grace = nil
+				for _, id := range lagging {
+					l.skipped[id] = true // until it answers (makeFree)
+				}
+				p.dispatch(l)
+			})
+			l.grace = t
+		}
+		return -1
 	}
-	if l.grace == nil {
-		var t *time.Timer
-		t = time.AfterFunc(turnGrace, func() {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if l.grace != t {
-				return // a pick happened meanwhile
-			}
-			l.grace = nil
-			l.last = turn // skip the busy worker this rotation
-			p.dispatch(l)
-		})
-		l.grace = t
+	if l.grace != nil {
+		l.grace.Stop()
+		l.grace = nil
 	}
-	return true
+	l.free = slices.DeleteFunc(l.free, func(id int) bool { return id == best })
+	l.last = best
+	l.turns[best]++
+	return best
+}
+
+// join adds worker id to l's members, level with the member that has had
+// the fewest turns, so that a new worker does not get every connection
+// until it has caught up with workers that served for hours. Caller holds
+// p.mu.
+func (p *Primary) join(l *listener, id int) {
+	if l.members[id] {
+		return
+	}
+	first, least := true, uint64(0)
+	for m := range l.members {
+		if w := p.workers[m]; w != nil && !w.out && (first || l.turns[m] < least) {
+			first, least = false, l.turns[m]
+		}
+	}
+	l.members[id] = true
+	l.turns[id] = least
+}
+
+// leave removes worker id from l's members and rotation. Caller holds p.mu.
+func (l *listener) leave(id int) {
+	delete(l.members, id)
+	delete(l.turns, id)
+	delete(l.skipped, id)
+	l.free = slices.DeleteFunc(l.free, func(m int) bool { return m == id })
 }
 
 // before reports whether worker a's turn comes before b's: ids after the
@@ -257,14 +294,10 @@ func (l *listener) before(a, b int) bool {
 // queue, so holding it is fine.
 func (p *Primary) dispatch(l *listener) {
 	for len(l.queue) > 0 && len(l.free) > 0 {
-		if p.waitForTurn(l) {
+		id := p.pick(l)
+		if id < 0 {
 			return
 		}
-		if l.grace != nil {
-			l.grace.Stop()
-			l.grace = nil
-		}
-		id := l.pick()
 		w := p.workers[id]
 		if w == nil || w.out || !l.members[id] {
 			continue
@@ -334,8 +367,7 @@ func (p *Primary) undelivered(seq int64, err error) {
 	p.logf("worker %d: connection not delivered: %v", h.w, err)
 	h.l.handed[h.w]--
 	if w := p.workers[h.w]; w != nil {
-		h.l.free = slices.DeleteFunc(h.l.free, func(id int) bool { return id == h.w })
-		delete(h.l.members, h.w)
+		h.l.leave(h.w)
 	}
 	h.l.requeue(h.fd)
 	p.dispatch(h.l)

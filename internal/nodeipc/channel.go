@@ -81,6 +81,8 @@ type Channel struct {
 	done     chan struct{} // closed by Close
 	closed   atomic.Bool
 
+	unread atomic.Bool // see Unread
+
 	rmu  sync.Mutex // Recv state below
 	buf  []byte
 	off  int // start of the unconsumed data in buf

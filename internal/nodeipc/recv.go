@@ -83,6 +83,7 @@ func (m Message) Ready() bool {
 func (c *Channel) Recv() (Message, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	c.unread.Store(c.off < len(c.buf)) // the previous message is dealt with
 	for {
 		line, err := c.readLine()
 		if err != nil {
@@ -134,6 +135,20 @@ func (c *Channel) handleLine(line []byte) (m Message, ok bool, err error) {
 	return m, true, nil
 }
 
+// Unread reports whether something the peer sent has not been dealt with
+// yet: it waits in the socket, or Recv has read it and the message it
+// returned is still being handled (until the next Recv). A primary uses it
+// to tell a worker whose answer is already on the way from one that is
+// still busy.
+func (c *Channel) Unread() bool {
+	if c.unread.Load() {
+		return true
+	}
+	n := 0
+	c.rc.Control(func(s uintptr) { n, _ = unix.IoctlGetInt(int(s), unix.SIOCINQ) })
+	return n > 0
+}
+
 func (c *Channel) popFD() *os.File {
 	c.fdmu.Lock()
 	defer c.fdmu.Unlock()
@@ -182,11 +197,15 @@ func (c *Channel) fill() error {
 	var n, oobn, flags int
 	var rerr error
 	err := c.rc.Read(func(s uintptr) bool {
+		c.unread.Store(true) // before the data leaves the socket (see Unread)
 		for {
 			// MSG_CMSG_CLOEXEC: a received socket must not leak into
 			// children spawned before the caller gets to it.
 			n, oobn, flags, _, rerr = unix.Recvmsg(int(s), space, c.oob, unix.MSG_CMSG_CLOEXEC)
 			if rerr != unix.EINTR {
+				if rerr == unix.EAGAIN {
+					c.unread.Store(false)
+				}
 				return rerr != unix.EAGAIN
 			}
 		}

@@ -13,8 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readChunk is the recvmsg buffer growth step; Node's own reads are 64 KiB.
-const readChunk = 64 << 10
+// readChunk is the least room recvmsg gets. Messages are mostly small, and
+// a daemon holds a channel per instance, so buffers start at this and grow
+// by doubling for big messages; a buffer that grew past keepBuf is dropped
+// once it has been consumed.
+const (
+	readChunk = 4 << 10
+	keepBuf   = 64 << 10
+)
 
 // A Message is one message from the peer.
 type Message struct {
@@ -182,6 +188,9 @@ func (c *Channel) readLine() ([]byte, error) {
 
 // fill reads once from the socket into buf, queueing any descriptors.
 func (c *Channel) fill() error {
+	if c.off == len(c.buf) && cap(c.buf) > keepBuf {
+		c.buf, c.off, c.scan = nil, 0, 0 // a big message is gone: so is its buffer
+	}
 	if c.off > 0 { // drop consumed lines before reading more
 		n := copy(c.buf, c.buf[c.off:])
 		c.buf = c.buf[:n]

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -74,6 +75,16 @@ func Run(home string) (err error) {
 	// flood their logs (BENCHMARKS.md). GOGC in the environment still wins.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
+	}
+	// One P, like Node's single-threaded primary: the daemon's work comes
+	// in small events (a connection to hand off, a line of output, an API
+	// call), and on a second P each one costs a cross-thread wake-up and
+	// work stealing. Side by side on 2 cores this cut the CPU per
+	// round-robin hand-off by a sixth and made proxy mode faster too
+	// (BENCHMARKS.md). Blocking syscalls still run beside it: Go hands the
+	// P on. GOMAXPROCS in the environment still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 	readyFD := os.Getenv(ReadyFDEnv)
 	os.Unsetenv(ReadyFDEnv)

@@ -24,7 +24,9 @@ func newBalanceRig(t *testing.T, ids ...int) *balanceRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &balanceRig{t: t, p: New(Options{Logf: t.Logf}), l: newListener("k", ln), peers: map[int]*os.File{}}
+	// No Logf: closing the channels at the end reports the connections still
+	// in flight from the channels' own goroutines, after the test.
+	r := &balanceRig{t: t, p: New(Options{}), l: newListener("k", ln), peers: map[int]*os.File{}}
 	r.p.listeners["k"] = r.l
 	t.Cleanup(r.p.Close)
 	for _, id := range ids {
@@ -164,5 +166,33 @@ func TestBalanceJoinsLevel(t *testing.T) {
 	defer r.p.mu.Unlock()
 	if r.l.turns[3] != r.l.turns[1] || r.l.turns[1] >= r.l.turns[2] {
 		t.Fatalf("turns after worker 3 joined: %v, want 3 level with 1", r.l.turns)
+	}
+}
+
+// A worker that was busy while others took its turns does not get a run of
+// connections afterwards to catch up: it forfeited those turns.
+func TestBalanceNoCatchUpRun(t *testing.T) {
+	r := newBalanceRig(t, 1, 2)
+	r.conn() // worker 1, which stays busy
+	for range 5 {
+		r.conn() // worker 2, every time
+		if r.inFlight(2) < 0 {
+			t.Fatal("a connection waited for busy worker 1")
+		}
+		r.answer(2)
+	}
+	r.answer(1)
+	var got []int
+	for range 4 {
+		r.conn()
+		id := 1
+		if r.inFlight(1) < 0 {
+			id = 2
+		}
+		got = append(got, id)
+		r.answer(id)
+	}
+	if got[0] == got[1] || got[1] == got[2] || got[2] == got[3] {
+		t.Fatalf("after the busy spell connections went to %v, want alternation", got)
 	}
 }

@@ -202,7 +202,9 @@ func (p *Primary) makeFree(l *listener, w *worker) {
 // previous response arrives, which the worker sends after its answer. A
 // worker still working on its answer is not waited for: under load the
 // connection goes to a free worker at once, since waiting would cost every
-// client latency to keep the counts within one.
+// client latency, and the busy worker forfeits that turn. Turns thus never
+// drift apart by more than one, and a worker that was slow under load does
+// not get a run of connections afterwards to catch up.
 
 // turnGrace bounds the wait for an answer that has reached tend: it only
 // absorbs goroutine scheduling. A worker that lets it expire is not waited
@@ -219,10 +221,19 @@ func (p *Primary) pick(l *listener) int {
 			best = id
 		}
 	}
-	var lagging []int // busy workers with fewer turns than best, their answer in
+	var lagging []int // busy workers behind best whose answer is in: wait for them
 	for id := range l.members {
-		if w := p.workers[id]; w != nil && !w.out && !l.skipped[id] && l.turns[id] < l.turns[best] && w.ch.Unread() {
+		w := p.workers[id]
+		if w == nil || w.out || l.turns[id] >= l.turns[best] {
+			continue
+		}
+		if !l.skipped[id] && w.ch.Unread() {
 			lagging = append(lagging, id)
+		} else {
+			// Still working on its answer: it forfeits the turn it
+			// misses, so that it does not claim a run of connections
+			// later to catch up.
+			l.turns[id] = l.turns[best]
 		}
 	}
 	if len(lagging) > 0 {

@@ -315,7 +315,13 @@ func (c *Channel) enqueue(o *outgoing) error {
 		// Nothing written (the socket is full) or the peer is gone: the
 		// writer waits for room, or meets the error and reports it.
 		c.wmu.Unlock()
-		if c.inflight == o {
+		if o.fd >= 0 {
+			if c.inflight != o {
+				// Already finished meanwhile: by Close (the writer's
+				// cleanup takes what is in flight), or by an ACK the
+				// peer sent for a line it never got.
+				return nil
+			}
 			c.inflight = nil
 		}
 		if c.closed.Load() { // the writer has finished: report it here

@@ -77,6 +77,7 @@ type Channel struct {
 	queued   int
 	turn     bool          // a queued line is being written
 	inflight *outgoing     // a handle written and not yet ACKed or NACKed
+	writer   bool          // writeLoop runs (started on first need: most channels never need it)
 	wake     chan struct{} // tells the writer that it may have work
 	done     chan struct{} // closed by Close
 	closed   atomic.Bool
@@ -163,7 +164,6 @@ func fileChannel(f *os.File) (*Channel, error) {
 		// different sendmsg calls are never merged, so 16 is ample headroom.
 		oob: make([]byte, unix.CmsgSpace(16*4)),
 	}
-	go c.writeLoop()
 	return c, nil
 }
 
@@ -342,8 +342,13 @@ func (c *Channel) push(o *outgoing) {
 	c.signal()
 }
 
-// signal wakes the writer. Caller holds c.mu.
+// signal wakes the writer, starting it if it does not run yet. Caller
+// holds c.mu.
 func (c *Channel) signal() {
+	if !c.writer {
+		c.writer = true
+		go c.writeLoop()
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -546,6 +551,7 @@ func (c *Channel) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closed.Store(true)
+		c.signal() // the writer reports what is queued or in flight as not delivered
 		c.mu.Unlock()
 		close(c.done)
 		// shutdown reaches the peer even if a copy of this end leaked into

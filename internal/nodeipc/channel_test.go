@@ -379,3 +379,26 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A handle written at once and awaiting its ACK when the channel closes is
+// reported as not delivered (the writer goroutine, started only when
+// needed, still cleans up).
+func TestCloseWithHandleInFlight(t *testing.T) {
+	ch, p := newRawPair(t)
+	done := make(chan error, 1)
+	if err := ch.SendHandle("h", listener(t), "net.Native", func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if l, n := p.line(); !strings.Contains(l, `"NODE_HANDLE"`) || n != 1 {
+		t.Fatalf("got %q with %d fds", l, n)
+	}
+	ch.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("done(%v), want ErrClosed", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the handle in flight was never reported")
+	}
+}

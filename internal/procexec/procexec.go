@@ -69,6 +69,7 @@ var (
 // if the daemon's thread that forked it dies (Pdeathsig) only when pdeath is
 // set; tend leaves it unset so apps survive a daemon upgrade path.
 func Start(c Cmd) (*Process, error) {
+	pidfd := -1
 	cmd := &exec.Cmd{
 		Path:       c.Path,
 		Args:       c.Args,
@@ -77,6 +78,7 @@ func Start(c Cmd) (*Process, error) {
 		ExtraFiles: c.ExtraFiles,
 		SysProcAttr: &syscall.SysProcAttr{
 			Setpgid: true,
+			PidFD:   &pidfd, // set by Start where the kernel has pidfds (5.3+)
 		},
 	}
 	if c.Stdout != nil {
@@ -95,22 +97,28 @@ func Start(c Cmd) (*Process, error) {
 		return nil, err
 	}
 	p := &Process{Pid: cmd.Process.Pid, Start: time.Now(), cmd: cmd, done: make(chan struct{})}
-	go p.wait()
+	go p.wait(pidfd)
 	return p, nil
 }
 
-func (p *Process) wait() {
-	err := p.cmd.Wait()
-	st := Status{}
-	var ee *exec.ExitError
+// wait reaps the process and records how it ended.
+func (p *Process) wait(pidfd int) {
+	var st Status
+	ws, err := waitPidfd(p.Pid, pidfd)
 	switch {
 	case err == nil:
-	case errors.As(err, &ee):
-		ws, _ := ee.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			st.Code, st.Signal = -1, ws.Signal()
-		} else {
-			st.Code = ws.ExitStatus()
+		st = statusOf(ws)
+		p.cmd.Process.Release() // reaped here, not by os/exec
+	case errors.Is(err, errNoPidfd): // nothing reaped: the old way
+		err := p.cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &ee):
+			ws, _ := ee.Sys().(syscall.WaitStatus)
+			st = statusOf(unix.WaitStatus(ws))
+		default:
+			st.Code, st.Err = -1, err
 		}
 	default:
 		st.Code, st.Err = -1, err
@@ -120,6 +128,57 @@ func (p *Process) wait() {
 	spawnMu.Unlock()
 	p.state = st
 	close(p.done)
+}
+
+// waitPidfd waits for pid to exit on its pidfd through Go's poller, then
+// reaps it. cmd.Wait would hold an OS thread blocked in wait4 for the
+// process's whole life: a thread per instance, a thousand with a thousand
+// instances. A pidfd becomes readable when its process exits, and the
+// process cannot be reaped by anyone else (it is our child and tracked), so
+// the wait4 that follows finds it. It takes pidfd over, and returns
+// errNoPidfd, having reaped nothing, where it cannot wait that way.
+func waitPidfd(pid, pidfd int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	if pidfd < 0 {
+		return ws, errNoPidfd
+	}
+	if err := unix.SetNonblock(pidfd, true); err != nil {
+		unix.Close(pidfd)
+		return ws, fmt.Errorf("%w: %v", errNoPidfd, err)
+	}
+	f := os.NewFile(uintptr(pidfd), "pidfd") // non-blocking: in the poller
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return ws, fmt.Errorf("%w: %v", errNoPidfd, err)
+	}
+	var werr error
+	if err := rc.Read(func(uintptr) bool {
+		for {
+			got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err != nil:
+				werr = err
+				return true
+			}
+			return got == pid // 0: still running, wait until the pidfd is readable
+		}
+	}); err != nil {
+		return ws, fmt.Errorf("%w: %v", errNoPidfd, err) // the poller failed before a reap
+	}
+	return ws, werr
+}
+
+// errNoPidfd means waitPidfd could not wait and reaped nothing.
+var errNoPidfd = errors.New("procexec: no pidfd")
+
+func statusOf(ws unix.WaitStatus) Status {
+	if ws.Signaled() {
+		return Status{Code: -1, Signal: ws.Signal()}
+	}
+	return Status{Code: ws.ExitStatus()}
 }
 
 // Done is closed when the process has exited and been reaped.

@@ -78,3 +78,61 @@ func TestStatusOfExit(t *testing.T) {
 		t.Errorf("status = %+v (%s), want exit code 7", st, st)
 	}
 }
+
+func TestStatusOfSignal(t *testing.T) {
+	p, err := Start(Cmd{Path: "/bin/sleep", Args: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Signal(syscall.SIGKILL)
+	if st := p.Status(); st.Code != -1 || st.Signal != syscall.SIGKILL || st.String() != "killed by SIGKILL" {
+		t.Errorf("status = %+v (%s), want killed by SIGKILL", st, st)
+	}
+	if alive(p.Pid) {
+		t.Errorf("pid %d is still there after Status returned: not reaped", p.Pid)
+	}
+}
+
+// Waiting for many processes holds no thread per process: exits are
+// waited for on pidfds through Go's poller (os/exec's Wait would block a
+// thread in wait4 for each).
+func TestWaitingHoldsNoThreadPerProcess(t *testing.T) {
+	const n = 64
+	before := threads(t)
+	var ps []*Process
+	for range n {
+		p, err := Start(Cmd{Path: "/bin/sleep", Args: []string{"sleep", "60"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	during := threads(t)
+	for _, p := range ps {
+		p.Signal(syscall.SIGKILL)
+	}
+	for _, p := range ps {
+		if st := p.Status(); st.Signal != syscall.SIGKILL {
+			t.Errorf("pid %d: %s, want killed by SIGKILL", p.Pid, st)
+		}
+	}
+	if during-before >= n/2 {
+		t.Fatalf("threads went from %d to %d while waiting for %d processes", before, during, n)
+	}
+}
+
+func threads(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	t.Fatal("no Threads line")
+	return 0
+}

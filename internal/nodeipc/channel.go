@@ -212,9 +212,9 @@ func (c *Channel) SendHandle(msg any, h syscall.Conn, typ string, done func(erro
 // gives the accepted socket to Go's poller and reflection would be wasted.
 // fd is duplicated; the caller still owns it.
 func (c *Channel) SendFD(msg []byte, fd int, typ string, done func(error)) error {
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	dup, err := dupFD(uintptr(fd))
 	if err != nil {
-		return fmt.Errorf("nodeipc: duplicating handle: %w", err)
+		return err
 	}
 	return c.sendHandle(msg, dup, typ, done)
 }
@@ -259,15 +259,19 @@ func dupConn(h syscall.Conn) (int, error) {
 		return -1, fmt.Errorf("nodeipc: handle: %w", err)
 	}
 	fd, derr := -1, error(nil)
-	if err := rc.Control(func(s uintptr) {
-		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
+	if err := rc.Control(func(s uintptr) { fd, derr = dupFD(s) }); err != nil {
 		return -1, fmt.Errorf("nodeipc: handle: %w", err)
 	}
-	if derr != nil {
-		return -1, fmt.Errorf("nodeipc: duplicating handle: %w", derr)
+	return fd, derr
+}
+
+// dupFD duplicates fd, close-on-exec.
+func dupFD(fd uintptr) (int, error) {
+	dup, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("nodeipc: duplicating handle: %w", err)
 	}
-	return fd, nil
+	return dup, nil
 }
 
 func (c *Channel) enqueue(o *outgoing) error {
@@ -294,7 +298,7 @@ func (c *Channel) enqueue(o *outgoing) error {
 	}
 	c.mu.Unlock()
 
-	n, err := c.writeNow(o.line, o.fd)
+	n, err := c.send(o.line, o.fd, false)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -411,7 +415,7 @@ func (c *Channel) writeLoop() {
 		if !o.rest {
 			c.wmu.Lock()
 		}
-		err := c.writeLocked(o.line, o.fd)
+		_, err := c.send(o.line, o.fd, true)
 		c.wmu.Unlock()
 		c.mu.Lock()
 		c.turn = false
@@ -473,38 +477,14 @@ func (o *outgoing) finish(err error) {
 func (c *Channel) write(line []byte, fd int) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.writeLocked(line, fd)
+	_, err := c.send(line, fd, true)
+	return err
 }
 
-// writeLocked is write for a caller that holds wmu.
-func (c *Channel) writeLocked(line []byte, fd int) error {
-	var oob []byte
-	if fd >= 0 {
-		oob = unix.UnixRights(fd)
-	}
-	var werr error
-	err := c.rc.Write(func(s uintptr) bool {
-		for len(line) > 0 {
-			n, err := unix.SendmsgN(int(s), line, oob, nil, unix.MSG_NOSIGNAL)
-			switch {
-			case err == unix.EINTR:
-				continue
-			case err == unix.EAGAIN:
-				return false // wait until writable, then come back here
-			case err != nil:
-				werr = err
-				return true
-			}
-			line, oob = line[n:], nil
-		}
-		return true
-	})
-	return c.writeErr(err, werr)
-}
-
-// writeNow writes as much of line as the socket takes without waiting, fd
-// with the first byte, and returns how much that was. Caller holds wmu.
-func (c *Channel) writeNow(line []byte, fd int) (int, error) {
+// send writes line, fd with its first byte, and returns how much of it the
+// socket took: all of it if wait is set (it waits for room), else what fits
+// now. Caller holds wmu.
+func (c *Channel) send(line []byte, fd int, wait bool) (int, error) {
 	var oob []byte
 	if fd >= 0 {
 		oob = unix.UnixRights(fd)
@@ -513,12 +493,12 @@ func (c *Channel) writeNow(line []byte, fd int) (int, error) {
 	var werr error
 	err := c.rc.Write(func(s uintptr) bool {
 		for n < len(line) {
-			m, err := unix.SendmsgN(int(s), line[n:], oob, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+			m, err := unix.SendmsgN(int(s), line[n:], oob, nil, unix.MSG_NOSIGNAL)
 			switch {
 			case err == unix.EINTR:
 				continue
 			case err == unix.EAGAIN:
-				return true
+				return !wait // waiting: come back here once writable
 			case err != nil:
 				werr = err
 				return true
@@ -527,20 +507,15 @@ func (c *Channel) writeNow(line []byte, fd int) (int, error) {
 		}
 		return true
 	})
-	return n, c.writeErr(err, werr)
-}
-
-func (c *Channel) writeErr(err, werr error) error {
-	if c.closed.Load() {
-		return ErrClosed
+	switch {
+	case c.closed.Load():
+		return n, ErrClosed
+	case err != nil:
+		return n, fmt.Errorf("nodeipc: write: %w", err)
+	case werr != nil:
+		return n, fmt.Errorf("nodeipc: write: %w", werr)
 	}
-	if err != nil {
-		return fmt.Errorf("nodeipc: write: %w", err)
-	}
-	if werr != nil {
-		return fmt.Errorf("nodeipc: write: %w", werr)
-	}
-	return nil
+	return n, nil
 }
 
 // Close shuts the socket down in both directions and closes it, so the peer

@@ -308,6 +308,12 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 		// primary; keeping them would leak one fd per message.
 		m.FD.Close()
 	}
+	// The answer to a newconn, one per connection, first: it needs no
+	// other look at the message.
+	if ack, accepted, ok := newconnReply(m.Raw); ok {
+		p.answered(w, ack, accepted)
+		return
+	}
 	if !m.Internal() {
 		if m.Ready() {
 			p.emit(w, Event{Kind: Ready})
@@ -318,10 +324,6 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 	}
 	if m.Cmd() != "NODE_CLUSTER" {
 		return // NODE_SOCKET_* and friends: nothing for a primary to do
-	}
-	if ack, accepted, ok := newconnReply(m.Raw); ok {
-		p.answered(w, ack, accepted)
-		return
 	}
 	var q struct {
 		clusterMsg

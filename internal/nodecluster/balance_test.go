@@ -128,22 +128,36 @@ func TestBalanceWaitsOnlyForAnswersOnTheWay(t *testing.T) {
 	if r.queued() != 0 || r.inFlight(1) < 0 || r.inFlight(1) == first {
 		t.Fatal("the waiting connection did not go to worker 1")
 	}
-	// A worker that lets the grace expire is skipped until it answers.
+}
+
+// A busy worker that is behind, with its answer seemingly on the way, is
+// waited for at most turnGrace; then the connection goes to a free worker,
+// and that worker is not waited for again until it answers.
+func TestBalanceGraceExpires(t *testing.T) {
+	r := newBalanceRig(t, 1, 2)
+	r.conn() // worker 1 (tie, lowest id)
+	r.conn() // worker 2: fewer turns; both busy now, level
 	r.answer(1)
-	r.conn() // to 1 or 2 at a tie
-	busy := 1
-	if r.inFlight(1) < 0 {
-		busy = 2
+	r.peers[2].Write([]byte("\n")) // looks like worker 2's answer, never completes
+	r.conn()                       // worker 1: worker 2 is not behind
+	r.answer(1)
+	r.conn() // worker 1 is ahead, worker 2 behind with its answer "in": wait
+	if r.queued() != 1 {
+		t.Fatalf("%d connections queued, want 1 waiting for worker 2", r.queued())
 	}
-	r.peers[busy].Write([]byte("\n")) // looks like an answer on the way, never comes
-	other := 3 - busy
-	r.conn() // waits for busy ...
+	// After turnGrace it goes to worker 1. The grace timer is internal,
+	// with no event to await, so poll the Primary's state until a deadline.
 	deadline := time.Now().Add(testTimeout)
-	for r.inFlight(other) < 0 { // ... at most turnGrace, then goes to the other
+	for r.inFlight(1) < 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the connection still waits for worker %d", busy)
+			t.Fatalf("the connection still waits for worker 2 (queued %d)", r.queued())
 		}
 		time.Sleep(time.Millisecond)
+	}
+	r.answer(1)
+	r.conn() // worker 2 is skipped until it answers: no second wait
+	if r.queued() != 0 || r.inFlight(1) < 0 {
+		t.Fatalf("the connection waited for worker 2 again (queued %d)", r.queued())
 	}
 }
 

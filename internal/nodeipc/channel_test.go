@@ -305,13 +305,8 @@ func TestFullSocketKeepsLinesWhole(t *testing.T) {
 	big := strings.Repeat("x", 4<<20) // far more than a socket buffer
 	sent := make(chan error, 1)
 	go func() { sent <- ch.Send(big) }()
-	select {
-	case err := <-sent:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("Send waited for the peer to read")
+	if err := result(t, sent, "Send, with the peer not reading"); err != nil {
+		t.Fatal(err)
 	}
 	// The peer sends a handle, which Recv ACKs while the big line is still
 	// going out (so the ACK waits); then a handle of ours is queued.
@@ -360,24 +355,12 @@ func TestCloseWithLinesWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("done(%v), want ErrClosed", err)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("the queued handle was never reported")
+	if err := result(t, done, "the queued handle's done"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("done(%v), want ErrClosed", err)
 	}
 	if err := ch.Send("more"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after Close: %v", err)
 	}
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }
 
 // A handle written at once and awaiting its ACK when the channel closes is
@@ -393,12 +376,7 @@ func TestCloseWithHandleInFlight(t *testing.T) {
 		t.Fatalf("got %q with %d fds", l, n)
 	}
 	ch.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("done(%v), want ErrClosed", err)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("the handle in flight was never reported")
+	if err := result(t, done, "the in-flight handle's done"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("done(%v), want ErrClosed", err)
 	}
 }

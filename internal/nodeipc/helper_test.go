@@ -106,6 +106,25 @@ func next(t *testing.T, ms <-chan Message) Message {
 	panic("unreachable")
 }
 
+// result returns what errs delivers, failing the test after testTimeout.
+func result(t *testing.T, errs <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-errs:
+		return err
+	case <-time.After(testTimeout):
+		t.Fatalf("%s: timed out", what)
+	}
+	panic("unreachable")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
 func decode(t *testing.T, raw json.RawMessage, v any) {
 	t.Helper()
 	if err := json.Unmarshal(raw, v); err != nil {

@@ -154,7 +154,7 @@ func main() {
 					br = bufio.NewReader(c)
 				}
 				c.SetDeadline(time.Now().Add(*timeout))
-				body, err := roundTrip(c, br, req)
+				body, last, err := roundTrip(c, br, req)
 				kind := ""
 				if err != nil {
 					kind = classify(err)
@@ -165,7 +165,7 @@ func main() {
 					lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
 				}
 				t.add(start, kind, strings.TrimPrefix(body, "200 "), err)
-				if err != nil || !*keepAlive {
+				if err != nil || !*keepAlive || last {
 					c.Close()
 					c = nil
 				}
@@ -206,21 +206,23 @@ func main() {
 }
 
 // roundTrip writes one request and reads one full response; it returns
-// "<status> <body without trailing newline>".
-func roundTrip(c net.Conn, br *bufio.Reader, req []byte) (string, error) {
+// "<status> <body without trailing newline>", and last when the server
+// said the connection ends after it ("Connection: close"), so that the
+// next request goes on a new one as HTTP/1.1 asks of a client.
+func roundTrip(c net.Conn, br *bufio.Reader, req []byte) (body string, last bool, err error) {
 	if _, err := c.Write(req); err != nil {
-		return "", err
+		return "", false, err
 	}
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body))), nil
+	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b))), resp.Close, nil
 }
 
 // percentiles of the successful requests' latencies in ms (nearest rank).

@@ -58,7 +58,7 @@ type Daemon struct {
 	exe     string        // this binary, the LISTEN_PID shim
 
 	settings Settings
-	preload  string // the Node listen preload, for socket mode
+	preloads nodepreload.Paths // what Node apps load with --require
 	poller   *logfile.Poller
 }
 
@@ -127,7 +127,7 @@ func Run(home string) (err error) {
 	}
 	d := New(home)
 	d.settings = settings
-	if d.preload, err = nodepreload.File(RunDir(home)); err != nil {
+	if d.preloads, err = nodepreload.Write(RunDir(home)); err != nil {
 		return err
 	}
 	if d.poller, err = logfile.NewPoller(); err != nil {
@@ -427,10 +427,10 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 				defer d.mu.Unlock()
 				return d.newID()
 			},
-			Logf:        func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
-			Shim:        d.exe,
-			NodePreload: d.preload,
-			Poller:      d.poller,
+			Logf:         func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
+			Shim:         d.exe,
+			NodePreloads: d.preloads,
+			Poller:       d.poller,
 			LogDefaults: supervisor.LogDefaults{
 				MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,
 			},

@@ -1,11 +1,13 @@
-// Package nodepreload is tend's fallback for running Node apps on a shared
-// port when Node's internal cluster protocol cannot be used: Check probes
-// the protocol once per node binary, and File provides a --require preload
-// that redirects an unmodified app's listen(port) to the socket tend hands
-// over as fd 3.
+// Package nodepreload holds what tend loads into Node apps with --require.
+// Its fallback for running Node apps on a shared port when Node's internal
+// cluster protocol cannot be used: Check probes the protocol once per node
+// binary, and the listen preload redirects an unmodified app's listen(port)
+// to the socket tend hands over as fd 3. And the drain preload, which lets
+// a cluster worker's keep-alive connections end cleanly when it leaves.
 package nodepreload
 
 import (
+	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -21,24 +23,53 @@ import (
 	"github.com/tendhq/tend/internal/nodeipc"
 )
 
-//go:embed preload.cjs
-var preload []byte
+var (
+	//go:embed listen.cjs
+	listenJS []byte
+	//go:embed drain.cjs
+	drainJS []byte
+)
 
-// File writes the preload into dir (once) and returns its path, for
-// NODE_OPTIONS=--require <path>.
-func File(dir string) (string, error) {
-	p := filepath.Join(dir, "tend-listen-preload.cjs")
-	if b, err := os.ReadFile(p); err == nil && string(b) == string(preload) {
-		return p, nil
+// Paths are the preloads, written where the daemon's Node apps can read them.
+type Paths struct {
+	// Listen hands an unmodified listen(port) the socket on fd 3: for Node
+	// apps in socket mode, tend's fallback.
+	Listen string
+	// Drain lets the keep-alive connections of a Node cluster worker that
+	// tend disconnects end after an answer instead of under a request.
+	Drain string
+}
+
+// Write writes the preloads into dir, each only if it changed.
+func Write(dir string) (Paths, error) {
+	var p Paths
+	var err error
+	if p.Listen, err = write(dir, "tend-listen-preload.cjs", listenJS); err != nil {
+		return Paths{}, err
 	}
-	if err := os.WriteFile(p, preload, 0o600); err != nil {
-		return "", fmt.Errorf("writing the Node preload: %w", err)
+	if p.Drain, err = write(dir, "tend-drain-preload.cjs", drainJS); err != nil {
+		return Paths{}, err
 	}
 	return p, nil
 }
 
-// Options adds the preload to a NODE_OPTIONS value.
+func write(dir, name string, src []byte) (string, error) {
+	p := filepath.Join(dir, name)
+	if b, err := os.ReadFile(p); err == nil && bytes.Equal(b, src) {
+		return p, nil
+	}
+	if err := os.WriteFile(p, src, 0o600); err != nil {
+		return "", fmt.Errorf("writing the Node preload %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// Options adds a preload to a NODE_OPTIONS value (quoted when its path
+// has a space, which Node's parser of NODE_OPTIONS understands).
 func Options(current, path string) string {
+	if strings.ContainsAny(path, " \t") {
+		path = `"` + path + `"`
+	}
 	return strings.TrimSpace(current + " --require " + path)
 }
 

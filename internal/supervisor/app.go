@@ -50,9 +50,10 @@ type Options struct {
 	// Poller reads the instances' output pipes; nil reads each pipe in a
 	// goroutine of its own (simpler, dearer under a flood).
 	Poller *logfile.Poller
-	// NodePreload is the listen preload given to Node apps in socket mode
-	// (NODE_OPTIONS=--require), so an unmodified listen(port) takes fd 3.
-	NodePreload string
+	// NodePreloads are given to Node apps with NODE_OPTIONS=--require: the
+	// listen preload in socket mode (an unmodified listen(port) takes fd 3),
+	// the drain preload in cluster mode. Empty paths load nothing.
+	NodePreloads nodepreload.Paths
 }
 
 // LogDefaults are the daemon-wide log rotation settings; zero values
@@ -383,8 +384,8 @@ func (a *App) launch(s *slot) (*run, error) {
 	env := instanceEnv(&a.spec, s.index, s.id, nil)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: outW, Stderr: errW}
 	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, r.wid)
-	if a.res.Node && a.spec.ExecMode == tend.ModeSocket && a.opt.NodePreload != "" {
-		cmd.Env = append(cmd.Env, "NODE_OPTIONS="+nodepreload.Options(envValue(cmd.Env, "NODE_OPTIONS"), a.opt.NodePreload))
+	if preload := a.nodePreload(); preload != "" {
+		cmd.Env = append(cmd.Env, "NODE_OPTIONS="+nodepreload.Options(envValue(cmd.Env, "NODE_OPTIONS"), preload))
 	}
 	if err == nil {
 		err = a.listenNotify(r, &cmd)
@@ -411,6 +412,19 @@ func (a *App) launch(s *slot) (*run, error) {
 		a.post(func() { a.exited(r) })
 	}()
 	return r, nil
+}
+
+// nodePreload is the preload the app's processes load, if any.
+func (a *App) nodePreload() string {
+	switch {
+	case !a.res.Node:
+		return ""
+	case a.spec.ExecMode == tend.ModeSocket:
+		return a.opt.NodePreloads.Listen
+	case a.spec.ExecMode == tend.ModeCluster:
+		return a.opt.NodePreloads.Drain
+	}
+	return ""
 }
 
 // exited handles the end of run r. Runs in the actor.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -98,8 +99,12 @@ func TestRestartAfterKill9(t *testing.T) {
 }
 
 func TestDisconnectUnderLoad(t *testing.T) {
-	for _, sched := range []cluster.Sched{cluster.RoundRobin, cluster.Shared} {
-		t.Run(string(sched), func(t *testing.T) {
+	for _, tc := range []struct {
+		sched     cluster.Sched
+		keepAlive bool
+	}{{cluster.RoundRobin, false}, {cluster.Shared, false}, {cluster.RoundRobin, true}, {cluster.Shared, true}} {
+		sched := tc.sched
+		t.Run(fmt.Sprintf("%s/keepalive=%v", sched, tc.keepAlive), func(t *testing.T) {
 			h := newHarness(t, "http", sched, "ADDR=127.0.0.1:0")
 			w1, w2 := h.fork(nil), h.fork(nil)
 			addr := h.waitListening(2)
@@ -113,6 +118,14 @@ func TestDisconnectUnderLoad(t *testing.T) {
 			var wg sync.WaitGroup
 			for range 8 {
 				wg.Add(1)
+				// With keep-alive each loop holds one connection and POSTs:
+				// Go's client would retry a GET that failed on a reused
+				// connection and hide a connection closed under a request.
+				fetch := func() (string, error) { return get(url) }
+				if tc.keepAlive {
+					c := &http.Client{Timeout: testTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+					fetch = func() (string, error) { return post(c, url) }
+				}
 				go func() {
 					defer wg.Done()
 					for {
@@ -121,7 +134,7 @@ func TestDisconnectUnderLoad(t *testing.T) {
 							return
 						default:
 						}
-						body, err := get(url)
+						body, err := fetch()
 						if err != nil {
 							failed.Add(1)
 							firstErr.CompareAndSwap(nil, err)

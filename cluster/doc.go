@@ -50,7 +50,9 @@
 // and Exit events on Events(), plus Error when the primary could not bind
 // what the worker asked for or the worker did not listen within
 // Settings.ListenTimeout. Worker.Kill signals a worker; Worker.Disconnect
-// asks it to stop gracefully: it gets no new connections, Serve lets the
+// asks it to stop gracefully: it gets no new connections, Serve answers
+// with "Connection: close" so keep-alive clients move to other workers
+// without losing a request (idle connections get a second), lets the
 // requests in flight finish (http.Server.Shutdown) and returns nil, main
 // returns, the worker exits 0. A worker whose primary dies exits at once,
 // as Node's do, so orphans never hold a port.

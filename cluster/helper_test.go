@@ -174,8 +174,12 @@ func (h *harness) waitListening(n int) *net.TCPAddr {
 var client = &http.Client{Timeout: testTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
 
 // get returns the body of GET url.
-func get(url string) (string, error) {
-	resp, err := client.Get(url)
+func get(url string) (string, error) { return body(client.Get(url)) }
+
+// post returns the body of an empty POST to url on c.
+func post(c *http.Client, url string) (string, error) { return body(c.Post(url, "text/plain", nil)) }
+
+func body(resp *http.Response, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,10 +15,20 @@ import (
 // which http.Server.Shutdown itself gives up on such connections.
 const firstRequestGrace = 5 * time.Second
 
+// idleGrace is how long after its disconnect a worker leaves keep-alive
+// connections open, so that a client in use gets its next answer (with
+// "Connection: close") instead of a closed connection. tend's Node drain
+// waits as long.
+const idleGrace = time.Second
+
 // Serve runs srv.Serve(ln) until the worker disconnects, then stops
 // gracefully and returns nil: it stops taking connections, lets every
-// connection already accepted start its first request, and calls
-// http.Server.Shutdown, which waits for requests in flight. Any other end
+// connection already accepted start its first request, answers every
+// request from then on with "Connection: close" and gives keep-alive
+// connections up to a second to end that way, and calls
+// http.Server.Shutdown, which waits for requests in flight. (Shutdown
+// alone closes idle keep-alive connections at once, and a client writing
+// its next request on one meets a reset.) Any other end
 // of srv.Serve is returned as is (http.ErrServerClosed after the program
 // called srv.Shutdown or srv.Close). A worker whose main returns after
 // Serve exits cleanly, so a primary's Disconnect stops it without failing
@@ -50,7 +61,7 @@ func (c *Child) Serve(srv *http.Server, ln net.Listener) error {
 	case *sharedListener:
 		l.served.Store(true)
 	}
-	t := trackFirstRequests(srv)
+	t := trackConns(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -58,26 +69,31 @@ func (c *Child) Serve(srv *http.Server, ln net.Listener) error {
 		return err
 	case <-c.disc:
 	}
+	t.draining.Store(true)
+	idleEnd := time.Now().Add(idleGrace)
 	stop()
 	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	t.wait(firstRequestGrace)
+	t.wait(time.Now().Add(firstRequestGrace), func() bool { return len(t.waiting) == 0 })
+	t.wait(idleEnd, func() bool { return t.open == 0 })
 	return srv.Shutdown(context.Background())
 }
 
-// firstRequests tracks connections whose first request has not reached
-// the handler yet.
-type firstRequests struct {
+// conns tracks a server's connections for a graceful stop.
+type conns struct {
 	mu      sync.Mutex
-	waiting map[net.Conn]bool
-	empty   chan struct{} // signalled when waiting may have become empty
+	open    int               // connections not closed or hijacked
+	waiting map[net.Conn]bool // connections whose first request has not reached the handler
+	changed chan struct{}     // signalled when open or waiting may have shrunk
+
+	draining atomic.Bool // answers end their connection
 }
 
 type connKey struct{}
 
-func trackFirstRequests(srv *http.Server) *firstRequests {
-	t := &firstRequests{waiting: map[net.Conn]bool{}, empty: make(chan struct{}, 1)}
+func trackConns(srv *http.Server) *conns {
+	t := &conns{waiting: map[net.Conn]bool{}, changed: make(chan struct{}, 1)}
 	connState, connContext, h := srv.ConnState, srv.ConnContext, srv.Handler
 	if h == nil {
 		h = http.DefaultServeMux
@@ -86,10 +102,17 @@ func trackFirstRequests(srv *http.Server) *firstRequests {
 		switch st {
 		case http.StateNew:
 			t.mu.Lock()
+			t.open++
 			t.waiting[nc] = true
 			t.mu.Unlock()
-		case http.StateIdle, http.StateClosed, http.StateHijacked:
-			t.done(nc)
+		case http.StateIdle:
+			t.served(nc)
+		case http.StateClosed, http.StateHijacked:
+			t.mu.Lock()
+			t.open--
+			delete(t.waiting, nc)
+			t.mu.Unlock()
+			t.signal()
 		}
 		if connState != nil {
 			connState(nc, st)
@@ -103,40 +126,48 @@ func trackFirstRequests(srv *http.Server) *firstRequests {
 	}
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if nc, ok := r.Context().Value(connKey{}).(net.Conn); ok {
-			t.done(nc)
+			t.served(nc)
+		}
+		if t.draining.Load() {
+			w.Header().Set("Connection", "close")
 		}
 		h.ServeHTTP(w, r)
 	})
 	return t
 }
 
-func (t *firstRequests) done(nc net.Conn) {
+// served notes that nc no longer awaits its first request.
+func (t *conns) served(nc net.Conn) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.waiting[nc] {
-		delete(t.waiting, nc)
-		if len(t.waiting) == 0 {
-			select {
-			case t.empty <- struct{}{}:
-			default:
-			}
-		}
+	first := t.waiting[nc]
+	delete(t.waiting, nc)
+	t.mu.Unlock()
+	if first {
+		t.signal()
 	}
 }
 
-// wait returns once no connection awaits its first request, or after d.
-func (t *firstRequests) wait(d time.Duration) {
-	timer := time.NewTimer(d)
+// signal wakes wait.
+func (t *conns) signal() {
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns once done (called with t.mu held) is true, or at deadline.
+func (t *conns) wait(deadline time.Time, done func() bool) {
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for {
 		t.mu.Lock()
-		n := len(t.waiting)
+		ok := done()
 		t.mu.Unlock()
-		if n == 0 {
+		if ok {
 			return
 		}
 		select {
-		case <-t.empty:
+		case <-t.changed:
 		case <-timer.C:
 			return
 		}

@@ -12,9 +12,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tendhq/tend/cluster"
 	"github.com/tendhq/tend/internal/notify"
+	"github.com/tendhq/tend/internal/rawhttp"
 )
 
 // servedBy returns the pid in a response of the "http" helper.
@@ -121,10 +123,20 @@ func TestDisconnectUnderLoad(t *testing.T) {
 				// With keep-alive each loop holds one connection and POSTs:
 				// Go's client would retry a GET that failed on a reused
 				// connection and hide a connection closed under a request.
+				// It starts a new connection every 10 requests, as the
+				// kernel may queue all of the first ones to one worker in
+				// shared mode.
 				fetch := func() (string, error) { return get(url) }
 				if tc.keepAlive {
-					c := &http.Client{Timeout: testTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-					fetch = func() (string, error) { return post(c, url) }
+					tr := &http.Transport{MaxIdleConnsPerHost: 1}
+					c := &http.Client{Timeout: testTimeout, Transport: tr}
+					n := 0
+					fetch = func() (string, error) {
+						if n++; n%10 == 0 {
+							tr.CloseIdleConnections()
+						}
+						return post(c, url)
+					}
 				}
 				go func() {
 					defer wg.Done()
@@ -152,7 +164,7 @@ func TestDisconnectUnderLoad(t *testing.T) {
 				}()
 			}
 			waitCount := func(n int64) {
-				for ok.Load() < n {
+				for ok.Load() < n || byW1.Load() == 0 {
 					select {
 					case <-progress:
 					case <-h.t.Context().Done():
@@ -332,5 +344,65 @@ func TestUnderTendSocketMode(t *testing.T) {
 	}
 	if want := fmt.Sprintf("%d 7 worker", cmd.Process.Pid); body != want {
 		t.Fatalf("answer %q, want %q (the app on tend's socket, a worker)", body, want)
+	}
+}
+
+// A disconnecting worker answers a request on a keep-alive connection
+// that was idle when the disconnect began, and marks its answers as the
+// connection's last (http.Server.Shutdown alone closes that connection
+// at once, and such a request meets a reset).
+func TestDisconnectKeepsIdleConnectionsForAnAnswer(t *testing.T) {
+	h := newHarness(t, "http", cluster.RoundRobin, "ADDR=127.0.0.1:0")
+	w1, _ := h.fork(nil), h.fork(nil)
+	addr := h.waitListening(2)
+	// Two connections on worker 1: round robin alternates workers.
+	var onW1 []*rawhttp.Conn
+	for dials := 0; len(onW1) < 2; dials++ {
+		if dials == 20 {
+			t.Fatal("20 connections, fewer than 2 handed to worker 1")
+		}
+		c, err := rawhttp.Dial(addr.String(), testTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(testTimeout))
+		r, err := c.Get("/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if servedBy(r.Body) == fmt.Sprint(w1.PID()) {
+			onW1 = append(onW1, c)
+		}
+	}
+	idle, poll := onW1[0], onW1[1]
+	if err := w1.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+	// The drain has begun once an answer ends its connection.
+	for deadline := time.Now().Add(testTimeout); ; {
+		r, err := poll.Get("/")
+		if err != nil {
+			t.Fatalf("a connection in use lost a request during the disconnect: %v", err)
+		}
+		if r.Last {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no answer with Connection: close after the disconnect")
+		}
+	}
+	r, err := idle.Get("/")
+	if err != nil {
+		t.Fatalf("a request on a connection idle since before the disconnect failed: %v", err)
+	}
+	if !r.Last {
+		t.Errorf("answer %q during the drain keeps the connection alive; want Connection: close", r.Body)
+	}
+	if !idle.EOF() {
+		t.Error("the worker did not close the connection after its last answer")
+	}
+	if ev := h.next("exit of the disconnected worker", kind(cluster.Exit, w1)); ev.Code != 0 {
+		t.Errorf("exit %v, want code 0 after disconnect", ev)
 	}
 }

@@ -20,14 +20,12 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -36,6 +34,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/internal/rawhttp"
 )
 
 type tally struct {
@@ -102,12 +102,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen: -url http://host:port/path is needed")
 		os.Exit(2)
 	}
-	path := u.RequestURI()
-	conn := "keep-alive"
-	if !*keepAlive {
-		conn = "close"
-	}
-	req := []byte(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\n\r\n", path, u.Host, conn))
+	req := rawhttp.Request("GET", u.RequestURI(), u.Host, *keepAlive)
 
 	t := &tally{fail: map[string]int{}, failAt: map[string][]float64{}, bodies: map[string]int{},
 		lastSeen: map[string]float64{}, examples: map[string]string{}}
@@ -128,8 +123,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var c net.Conn
-			var br *bufio.Reader
+			var c *rawhttp.Conn
 			var lat []float64 // this loop's successful latencies, merged at the end
 			defer func() { t.mu.Lock(); t.lat = append(t.lat, lat...); t.mu.Unlock() }()
 			for {
@@ -144,28 +138,28 @@ func main() {
 				t0 := time.Now()
 				if c == nil {
 					var err error
-					c, err = net.DialTimeout("tcp", u.Host, *timeout)
+					c, err = rawhttp.Dial(u.Host, *timeout)
 					if err != nil {
 						t.add(start, classify(err), "", err)
 						c = nil
 						time.Sleep(time.Millisecond) // no busy loop while nobody listens
 						continue
 					}
-					br = bufio.NewReader(c)
 				}
 				c.SetDeadline(time.Now().Add(*timeout))
-				body, last, err := roundTrip(c, br, req)
+				resp, err := c.Do(req)
+				body := fmt.Sprintf("%d %s", resp.Status, strings.TrimSpace(resp.Body))
 				kind := ""
 				if err != nil {
-					kind = classify(err)
-				} else if !strings.HasPrefix(body, "200 ") {
+					kind, body = classify(err), ""
+				} else if resp.Status != 200 {
 					kind = "non200"
 				}
 				if kind == "" {
 					lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
 				}
 				t.add(start, kind, strings.TrimPrefix(body, "200 "), err)
-				if err != nil || !*keepAlive || last {
+				if err != nil || !*keepAlive || resp.Last {
 					c.Close()
 					c = nil
 				}
@@ -203,26 +197,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
-}
-
-// roundTrip writes one request and reads one full response; it returns
-// "<status> <body without trailing newline>", and last when the server
-// said the connection ends after it ("Connection: close"), so that the
-// next request goes on a new one as HTTP/1.1 asks of a client.
-func roundTrip(c net.Conn, br *bufio.Reader, req []byte) (body string, last bool, err error) {
-	if _, err := c.Write(req); err != nil {
-		return "", false, err
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return "", false, err
-	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return "", false, err
-	}
-	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b))), resp.Close, nil
 }
 
 // percentiles of the successful requests' latencies in ms (nearest rank).

@@ -1,11 +1,8 @@
 package nodepreload
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,40 +12,20 @@ import (
 
 	"github.com/tendhq/tend/internal/nodecluster"
 	"github.com/tendhq/tend/internal/nodeipc"
+	"github.com/tendhq/tend/internal/rawhttp"
 )
 
 const testTimeout = 15 * time.Second
 
-// keepAlive is one client connection that sends requests one at a time.
-type keepAlive struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func dial(t *testing.T, port int) *keepAlive {
+func dial(t *testing.T, port int) *rawhttp.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	c, err := rawhttp.Dial(fmt.Sprintf("127.0.0.1:%d", port), testTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.SetDeadline(time.Now().Add(testTimeout))
 	t.Cleanup(func() { c.Close() })
-	return &keepAlive{c, bufio.NewReader(c)}
-}
-
-// get sends GET path and returns the body and whether the server ends the
-// connection after this answer.
-func (k *keepAlive) get(path string) (body string, last bool, err error) {
-	k.c.SetDeadline(time.Now().Add(testTimeout))
-	if _, err := fmt.Fprintf(k.c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path); err != nil {
-		return "", false, err
-	}
-	resp, err := http.ReadResponse(k.br, nil)
-	if err != nil {
-		return "", false, err
-	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return string(b), resp.Close, err
+	return c
 }
 
 // A worker that tend disconnects answers a request on a keep-alive
@@ -109,9 +86,9 @@ func TestDrainKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 	await(nodecluster.Listening)
 
 	idle, poll := dial(t, port), dial(t, port)
-	for _, k := range []*keepAlive{idle, poll} {
-		if body, last, err := k.get("/listening"); err != nil || body != "true" || last {
-			t.Fatalf("before the disconnect: %q, last %v, %v", body, last, err)
+	for _, c := range []*rawhttp.Conn{idle, poll} {
+		if r, err := c.Get("/listening"); err != nil || r.Body != "true" || r.Last {
+			t.Fatalf("before the disconnect: %+v, %v", r, err)
 		}
 	}
 	if err := p.Disconnect(1); err != nil {
@@ -120,12 +97,12 @@ func TestDrainKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 	// The worker has closed its server once it says it no longer listens.
 	deadline := time.Now().Add(testTimeout)
 	for {
-		body, last, err := poll.get("/listening")
+		r, err := poll.Get("/listening")
 		if err != nil {
 			t.Fatalf("a connection in use lost a request during the disconnect: %v", err)
 		}
-		if body == "false" {
-			if !last {
+		if r.Body == "false" {
+			if !r.Last {
 				t.Error("an answer during the drain keeps the connection alive; want Connection: close")
 			}
 			break
@@ -134,15 +111,15 @@ func TestDrainKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 			t.Fatal("the worker still listens after its disconnect")
 		}
 	}
-	body, last, err := idle.get("/")
+	r, err := idle.Get("/")
 	if err != nil {
 		t.Fatalf("a request on a connection idle since before the disconnect failed: %v", err)
 	}
-	if !last {
-		t.Errorf("answer %q during the drain keeps the connection alive; want Connection: close", body)
+	if !r.Last {
+		t.Errorf("answer %q during the drain keeps the connection alive; want Connection: close", r.Body)
 	}
-	if _, err := idle.br.ReadByte(); err != io.EOF {
-		t.Errorf("after the last answer the connection reads %v, want EOF", err)
+	if !idle.EOF() {
+		t.Error("the server did not close the connection after its last answer")
 	}
 	await(nodecluster.Disconnected) // no connection left: the worker leaves
 }

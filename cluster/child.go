@@ -214,25 +214,28 @@ func (c *Child) handle(m nodeipc.Message) {
 // answers at once, as Node's worker does: the primary sends this worker
 // nothing more until it hears back.
 func (c *Child) newconn(r reply, f *os.File) {
-	accepted := false
-	if f != nil {
-		c.mu.Lock()
-		l := c.rr[r.Key]
-		c.mu.Unlock()
-		if l != nil {
-			if conn, err := net.FileConn(f); err == nil {
-				if accepted = l.offer(conn); !accepted {
-					conn.Close()
-				}
-			}
-		}
-		f.Close()
-	}
 	var seq json.RawMessage = r.Seq
 	if len(seq) == 0 {
 		seq = json.RawMessage("null")
 	}
-	c.send(map[string]any{"ack": seq, "accepted": accepted}, nil)
+	ack := func(accepted bool) { c.send(map[string]any{"ack": seq, "accepted": accepted}, nil) }
+	if f != nil {
+		c.mu.Lock()
+		l := c.rr[r.Key]
+		c.mu.Unlock()
+		conn, err := net.FileConn(f)
+		f.Close()
+		if l != nil && err == nil {
+			if !l.offer(conn, ack) {
+				conn.Close()
+			}
+			return
+		}
+		if err == nil {
+			conn.Close()
+		}
+	}
+	ack(false)
 }
 
 // Listen returns a listener on address that the worker shares with the

@@ -29,14 +29,19 @@ func newRRListener(c *Child, key string, addr net.Addr) *rrListener {
 		emptied: make(chan struct{}), done: make(chan struct{})}
 }
 
-// offer queues conn for Accept; false means the primary should give it to
-// another worker.
-func (l *rrListener) offer(conn net.Conn) bool {
+// offer queues conn for Accept after ack has told the primary whether it
+// is taken; false means the primary gives it to another worker. The answer
+// goes first, as in Node's worker, so that it is on its way before this
+// worker can have served the connection: the primary's round robin reads
+// a worker whose answer has not arrived as busy.
+func (l *rrListener) offer(conn net.Conn, ack func(accepted bool)) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || l.refusing {
+		ack(false)
 		return false
 	}
+	ack(true)
 	l.queue = append(l.queue, conn)
 	select {
 	case l.ready <- struct{}{}:

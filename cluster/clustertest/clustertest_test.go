@@ -62,7 +62,10 @@ func TestInProcess(t *testing.T) {
 		resp.Body.Close()
 		got[string(b)]++
 	}
-	if got["1"] != 5 || got["2"] != 5 {
+	// Both serve; exact alternation is nodecluster's (balance_test.go):
+	// a worker whose answer is not back within 1 ms forfeits its turn,
+	// which a busy machine can make happen to goroutines in one process.
+	if got["1"] < 2 || got["2"] < 2 || got["1"]+got["2"] != 10 {
 		t.Errorf("round robin over two in-process workers: %v", got)
 	}
 

@@ -24,18 +24,26 @@ var self = fromEnv()
 // mistaken for workers (Node deletes NODE_UNIQUE_ID too).
 func fromEnv() *Child {
 	uid, isNode := os.LookupEnv("NODE_UNIQUE_ID")
-	chFD, hasCh := os.LookupEnv("NODE_CHANNEL_FD")
+	chVar := "NODE_CHANNEL_FD"
+	chFD, hasCh := os.LookupEnv(chVar)
 	mode := os.Getenv("NODE_CHANNEL_SERIALIZATION_MODE")
+	if !hasCh && !isNode {
+		// tend gives apps that are not Node the same channel under its
+		// own name, so that Node libraries in them leave it alone.
+		chVar = "TEND_CHANNEL_FD"
+		chFD, hasCh = os.LookupEnv(chVar)
+	}
 	os.Unsetenv("NODE_UNIQUE_ID")
 	os.Unsetenv("NODE_CHANNEL_FD")
 	os.Unsetenv("NODE_CHANNEL_SERIALIZATION_MODE")
+	os.Unsetenv("TEND_CHANNEL_FD")
 
 	var ch *nodeipc.Channel
 	if hasCh {
 		fd, err := strconv.Atoi(chFD)
 		switch {
 		case err != nil:
-			fmt.Fprintf(os.Stderr, "cluster: NODE_CHANNEL_FD=%q is not a descriptor; ignoring it\n", chFD)
+			fmt.Fprintf(os.Stderr, "cluster: %s=%q is not a descriptor; ignoring it\n", chVar, chFD)
 		case mode != "" && mode != "json":
 			fmt.Fprintf(os.Stderr, "cluster: NODE_CHANNEL_SERIALIZATION_MODE=%q: only json is spoken; ignoring the channel\n", mode)
 		default:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/cluster"
+	"github.com/tendhq/tend/internal/nodeipc"
 	"github.com/tendhq/tend/internal/notify"
 	"github.com/tendhq/tend/internal/rawhttp"
 )
@@ -345,6 +346,65 @@ func TestUnderTendSocketMode(t *testing.T) {
 	if want := fmt.Sprintf("%d 7 worker", cmd.Process.Pid); body != want {
 		t.Fatalf("answer %q, want %q (the app on tend's socket, a worker)", body, want)
 	}
+
+	// tend's stop signal: Serve drains as on a disconnect, and the app
+	// exits 0.
+	idle, poll := dialGet(t, ln.Addr().String()), dialGet(t, ln.Addr().String())
+	cmd.Process.Signal(syscall.SIGINT)
+	awaitLast(t, poll)
+	answerOnIdle(t, idle)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("after SIGINT the app ended with %v, want exit status 0", err)
+	}
+}
+
+// dialGet opens a keep-alive connection and makes one request on it.
+func dialGet(t *testing.T, addr string) *rawhttp.Conn {
+	t.Helper()
+	c, err := rawhttp.Dial(addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := c.Get("/"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// awaitLast sends requests on c until one is answered with Connection:
+// close: the drain has begun.
+func awaitLast(t *testing.T, c *rawhttp.Conn) {
+	t.Helper()
+	for deadline := time.Now().Add(testTimeout); ; {
+		r, err := c.Get("/")
+		if err != nil {
+			t.Fatalf("a connection in use lost a request during the stop: %v", err)
+		}
+		if r.Last {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no answer with Connection: close after the stop began")
+		}
+	}
+}
+
+// answerOnIdle checks that c, idle since before the drain began, still
+// gets an answer, its last, and is then closed.
+func answerOnIdle(t *testing.T, c *rawhttp.Conn) {
+	t.Helper()
+	r, err := c.Get("/")
+	if err != nil {
+		t.Fatalf("a request on a connection idle since before the stop failed: %v", err)
+	}
+	if !r.Last {
+		t.Errorf("answer %q during the drain keeps the connection alive; want Connection: close", r.Body)
+	}
+	if !c.EOF() {
+		t.Error("the connection stays open after its last answer")
+	}
 }
 
 // A disconnecting worker answers a request on a keep-alive connection
@@ -379,30 +439,47 @@ func TestDisconnectKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 	if err := w1.Disconnect(); err != nil {
 		t.Fatal(err)
 	}
-	// The drain has begun once an answer ends its connection.
-	for deadline := time.Now().Add(testTimeout); ; {
-		r, err := poll.Get("/")
-		if err != nil {
-			t.Fatalf("a connection in use lost a request during the disconnect: %v", err)
-		}
-		if r.Last {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no answer with Connection: close after the disconnect")
-		}
-	}
-	r, err := idle.Get("/")
-	if err != nil {
-		t.Fatalf("a request on a connection idle since before the disconnect failed: %v", err)
-	}
-	if !r.Last {
-		t.Errorf("answer %q during the drain keeps the connection alive; want Connection: close", r.Body)
-	}
-	if !idle.EOF() {
-		t.Error("the worker did not close the connection after its last answer")
-	}
+	awaitLast(t, poll)
+	answerOnIdle(t, idle)
 	if ev := h.next("exit of the disconnected worker", kind(cluster.Exit, w1)); ev.Code != 0 {
 		t.Errorf("exit %v, want code 0 after disconnect", ev)
+	}
+}
+
+// Under tend an app that is not Node finds its message channel in
+// TEND_CHANNEL_FD: Send and Messages use it (tend send, app messages in
+// tend logs).
+func TestTendChannel(t *testing.T) {
+	parent, child, err := nodeipc.NewPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), workerEnv+"=echo", "TEND_CHANNEL_FD=3", "TEND_ID=4")
+	cmd.ExtraFiles = []*os.File{child}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	recv := func() string {
+		t.Helper()
+		m, err := parent.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(m.Raw)
+	}
+	if m := recv(); m != `{"hello":4}` {
+		t.Fatalf("first message %s, want the helper's hello", m)
+	}
+	if err := parent.Send(map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(); m != `{"echo":{"n":1},"id":4}` {
+		t.Fatalf("answer %s, want the echo of {\"n\":1}", m)
 	}
 }

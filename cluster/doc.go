@@ -17,7 +17,9 @@
 //		if err != nil {
 //			log.Fatal(err)
 //		}
-//		log.Fatal(cluster.Serve(&http.Server{Handler: h}, ln))
+//		if err := cluster.Serve(&http.Server{Handler: h}, ln); err != nil {
+//			log.Fatal(err)
+//		}
 //	}
 //
 // # Processes
@@ -71,8 +73,10 @@
 // With `tend start ./app -i max --port 3000` (socket mode) Listen returns
 // the socket tend passed (LISTEN_FDS, systemd's protocol, so systemd
 // socket units work too); when a manager sets NOTIFY_SOCKET, a successful
-// Listen sends READY=1 (sd_notify); when it passes a Node channel
-// (NODE_CHANNEL_FD) Send and Messages use it.
+// Listen sends READY=1 (sd_notify); when it passes a channel
+// (NODE_CHANNEL_FD, or tend's TEND_CHANNEL_FD) Send and Messages use it
+// (`tend send`). tend stops an instance with SIGINT (systemd with
+// SIGTERM): Serve takes either as its disconnect and stops gracefully.
 //
 // # Testing
 //

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -21,18 +24,19 @@ const firstRequestGrace = 5 * time.Second
 // waits as long.
 const idleGrace = time.Second
 
-// Serve runs srv.Serve(ln) until the worker disconnects, then stops
-// gracefully and returns nil: it stops taking connections, lets every
-// connection already accepted start its first request, answers every
-// request from then on with "Connection: close" and gives keep-alive
-// connections up to a second to end that way, and calls
-// http.Server.Shutdown, which waits for requests in flight. (Shutdown
-// alone closes idle keep-alive connections at once, and a client writing
-// its next request on one meets a reset.) Any other end
-// of srv.Serve is returned as is (http.ErrServerClosed after the program
+// Serve runs srv.Serve(ln) until the worker disconnects, or, when a
+// manager started the process with a socket or a channel (tend, systemd),
+// until SIGINT or SIGTERM. Then it stops gracefully and returns nil: it
+// stops taking connections, lets every connection already accepted start
+// its first request, answers every request from then on with "Connection:
+// close" and gives keep-alive connections up to a second to end that way,
+// and calls http.Server.Shutdown, which waits for requests in flight.
+// (Shutdown alone closes idle keep-alive connections at once, and a client
+// writing its next request on one meets a reset.) Any other end of
+// srv.Serve is returned as is (http.ErrServerClosed after the program
 // called srv.Shutdown or srv.Close). A worker whose main returns after
-// Serve exits cleanly, so a primary's Disconnect stops it without failing
-// a request.
+// Serve exits cleanly, so a primary's Disconnect or a manager's stop
+// signal ends it without failing a request.
 //
 // Serve chains hooks onto srv's ConnState, ConnContext and Handler before
 // serving (http.Server.Shutdown alone would drop a request that arrives on
@@ -64,10 +68,22 @@ func (c *Child) Serve(srv *http.Server, ln net.Listener) error {
 	t := trackConns(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var sigs chan os.Signal
+	if c.kind == kindActivation || c.kind == kindManaged {
+		// A manager (tend, systemd) stops its instances with a signal:
+		// the first starts the same graceful stop as a disconnect; a
+		// second one acts as if nobody listened (it ends the process).
+		sigs = make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+	}
 	select {
 	case err := <-errc:
 		return err
 	case <-c.disc:
+	case <-sigs:
+		signal.Stop(sigs)
+		go c.disconnect(false)
 	}
 	t.draining.Store(true)
 	idleEnd := time.Now().Add(idleGrace)

@@ -10,15 +10,12 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/tendhq/tend/cluster"
 )
@@ -40,16 +37,10 @@ func main() {
 		fmt.Fprintf(w, "%x\n", sum[:8])
 	})
 	log.Printf("pid %d serving on %s", os.Getpid(), ln.Addr())
-	// tend stops an instance with SIGINT (or --kill-signal): finish the
-	// requests in flight, then exit.
-	srv := &http.Server{}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-stop
-		srv.Shutdown(context.Background())
-	}()
-	if err := srv.Serve(ln); err != http.ErrServerClosed {
+	// cluster.Serve stops gracefully when tend stops the instance (SIGINT,
+	// or --kill-signal): requests in flight finish, and keep-alive clients
+	// get "Connection: close" and move to the other instances.
+	if err := cluster.Serve(&http.Server{}, ln); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -44,6 +44,8 @@ func main() {
 			w.WriteHeader(200)
 			fmt.Fprintf(w, "Hello from worker %d\n", os.Getpid())
 		})}
-		log.Fatal(cluster.Serve(srv, ln))
+		if err := cluster.Serve(srv, ln); err != nil {
+			log.Fatal(err)
+		}
 	}
 }

@@ -68,5 +68,7 @@ func worker() {
 		log.Fatal(err)
 	}
 	log.Printf("App (PID: %d) is listening on port %s", os.Getpid(), port)
-	log.Fatal(cluster.Serve(&http.Server{}, ln))
+	if err := cluster.Serve(&http.Server{}, ln); err != nil {
+		log.Fatal(err)
+	}
 }

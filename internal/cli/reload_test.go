@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -133,6 +135,42 @@ func TestReloadUnderLoad(t *testing.T) {
 			rep := lastReload(t, h, "b")
 			if rep == nil || !rep.OK || len(rep.Steps) != 2 || rep.Steps[0].ReadyBy != "listening" {
 				t.Errorf("describe's last reload = %+v", rep)
+			}
+		})
+	}
+}
+
+// helloBin builds examples/hello, the README's example, once per test run.
+var helloBin = sync.OnceValues(func() (string, error) {
+	out := filepath.Join(filepath.Dir(tendBin), "hello")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/tendhq/tend/examples/hello")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building examples/hello: %v\n%s", err, b)
+	}
+	return out, nil
+})
+
+// The Go example drains keep-alive connections when tend stops an old
+// instance with its signal (cluster.Serve), in socket and proxy modes.
+func TestReloadGoUnderKeepAliveLoad(t *testing.T) {
+	hello, err := helloBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"socket", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t)
+			port := freePort(t)
+			h.ok("start", hello, "--name", "hello", "-i", "2", "--port", strconv.Itoa(port), "--exec-mode", mode)
+			h.await("ready", func(in []tend.Instance) bool { return len(in) == 2 && in[0].Ready && in[1].Ready })
+			l := startKeepAlive(fmt.Sprintf("http://127.0.0.1:%d/", port), 4)
+			waitCount(t, l.count, 100)
+			h.ok("reload", "hello")
+			waitCount(t, l.count, l.count()+100)
+			l.end()
+			if l.failed != 0 {
+				t.Errorf("%d of %d requests failed during the reload: %v", l.failed, l.failed+l.ok, l.errs)
 			}
 		})
 	}

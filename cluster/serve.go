@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,9 +21,14 @@ const firstRequestGrace = 5 * time.Second
 
 // idleGrace is how long after its disconnect a worker leaves keep-alive
 // connections open, so that a client in use gets its next answer (with
-// "Connection: close") instead of a closed connection. tend's Node drain
-// waits as long.
-const idleGrace = time.Second
+// "Connection: close") instead of a closed connection: a second, or what
+// tend says in TEND_DRAIN_MS (it keeps the drain within kill_timeout).
+func idleGrace() time.Duration {
+	if ms, err := strconv.ParseUint(os.Getenv("TEND_DRAIN_MS"), 10, 31); err == nil {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return time.Second
+}
 
 // Serve runs srv.Serve(ln) until the worker disconnects, or, when a
 // manager started the process with a socket or a channel (tend, systemd),
@@ -86,7 +92,7 @@ func (c *Child) Serve(srv *http.Server, ln net.Listener) error {
 		go c.disconnect(false)
 	}
 	t.draining.Store(true)
-	idleEnd := time.Now().Add(idleGrace)
+	idleEnd := time.Now().Add(idleGrace())
 	stop()
 	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -11,8 +11,9 @@
 //   - every response carries "Connection: close", so a client in use moves
 //     to a new connection (which tend hands to a serving worker) after the
 //     answer it is waiting for;
-//   - idle connections are closed only after GRACE_MS, so only a client
-//     that stayed idle that long can meet the close.
+//   - idle connections are closed only after GRACE_MS (1 s unless tend
+//     says less), so only a client that stayed idle that long can meet
+//     the close.
 //
 // The server stops accepting at once as before, and the worker disconnects
 // as soon as its last connection ends. Outside a disconnect nothing changes:
@@ -21,7 +22,8 @@ const dc = require('node:diagnostics_channel');
 const http = require('node:http');
 const https = require('node:https');
 
-const GRACE_MS = 1000;
+// tend sets TEND_DRAIN_MS: a second, or half of kill_timeout if shorter.
+const GRACE_MS = /^\d+$/.test(process.env.TEND_DRAIN_MS || '') ? Number(process.env.TEND_DRAIN_MS) : 1000;
 let draining = false;
 let graceEnd = 0;
 

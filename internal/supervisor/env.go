@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tendhq/tend"
 )
@@ -15,7 +16,20 @@ import (
 var stripped = []string{
 	"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
 	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID",
-	"NOTIFY_SOCKET", "TEND_APP", "TEND_INSTANCE", "TEND_ID",
+	"NOTIFY_SOCKET", "TEND_APP", "TEND_INSTANCE", "TEND_ID", "TEND_CHANNEL_FD", "TEND_DRAIN_MS",
+}
+
+// drainGrace is how long a stopping instance keeps idle keep-alive
+// connections open for a client's next request (answered with
+// "Connection: close"): a second, or half of kill_timeout if that is
+// shorter, so that the drain never runs into SIGKILL. tend's Node preload
+// and the Go cluster package read it from TEND_DRAIN_MS.
+func drainGrace(spec *tend.AppSpec) time.Duration {
+	kt := spec.KillTimeout.D()
+	if kt <= 0 {
+		kt = tend.DefaultKillTimeout.D()
+	}
+	return min(time.Second, kt/2)
 }
 
 // instanceEnv builds the environment of instance index of spec: the shell
@@ -41,6 +55,7 @@ func instanceEnv(spec *tend.AppSpec, index, id int, extra map[string]string) []s
 	m["TEND_APP"] = spec.Name
 	m["TEND_INSTANCE"] = strconv.Itoa(index)
 	m["TEND_ID"] = strconv.Itoa(id)
+	m["TEND_DRAIN_MS"] = strconv.FormatInt(drainGrace(spec).Milliseconds(), 10)
 	if v := spec.IncrementVar; v != "" {
 		base, _ := strconv.Atoi(m[v])
 		m[v] = strconv.Itoa(base + index)

@@ -27,16 +27,17 @@ func fromEnv() *Child {
 	chVar := "NODE_CHANNEL_FD"
 	chFD, hasCh := os.LookupEnv(chVar)
 	mode := os.Getenv("NODE_CHANNEL_SERIALIZATION_MODE")
-	if !hasCh && !isNode {
-		// tend gives apps that are not Node the same channel under its
-		// own name, so that Node libraries in them leave it alone.
+	if !hasCh && !isNode && activated() {
+		// In socket mode tend is the primary and gives apps that are not
+		// Node their channel under its own name. Elsewhere (fork and proxy
+		// modes) the program stays a primary and the variable is its own.
 		chVar = "TEND_CHANNEL_FD"
 		chFD, hasCh = os.LookupEnv(chVar)
+		os.Unsetenv(chVar)
 	}
 	os.Unsetenv("NODE_UNIQUE_ID")
 	os.Unsetenv("NODE_CHANNEL_FD")
 	os.Unsetenv("NODE_CHANNEL_SERIALIZATION_MODE")
-	os.Unsetenv("TEND_CHANNEL_FD")
 
 	var ch *nodeipc.Channel
 	if hasCh {

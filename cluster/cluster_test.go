@@ -165,11 +165,12 @@ func TestDisconnectUnderLoad(t *testing.T) {
 				}()
 			}
 			waitCount := func(n int64) {
+				deadline := time.After(testTimeout)
 				for ok.Load() < n || byW1.Load() == 0 {
 					select {
 					case <-progress:
-					case <-h.t.Context().Done():
-						return
+					case <-deadline:
+						t.Fatalf("load stalled at %d requests, %d by worker 1", ok.Load(), byW1.Load())
 					}
 				}
 			}
@@ -446,28 +447,47 @@ func TestDisconnectKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 	}
 }
 
-// Under tend an app that is not Node finds its message channel in
-// TEND_CHANNEL_FD: Send and Messages use it (tend send, app messages in
-// tend logs).
+// In tend's socket mode an app that is not Node finds its message channel
+// in TEND_CHANNEL_FD: Send and Messages use it (tend send, app messages in
+// tend logs). In fork and proxy modes the variable is there too, but the
+// program stays a primary (it may fork workers of its own).
 func TestTendChannel(t *testing.T) {
-	parent, child, err := nodeipc.NewPair()
-	if err != nil {
-		t.Fatal(err)
+	run := func(activated bool) (*exec.Cmd, *nodeipc.Channel) {
+		parent, child, err := nodeipc.NewPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { parent.Close() })
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), workerEnv+"=echo", "TEND_ID=4", "TEND_CHANNEL_FD=3")
+		cmd.ExtraFiles = []*os.File{child}
+		if activated {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			f, err := ln.(*net.TCPListener).File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cmd.ExtraFiles = []*os.File{f, child}
+			cmd.Env = append(cmd.Env, "CLUSTER_TEST_SHIM=1", "LISTEN_FDS=1", "TEND_CHANNEL_FD=4")
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		child.Close()
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, parent
 	}
-	defer parent.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), workerEnv+"=echo", "TEND_CHANNEL_FD=3", "TEND_ID=4")
-	cmd.ExtraFiles = []*os.File{child}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	child.Close()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
+	_, ch := run(true)
 	recv := func() string {
 		t.Helper()
-		m, err := parent.Recv()
+		m, err := ch.Recv()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -476,10 +496,17 @@ func TestTendChannel(t *testing.T) {
 	if m := recv(); m != `{"hello":4}` {
 		t.Fatalf("first message %s, want the helper's hello", m)
 	}
-	if err := parent.Send(map[string]int{"n": 1}); err != nil {
+	if err := ch.Send(map[string]int{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
 	if m := recv(); m != `{"echo":{"n":1},"id":4}` {
 		t.Fatalf("answer %s, want the echo of {\"n\":1}", m)
+	}
+
+	// Without a socket: a primary, which TestMain refuses to run a helper
+	// worker in (exit status 5).
+	cmd, _ := run(false)
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 5 {
+		t.Errorf("with TEND_CHANNEL_FD and no socket the helper ended with %v, want exit status 5 (a primary)", err)
 	}
 }

@@ -74,9 +74,10 @@
 // the socket tend passed (LISTEN_FDS, systemd's protocol, so systemd
 // socket units work too); when a manager sets NOTIFY_SOCKET, a successful
 // Listen sends READY=1 (sd_notify); when it passes a channel
-// (NODE_CHANNEL_FD, or tend's TEND_CHANNEL_FD) Send and Messages use it
-// (`tend send`). tend stops an instance with SIGINT (systemd with
-// SIGTERM): Serve takes either as its disconnect and stops gracefully.
+// (NODE_CHANNEL_FD, or TEND_CHANNEL_FD in tend's socket mode) Send and
+// Messages use it (`tend send`). tend stops an instance with SIGINT
+// (systemd with SIGTERM): Serve takes either as its disconnect and stops
+// gracefully.
 //
 // # Testing
 //

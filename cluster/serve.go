@@ -30,9 +30,10 @@ func idleGrace() time.Duration {
 	return time.Second
 }
 
-// Serve runs srv.Serve(ln) until the worker disconnects, or, when a
-// manager started the process with a socket or a channel (tend, systemd),
-// until SIGINT or SIGTERM. Then it stops gracefully and returns nil: it
+// Serve runs srv.Serve(ln) until the worker disconnects, or, unless the
+// process is a worker of a cluster primary (which stops it with a
+// disconnect), until SIGINT or SIGTERM: how tend, systemd and a terminal
+// stop a process. Then it stops gracefully and returns nil: it
 // stops taking connections, lets every connection already accepted start
 // its first request, answers every request from then on with "Connection:
 // close" and gives keep-alive connections up to a second to end that way,
@@ -40,9 +41,11 @@ func idleGrace() time.Duration {
 // (Shutdown alone closes idle keep-alive connections at once, and a client
 // writing its next request on one meets a reset.) Any other end of
 // srv.Serve is returned as is (http.ErrServerClosed after the program
-// called srv.Shutdown or srv.Close). A worker whose main returns after
+// called srv.Shutdown or srv.Close; a program that also shuts srv down on
+// SIGINT or SIGTERM itself gets nil or http.ErrServerClosed, whichever
+// of the two reacted first: treat both as a clean end). A worker whose main returns after
 // Serve exits cleanly, so a primary's Disconnect or a manager's stop
-// signal ends it without failing a request.
+// signal ends it without failing a request. A second signal is not caught.
 //
 // Serve chains hooks onto srv's ConnState, ConnContext and Handler before
 // serving (http.Server.Shutdown alone would drop a request that arrives on
@@ -72,29 +75,37 @@ func (c *Child) Serve(srv *http.Server, ln net.Listener) error {
 		l.served.Store(true)
 	}
 	t := trackConns(srv)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	var sigs chan os.Signal
-	if c.kind == kindActivation || c.kind == kindManaged {
-		// A manager (tend, systemd) stops its instances with a signal:
-		// the first starts the same graceful stop as a disconnect; a
-		// second one acts as if nobody listened (it ends the process).
+	if c.kind != kindNode {
+		// Managers (tend, systemd) and terminals stop a process with a
+		// signal: the first starts the same graceful stop as a
+		// disconnect; after it, signals act as if nobody listened (a
+		// second one ends the process). A worker of a cluster primary is
+		// stopped by its primary instead and keeps Go's default.
 		sigs = make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 		defer signal.Stop(sigs)
 	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-c.disc:
 	case <-sigs:
-		signal.Stop(sigs)
 		go c.disconnect(false)
+	}
+	if sigs != nil {
+		signal.Stop(sigs)
 	}
 	t.draining.Store(true)
 	idleEnd := time.Now().Add(idleGrace())
 	stop()
-	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+	if err := <-errc; errors.Is(err, http.ErrServerClosed) {
+		// The program shut srv down itself (its own signal handler,
+		// say): its Shutdown does the waiting.
+		return err
+	} else if err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	t.wait(time.Now().Add(firstRequestGrace), func() bool { return len(t.waiting) == 0 })

@@ -25,7 +25,8 @@ func bootApp(t *testing.T) string {
 // keepAliveLoad is load over persistent connections, counting failures.
 // It POSTs: Go's client retries an idempotent request that failed on a
 // reused connection, which would hide a connection the server closed under
-// it; a POST is never retried, like most load generators' requests.
+// it; a POST it has sent is not retried, like most load generators'
+// requests.
 type keepAliveLoad struct {
 	ok, failed int
 	errs       []string

@@ -16,51 +16,80 @@
 //     the close.
 //
 // The server stops accepting at once as before, and the worker disconnects
-// as soon as its last connection ends. Outside a disconnect nothing changes:
-// no hook runs per request until tend asks the worker to leave.
-const dc = require('node:diagnostics_channel');
-const http = require('node:http');
-const https = require('node:https');
+// as soon as its last connection ends. Until the disconnect this file only
+// adds one listener: it loads nothing and no hook runs per request. Any
+// failure in it leaves Node's own disconnect as it was.
+
+// Children of the app (node processes, worker threads) need none of this:
+// take this preload out of the NODE_OPTIONS they inherit.
+if (process.env.NODE_OPTIONS) {
+  let opts = process.env.NODE_OPTIONS;
+  for (const own of [`--require "${__filename}"`, `--require ${__filename}`]) opts = opts.split(own).join('');
+  opts = opts.trim();
+  if (opts) process.env.NODE_OPTIONS = opts;
+  else delete process.env.NODE_OPTIONS;
+}
 
 // tend sets TEND_DRAIN_MS: a second, or half of kill_timeout if shorter.
 const GRACE_MS = /^\d+$/.test(process.env.TEND_DRAIN_MS || '') ? Number(process.env.TEND_DRAIN_MS) : 1000;
 let draining = false;
-let graceEnd = 0;
 
 // Node's own cluster code handles the disconnect in a listener of the same
-// event; being first, this one marks the drain before the servers close.
+// event; prepended, this one runs first, in the same tick, before the
+// servers close.
 process.prependListener('internalMessage', (msg) => {
   if (draining || !msg || msg.cmd !== 'NODE_CLUSTER' || msg.act !== 'disconnect') return;
   draining = true;
-  graceEnd = Date.now() + GRACE_MS;
-  dc.subscribe('http.server.request.start', closeAfter);
+  try {
+    drain(Date.now() + GRACE_MS);
+  } catch (err) {
+    process.emitWarning(`tend drain preload: ${err && err.message}`);
+  }
 });
 
+function drain(graceEnd) {
+  const dc = require('diagnostics_channel');
+  if (typeof dc.subscribe === 'function') dc.subscribe('http.server.request.start', closeAfter);
+  for (const Server of [require('http').Server, require('https').Server]) {
+    const closeIdle = Server.prototype.closeIdleConnections;
+    if (typeof closeIdle !== 'function') continue;
+    Server.prototype.closeIdleConnections = function () {
+      // unref: the timer is never what keeps the worker alive.
+      setTimeout(() => closeIdle.call(this), Math.max(0, graceEnd - Date.now())).unref();
+    };
+  }
+}
+
+const isConnection = (k) => typeof k === 'string' && k.toLowerCase() === 'connection';
+
 // closeAfter makes a response the last on its connection, also when the
-// app sets "Connection: keep-alive" itself.
+// app sets "Connection: keep-alive" itself (setHeader, or writeHead with
+// an object, a flat array or an array of pairs; the app's own headers
+// object is copied, never changed).
 function closeAfter({ response }) {
   response.shouldKeepAlive = false;
   const setHeader = response.setHeader;
   response.setHeader = function (name, value) {
-    if (typeof name === 'string' && name.toLowerCase() === 'connection') value = 'close';
-    return setHeader.call(this, name, value);
+    return setHeader.call(this, name, isConnection(name) ? 'close' : value);
   };
   const writeHead = response.writeHead;
   response.writeHead = function (...args) {
-    const h = args[args.length - 1];
-    if (h && typeof h === 'object' && !Array.isArray(h)) {
-      for (const k of Object.keys(h)) if (k.toLowerCase() === 'connection') h[k] = 'close';
-    }
+    const i = args.length - 1;
+    if (i >= 1) args[i] = closeHeaders(args[i]);
     return writeHead.apply(this, args);
   };
 }
 
-for (const Server of [http.Server, https.Server]) {
-  const closeIdle = Server.prototype.closeIdleConnections;
-  if (typeof closeIdle !== 'function') continue;
-  Server.prototype.closeIdleConnections = function () {
-    if (!draining) return closeIdle.call(this);
-    // unref: the timer is never what keeps the worker alive.
-    setTimeout(() => closeIdle.call(this), Math.max(0, graceEnd - Date.now())).unref();
-  };
+function closeHeaders(h) {
+  if (Array.isArray(h)) {
+    if (h.some(Array.isArray)) return h.map((kv) => (Array.isArray(kv) && isConnection(kv[0]) ? [kv[0], 'close'] : kv));
+    if (!h.some(isConnection)) return h;
+    return h.map((v, j) => (j % 2 === 1 && isConnection(h[j - 1]) ? 'close' : v));
+  }
+  if (h && typeof h === 'object' && Object.keys(h).some(isConnection)) {
+    const out = { ...h };
+    for (const k of Object.keys(out)) if (isConnection(k)) out[k] = 'close';
+    return out;
+  }
+  return h;
 }

@@ -31,7 +31,8 @@ func dial(t *testing.T, port int) *rawhttp.Conn {
 // A worker that tend disconnects answers a request on a keep-alive
 // connection that was idle when its server closed (Node alone destroys
 // that connection at once, and the request meets a reset), and marks its
-// answers as the connection's last.
+// answers as the connection's last, also when the app asks for keep-alive
+// itself.
 func TestDrainKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 	paths, err := Write(t.TempDir())
 	if err != nil {
@@ -85,11 +86,18 @@ func TestDrainKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 	}
 	await(nodecluster.Listening)
 
-	idle, poll := dial(t, port), dial(t, port)
-	for _, c := range []*rawhttp.Conn{idle, poll} {
-		if r, err := c.Get("/listening"); err != nil || r.Body != "true" || r.Last {
-			t.Fatalf("before the disconnect: %+v, %v", r, err)
+	// Connections idle across the disconnect, one per way of answering.
+	routes := []string{"/", "/set", "/object", "/flat", "/pairs"}
+	idle := map[string]*rawhttp.Conn{}
+	for _, path := range routes {
+		idle[path] = dial(t, port)
+		if r, err := idle[path].Get(path); err != nil || r.Last {
+			t.Fatalf("%s before the disconnect: %+v, %v", path, r, err)
 		}
+	}
+	poll := dial(t, port)
+	if r, err := poll.Get("/listening"); err != nil || r.Body != "true" {
+		t.Fatalf("before the disconnect: %+v, %v", r, err)
 	}
 	if err := p.Disconnect(1); err != nil {
 		t.Fatal(err)
@@ -111,15 +119,18 @@ func TestDrainKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 			t.Fatal("the worker still listens after its disconnect")
 		}
 	}
-	r, err := idle.Get("/")
-	if err != nil {
-		t.Fatalf("a request on a connection idle since before the disconnect failed: %v", err)
-	}
-	if !r.Last {
-		t.Errorf("answer %q during the drain keeps the connection alive; want Connection: close", r.Body)
-	}
-	if !idle.EOF() {
-		t.Error("the server did not close the connection after its last answer")
+	for _, path := range routes {
+		c := idle[path]
+		r, err := c.Get(path)
+		if err != nil {
+			t.Fatalf("%s on a connection idle since before the disconnect: %v", path, err)
+		}
+		if !r.Last {
+			t.Errorf("%s: answer %q during the drain keeps the connection alive; want Connection: close", path, r.Body)
+		}
+		if !c.EOF() {
+			t.Errorf("%s: the server did not close the connection after its last answer", path)
+		}
 	}
 	await(nodecluster.Disconnected) // no connection left: the worker leaves
 }

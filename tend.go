@@ -198,6 +198,40 @@ type Instance struct {
 	Problem string `json:"problem,omitempty"`
 }
 
+// Kinds of Event.
+const (
+	// EventInstance: the instance's state (status, pid, readiness,
+	// restarts or problem) changed, or it is the current state a stream
+	// starts with.
+	EventInstance = "instance"
+	// EventRemoved: the instance left its app (scale down, delete).
+	EventRemoved = "removed"
+	// EventLost: the reader fell behind and Lost events were dropped.
+	EventLost = "lost"
+)
+
+// Event is one line of `tend events`: a change of one instance.
+type Event struct {
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"` // EventInstance, EventRemoved, EventLost
+	App      string    `json:"app,omitempty"`
+	ID       int       `json:"id"`
+	Instance int       `json:"instance"`
+	PID      int       `json:"pid"`
+	Status   Status    `json:"status,omitempty"`
+	Ready    bool      `json:"ready"`
+	Restarts int       `json:"restarts"`
+	LastExit *Exit     `json:"last_exit,omitempty"`
+	Problem  string    `json:"problem,omitempty"`
+	Lost     int       `json:"lost,omitempty"`
+}
+
+// EventOf is the event that reports in's state.
+func EventOf(in Instance, kind string, t time.Time) Event {
+	return Event{Time: t, Kind: kind, App: in.Name, ID: in.ID, Instance: in.Instance, PID: in.PID,
+		Status: in.Status, Ready: in.Ready, Restarts: in.Restarts, LastExit: in.LastExit, Problem: in.Problem}
+}
+
 // App is the full picture of one app, as `tend describe` shows it.
 type App struct {
 	Spec        AppSpec    `json:"spec"`

@@ -198,6 +198,34 @@ func (c *Client) Logs(ctx context.Context, q LogQuery, fn func(tend.LogLine) err
 	}
 }
 
+// Events calls fn with the current state of every instance target selects
+// (an app name, an instance id; "" for all, apps started later included),
+// then with each change until ctx ends or fn returns an error.
+func (c *Client) Events(ctx context.Context, target string, fn func(tend.Event) error) error {
+	v := url.Values{}
+	if target != "" {
+		v.Set("target", target)
+	}
+	resp, err := c.send(ctx, "GET", "/v1/events?"+v.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev tend.Event
+		if err := dec.Decode(&ev); err != nil {
+			if err == io.EOF || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reading events: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+}
+
 // Kill stops every app and then the daemon.
 func (c *Client) Kill(ctx context.Context) (tend.ActionResult, error) {
 	var out tend.ActionResult

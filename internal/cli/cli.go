@@ -85,7 +85,7 @@ logs live in $TEND_HOME (default ~/.tend).`,
 	root.AddGroup(&cobra.Group{ID: "apps", Title: "Running apps:"}, &cobra.Group{ID: "look", Title: "Seeing what runs:"}, &cobra.Group{ID: "daemon", Title: "The daemon:"})
 	root.AddCommand(
 		startCmd(e), actionCmd(e, "stop"), actionCmd(e, "restart"), reloadCmd(e), scaleCmd(e), actionCmd(e, "delete"),
-		lsCmd(e), describeCmd(e), logsCmd(e), actionCmd(e, "flush"), monitCmd(e),
+		lsCmd(e), describeCmd(e), logsCmd(e), eventsCmd(e), actionCmd(e, "flush"), monitCmd(e),
 		sendCmd(e), pingCmd(e), killCmd(e), daemonCmd(e),
 	)
 	// Wrong arguments are bad input (exit 2), said with the usage line.

@@ -218,6 +218,74 @@ func logsCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+func eventsCmd(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "events [id|name|all]",
+		GroupID: "look",
+		Short:   "Print the state of instances, then each change: starts, exits, restarts, readiness",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target := ""
+			if len(args) == 1 && args[0] != "all" {
+				target = args[0]
+			}
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(e.out)
+			err = c.Events(cmd.Context(), target, func(ev tend.Event) error {
+				if asJSON {
+					return enc.Encode(ev)
+				}
+				_, err := fmt.Fprintln(e.out, e.eventLine(ev))
+				return err
+			})
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON lines")
+	return cmd
+}
+
+// eventLine is an event as `tend events` prints it:
+//
+//	15:04:05.000 web[1] id 3: online, pid 4242, ready, 2 restarts
+func (e *env) eventLine(ev tend.Event) string {
+	at := ev.Time.Local().Format("15:04:05.000")
+	switch ev.Kind {
+	case tend.EventLost:
+		return fmt.Sprintf("%s %d events lost: this reader fell behind", at, ev.Lost)
+	case tend.EventRemoved:
+		return fmt.Sprintf("%s %s[%d] id %d: removed", at, ev.App, ev.Instance, ev.ID)
+	}
+	parts := []string{string(ev.Status)}
+	if ev.PID > 0 {
+		parts = append(parts, fmt.Sprintf("pid %d", ev.PID))
+	}
+	if ev.Ready {
+		parts = append(parts, "ready")
+	}
+	if ev.Restarts > 0 {
+		parts = append(parts, fmt.Sprintf("%d restarts", ev.Restarts))
+	}
+	if x := ev.LastExit; x != nil && ev.Status != tend.StatusOnline {
+		how := fmt.Sprintf("exit code %d", x.Code)
+		if x.Signal != "" {
+			how = "killed by " + x.Signal
+		}
+		parts = append(parts, fmt.Sprintf("last exit: %s (%s)", how, x.Cause))
+	}
+	if ev.Problem != "" {
+		parts = append(parts, ev.Problem)
+	}
+	return fmt.Sprintf("%s %s[%d] id %d: %s", at, ev.App, ev.Instance, ev.ID, strings.Join(parts, ", "))
+}
+
 func pingCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "ping",

@@ -103,6 +103,7 @@ func (d *Daemon) routes() http.Handler {
 		replyWithResult(w, res, err)
 	})
 	mux.HandleFunc("GET /v1/logs", d.logs)
+	mux.HandleFunc("GET /v1/events", d.events)
 	mux.HandleFunc("POST /v1/kill", func(w http.ResponseWriter, r *http.Request) {
 		d.log.Info("kill requested: stopping every app")
 		d.mu.Lock()

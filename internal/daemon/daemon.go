@@ -60,6 +60,7 @@ type Daemon struct {
 	settings Settings
 	preloads nodepreload.Paths // what Node apps load with --require
 	poller   *logfile.Poller
+	hub      eventHub // instance events for GET /v1/events
 }
 
 // gcPercent is the daemon's GOGC.
@@ -430,6 +431,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 			Logf:         func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
 			Shim:         d.exe,
 			NodePreloads: d.preloads,
+			Events:       d.hub.publish,
 			Poller:       d.poller,
 			LogDefaults: supervisor.LogDefaults{
 				MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,

@@ -50,6 +50,9 @@ type Options struct {
 	// Poller reads the instances' output pipes; nil reads each pipe in a
 	// goroutine of its own (simpler, dearer under a flood).
 	Poller *logfile.Poller
+	// Events receives a change of an instance's state or its removal, in
+	// the app's actor: it must not block. nil discards them.
+	Events func(tend.Event)
 	// NodePreloads are given to Node apps with NODE_OPTIONS=--require: the
 	// listen preload in socket mode (an unmodified listen(port) takes fd 3),
 	// the drain preload in cluster mode. Empty paths load nothing.
@@ -290,6 +293,9 @@ func (a *App) Restart(ctx context.Context, ids []int) error {
 func (a *App) Close(ctx context.Context) error {
 	err := a.stopAndWait(ctx, nil, "delete")
 	a.call(func() {
+		if a.opt.Events != nil {
+			a.emitChanges(a.view.Load(), nil)
+		}
 		a.closeSinks()
 		a.share.close()
 		close(a.quit)
@@ -633,7 +639,34 @@ func (a *App) publish() {
 		iv.Instance = in
 		v[i] = iv
 	}
+	if a.opt.Events != nil {
+		a.emitChanges(a.view.Load(), v)
+	}
 	a.view.Store(&v)
+}
+
+// emitChanges reports the instances whose state differs between two
+// views, and those that left. Runs in the actor.
+func (a *App) emitChanges(old *[]instView, cur []instView) {
+	now := time.Now()
+	before := map[int]tend.Instance{}
+	if old != nil {
+		for _, iv := range *old {
+			before[iv.ID] = iv.Instance
+		}
+	}
+	for _, iv := range cur {
+		o, ok := before[iv.ID]
+		delete(before, iv.ID)
+		in := iv.Instance
+		if !ok || o.PID != in.PID || o.Status != in.Status || o.Ready != in.Ready ||
+			o.Restarts != in.Restarts || o.Problem != in.Problem {
+			a.opt.Events(tend.EventOf(in, tend.EventInstance, now))
+		}
+	}
+	for _, o := range before {
+		a.opt.Events(tend.EventOf(o, tend.EventRemoved, now))
+	}
 }
 
 func (a *App) mode() string {

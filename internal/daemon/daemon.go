@@ -431,7 +431,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 			Logf:         func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
 			Shim:         d.exe,
 			NodePreloads: d.preloads,
-			Events:       d.hub.publish,
+			Events:       &d.hub,
 			Poller:       d.poller,
 			LogDefaults: supervisor.LogDefaults{
 				MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tendhq/tend"
@@ -17,16 +18,21 @@ const eventBuffer = 256
 // eventHub fans instance events out to the readers of GET /v1/events.
 // publish never blocks: the apps' actors call it.
 type eventHub struct {
-	mu   sync.Mutex
-	subs map[*eventSub]struct{}
+	readers atomic.Int32 // len(subs), read without the lock by Wanted
+	mu      sync.Mutex
+	subs    map[*eventSub]struct{}
 }
+
+// Wanted reports whether anyone reads events.
+func (h *eventHub) Wanted() bool { return h.readers.Load() > 0 }
 
 type eventSub struct {
 	ch   chan tend.Event
 	lost int // events dropped since the last one delivered; guarded by eventHub.mu
 }
 
-func (h *eventHub) publish(ev tend.Event) {
+// Publish hands ev to every reader that has room for it.
+func (h *eventHub) Publish(ev tend.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
@@ -54,10 +60,12 @@ func (h *eventHub) subscribe() (*eventSub, func()) {
 		h.subs = map[*eventSub]struct{}{}
 	}
 	h.subs[s] = struct{}{}
+	h.readers.Store(int32(len(h.subs)))
 	h.mu.Unlock()
 	return s, func() {
 		h.mu.Lock()
 		delete(h.subs, s)
+		h.readers.Store(int32(len(h.subs)))
 		h.mu.Unlock()
 	}
 }

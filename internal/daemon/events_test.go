@@ -11,16 +11,19 @@ import (
 func TestEventHubCountsLostEvents(t *testing.T) {
 	var h eventHub
 	sub, cancel := h.subscribe()
+	if !h.Wanted() {
+		t.Fatal("a reader, and events are not wanted")
+	}
 	defer cancel()
 	for i := range eventBuffer + 44 {
-		h.publish(tend.Event{Kind: tend.EventInstance, ID: i})
+		h.Publish(tend.Event{Kind: tend.EventInstance, ID: i})
 	}
 	for i := range eventBuffer {
 		if ev := <-sub.ch; ev.ID != i {
 			t.Fatalf("event %d has id %d", i, ev.ID)
 		}
 	}
-	h.publish(tend.Event{Kind: tend.EventInstance, ID: 1000})
+	h.Publish(tend.Event{Kind: tend.EventInstance, ID: 1000})
 	if ev := <-sub.ch; ev.Kind != tend.EventLost || ev.Lost != 44 {
 		t.Fatalf("after the gap: %+v, want 44 lost", ev)
 	}
@@ -28,8 +31,8 @@ func TestEventHubCountsLostEvents(t *testing.T) {
 		t.Fatalf("then %+v, want id 1000", ev)
 	}
 	cancel()
-	h.publish(tend.Event{ID: 1001}) // no reader: nothing blocks
-	if len(h.subs) != 0 {
+	h.Publish(tend.Event{ID: 1001}) // no reader: nothing blocks
+	if h.Wanted() || len(h.subs) != 0 {
 		t.Errorf("%d readers after cancel", len(h.subs))
 	}
 }

@@ -50,13 +50,22 @@ type Options struct {
 	// Poller reads the instances' output pipes; nil reads each pipe in a
 	// goroutine of its own (simpler, dearer under a flood).
 	Poller *logfile.Poller
-	// Events receives a change of an instance's state or its removal, in
-	// the app's actor: it must not block. nil discards them.
-	Events func(tend.Event)
+	// Events receives changes of instances' states and removals; nil
+	// discards them.
+	Events Events
 	// NodePreloads are given to Node apps with NODE_OPTIONS=--require: the
 	// listen preload in socket mode (an unmodified listen(port) takes fd 3),
 	// the drain preload in cluster mode. Empty paths load nothing.
 	NodePreloads nodepreload.Paths
+}
+
+// Events is where an app reports changes of its instances.
+type Events interface {
+	// Wanted reports whether anyone reads events now: if not, the app
+	// does not look for changes.
+	Wanted() bool
+	// Publish is called in the app's actor: it must not block.
+	Publish(tend.Event)
 }
 
 // LogDefaults are the daemon-wide log rotation settings; zero values
@@ -293,7 +302,7 @@ func (a *App) Restart(ctx context.Context, ids []int) error {
 func (a *App) Close(ctx context.Context) error {
 	err := a.stopAndWait(ctx, nil, "delete")
 	a.call(func() {
-		if a.opt.Events != nil {
+		if a.opt.Events != nil && a.opt.Events.Wanted() {
 			a.emitChanges(a.view.Load(), nil)
 		}
 		a.closeSinks()
@@ -639,7 +648,7 @@ func (a *App) publish() {
 		iv.Instance = in
 		v[i] = iv
 	}
-	if a.opt.Events != nil {
+	if a.opt.Events != nil && a.opt.Events.Wanted() {
 		a.emitChanges(a.view.Load(), v)
 	}
 	a.view.Store(&v)
@@ -649,23 +658,36 @@ func (a *App) publish() {
 // views, and those that left. Runs in the actor.
 func (a *App) emitChanges(old *[]instView, cur []instView) {
 	now := time.Now()
-	before := map[int]tend.Instance{}
+	var prev []instView
 	if old != nil {
-		for _, iv := range *old {
-			before[iv.ID] = iv.Instance
+		prev = *old
+	}
+	changed := func(o, in tend.Instance) bool {
+		return o.PID != in.PID || o.Status != in.Status || o.Ready != in.Ready ||
+			o.Restarts != in.Restarts || o.Problem != in.Problem
+	}
+	if len(prev) == len(cur) && slices.EqualFunc(prev, cur, func(o, c instView) bool { return o.ID == c.ID }) {
+		// The same slots (nearly every change): compare in place.
+		for i := range cur {
+			if changed(prev[i].Instance, cur[i].Instance) {
+				a.opt.Events.Publish(tend.EventOf(cur[i].Instance, tend.EventInstance, now))
+			}
 		}
+		return
+	}
+	before := make(map[int]tend.Instance, len(prev))
+	for _, iv := range prev {
+		before[iv.ID] = iv.Instance
 	}
 	for _, iv := range cur {
 		o, ok := before[iv.ID]
 		delete(before, iv.ID)
-		in := iv.Instance
-		if !ok || o.PID != in.PID || o.Status != in.Status || o.Ready != in.Ready ||
-			o.Restarts != in.Restarts || o.Problem != in.Problem {
-			a.opt.Events(tend.EventOf(in, tend.EventInstance, now))
+		if !ok || changed(o, iv.Instance) {
+			a.opt.Events.Publish(tend.EventOf(iv.Instance, tend.EventInstance, now))
 		}
 	}
 	for _, o := range before {
-		a.opt.Events(tend.EventOf(o, tend.EventRemoved, now))
+		a.opt.Events.Publish(tend.EventOf(o, tend.EventRemoved, now))
 	}
 }
 

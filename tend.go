@@ -201,8 +201,8 @@ type Instance struct {
 // Kinds of Event.
 const (
 	// EventInstance: the instance's state (status, pid, readiness,
-	// restarts or problem) changed, or it is the current state a stream
-	// starts with.
+	// restarts, problem or port) changed, or it is the current state a
+	// stream starts with.
 	EventInstance = "instance"
 	// EventRemoved: the instance left its app (scale down, delete).
 	EventRemoved = "removed"
@@ -221,6 +221,7 @@ type Event struct {
 	Status   Status    `json:"status,omitempty"`
 	Ready    bool      `json:"ready"`
 	Restarts int       `json:"restarts"`
+	Port     int       `json:"port,omitempty"`
 	LastExit *Exit     `json:"last_exit,omitempty"`
 	Problem  string    `json:"problem,omitempty"`
 	Lost     int       `json:"lost,omitempty"`
@@ -229,7 +230,7 @@ type Event struct {
 // EventOf is the event that reports in's state.
 func EventOf(in Instance, kind string, t time.Time) Event {
 	return Event{Time: t, Kind: kind, App: in.Name, ID: in.ID, Instance: in.Instance, PID: in.PID,
-		Status: in.Status, Ready: in.Ready, Restarts: in.Restarts, LastExit: in.LastExit, Problem: in.Problem}
+		Status: in.Status, Ready: in.Ready, Restarts: in.Restarts, Port: in.Port, LastExit: in.LastExit, Problem: in.Problem}
 }
 
 // App is the full picture of one app, as `tend describe` shows it.

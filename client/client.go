@@ -202,29 +202,59 @@ func (c *Client) Logs(ctx context.Context, q LogQuery, fn func(tend.LogLine) err
 // (an app name, an instance id; "" for all, apps started later included),
 // then with each change until ctx ends or fn returns an error.
 func (c *Client) Events(ctx context.Context, target string, fn func(tend.Event) error) error {
-	v := url.Values{}
-	if target != "" {
-		v.Set("target", target)
-	}
-	resp, err := c.send(ctx, "GET", "/v1/events?"+v.Encode(), nil)
+	st, err := c.EventStream(ctx, target)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
+	defer st.Close()
 	for {
-		var ev tend.Event
-		if err := dec.Decode(&ev); err != nil {
+		ev, err := st.Next()
+		if err != nil {
 			if err == io.EOF || ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("reading events: %w", err)
+			return err
 		}
 		if err := fn(ev); err != nil {
 			return err
 		}
 	}
 }
+
+// EventStream is Events as a reader. It returns once the daemon has
+// subscribed it: every change after that reaches it.
+func (c *Client) EventStream(ctx context.Context, target string) (*EventStream, error) {
+	v := url.Values{}
+	if target != "" {
+		v.Set("target", target)
+	}
+	resp, err := c.send(ctx, "GET", "/v1/events?"+v.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &EventStream{body: resp.Body, dec: json.NewDecoder(resp.Body)}, nil
+}
+
+// An EventStream reads events; see Client.EventStream.
+type EventStream struct {
+	body io.ReadCloser
+	dec  *json.Decoder
+}
+
+// Next returns the next event; io.EOF when the daemon ended the stream.
+func (s *EventStream) Next() (tend.Event, error) {
+	var ev tend.Event
+	if err := s.dec.Decode(&ev); err != nil {
+		if err == io.EOF {
+			return ev, err
+		}
+		return ev, fmt.Errorf("reading events: %w", err)
+	}
+	return ev, nil
+}
+
+// Close ends the stream.
+func (s *EventStream) Close() error { return s.body.Close() }
 
 // Kill stops every app and then the daemon.
 func (c *Client) Kill(ctx context.Context) (tend.ActionResult, error) {

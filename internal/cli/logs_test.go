@@ -81,7 +81,7 @@ func TestLogRotationAndFormats(t *testing.T) {
 
 func (h *harness) awaitFile(path string) {
 	h.t.Helper()
-	h.await("file "+path, func([]tend.Instance) bool { _, err := os.Stat(path); return err == nil })
+	h.poll("file "+path, func() bool { _, err := os.Stat(path); return err == nil })
 }
 
 func daemonPID(t *testing.T, h *harness) int {
@@ -125,7 +125,7 @@ func TestUnwritableLogKeepsAppRunning(t *testing.T) {
 	// A directory where the log file should be: open fails, for root too.
 	os.Mkdir(out, 0o700)
 	h.ok("start", h.self, "--name", "tick", "-o", out, "--", "ticker")
-	h.await("problem reported", func([]tend.Instance) bool {
+	h.poll("problem reported", func() bool {
 		return strings.Contains(h.ok("describe", "tick"), "out.log") && strings.Contains(h.ok("describe", "tick"), "!")
 	})
 	if in := h.ls()[0]; in.Status != tend.StatusOnline {
@@ -134,14 +134,14 @@ func TestUnwritableLogKeepsAppRunning(t *testing.T) {
 	if !strings.Contains(h.ok("logs", "tick", "--nostream"), "tick ") {
 		t.Error("tend logs should still show the live tail")
 	}
-	h.await("the daemon's log reports it", func([]tend.Instance) bool {
+	h.poll("the daemon's log reports it", func() bool {
 		b, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
 		return strings.Contains(string(b), "logs cannot be written")
 	})
 	// The way is clear again: logging resumes.
 	os.Remove(out)
 	h.awaitFile(out)
-	h.await("lines in the file", func([]tend.Instance) bool {
+	h.poll("lines in the file", func() bool {
 		b, _ := os.ReadFile(out)
 		return strings.Contains(string(b), "tick ")
 	})
@@ -151,7 +151,7 @@ func TestMergeLogs(t *testing.T) {
 	h := newHarness(t)
 	h.ok("start", h.self, "--name", "m", "-i", "2", "--merge-logs", "--", "serve")
 	merged := filepath.Join(h.home, "logs", "m-out.log")
-	h.await("both instances in one file", func([]tend.Instance) bool {
+	h.poll("both instances in one file", func() bool {
 		b, _ := os.ReadFile(merged)
 		return strings.Contains(string(b), "instance=0") && strings.Contains(string(b), "instance=1")
 	})

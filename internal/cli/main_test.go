@@ -5,6 +5,7 @@ import (
 
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/tendhq/tend/internal/activation"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
 )
 
 // tendBin is the tend binary built for these tests: they run it as a user
@@ -244,18 +246,50 @@ func (h *harness) ls() []tend.Instance {
 	return insts
 }
 
-// await polls `tend ls` until cond holds. The daemon publishes no event
-// stream yet, so the state it reports is the event; the deadline bounds it.
+// await returns the instances once cond holds for them: it checks `tend
+// ls` now and again after each event of `tend events`, up to a deadline.
 func (h *harness) await(what string, cond func([]tend.Instance) bool) []tend.Instance {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := client.New(h.home).EventStream(ctx, "")
+	if err != nil {
+		h.t.Fatalf("waiting for %s: %v", what, err)
+	}
+	defer st.Close()
+	changed := make(chan struct{}, 1)
+	go func() {
+		for {
+			if _, err := st.Next(); err != nil {
+				return
+			}
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	for {
 		insts := h.ls()
 		if cond(insts) {
 			return insts
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-changed:
+		case <-ctx.Done():
 			h.t.Fatalf("timed out waiting for %s; instances: %+v", what, insts)
+		}
+	}
+}
+
+// poll waits until cond holds, checking every 10 ms, for what no event
+// reports: the contents of files and sampled figures (memory).
+func (h *harness) poll(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

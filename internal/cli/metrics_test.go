@@ -8,8 +8,6 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/tendhq/tend"
 )
 
 func TestMetricsEndpoint(t *testing.T) {
@@ -17,7 +15,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	port := freePort(t)
 	h.env = append(h.env, "TEND_METRICS_ADDR=:"+strconv.Itoa(port)) // no host: loopback
 	h.ok("start", h.self, "--name", "web", "-i", "2", "--", "serve")
-	h.await("sampled", func(in []tend.Instance) bool { return len(in) == 2 && in[0].Memory > 0 })
+	h.poll("sampled", func() bool { in := h.ls(); return len(in) == 2 && in[0].Memory > 0 })
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	if err != nil {
 		t.Fatal(err)

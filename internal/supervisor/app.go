@@ -664,7 +664,7 @@ func (a *App) emitChanges(old *[]instView, cur []instView) {
 	}
 	changed := func(o, in tend.Instance) bool {
 		return o.PID != in.PID || o.Status != in.Status || o.Ready != in.Ready ||
-			o.Restarts != in.Restarts || o.Problem != in.Problem
+			o.Restarts != in.Restarts || o.Problem != in.Problem || o.Port != in.Port
 	}
 	if len(prev) == len(cur) && slices.EqualFunc(prev, cur, func(o, c instView) bool { return o.ID == c.ID }) {
 		// The same slots (nearly every change): compare in place.

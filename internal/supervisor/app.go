@@ -234,10 +234,11 @@ func (a *App) post(f func()) bool {
 	}
 }
 
-// call runs f in the actor and waits until it has run.
+// call runs f in the actor and waits until it has run and its effect is
+// published: Instances after call sees it.
 func (a *App) call(f func()) bool {
 	done := make(chan struct{})
-	if !a.post(func() { f(); close(done) }) {
+	if !a.post(func() { f(); a.publish(); close(done) }) {
 		return false
 	}
 	<-done
@@ -329,7 +330,14 @@ func (a *App) stopAndWait(ctx context.Context, ids []int, cause string) error {
 	}) {
 		return errClosed(a.Name())
 	}
-	return waitAll(ctx, waits, a.Name())
+	if err := waitAll(ctx, waits, a.Name()); err != nil {
+		return err
+	}
+	// The exits were handled in the actor; their state is published after
+	// the op that handled them: wait for that too, so that what the caller
+	// shows next (tend stop prints the table) says stopped.
+	a.call(func() {})
+	return nil
 }
 
 func waitAll(ctx context.Context, waits []chan struct{}, name string) error {

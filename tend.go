@@ -201,8 +201,8 @@ type Instance struct {
 // Kinds of Event.
 const (
 	// EventInstance: the instance's state (status, pid, readiness,
-	// restarts, problem or port) changed, or it is the current state a
-	// stream starts with.
+	// restarts, problem, port or last exit) changed, or it is the current
+	// state a stream starts with (or resumes with after EventLost).
 	EventInstance = "instance"
 	// EventRemoved: the instance left its app (scale down, delete).
 	EventRemoved = "removed"

@@ -117,6 +117,11 @@ func TestEvents(t *testing.T) {
 	if gone.App != "web" || gone.Instance != 1 {
 		t.Errorf("removal %+v, want web[1]", gone)
 	}
+	// A reload: the retired process's exit is an event of its own.
+	h.ok("reload", "web")
+	s.next("the old web[0]'s exit", func(ev tend.Event) bool {
+		return ev.Instance == 0 && ev.LastExit != nil && ev.LastExit.Cause == "reload"
+	})
 	h.ok("delete", "web")
 	s.next("web[0] removed", func(ev tend.Event) bool { return ev.Kind == tend.EventRemoved && ev.Instance == 0 })
 	for _, ev := range s.skipped {
@@ -132,5 +137,12 @@ func TestEvents(t *testing.T) {
 	}
 	if errOut := h.fail(3, "events", "nope"); !strings.Contains(errOut, `"nope"`) {
 		t.Errorf("events of a missing app: %q", errOut)
+	}
+
+	// A name that reads as a number is the app, as for every command.
+	h.ok("start", h.self, "--name", "+0", "--", "serve")
+	named := h.events("+0", "--json")
+	if ev := named.next("the state of app +0", func(tend.Event) bool { return true }); ev.App != "+0" {
+		t.Errorf("tend events +0 streams %+v, want the app named +0", ev)
 	}
 }

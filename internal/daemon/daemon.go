@@ -450,8 +450,17 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		d.apps[a.Name()] = a
 	}
 	d.mu.Unlock()
+	now := time.Now()
 	for _, a := range started {
 		d.log.Info("app started", "name", a.Name(), "instances", len(a.Instances()))
+		if d.hub.Wanted() {
+			// A reader that subscribed while the app started got neither
+			// its first events (its actor published before anyone could
+			// find it) nor the app in its snapshot: its state now.
+			for _, in := range a.Instances() {
+				d.hub.Publish(tend.EventOf(in, tend.EventInstance, now))
+			}
+		}
 	}
 	return notes, nil
 }

@@ -3,7 +3,6 @@ package daemon
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,58 +71,91 @@ func (h *eventHub) subscribe() (*eventSub, func()) {
 
 // events streams instance events as JSON lines: first the current state
 // of every instance target selects (an app name, an instance id, or all;
-// apps started later are included), then each change as it happens.
+// apps started later are included), then each change as it happens. After
+// a "lost" event the current state follows again.
 func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
-	target := r.URL.Query().Get("target")
 	match := func(ev tend.Event) bool { return true }
-	if target != "" && target != "all" {
-		if _, err := d.resolve([]string{target}); err != nil {
+	if target := r.URL.Query().Get("target"); target != "" && target != "all" {
+		sels, err := d.resolve([]string{target})
+		if err != nil {
 			reply(w, nil, err)
 			return
 		}
-		id, err := strconv.Atoi(target)
-		match = func(ev tend.Event) bool {
-			if ev.Kind == tend.EventLost {
-				return true
+		// What resolve chose: a whole app by its name (later instances
+		// too), or instance ids.
+		apps, ids := map[string]bool{}, map[int]bool{}
+		for _, s := range sels {
+			if s.ids == nil {
+				apps[s.app.Name()] = true
 			}
-			if err == nil {
-				return ev.ID == id
+			for _, id := range s.ids {
+				ids[id] = true
 			}
-			return ev.App == target
 		}
+		match = func(ev tend.Event) bool { return ev.Kind == tend.EventLost || apps[ev.App] || ids[ev.ID] }
 	}
 	// Subscribe before taking the snapshot: a change in between shows
 	// twice rather than never.
 	sub, cancel := d.hub.subscribe()
 	defer cancel()
+	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
-	now := time.Now()
-	for _, in := range d.instances() {
-		if ev := tend.EventOf(in, tend.EventInstance, now); match(ev) {
-			enc.Encode(ev)
+	snapshot := func() {
+		now := time.Now()
+		for _, in := range d.instances() {
+			if ev := tend.EventOf(in, tend.EventInstance, now); match(ev) {
+				enc.Encode(ev)
+			}
 		}
 	}
-	fl, _ := w.(http.Flusher)
-	if fl != nil {
-		fl.Flush()
+	write := func(ev tend.Event) error {
+		if !match(ev) {
+			return nil
+		}
+		if err := enc.Encode(ev); err != nil {
+			return err
+		}
+		if ev.Kind == tend.EventLost {
+			snapshot()
+		}
+		return nil
 	}
+	snapshot()
+	rc.Flush()
+	// A reader that stopped reading must not hold up the daemon's exit:
+	// on kill, writes get 100 ms (enough for a reader to take the last
+	// events), then fail.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-d.quit:
+			rc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		case <-done:
+		}
+	}()
 	for {
 		select {
 		case ev := <-sub.ch:
-			if !match(ev) {
-				continue
-			}
-			if enc.Encode(ev) != nil {
+			if write(ev) != nil || rc.Flush() != nil {
 				return
-			}
-			if fl != nil {
-				fl.Flush()
 			}
 		case <-r.Context().Done():
 			return
 		case <-d.quit:
-			return
+			// What the last moments published (the removals of kill).
+			for {
+				select {
+				case ev := <-sub.ch:
+					if write(ev) != nil {
+						return
+					}
+				default:
+					rc.Flush()
+					return
+				}
+			}
 		}
 	}
 }

@@ -86,7 +86,7 @@ type App struct {
 	created time.Time
 	share   *share
 
-	ops  chan func()
+	ops  chan op
 	quit chan struct{}
 
 	// Owned by the actor goroutine.
@@ -155,7 +155,7 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{spec: spec, res: res, opt: opt, share: sh, created: time.Now(), ops: make(chan func()), quit: make(chan struct{})}
+	a := &App{spec: spec, res: res, opt: opt, share: sh, created: time.Now(), ops: make(chan op), quit: make(chan struct{})}
 	for i := range spec.Instances {
 		s, err := a.newSlot(i)
 		if err != nil {
@@ -212,12 +212,22 @@ func (a *App) logPath(given, kind string, index int) string {
 	return strings.TrimSuffix(given, ext) + "-" + strconv.Itoa(index) + ext
 }
 
+// op is a function for the actor; done, if set, is closed once the
+// state it left is published.
+type op struct {
+	f    func()
+	done chan struct{}
+}
+
 func (a *App) run() {
 	for {
 		select {
-		case f := <-a.ops:
-			f()
+		case o := <-a.ops:
+			o.f()
 			a.publish()
+			if o.done != nil {
+				close(o.done)
+			}
 		case <-a.quit:
 			return
 		}
@@ -225,9 +235,11 @@ func (a *App) run() {
 }
 
 // post runs f in the actor; false when the app is closed.
-func (a *App) post(f func()) bool {
+func (a *App) post(f func()) bool { return a.send(op{f: f}) }
+
+func (a *App) send(o op) bool {
 	select {
-	case a.ops <- f:
+	case a.ops <- o:
 		return true
 	case <-a.quit:
 		return false
@@ -238,7 +250,7 @@ func (a *App) post(f func()) bool {
 // published: Instances after call sees it.
 func (a *App) call(f func()) bool {
 	done := make(chan struct{})
-	if !a.post(func() { f(); a.publish(); close(done) }) {
+	if !a.send(op{f, done}) {
 		return false
 	}
 	<-done
@@ -656,10 +668,12 @@ func (a *App) publish() {
 		iv.Instance = in
 		v[i] = iv
 	}
+	// Store first: a reader that subscribes now and reads the view gets
+	// this state, and one that read the old view gets the changes.
+	old := a.view.Swap(&v)
 	if a.opt.Events != nil && a.opt.Events.Wanted() {
-		a.emitChanges(a.view.Load(), v)
+		a.emitChanges(old, v)
 	}
-	a.view.Store(&v)
 }
 
 // emitChanges reports the instances whose state differs between two
@@ -672,7 +686,8 @@ func (a *App) emitChanges(old *[]instView, cur []instView) {
 	}
 	changed := func(o, in tend.Instance) bool {
 		return o.PID != in.PID || o.Status != in.Status || o.Ready != in.Ready ||
-			o.Restarts != in.Restarts || o.Problem != in.Problem || o.Port != in.Port
+			o.Restarts != in.Restarts || o.Problem != in.Problem || o.Port != in.Port ||
+			o.LastExit != in.LastExit // a new *Exit on every exit, also of a retired process
 	}
 	if len(prev) == len(cur) && slices.EqualFunc(prev, cur, func(o, c instView) bool { return o.ID == c.ID }) {
 		// The same slots (nearly every change): compare in place.

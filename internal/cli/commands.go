@@ -163,9 +163,7 @@ func logsCmd(e *env) *cobra.Command {
 		Short:   "Print the last log lines, then follow new ones across restarts",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 && args[0] != "all" {
-				q.Target = args[0]
-			}
+			q.Target = targetArg(args)
 			if errOnly && outOnly {
 				return usageErr("--err and --out exclude each other")
 			}
@@ -218,6 +216,14 @@ func logsCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+// targetArg is the optional target of logs and events: "" for all.
+func targetArg(args []string) string {
+	if len(args) == 1 && args[0] != "all" {
+		return args[0]
+	}
+	return ""
+}
+
 func eventsCmd(e *env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -226,10 +232,7 @@ func eventsCmd(e *env) *cobra.Command {
 		Short:   "Print the state of instances, then each change: starts, exits, restarts, readiness",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target := ""
-			if len(args) == 1 && args[0] != "all" {
-				target = args[0]
-			}
+			target := targetArg(args)
 			c, err := e.client(cmd.Context())
 			if err != nil {
 				return err

@@ -3,15 +3,11 @@ package nodepreload
 import (
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tendhq/tend/internal/nodecluster"
-	"github.com/tendhq/tend/internal/nodeipc"
 	"github.com/tendhq/tend/internal/rawhttp"
 )
 
@@ -49,27 +45,12 @@ func TestDrainKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 
-	ch, end, err := nodeipc.NewPair()
+	events, stop, err := startWorker(p, "node", filepath.Join("testdata", "listening.cjs"),
+		fmt.Sprintf("PORT=%d", port), "NODE_OPTIONS="+Options("", paths.Drain))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", filepath.Join("testdata", "listening.cjs"))
-	cmd.Env = append(nodeipc.StripEnv(os.Environ()), nodeipc.Env(3)...)
-	cmd.Env = append(cmd.Env, "NODE_UNIQUE_ID=1", fmt.Sprintf("PORT=%d", port), "NODE_OPTIONS="+Options("", paths.Drain))
-	cmd.ExtraFiles = []*os.File{end}
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	end.Close()
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	}()
-	events := make(chan nodecluster.Event, 16)
-	p.AddWorker(1, ch, events)
-	defer p.RemoveWorker(1)
+	defer stop()
 	await := func(k nodecluster.EventKind) {
 		t.Helper()
 		deadline := time.After(testTimeout)

@@ -118,27 +118,11 @@ func probe(node, dir string) error {
 	defer os.Remove(script)
 	p := nodecluster.New(nodecluster.Options{})
 	defer p.Close()
-	parent, child, err := nodeipc.NewPair()
+	events, stop, err := startWorker(p, node, script)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(node, script)
-	cmd.Env = append(nodeipc.StripEnv(os.Environ()), append(nodeipc.Env(3), "NODE_UNIQUE_ID=1")...)
-	cmd.ExtraFiles = []*os.File{child}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		child.Close()
-		parent.Close()
-		return err
-	}
-	child.Close()
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	}()
-	events := make(chan nodecluster.Event, 16)
-	p.AddWorker(1, parent, events)
-	defer p.RemoveWorker(1)
+	defer stop()
 	online := false
 	deadline := time.After(checkTimeout)
 	for {
@@ -160,4 +144,31 @@ func probe(node, dir string) error {
 			return fmt.Errorf("no online and listening from a probe worker within %s (online: %v)", checkTimeout, online)
 		}
 	}
+}
+
+// startWorker runs node script as worker 1 of p, the way tend starts a
+// cluster worker (a channel on fd 3, NODE_UNIQUE_ID, its own process
+// group), with env added. stop kills it and takes it out of p.
+func startWorker(p *nodecluster.Primary, node, script string, env ...string) (events <-chan nodecluster.Event, stop func(), err error) {
+	parent, child, err := nodeipc.NewPair()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(node, script)
+	cmd.Env = append(append(nodeipc.StripEnv(os.Environ()), append(nodeipc.Env(3), "NODE_UNIQUE_ID=1")...), env...)
+	cmd.ExtraFiles = []*os.File{child}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	child.Close()
+	if err != nil {
+		parent.Close()
+		return nil, nil, err
+	}
+	ch := make(chan nodecluster.Event, 16)
+	p.AddWorker(1, parent, ch)
+	return ch, func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		p.RemoveWorker(1)
+	}, nil
 }

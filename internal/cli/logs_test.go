@@ -171,3 +171,19 @@ func TestLogsLinesBeyondMemoryTail(t *testing.T) {
 		t.Errorf("--lines 1000 printed %d lines, %q ... %q", len(lines), lines[0], lines[len(lines)-1])
 	}
 }
+
+// What an app writes as it stops reaches its log file even when the app
+// goes away with it (delete, scale down, kill).
+func TestLastWordsReachTheLog(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "web", "-i", "4", "--", "serve")
+	h.await("4 online", allStatus(4, tend.StatusOnline))
+	h.ok("scale", "web", "2")
+	h.ok("kill")
+	for i := range 4 {
+		b, _ := os.ReadFile(filepath.Join(h.home, "logs", "web-out-"+strconv.Itoa(i)+".log"))
+		if !strings.Contains(string(b), "stopping") {
+			t.Errorf("web[%d]'s log lacks its last line: %q", i, b)
+		}
+	}
+}

@@ -124,6 +124,9 @@ type slot struct {
 	restartTimer *time.Timer
 	restartAt    time.Time
 	handedBefore uint64 // connections handed to this slot's past processes
+	// output holds, per process started, a channel closed once its
+	// stdout and stderr reached EOF: all it wrote is in the sink.
+	output []chan struct{}
 }
 
 // instView is a slot as published for lock-free readers.
@@ -314,6 +317,7 @@ func (a *App) Restart(ctx context.Context, ids []int) error {
 // the actor.
 func (a *App) Close(ctx context.Context) error {
 	err := a.stopAndWait(ctx, nil, "delete")
+	a.awaitOutput(nil)
 	a.call(func() {
 		if a.opt.Events != nil && a.opt.Events.Wanted() {
 			a.emitChanges(a.view.Load(), nil)
@@ -330,6 +334,40 @@ func (a *App) closeSinks() {
 		if s.sink != nil {
 			s.sink.Close()
 		}
+	}
+}
+
+// outputGrace bounds how long closing a sink waits for the output its
+// stopped processes still have in their pipes (their last words).
+const outputGrace = time.Second
+
+// awaitOutput waits, up to outputGrace, until the stopped processes of the
+// selected slots (all for nil) have no output left in their pipes, so that
+// closing their sinks loses none of it.
+func (a *App) awaitOutput(ids []int) {
+	var outs []chan struct{}
+	a.call(func() {
+		for _, s := range a.selected(ids) {
+			outs = append(outs, s.output...)
+		}
+	})
+	deadline := time.NewTimer(outputGrace)
+	defer deadline.Stop()
+	for _, c := range outs {
+		select {
+		case <-c:
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -440,6 +478,7 @@ func (a *App) launch(s *slot) (*run, error) {
 		return nil, err
 	}
 	pipes.started()
+	s.output = append(slices.DeleteFunc(s.output, isClosed), pipes.done)
 	r.proc, r.started, r.probe = p, time.Now(), probe
 	a.watchReady(r, cmd.Env)
 	go func() {
@@ -801,6 +840,7 @@ func (a *App) Remove(ctx context.Context, ids []int) error {
 	if err := a.stopAndWait(ctx, ids, "delete"); err != nil {
 		return err
 	}
+	a.awaitOutput(ids)
 	a.call(func() {
 		a.slots = slices.DeleteFunc(a.slots, func(s *slot) bool {
 			if slices.Contains(ids, s.id) {
@@ -855,6 +895,8 @@ type outputPipes struct {
 	readErr  int
 	sink     *logfile.Sink
 	poller   *logfile.Poller
+	done     chan struct{} // closed when both read ends reached EOF
+	open     atomic.Int32  // read ends not at EOF yet
 }
 
 func (a *App) newPipes(s *slot) (*outputPipes, error) {
@@ -873,7 +915,7 @@ func (a *App) newPipes(s *slot) (*outputPipes, error) {
 	// The write ends stay blocking, as a process expects its stdout.
 	return &outputPipes{
 		out: os.NewFile(uintptr(o[1]), "stdout"), err: os.NewFile(uintptr(e[1]), "stderr"),
-		readOut: o[0], readErr: e[0], sink: s.sink, poller: a.opt.Poller,
+		readOut: o[0], readErr: e[0], sink: s.sink, poller: a.opt.Poller, done: make(chan struct{}),
 	}, nil
 }
 
@@ -882,12 +924,18 @@ func (a *App) newPipes(s *slot) (*outputPipes, error) {
 func (p *outputPipes) started() {
 	p.out.Close()
 	p.err.Close()
+	p.open.Store(2)
+	eof := func() {
+		if p.open.Add(-1) == 0 {
+			close(p.done)
+		}
+	}
 	for _, x := range []struct {
 		st logfile.Stream
 		fd int
 	}{{logfile.Stdout, p.readOut}, {logfile.Stderr, p.readErr}} {
 		if p.poller != nil {
-			if w, err := p.sink.Writer(x.st); err == nil && p.poller.Add(x.fd, w, nil) == nil {
+			if w, err := p.sink.Writer(x.st); err == nil && p.poller.Add(x.fd, w, eof) == nil {
 				continue
 			}
 		}
@@ -895,6 +943,7 @@ func (p *outputPipes) started() {
 		go func() {
 			p.sink.ReadFrom(x.st, f)
 			f.Close()
+			eof()
 		}()
 	}
 }

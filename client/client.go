@@ -167,6 +167,17 @@ type LogQuery struct {
 // Logs calls fn for each log line, in order, until the stream ends, fn
 // returns an error, or ctx is done.
 func (c *Client) Logs(ctx context.Context, q LogQuery, fn func(tend.LogLine) error) error {
+	st, err := c.LogStream(ctx, q)
+	if err != nil {
+		return err
+	}
+	return each(ctx, st, fn)
+}
+
+// LogStream is Logs as a reader. It returns once the daemon has
+// subscribed it: with Follow, every line written after that reaches it,
+// also from instances that appear later in what it follows.
+func (c *Client) LogStream(ctx context.Context, q LogQuery) (*Stream[tend.LogLine], error) {
 	v := url.Values{"lines": {strconv.Itoa(q.Lines)}}
 	if q.Target != "" {
 		v.Set("target", q.Target)
@@ -177,25 +188,7 @@ func (c *Client) Logs(ctx context.Context, q LogQuery, fn func(tend.LogLine) err
 	if q.Follow {
 		v.Set("follow", "1")
 	}
-	resp, err := c.send(ctx, "GET", "/v1/logs?"+v.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReaderSize(resp.Body, 64<<10)
-	dec := json.NewDecoder(r)
-	for {
-		var l tend.LogLine
-		if err := dec.Decode(&l); err != nil {
-			if err == io.EOF || ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("reading logs: %w", err)
-		}
-		if err := fn(l); err != nil {
-			return err
-		}
-	}
+	return openStream[tend.LogLine](c, ctx, "/v1/logs?"+v.Encode(), "logs")
 }
 
 // Events calls fn with the current state of every instance target selects
@@ -206,55 +199,66 @@ func (c *Client) Events(ctx context.Context, target string, fn func(tend.Event) 
 	if err != nil {
 		return err
 	}
+	return each(ctx, st, fn)
+}
+
+// EventStream is Events as a reader. It returns once the daemon has
+// subscribed it: every change after that reaches it.
+func (c *Client) EventStream(ctx context.Context, target string) (*Stream[tend.Event], error) {
+	v := url.Values{}
+	if target != "" {
+		v.Set("target", target)
+	}
+	return openStream[tend.Event](c, ctx, "/v1/events?"+v.Encode(), "events")
+}
+
+// A Stream reads the JSON lines of a logs or events stream.
+type Stream[T any] struct {
+	body io.ReadCloser
+	dec  *json.Decoder
+	what string // "logs" or "events", for errors
+}
+
+func openStream[T any](c *Client, ctx context.Context, path, what string) (*Stream[T], error) {
+	resp, err := c.send(ctx, "GET", path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Stream[T]{body: resp.Body, dec: json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10)), what: what}, nil
+}
+
+// Next returns the next item; io.EOF when the daemon ended the stream.
+func (s *Stream[T]) Next() (T, error) {
+	var v T
+	if err := s.dec.Decode(&v); err != nil {
+		if err == io.EOF {
+			return v, err
+		}
+		return v, fmt.Errorf("reading %s: %w", s.what, err)
+	}
+	return v, nil
+}
+
+// Close ends the stream.
+func (s *Stream[T]) Close() error { return s.body.Close() }
+
+// each calls fn for every item of st, then closes it. It returns nil
+// when the stream ends or ctx is done, and fn's error if it fails.
+func each[T any](ctx context.Context, st *Stream[T], fn func(T) error) error {
 	defer st.Close()
 	for {
-		ev, err := st.Next()
+		v, err := st.Next()
 		if err != nil {
 			if err == io.EOF || ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		if err := fn(ev); err != nil {
+		if err := fn(v); err != nil {
 			return err
 		}
 	}
 }
-
-// EventStream is Events as a reader. It returns once the daemon has
-// subscribed it: every change after that reaches it.
-func (c *Client) EventStream(ctx context.Context, target string) (*EventStream, error) {
-	v := url.Values{}
-	if target != "" {
-		v.Set("target", target)
-	}
-	resp, err := c.send(ctx, "GET", "/v1/events?"+v.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	return &EventStream{body: resp.Body, dec: json.NewDecoder(resp.Body)}, nil
-}
-
-// An EventStream reads events; see Client.EventStream.
-type EventStream struct {
-	body io.ReadCloser
-	dec  *json.Decoder
-}
-
-// Next returns the next event; io.EOF when the daemon ended the stream.
-func (s *EventStream) Next() (tend.Event, error) {
-	var ev tend.Event
-	if err := s.dec.Decode(&ev); err != nil {
-		if err == io.EOF {
-			return ev, err
-		}
-		return ev, fmt.Errorf("reading events: %w", err)
-	}
-	return ev, nil
-}
-
-// Close ends the stream.
-func (s *EventStream) Close() error { return s.body.Close() }
 
 // Kill stops every app and then the daemon.
 func (c *Client) Kill(ctx context.Context) (tend.ActionResult, error) {

@@ -3,9 +3,11 @@ package cli_test
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -13,71 +15,168 @@ import (
 	"github.com/tendhq/tend"
 )
 
-// eventStream is a running `tend events`: its output lines.
-type eventStream struct {
-	t       *testing.T
-	lines   chan string
-	skipped []tend.Event // events next passed over
+// command is a tend command left running (events, logs -f, run): its
+// output line by line, and its exit code once it ends.
+type command struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	lines    chan string // stdout
+	errLines chan string // stderr
+	skipped  []tend.Event
+	exited   chan struct{} // closed when it has exited; code is then set
+	code     int
 }
 
-func (h *harness) events(args ...string) *eventStream {
+// start runs tend with args in the background; the test's end kills it.
+func (h *harness) start(args ...string) *command {
 	h.t.Helper()
-	cmd := exec.Command(tendBin, append([]string{"events"}, args...)...)
+	cmd := exec.Command(tendBin, args...)
 	cmd.Env = h.env
 	out, err := cmd.StdoutPipe()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	errOut, err := cmd.StderrPipe()
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	s := &eventStream{t: h.t, lines: make(chan string, 100)}
+	c := &command{t: h.t, cmd: cmd, lines: make(chan string, 1000), errLines: make(chan string, 1000), exited: make(chan struct{})}
+	var wg sync.WaitGroup
+	for _, p := range []struct {
+		r  io.Reader
+		ch chan string
+	}{{out, c.lines}, {errOut, c.errLines}} {
+		wg.Go(func() {
+			defer close(p.ch)
+			sc := bufio.NewScanner(p.r)
+			for sc.Scan() {
+				p.ch <- sc.Text()
+			}
+		})
+	}
 	go func() {
-		defer close(s.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			s.lines <- sc.Text()
-		}
+		wg.Wait()
+		cmd.Wait()
+		c.code = cmd.ProcessState.ExitCode()
+		close(c.exited)
 	}()
-	return s
+	h.t.Cleanup(func() {
+		// Politely first: tend run stops its apps on SIGTERM.
+		cmd.Process.Signal(syscall.SIGTERM)
+		go func() {
+			for range c.lines {
+			}
+		}()
+		go func() {
+			for range c.errLines {
+			}
+		}()
+		select {
+		case <-c.exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-c.exited
+		}
+	})
+	return c
 }
 
-func (s *eventStream) line() string {
-	s.t.Helper()
+func (h *harness) events(args ...string) *command {
+	h.t.Helper()
+	return h.start(append([]string{"events"}, args...)...)
+}
+
+// line returns the next line of stdout.
+func (c *command) line() string {
+	c.t.Helper()
 	select {
-	case l, ok := <-s.lines:
+	case l, ok := <-c.lines:
 		if !ok {
-			s.t.Fatal("tend events ended")
+			c.t.Fatalf("tend %s ended", c.cmd.Args[1])
 		}
 		return l
 	case <-time.After(20 * time.Second):
-		s.t.Fatal("tend events printed nothing")
+		c.t.Fatalf("tend %s printed nothing", c.cmd.Args[1])
 	}
 	return ""
 }
 
-// next returns the next event (of --json output) that matches, keeping
-// the others in skipped.
-func (s *eventStream) next(what string, match func(tend.Event) bool) tend.Event {
-	s.t.Helper()
+// await returns the first line of ch (lines or errLines) that contains
+// substr, and the lines it passed over.
+func (c *command) await(ch chan string, substr string) (string, []string) {
+	c.t.Helper()
+	var passed []string
 	deadline := time.After(20 * time.Second)
 	for {
 		select {
-		case l, ok := <-s.lines:
+		case l, ok := <-ch:
 			if !ok {
-				s.t.Fatalf("tend events ended before %s", what)
+				c.t.Fatalf("tend %s ended before printing %q; it printed %q", c.cmd.Args[1], substr, passed)
+			}
+			if strings.Contains(l, substr) {
+				return l, passed
+			}
+			passed = append(passed, l)
+		case <-deadline:
+			c.t.Fatalf("tend %s did not print %q; it printed %q", c.cmd.Args[1], substr, passed)
+		}
+	}
+}
+
+// awaitAll waits until every one of substrs has appeared in a line of ch,
+// in any order, and returns the lines read.
+func (c *command) awaitAll(ch chan string, substrs ...string) []string {
+	c.t.Helper()
+	var read []string
+	for _, s := range substrs {
+		found := false
+		for _, l := range read {
+			found = found || strings.Contains(l, s)
+		}
+		if !found {
+			l, passed := c.await(ch, s)
+			read = append(append(read, passed...), l)
+		}
+	}
+	return read
+}
+
+// wait waits for the command to exit and returns its exit code.
+func (c *command) wait() int {
+	c.t.Helper()
+	select {
+	case <-c.exited:
+		return c.code
+	case <-time.After(20 * time.Second):
+		c.t.Fatalf("tend %s did not exit", c.cmd.Args[1])
+	}
+	return -1
+}
+
+// next returns the next event (of --json output) that matches, keeping
+// the others in skipped.
+func (c *command) next(what string, match func(tend.Event) bool) tend.Event {
+	c.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				c.t.Fatalf("tend events ended before %s", what)
 			}
 			var ev tend.Event
 			if err := json.Unmarshal([]byte(l), &ev); err != nil {
-				s.t.Fatalf("tend events --json printed %q: %v", l, err)
+				c.t.Fatalf("tend events --json printed %q: %v", l, err)
 			}
 			if match(ev) {
 				return ev
 			}
-			s.skipped = append(s.skipped, ev)
+			c.skipped = append(c.skipped, ev)
 		case <-deadline:
-			s.t.Fatalf("no event: %s", what)
+			c.t.Fatalf("no event: %s", what)
 		}
 	}
 }

@@ -172,6 +172,32 @@ func TestLogsLinesBeyondMemoryTail(t *testing.T) {
 	}
 }
 
+func TestLogsFollowsInstancesStartedLater(t *testing.T) {
+	h := newHarness(t)
+	// Following everything before any app runs waits for one.
+	all := h.start("logs")
+	h.ok("start", h.self, "--name", "web", "--", "serve")
+	all.await(all.lines, "web[0] | env app=web instance=0")
+	// Following one app takes in its later instances, from their first
+	// line, and nothing of apps started later.
+	web := h.start("logs", "web", "--lines", "0")
+	h.ok("start", h.self, "--name", "other", "--", "serve")
+	all.await(all.lines, "other[0] | env app=other")
+	h.ok("scale", "web", "2")
+	_, passed := web.await(web.lines, "web[1] | env app=web instance=1")
+	all.await(all.lines, "web[1] | env app=web instance=1")
+	h.ok("stop", "web")
+	web.awaitAll(web.lines, "web[0] | stopping", "web[1] | stopping")
+	for _, l := range passed {
+		if strings.Contains(l, "other") {
+			t.Errorf("tend logs web printed a line of another app: %q", l)
+		}
+	}
+	if errOut := h.fail(3, "logs", "nope"); !strings.Contains(errOut, `"nope"`) {
+		t.Errorf("logs of a missing app: %q", errOut)
+	}
+}
+
 // What an app writes as it stops reaches its log file even when the app
 // goes away with it (delete, scale down, kill).
 func TestLastWordsReachTheLog(t *testing.T) {

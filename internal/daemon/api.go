@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/logfile"
+	"github.com/tendhq/tend/internal/supervisor"
 )
 
 // maxBody bounds request bodies: a start request with its environment is
@@ -179,51 +182,93 @@ func replyWithResult(w http.ResponseWriter, res tend.ReloadResult, err error) {
 
 // logs streams log lines as NDJSON: the last `lines` lines of each
 // selected instance, then, with follow=1, every new line until the client
-// goes away or the app is deleted. Sinks outlive restarts, so following
-// goes on across them.
+// goes away. Sinks outlive restarts, so following goes on across them, and
+// a follower also takes in the instances that appear later in what it
+// follows (a scale, a start; every app for all), from their first line.
 func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	targets := []string{"all"}
-	if t := q.Get("target"); t != "" {
-		targets = []string{t}
-	}
-	sels, err := d.resolve(targets)
-	if err != nil {
-		reply(w, nil, err)
-		return
-	}
 	lines, _ := strconv.Atoi(q.Get("lines"))
 	if lines < 0 {
 		lines = 0
 	}
 	stream := q.Get("stream") // "", "out" or "err"
 	follow := q.Get("follow") == "1"
-
-	type sub struct {
-		id   int
-		live <-chan logfile.Line
+	since := time.Now()
+	// Instances that appear later are heard of through the events:
+	// subscribe before looking, so that none falls in between.
+	var events <-chan tend.Event
+	if follow {
+		sub, cancel := d.hub.subscribe()
+		defer cancel()
+		events = sub.ch
 	}
-	var backlog []tend.LogLine
-	var subs []sub
-	for _, s := range sels {
-		for _, k := range s.app.Sinks(s.ids) {
-			id := k.ID
-			b, live, cancel := k.Sink.Subscribe(lines)
-			defer cancel()
-			if lines > len(b) {
-				// More than the memory tail holds: the files have the rest.
-				b = k.Sink.Tail(lines)
-			}
-			for _, l := range b {
-				backlog = append(backlog, toLogLine(l, id))
-			}
-			if follow {
-				subs = append(subs, sub{id, live})
-			}
-		}
+	sels, match, err := d.selectEvents(q.Get("target"))
+	if err == nil && len(sels) == 0 && !follow {
+		err = tend.Errorf(tend.ENOTFOUND, "no app is running: all matches nothing")
+	}
+	if err != nil {
+		reply(w, nil, err)
+		return
 	}
 	keep := func(l tend.LogLine) bool { return stream == "" || l.Stream == stream }
-	backlog = slices.DeleteFunc(backlog, func(l tend.LogLine) bool { return !keep(l) })
+	ctx := r.Context()
+	merged := make(chan tend.LogLine, 256)
+	var forwarders sync.WaitGroup // end when their sinks close
+	followed := map[int]bool{}
+	var cancels []func()
+	defer func() {
+		for _, c := range cancels {
+			c()
+		}
+	}()
+	// open subscribes to one instance's sink and returns its last n lines
+	// (-1: all that memory holds).
+	open := func(k supervisor.SlotSink, n int) []tend.LogLine {
+		followed[k.ID] = true
+		all := n < 0
+		if all {
+			n = math.MaxInt32
+		}
+		b, live, cancel := k.Sink.Subscribe(n)
+		cancels = append(cancels, cancel)
+		if n > len(b) && !all {
+			// More than the memory tail holds: the files have the rest.
+			b = k.Sink.Tail(n)
+		}
+		var out []tend.LogLine
+		for _, l := range b {
+			if ll := toLogLine(l, k.ID); keep(ll) {
+				out = append(out, ll)
+			}
+		}
+		if !follow {
+			return out
+		}
+		forwarders.Go(func() {
+			for {
+				select {
+				case l, ok := <-live:
+					if !ok {
+						return
+					}
+					select {
+					case merged <- toLogLine(l, k.ID):
+					case <-ctx.Done():
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+		return out
+	}
+	var backlog []tend.LogLine
+	for _, s := range sels {
+		for _, k := range s.app.Sinks(s.ids) {
+			backlog = append(backlog, open(k, lines)...)
+		}
+	}
 	slices.SortStableFunc(backlog, func(a, b tend.LogLine) int { return a.Time.Compare(b.Time) })
 	if lines > 0 && len(backlog) > lines {
 		backlog = backlog[len(backlog)-lines:]
@@ -240,26 +285,16 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	if !follow {
 		return
 	}
-	merged := make(chan tend.LogLine, 256)
-	ctx := r.Context()
-	for _, s := range subs {
-		go func() {
-			for {
-				select {
-				case l, ok := <-s.live:
-					if !ok {
-						return
-					}
-					select {
-					case merged <- toLogLine(l, s.id):
-					case <-ctx.Done():
-						return
-					}
-				case <-ctx.Done():
-					return
+	// join follows an instance that appeared after the request: every
+	// line it wrote since then, then the new ones.
+	join := func(a *supervisor.App, id int) {
+		for _, k := range a.Sinks([]int{id}) {
+			for _, l := range open(k, -1) {
+				if !l.Time.Before(since) {
+					enc.Encode(l)
 				}
 			}
-		}()
+		}
 	}
 	// Flushing per line costs a syscall each; batching to the next idle
 	// moment keeps `logs -f` cheap under a flood.
@@ -273,6 +308,27 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 				enc.Encode(l)
 				dirty = true
 			}
+		case ev := <-events:
+			switch {
+			case ev.Kind == tend.EventInstance && !followed[ev.ID] && match(ev):
+				d.mu.Lock()
+				a := d.apps[ev.App]
+				d.mu.Unlock()
+				if a != nil {
+					join(a, ev.ID)
+					dirty = true
+				}
+			case ev.Kind == tend.EventLost:
+				// Some events were dropped: look for new instances.
+				for _, a := range d.snapshotApps() {
+					for _, in := range a.Instances() {
+						if !followed[in.ID] && match(tend.Event{Kind: tend.EventInstance, App: in.Name, ID: in.ID}) {
+							join(a, in.ID)
+							dirty = true
+						}
+					}
+				}
+			}
 		case <-tick.C:
 			if dirty && fl != nil {
 				fl.Flush()
@@ -281,7 +337,36 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-d.quit:
-			return
+			// Every app is closed by now, and so is every sink: pass on
+			// what they still hold (the apps' last words), with a deadline
+			// for a reader that stopped reading.
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+			late := time.After(time.Second)
+			drained := make(chan struct{})
+			go func() { forwarders.Wait(); close(drained) }()
+			for {
+				select {
+				case l := <-merged:
+					if keep(l) && enc.Encode(l) != nil {
+						return
+					}
+				case <-drained:
+					for {
+						select {
+						case l := <-merged:
+							if keep(l) {
+								enc.Encode(l)
+							}
+						default:
+							return
+						}
+					}
+				case <-ctx.Done():
+					return
+				case <-late:
+					return
+				}
+			}
 		}
 	}
 }

@@ -69,30 +69,44 @@ func (h *eventHub) subscribe() (*eventSub, func()) {
 	}
 }
 
+// selectEvents resolves target for the streams: the apps it selects and
+// which events concern it. "" or "all" selects every app, apps started
+// later too, and is no error when none runs; an app name selects the app
+// and its later instances; an id selects that instance. Lost events
+// always match.
+func (d *Daemon) selectEvents(target string) ([]selection, func(tend.Event) bool, error) {
+	if target == "" || target == "all" {
+		var sels []selection
+		for _, a := range d.snapshotApps() {
+			sels = append(sels, selection{app: a})
+		}
+		return sels, func(tend.Event) bool { return true }, nil
+	}
+	sels, err := d.resolve([]string{target})
+	if err != nil {
+		return nil, nil, err
+	}
+	apps, ids := map[string]bool{}, map[int]bool{}
+	for _, s := range sels {
+		if s.ids == nil {
+			apps[s.app.Name()] = true
+		}
+		for _, id := range s.ids {
+			ids[id] = true
+		}
+	}
+	return sels, func(ev tend.Event) bool { return ev.Kind == tend.EventLost || apps[ev.App] || ids[ev.ID] }, nil
+}
+
 // events streams instance events as JSON lines: first the current state
 // of every instance target selects (an app name, an instance id, or all;
 // apps started later are included), then each change as it happens. After
 // a "lost" event the current state follows again.
 func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
-	match := func(ev tend.Event) bool { return true }
-	if target := r.URL.Query().Get("target"); target != "" && target != "all" {
-		sels, err := d.resolve([]string{target})
-		if err != nil {
-			reply(w, nil, err)
-			return
-		}
-		// What resolve chose: a whole app by its name (later instances
-		// too), or instance ids.
-		apps, ids := map[string]bool{}, map[int]bool{}
-		for _, s := range sels {
-			if s.ids == nil {
-				apps[s.app.Name()] = true
-			}
-			for _, id := range s.ids {
-				ids[id] = true
-			}
-		}
-		match = func(ev tend.Event) bool { return ev.Kind == tend.EventLost || apps[ev.App] || ids[ev.ID] }
+	_, match, err := d.selectEvents(r.URL.Query().Get("target"))
+	if err != nil {
+		reply(w, nil, err)
+		return
 	}
 	// Subscribe before taking the snapshot: a change in between shows
 	// twice rather than never.

@@ -188,15 +188,7 @@ func logsCmd(e *env) *cobra.Command {
 				if asJSON {
 					return enc.Encode(l)
 				}
-				prefix := fmt.Sprintf("%s[%d]", l.App, l.Instance)
-				sep := e.paint(cyan, prefix+" |")
-				if l.Stream == "err" {
-					sep = e.paint(red, prefix+" !")
-				}
-				if stamp {
-					sep = l.Time.Local().Format("2006-01-02T15:04:05.000") + " " + sep
-				}
-				_, err := fmt.Fprintln(e.out, sep+" "+l.Message)
+				_, err := fmt.Fprintln(e.out, e.logLine(l, stamp))
 				return err
 			})
 			if errors.Is(err, context.Canceled) {
@@ -214,6 +206,22 @@ func logsCmd(e *env) *cobra.Command {
 	fl.BoolVar(&stamp, "timestamp", false, "prefix lines with the time they were captured")
 	fl.IntVar(&instance, "instance", -1, "only the instance with this index (NODE_APP_INSTANCE)")
 	return cmd
+}
+
+// logLine is a log line as `tend logs` prints it:
+//
+//	web[0] | listening on 3000
+//	web[1] ! an error (stderr)
+func (e *env) logLine(l tend.LogLine, stamp bool) string {
+	prefix := fmt.Sprintf("%s[%d]", l.App, l.Instance)
+	sep := e.paint(cyan, prefix+" |")
+	if l.Stream == "err" {
+		sep = e.paint(red, prefix+" !")
+	}
+	if stamp {
+		sep = l.Time.Local().Format("2006-01-02T15:04:05.000") + " " + sep
+	}
+	return sep + " " + l.Message
 }
 
 // targetArg is the optional target of logs and events: "" for all.
@@ -356,7 +364,7 @@ func daemonCmd(e *env) *cobra.Command {
 		Short:   "Run the daemon in the foreground (for systemd; normally started on demand)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			err := daemon.Run(e.home)
+			err := daemon.Run(e.home, nil)
 			if errors.Is(err, daemon.ErrRunning) {
 				return tend.Errorf(tend.ECONFLICT, "%v (%s)", err, e.home)
 			}

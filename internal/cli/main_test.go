@@ -74,6 +74,8 @@ func fakeApp(args []string) {
 			os.Getenv("NODE_APP_INSTANCE"), os.Getenv("PORT"), os.Getenv("FROM_SHELL"), os.Getenv("FROM_FLAG"), os.Getpid())
 		fmt.Fprintln(os.Stderr, "ready on stderr")
 		forever()
+	case "hello": // says hello and exits 0
+		fmt.Printf("hello from %d\n", os.Getpid())
 	case "crash":
 		fmt.Fprintln(os.Stderr, "crashing")
 		os.Exit(3)

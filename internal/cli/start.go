@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/config"
@@ -78,7 +79,12 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 			return nil
 		},
 	}
-	fl := cmd.Flags()
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// register adds the flags that describe an app to fl.
+func (f *startFlags) register(fl *pflag.FlagSet) {
 	fl.StringVarP(&f.instances, "instances", "i", "", "number of instances: N, max (one per core), or -N (cores minus N)")
 	fl.StringVarP(&f.name, "name", "n", "", "app name (default: the script's name)")
 	fl.StringArrayVar(&f.env, "env", nil, "KEY=VALUE for the app (repeatable; KEY alone takes this shell's value); with a config file, NAME selects env_NAME")
@@ -115,7 +121,6 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 	fl.StringVar(&f.ivar, "instance-var", "", "variable that holds the instance index (default NODE_APP_INSTANCE)")
 	fl.StringVar(&f.incVar, "increment-var", "", "variable incremented per instance, e.g. PORT")
 	fl.BoolVarP(&f.force, "force", "f", false, "replace an app of the same name")
-	return cmd
 }
 
 func plural(n int, s string) string {

@@ -68,7 +68,8 @@ const gcPercent = 50
 
 // Run runs a daemon for home in the foreground until it is killed through
 // the API or receives SIGINT/SIGTERM; either way every app is stopped first.
-func Run(home string) (err error) {
+// ready, if not nil, is called once the control socket listens.
+func Run(home string, ready func()) (err error) {
 	// The daemon's live heap is a megabyte or two and it idles most of the
 	// time, so Go's default target (collect at twice the live heap, 4 MB at
 	// least) would keep about as much garbage as data resident. Half of
@@ -146,6 +147,9 @@ func Run(home string) (err error) {
 	}
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", tend.Version, "home", home)
 	report("ok")
+	if ready != nil {
+		ready()
+	}
 	return d.Serve(l)
 }
 

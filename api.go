@@ -23,6 +23,30 @@ type PingInfo struct {
 type StartRequest struct {
 	Apps  []AppSpec `json:"apps"`
 	Force bool      `json:"force,omitempty"` // replace apps of the same name
+	// Stopped lists, per app name, the instances (by index) to leave
+	// stopped: tend resurrect restores what was stopped when saved.
+	Stopped map[string][]int `json:"stopped,omitempty"`
+}
+
+// SaveRequest is the body of POST /v1/save.
+type SaveRequest struct {
+	Force bool `json:"force,omitempty"` // save even an empty list
+}
+
+// SaveResult says what POST /v1/save wrote.
+type SaveResult struct {
+	Path string   `json:"path"`
+	Apps []string `json:"apps"`
+}
+
+// ResurrectResult says what POST /v1/resurrect restored.
+type ResurrectResult struct {
+	Path    string    `json:"path"`    // the file read
+	SavedAt time.Time `json:"saved_at"`
+	Started []string  `json:"started"` // apps started (or registered stopped)
+	Skipped []string  `json:"skipped"` // apps of the same name were there already
+	Failed  []string  `json:"failed"`  // "name: why"
+	Notes   []string  `json:"notes,omitempty"`
 }
 
 // ActionRequest is the body of POST /v1/{stop,restart,delete,flush}.

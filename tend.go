@@ -110,6 +110,7 @@ type AppSpec struct {
 
 	// Restart policy.
 	Autorestart            *bool    `json:"autorestart,omitempty"` // nil = true
+	Autostart              *bool    `json:"autostart,omitempty"`   // nil = true; false: listed, stopped
 	MaxRestarts            int      `json:"max_restarts,omitempty"`
 	MinUptime              Duration `json:"min_uptime,omitempty"`
 	RestartDelay           Duration `json:"restart_delay,omitempty"`
@@ -159,6 +160,10 @@ const (
 	DefaultLogMaxSize = 10 << 20
 	DefaultLogRetain  = 10
 )
+
+// AutostartOn reports whether tend start starts the app; without it the
+// app is listed as stopped until tend start or restart names it.
+func (s *AppSpec) AutostartOn() bool { return s.Autostart == nil || *s.Autostart }
 
 // AutorestartOn reports whether crashed instances restart by themselves.
 func (s *AppSpec) AutorestartOn() bool { return s.Autorestart == nil || *s.Autorestart }

@@ -260,6 +260,20 @@ func each[T any](ctx context.Context, st *Stream[T], fn func(T) error) error {
 	}
 }
 
+// Save writes the app list to $TEND_HOME/dump.json for Resurrect.
+func (c *Client) Save(ctx context.Context, force bool) (tend.SaveResult, error) {
+	var out tend.SaveResult
+	err := c.do(ctx, "POST", "/v1/save", tend.SaveRequest{Force: force}, &out)
+	return out, err
+}
+
+// Resurrect starts the saved apps that are not running.
+func (c *Client) Resurrect(ctx context.Context) (tend.ResurrectResult, error) {
+	var out tend.ResurrectResult
+	err := c.do(ctx, "POST", "/v1/resurrect", struct{}{}, &out)
+	return out, err
+}
+
 // Kill stops every app and then the daemon.
 func (c *Client) Kill(ctx context.Context) (tend.ActionResult, error) {
 	var out tend.ActionResult

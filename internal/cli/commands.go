@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tendhq/tend/internal/human"
+	"github.com/tendhq/tend/internal/notify"
 	"os"
 	"slices"
 	"strings"
@@ -358,19 +359,36 @@ func killCmd(e *env) *cobra.Command {
 }
 
 func daemonCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var resurrect bool
+	cmd := &cobra.Command{
 		Use:     "daemon",
 		GroupID: "daemon",
 		Short:   "Run the daemon in the foreground (for systemd; normally started on demand)",
-		Args:    cobra.NoArgs,
+		Long: `Run the daemon in the foreground, for systemd (see tend startup). Under
+Type=notify it says READY=1 once it serves, after --resurrect brought the
+saved apps back.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			err := daemon.Run(e.home, nil)
+			ready := func() {
+				go func() {
+					if resurrect {
+						c := client.New(e.home)
+						if err := e.resurrect(context.Background(), c); err != nil {
+							fmt.Fprintln(e.errOut, "tend: resurrect: "+err.Error())
+						}
+					}
+					notify.Notify("READY=1")
+				}()
+			}
+			err := daemon.Run(e.home, ready)
 			if errors.Is(err, daemon.ErrRunning) {
 				return tend.Errorf(tend.ECONFLICT, "%v (%s)", err, e.home)
 			}
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&resurrect, "resurrect", false, "start the saved apps (tend save) once serving")
+	return cmd
 }
 
 // printDescribe prints one app as key: value sections.

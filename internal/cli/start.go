@@ -153,7 +153,8 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 			}
 			envName = v
 		}
-		return config.Load(target, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ()})
+		note := func(m string) { fmt.Fprintln(cmd.ErrOrStderr(), "tend: note: "+m) }
+		return config.Load(target, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ(), Note: note})
 	}
 	s := tend.AppSpec{Script: target, Args: extra, Cwd: wd, BaseEnv: os.Environ(), Instances: 1}
 	if f.cwd != "" {

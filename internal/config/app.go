@@ -58,6 +58,9 @@ func decodeApp(file string, index int, n *yaml.Node, opt Options, dir string) (t
 			return tend.AppSpec{}, nil, d.unknownKey(e.key)
 		}
 		if canon == ignoredKey {
+			if opt.Note != nil && !quietKeys[key] {
+				opt.Note(fmt.Sprintf("%s:%d:%d: %s in %s is accepted but does nothing in tend yet", file, e.key.Line, e.key.Column, key, d.label))
+			}
 			continue
 		}
 		if prev, dup := seen[canon]; dup && canon != "env_" {
@@ -165,10 +168,9 @@ func (d *appDecoder) set(canon, key string, v *yaml.Node) error {
 			d.envOver = m
 		}
 	case "autorestart":
-		var b bool
-		if b, err = boolean(v); err == nil {
-			s.Autorestart = &b
-		}
+		s.Autorestart, err = boolPtr(v)
+	case "autostart":
+		s.Autostart, err = boolPtr(v)
 	case "max_restarts":
 		s.MaxRestarts, err = count(v)
 	case "min_uptime":

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -416,6 +417,8 @@ func TestValueTypes(t *testing.T) {
 		{"bool True", "merge_logs", "True", func(s tend.AppSpec) any { return s.MergeLogs }, true, ""},
 		{"bool number", "merge_logs", "1", nil, nil, `merge_logs: expected true or false, got 1 (app "a")`},
 		{"autorestart unset is nil", "name", "a", func(s tend.AppSpec) any { return s.Autorestart }, (*bool)(nil), ""},
+		{"autostart false", "autostart", "false", func(s tend.AppSpec) any { return s.AutostartOn() }, false, ""},
+		{"autostart number", "autostart", "0", nil, nil, `autostart: expected true or false, got 0 (app "a")`},
 		{"env types", "env", "{S: x, I: 3, F: 2.50, B: true, N: null, Q: \"007\"}", func(s tend.AppSpec) any { return s.Env },
 			map[string]string{"S": "x", "I": "3", "F": "2.50", "B": "true", "N": "", "Q": "007"}, ""},
 		{"env empty", "env", "{}", func(s tend.AppSpec) any { return s.Env }, map[string]string(nil), ""},
@@ -760,4 +763,19 @@ func TestLoadJS(t *testing.T) {
 		_, err := Load(p, Options{})
 		checkErr(t, err, tend.EINVALID, p+": node is needed to read .js ecosystem files and was not found on PATH; install node, or write the file as YAML or JSON")
 	})
+}
+
+func TestNoteOfIgnoredKeys(t *testing.T) {
+	var notes []string
+	src := "- script: a.js\n  watch: true\n  cron_restart: '0 3 * * *'\n  vizion: false\n"
+	if _, err := Parse([]byte(src), "tend.yaml", Options{Note: func(m string) { notes = append(notes, m) }}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`tend.yaml:2:3: watch in app "a" is accepted but does nothing in tend yet`,
+		`tend.yaml:3:3: cron_restart in app "a" is accepted but does nothing in tend yet`,
+	}
+	if !slices.Equal(notes, want) {
+		t.Errorf("notes %q, want %q", notes, want)
+	}
 }

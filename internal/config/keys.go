@@ -30,6 +30,7 @@ var appKeys = map[string]string{
 	"sched":                     "sched",
 	"env":                       "env",
 	"autorestart":               "autorestart",
+	"autostart":                 "autostart",
 	"max_restarts":              "max_restarts",
 	"min_uptime":                "min_uptime",
 	"restart_delay":             "restart_delay",
@@ -73,7 +74,12 @@ var appKeys = map[string]string{
 	"automation":         ignoredKey,
 	"treekill":           ignoredKey,
 	"force":              ignoredKey,
-	"autostart":          ignoredKey,
+}
+
+// quietKeys are the ignored keys that need no note: PM2 internals (its
+// instrumentation, source maps, deployment tracking) with nothing to miss.
+var quietKeys = map[string]bool{
+	"source_map_support": true, "vizion": true, "pmx": true, "automation": true, "treekill": true, "force": true,
 }
 
 // ignoredKey marks keys in appKeys that are accepted and dropped.

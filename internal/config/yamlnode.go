@@ -170,6 +170,15 @@ func boolean(n *yaml.Node) (bool, error) {
 	return false, errAt(n, "expected true or false, got %s", describe(n))
 }
 
+// boolPtr is boolean for the keys whose absence means their default.
+func boolPtr(n *yaml.Node) (*bool, error) {
+	b, err := boolean(n)
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
 // numText returns a number or a string as text, for the keys that take
 // either ("2s" or 2000, "200M" or 209715200, "max" or 4). YAML spellings of
 // numbers (0x10, 1_000, 1e3) come back in plain decimal.

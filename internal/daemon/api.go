@@ -105,6 +105,18 @@ func (d *Daemon) routes() http.Handler {
 		res, err := d.scale(context.WithoutCancel(r.Context()), req)
 		replyWithResult(w, res, err)
 	})
+	mux.HandleFunc("POST /v1/save", func(w http.ResponseWriter, r *http.Request) {
+		var req tend.SaveRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		res, err := d.save(req.Force)
+		reply(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/resurrect", func(w http.ResponseWriter, r *http.Request) {
+		res, err := d.resurrect(context.WithoutCancel(r.Context()))
+		reply(w, res, err)
+	})
 	mux.HandleFunc("GET /v1/logs", d.logs)
 	mux.HandleFunc("GET /v1/events", d.events)
 	mux.HandleFunc("POST /v1/kill", func(w http.ResponseWriter, r *http.Request) {

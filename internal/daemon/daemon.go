@@ -445,7 +445,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 			return nil, fail(err)
 		}
 		started = append(started, a)
-		if err := a.Start(ctx, nil); err != nil {
+		if err := a.Start(ctx, toStart(a, spec, req.Stopped[spec.Name])); err != nil {
 			return nil, fail(err)
 		}
 	}
@@ -467,6 +467,21 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		}
 	}
 	return notes, nil
+}
+
+// toStart returns the ids of a's instances that start now: none with
+// autostart off, all (nil) but the indexes in stopped otherwise.
+func toStart(a *supervisor.App, spec tend.AppSpec, stopped []int) []int {
+	if spec.AutostartOn() && len(stopped) == 0 {
+		return nil
+	}
+	ids := []int{}
+	for _, in := range a.Instances() {
+		if spec.AutostartOn() && !slices.Contains(stopped, in.Instance) {
+			ids = append(ids, in.ID)
+		}
+	}
+	return ids
 }
 
 // normalize checks and completes what the daemon needs of a spec.

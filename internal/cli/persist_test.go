@@ -1,0 +1,152 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/notify"
+)
+
+func TestSaveAndResurrect(t *testing.T) {
+	h := newHarness(t)
+	dump := filepath.Join(h.home, "dump.json")
+	if errOut := h.fail(3, "resurrect"); !strings.Contains(errOut, dump+" does not exist") {
+		t.Errorf("resurrect with nothing saved: %q", errOut)
+	}
+	if errOut := h.fail(2, "save"); !strings.Contains(errOut, "--force") {
+		t.Errorf("saving an empty list: %q", errOut)
+	}
+
+	h.ok("start", h.self, "--name", "web", "-i", "3", "--env", "FROM_FLAG=saved", "--kill-timeout", "2s", "--", "serve")
+	h.ok("start", h.self, "--name", "idle", "--", "serve")
+	h.await("4 online", allStatus(4, tend.StatusOnline))
+	h.ok("stop", "idle")
+	h.ok("stop", "2") // web[2]
+	h.ok("save")
+	if fi, err := os.Stat(dump); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("dump.json: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+	h.ok("kill")
+
+	// Back as saved: the stopped instances stay stopped.
+	h.ok("resurrect")
+	insts := h.await("restored", func(in []tend.Instance) bool {
+		return len(in) == 4 && in[0].Status == tend.StatusOnline && in[1].Status == tend.StatusOnline
+	})
+	want := []string{"web/0/online", "web/1/online", "web/2/stopped", "idle/0/stopped"}
+	for i, in := range insts {
+		if got := in.Name + "/" + strconv.Itoa(in.Instance) + "/" + string(in.Status); got != want[i] {
+			t.Errorf("instance %d is %s, want %s", i, got, want[i])
+		}
+	}
+	h.awaitLog("web", "flag=saved")
+	if out := h.ok("describe", "web"); !strings.Contains(out, "2s") {
+		t.Errorf("describe web after resurrect does not show kill_timeout 2s:\n%s", out)
+	}
+	// What runs is left alone.
+	if _, errOut, code := h.run("resurrect"); code != 0 || !strings.Contains(errOut, "already there, left as they are: web, idle") {
+		t.Errorf("a second resurrect: exit %d, %q", code, errOut)
+	}
+
+	// A damaged file: the previous save (.bak) is used, and said so.
+	h.ok("save")
+	h.ok("kill")
+	os.WriteFile(dump, []byte("{"), 0o600)
+	if _, errOut, code := h.run("resurrect"); code != 0 || !strings.Contains(errOut, "damaged") || !strings.Contains(errOut, "dump.json.bak") {
+		t.Errorf("resurrect from a damaged file: exit %d, %q", code, errOut)
+	}
+	h.await("restored from .bak", func(in []tend.Instance) bool { return len(in) == 4 })
+	h.ok("kill")
+	os.WriteFile(dump+".bak", []byte("[]"), 0o600)
+	if errOut := h.fail(2, "resurrect"); !strings.Contains(errOut, "no usable "+dump+".bak") {
+		t.Errorf("both files damaged: %q", errOut)
+	}
+	if out := h.ok("save", "--force"); out != "" {
+		t.Errorf("save --force printed %q on stdout", out)
+	}
+}
+
+func TestResurrectStartsWhatItCan(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "gone.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755)
+	h.ok("start", script, "--name", "gone")
+	h.ok("start", h.self, "--name", "web", "--", "serve")
+	h.ok("save")
+	h.ok("kill")
+	os.Remove(script)
+	errOut := h.fail(1, "resurrect")
+	if !strings.Contains(errOut, "could not restore: gone:") || !strings.Contains(errOut, "restored web") {
+		t.Errorf("resurrect with a script gone: %q", errOut)
+	}
+	h.await("web back", allStatus(1, tend.StatusOnline))
+}
+
+// The daemon of tend startup's unit: it restores the saved apps, then tells
+// systemd it is ready (Type=notify).
+func TestDaemonResurrect(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "web", "-i", "2", "--", "serve")
+	h.ok("save")
+	h.ok("kill")
+
+	sock := filepath.Join(h.home, "systemd.sock")
+	srv, err := notify.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	h.env = append(h.env, "NOTIFY_SOCKET="+sock)
+	d := h.start("daemon", "--resurrect")
+	select {
+	case m := <-srv.Messages():
+		if !m.Ready {
+			t.Fatalf("the daemon sent %+v, want READY=1", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the daemon did not say READY=1")
+	}
+	// Ready means restored.
+	if insts := h.ls(); len(insts) != 2 || insts[0].Name != "web" {
+		t.Fatalf("after READY=1: %+v", insts)
+	}
+	h.await("2 online", allStatus(2, tend.StatusOnline))
+	h.ok("kill")
+	if code := d.wait(); code != 0 {
+		t.Errorf("tend daemon exited %d after tend kill", code)
+	}
+}
+
+func TestStartupUnit(t *testing.T) {
+	h := newHarness(t)
+	out := h.ok("startup", "--service-name", "apps")
+	for _, want := range []string{
+		"Type=notify", "Environment=TEND_HOME=" + h.home, "ExecStart=" + tendBin + " daemon --resurrect",
+		"ExecReload=" + tendBin + " reload all", "KillMode=mixed", "/etc/systemd/system/apps.service", "WantedBy=multi-user.target",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the unit lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestAutostartFalse(t *testing.T) {
+	h := newHarness(t)
+	file := filepath.Join(t.TempDir(), "tend.yaml")
+	os.WriteFile(file, []byte("apps:\n  - name: later\n    script: "+h.self+"\n    args: serve\n    autostart: false\n    watch: true\n    pmx: false\n"), 0o644)
+	_, errOut, _ := h.run("start", file)
+	if !strings.Contains(errOut, "tend.yaml:6:5: watch in app \"later\" is accepted but does nothing in tend yet") || strings.Contains(errOut, "pmx") {
+		t.Errorf("notes of ignored keys: %q", errOut)
+	}
+	if insts := h.ls(); len(insts) != 1 || insts[0].Status != tend.StatusStopped || insts[0].PID != 0 {
+		t.Fatalf("autostart: false started %+v", insts)
+	}
+	h.ok("start", "later")
+	h.await("started by name", allStatus(1, tend.StatusOnline))
+}

@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tendhq/tend"
+)
+
+// DumpPath is where tend save writes the app list and tend resurrect reads
+// it; the previous one is kept beside it with a .bak suffix.
+func DumpPath(home string) string { return filepath.Join(home, "dump.json") }
+
+// dumpVersion is the format of the dump file; a reader refuses others.
+const dumpVersion = 1
+
+// dump is the file tend save writes. It holds each app's whole spec,
+// environment included, so it is written 0600 inside the 0700 home.
+type dump struct {
+	Version int         `json:"version"`
+	SavedAt time.Time   `json:"saved_at"`
+	Tend    string      `json:"tend"` // the version that wrote it
+	Apps    []dumpedApp `json:"apps"`
+}
+
+type dumpedApp struct {
+	Spec    tend.AppSpec `json:"spec"`
+	Stopped []int        `json:"stopped,omitempty"` // instance indexes stopped when saved
+}
+
+// save writes every app, in the order of tend ls, with the instances that
+// are stopped, to the dump file. An empty list is written only with force:
+// it would make resurrect restore nothing.
+func (d *Daemon) save(force bool) (tend.SaveResult, error) {
+	out := dump{Version: dumpVersion, SavedAt: time.Now().UTC(), Tend: tend.Version, Apps: []dumpedApp{}}
+	res := tend.SaveResult{Path: DumpPath(d.home), Apps: []string{}}
+	for _, a := range d.snapshotApps() {
+		da := dumpedApp{Spec: a.Spec()}
+		for _, in := range a.Instances() {
+			if in.Status == tend.StatusStopped {
+				da.Stopped = append(da.Stopped, in.Instance)
+			}
+		}
+		out.Apps = append(out.Apps, da)
+		res.Apps = append(res.Apps, da.Spec.Name)
+	}
+	if len(out.Apps) == 0 && !force {
+		return res, tend.Errorf(tend.EINVALID, "no app runs, so there is nothing to save; --force saves the empty list (tend resurrect would then restore nothing)")
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return res, err
+	}
+	if err := writeDump(res.Path, append(b, '\n')); err != nil {
+		return res, tend.Errorf(tend.EFAILED, "writing %s: %v", res.Path, err)
+	}
+	d.log.Info("app list saved", "path", res.Path, "apps", len(out.Apps))
+	return res, nil
+}
+
+// writeDump replaces path with b: the old file becomes path.bak, and the
+// new one appears whole (written aside, synced, renamed) or not at all.
+func writeDump(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(path, path+".bak"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// readDump reads the dump file, or its .bak when the file is missing or
+// damaged (with a note saying so).
+func readDump(path string) (dump, string, []string, error) {
+	dm, err := parseDump(path)
+	if err == nil {
+		return dm, path, nil, nil
+	}
+	bak, berr := parseDump(path + ".bak")
+	if berr == nil {
+		return bak, path + ".bak", []string{fmt.Sprintf("%v; restored from %s.bak, saved %s", err, path, bak.SavedAt.Local().Format(time.DateTime))}, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return dm, path, nil, tend.Errorf(tend.ENOTFOUND, "nothing was saved: %s does not exist (tend save writes it)", path)
+	}
+	return dm, path, nil, tend.Errorf(tend.EINVALID, "%v, and there is no usable %s.bak", err, path)
+}
+
+func parseDump(path string) (dump, error) {
+	var dm dump
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return dm, err
+	}
+	if err := json.Unmarshal(b, &dm); err != nil {
+		return dm, fmt.Errorf("%s is damaged: %v", path, err)
+	}
+	if dm.Version != dumpVersion {
+		return dm, fmt.Errorf("%s has format version %d; this tend (%s) reads version %d", path, dm.Version, tend.Version, dumpVersion)
+	}
+	return dm, nil
+}
+
+// resurrect starts the apps of the dump file that are not running, each
+// on its own (one that fails does not keep the others down), with the
+// instances that were stopped when saved left stopped.
+func (d *Daemon) resurrect(ctx context.Context) (tend.ResurrectResult, error) {
+	dm, path, notes, err := readDump(DumpPath(d.home))
+	res := tend.ResurrectResult{Path: path, SavedAt: dm.SavedAt, Started: []string{}, Skipped: []string{}, Failed: []string{}, Notes: notes}
+	if err != nil {
+		return res, err
+	}
+	for _, da := range dm.Apps {
+		name := da.Spec.Name
+		d.mu.Lock()
+		_, exists := d.apps[name]
+		d.mu.Unlock()
+		if exists {
+			res.Skipped = append(res.Skipped, name)
+			continue
+		}
+		req := tend.StartRequest{Apps: []tend.AppSpec{da.Spec}}
+		if len(da.Stopped) > 0 {
+			req.Stopped = map[string][]int{name: da.Stopped}
+		}
+		n, err := d.start(ctx, req)
+		if err != nil {
+			res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		res.Started = append(res.Started, name)
+		res.Notes = append(res.Notes, n...)
+	}
+	d.log.Info("apps restored", "path", path, "started", len(res.Started), "skipped", len(res.Skipped), "failed", len(res.Failed))
+	return res, nil
+}

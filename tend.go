@@ -117,6 +117,9 @@ type AppSpec struct {
 	ExpBackoffRestartDelay Duration `json:"exp_backoff_restart_delay,omitempty"`
 	StopExitCodes          []int    `json:"stop_exit_codes,omitempty"`
 	MaxMemoryRestart       int64    `json:"max_memory_restart,omitempty"` // bytes
+	// CronRestart replaces the running instances, one by one as a reload
+	// does, on this cron schedule ("0 3 * * *", "@daily").
+	CronRestart string `json:"cron_restart,omitempty"`
 
 	// Stop and readiness.
 	KillTimeout         Duration `json:"kill_timeout,omitempty"`

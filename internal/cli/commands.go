@@ -425,6 +425,12 @@ func (e *env) printDescribe(a tend.App) {
 	if len(s.StopExitCodes) > 0 {
 		kv("stop exit codes", s.StopExitCodes)
 	}
+	if s.MaxMemoryRestart > 0 {
+		kv("max memory restart", human.Bytes(uint64(s.MaxMemoryRestart)))
+	}
+	if s.CronRestart != "" {
+		kv("cron restart", s.CronRestart)
+	}
 	kv("kill signal", cmpOr(s.KillSignal, tend.DefaultKillSignal))
 	kv("kill timeout", cmpOr(s.KillTimeout, tend.DefaultKillTimeout).D())
 	fmt.Fprintln(e.out, e.paint(bold, "logs"))

@@ -150,3 +150,26 @@ func TestAutostartFalse(t *testing.T) {
 	h.ok("start", "later")
 	h.await("started by name", allStatus(1, tend.StatusOnline))
 }
+
+func TestCronRestart(t *testing.T) {
+	h := newHarness(t)
+	if errOut := h.fail(2, "start", h.self, "--cron-restart", "0 3 * *", "--", "serve"); !strings.Contains(errOut, `--cron-restart: "0 3 * *": expected 5 to 6 fields`) {
+		t.Errorf("a bad schedule: %q", errOut)
+	}
+	// Every second (seconds first), both instances replaced in turn, as a
+	// reload does: each old process leaves with cause cron.
+	h.ok("start", h.self, "--name", "web", "-i", "2", "--cron-restart", "* * * * * *", "--listen-timeout", "100ms", "--", "serve")
+	first := h.await("2 online", allStatus(2, tend.StatusOnline))
+	h.await("both replaced by cron", func(in []tend.Instance) bool {
+		for i, x := range in {
+			if x.PID == first[i].PID || x.Status != tend.StatusOnline || x.LastExit == nil || x.LastExit.Cause != "cron" {
+				return false
+			}
+		}
+		return len(in) == 2
+	})
+	if out := h.ok("describe", "web"); !strings.Contains(out, "cron restart:") || !strings.Contains(out, "* * * * * *") {
+		t.Errorf("describe web does not show the schedule:\n%s", out)
+	}
+	h.ok("delete", "web")
+}

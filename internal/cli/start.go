@@ -22,6 +22,7 @@ type startFlags struct {
 	maxRestarts                                     int
 	minUptime, restartDelay, expBackoff, killTO     string
 	listenTO, killSignal, maxMem, readyURL          string
+	cronRestart                                     string
 	stopCodes                                       []int
 	port                                            int
 	sched, mode, host                               string
@@ -101,6 +102,7 @@ func (f *startFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.killSignal, "kill-signal", "", "stop signal (default SIGINT)")
 	fl.IntSliceVar(&f.stopCodes, "stop-exit-codes", nil, "exit codes that do not trigger a restart")
 	fl.StringVar(&f.maxMem, "max-memory-restart", "", "restart an instance above this memory, e.g. 300M")
+	fl.StringVar(&f.cronRestart, "cron-restart", "", `replace the instances on this cron schedule, one by one as a reload does, e.g. "0 3 * * *"`)
 	fl.StringVar(&f.listenTO, "listen-timeout", "", "how long a new instance may take to be ready (default 3s)")
 	fl.BoolVar(&f.waitReady, "wait-ready", false, "an instance is ready when it sends process.send('ready')")
 	fl.StringVar(&f.readyURL, "ready-url", "", "an instance is ready when this URL answers 2xx")
@@ -213,6 +215,12 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 		if s.MaxMemoryRestart, err = config.ParseBytes(f.maxMem); err != nil {
 			return nil, usageErr("--max-memory-restart: %v", err)
 		}
+	}
+	if f.cronRestart != "" {
+		if _, err := config.ParseCron(f.cronRestart); err != nil {
+			return nil, usageErr("--cron-restart: %v", err)
+		}
+		s.CronRestart = f.cronRestart
 	}
 	s.StopExitCodes = f.stopCodes
 	s.WaitReady, s.ReadyURL, s.ShutdownWithMessage = f.waitReady, f.readyURL, f.shutdownMsg

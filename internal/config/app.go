@@ -171,6 +171,10 @@ func (d *appDecoder) set(canon, key string, v *yaml.Node) error {
 		s.Autorestart, err = boolPtr(v)
 	case "autostart":
 		s.Autostart, err = boolPtr(v)
+	case "cron_restart":
+		if s.CronRestart, err = str(v); err == nil {
+			_, err = ParseCron(s.CronRestart)
+		}
 	case "max_restarts":
 		s.MaxRestarts, err = count(v)
 	case "min_uptime":

@@ -417,6 +417,10 @@ func TestValueTypes(t *testing.T) {
 		{"bool True", "merge_logs", "True", func(s tend.AppSpec) any { return s.MergeLogs }, true, ""},
 		{"bool number", "merge_logs", "1", nil, nil, `merge_logs: expected true or false, got 1 (app "a")`},
 		{"autorestart unset is nil", "name", "a", func(s tend.AppSpec) any { return s.Autorestart }, (*bool)(nil), ""},
+		{"cron", "cron", `"0 3 * * *"`, func(s tend.AppSpec) any { return s.CronRestart }, "0 3 * * *", ""},
+		{"cron seconds", "cron_restart", `"*/5 * * * * *"`, func(s tend.AppSpec) any { return s.CronRestart }, "*/5 * * * * *", ""},
+		{"cron descriptor", "cron_restart", "'@every 6h'", func(s tend.AppSpec) any { return s.CronRestart }, "@every 6h", ""},
+		{"cron bad", "cron_restart", `"0 3 * *"`, nil, nil, `cron_restart: "0 3 * *": expected 5 to 6 fields, found 4: [0 3 * *] (five fields: minute hour day month weekday, e.g. "0 3 * * *"; or @daily, @every 6h) (app "a")`},
 		{"autostart false", "autostart", "false", func(s tend.AppSpec) any { return s.AutostartOn() }, false, ""},
 		{"autostart number", "autostart", "0", nil, nil, `autostart: expected true or false, got 0 (app "a")`},
 		{"env types", "env", "{S: x, I: 3, F: 2.50, B: true, N: null, Q: \"007\"}", func(s tend.AppSpec) any { return s.Env },
@@ -767,13 +771,13 @@ func TestLoadJS(t *testing.T) {
 
 func TestNoteOfIgnoredKeys(t *testing.T) {
 	var notes []string
-	src := "- script: a.js\n  watch: true\n  cron_restart: '0 3 * * *'\n  vizion: false\n"
+	src := "- script: a.js\n  watch: true\n  namespace: web\n  vizion: false\n"
 	if _, err := Parse([]byte(src), "tend.yaml", Options{Note: func(m string) { notes = append(notes, m) }}); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
 		`tend.yaml:2:3: watch in app "a" is accepted but does nothing in tend yet`,
-		`tend.yaml:3:3: cron_restart in app "a" is accepted but does nothing in tend yet`,
+		`tend.yaml:3:3: namespace in app "a" is accepted but does nothing in tend yet`,
 	}
 	if !slices.Equal(notes, want) {
 		t.Errorf("notes %q, want %q", notes, want)

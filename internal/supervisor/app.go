@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/config"
 	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/procexec"
@@ -154,6 +155,11 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	if spec.Instances < 1 {
 		spec.Instances = 1
 	}
+	if spec.CronRestart != "" {
+		if _, err := config.ParseCron(spec.CronRestart); err != nil {
+			return nil, tend.Errorf(tend.EINVALID, "app %s: cron_restart: %v", spec.Name, err)
+		}
+	}
 	sh, err := newShare(&spec, res.Node, opt.Logf)
 	if err != nil {
 		return nil, err
@@ -171,6 +177,9 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	a.publish()
 	go a.run()
 	go a.forwardEvents()
+	if spec.CronRestart != "" {
+		go a.cronLoop()
+	}
 	return a, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/config"
 )
 
 // Reload replaces the selected instances (all for nil) one at a time, or
@@ -271,31 +272,62 @@ func (a *App) freeIndex(adding []*slot) int {
 
 // RestartForMemory replaces instance id, whose process tree uses used
 // bytes, more than max_memory_restart: like a reload, the new process must
-// be ready before the old one stops, so the limit costs no request. It
-// does nothing while a reload or scale of the app is under way.
+// be ready before the old one stops, so the limit costs no request.
 func (a *App) RestartForMemory(ctx context.Context, id int, used uint64) {
-	var s *slot
+	a.recycle(ctx, []int{id}, "memory restart", "memory",
+		fmt.Sprintf("instance id %d uses %d MB, over max_memory_restart (%d MB)", id, used>>20, a.Spec().MaxMemoryRestart>>20))
+}
+
+// recycle replaces the running instances among ids (all for nil) one at a
+// time, as a reload does, so that it costs no request. why goes to the
+// daemon's log; action names the report and cause the old processes'
+// exits. It does nothing while a reload or scale of the app is under way.
+func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string) {
+	var slots []*slot
 	a.call(func() {
 		if a.reloading {
 			return
 		}
-		for _, x := range a.selected([]int{id}) {
-			if x.cur != nil && x.next == nil && !x.cur.stopping {
-				s = x
+		for _, s := range a.selected(ids) {
+			if s.cur != nil && s.next == nil && !s.cur.stopping {
+				slots = append(slots, s)
 			}
 		}
-		if s != nil {
-			a.reloading = true
-		}
+		a.reloading = len(slots) > 0
 	})
-	if s == nil {
+	if len(slots) == 0 {
 		return
 	}
-	a.opt.Logf("%s[%d]: %d MB is over max_memory_restart (%d MB): replacing it", a.Name(), s.index, used>>20, a.Spec().MaxMemoryRestart>>20)
-	rep := tend.ReloadReport{App: a.Name(), Action: "memory restart", Time: time.Now()}
-	step, err := a.replace(ctx, s, "memory")
-	rep.Steps = []tend.ReloadStep{step}
+	what := fmt.Sprintf("%d instances one by one", len(slots))
+	if len(slots) == 1 {
+		what = fmt.Sprintf("%s[%d]", a.Name(), slots[0].index)
+	}
+	a.opt.Logf("%s: %s: replacing %s", a.Name(), why, what)
+	rep := tend.ReloadReport{App: a.Name(), Action: action, Time: time.Now()}
+	var err error
+	rep.Steps, err = a.replaceAll(ctx, slots, 1, cause)
 	a.finish(rep, err)
+}
+
+// cronLoop replaces the running instances at each time of the app's
+// cron_restart, until the app is closed. A reload that changes
+// cron_restart takes effect after the time already waited for.
+func (a *App) cronLoop() {
+	for {
+		expr := a.Spec().CronRestart
+		sch, err := config.ParseCron(expr)
+		if expr == "" || err != nil {
+			return
+		}
+		t := time.NewTimer(time.Until(sch.Next(time.Now())))
+		select {
+		case <-t.C:
+			a.recycle(context.Background(), nil, "cron restart", "cron", fmt.Sprintf("cron_restart %q", expr))
+		case <-a.quit:
+			t.Stop()
+			return
+		}
+	}
 }
 
 // Reloads counts the app's reloads, scales and memory restarts by outcome

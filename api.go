@@ -81,6 +81,12 @@ type SendRequest struct {
 	Message json.RawMessage `json:"message"`
 }
 
+// SignalRequest is the body of POST /v1/signal.
+type SignalRequest struct {
+	Targets []string `json:"targets"`
+	Signal  string   `json:"signal"` // "SIGUSR2", "USR2" or a number
+}
+
 // ReloadRequest is the body of POST /v1/reload.
 type ReloadRequest struct {
 	Targets []string `json:"targets"`

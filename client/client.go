@@ -260,6 +260,14 @@ func each[T any](ctx context.Context, st *Stream[T], fn func(T) error) error {
 	}
 }
 
+// Signal sends signal ("SIGUSR2", "USR2", a number) to the processes of
+// the instances targets select.
+func (c *Client) Signal(ctx context.Context, targets []string, signal string) (tend.ActionResult, error) {
+	var out tend.ActionResult
+	err := c.do(ctx, "POST", "/v1/signal", tend.SignalRequest{Targets: targets, Signal: signal}, &out)
+	return out, err
+}
+
 // Save writes the app list to $TEND_HOME/dump.json for Resurrect.
 func (c *Client) Save(ctx context.Context, force bool) (tend.SaveResult, error) {
 	var out tend.SaveResult

@@ -86,7 +86,7 @@ logs live in $TEND_HOME (default ~/.tend).`,
 	root.AddCommand(
 		startCmd(e), actionCmd(e, "stop"), actionCmd(e, "restart"), reloadCmd(e), scaleCmd(e), actionCmd(e, "delete"),
 		lsCmd(e), describeCmd(e), logsCmd(e), eventsCmd(e), actionCmd(e, "flush"), monitCmd(e),
-		sendCmd(e), pingCmd(e), killCmd(e), daemonCmd(e), runCmd(e), saveCmd(e), resurrectCmd(e), startupCmd(e),
+		sendCmd(e), signalCmd(e), pingCmd(e), killCmd(e), daemonCmd(e), runCmd(e), saveCmd(e), resurrectCmd(e), startupCmd(e),
 	)
 	// Wrong arguments are bad input (exit 2), said with the usage line.
 	for _, c := range root.Commands() {

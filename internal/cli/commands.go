@@ -484,6 +484,42 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
+func signalCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "signal <signal> <id|name|all>...",
+		Aliases: []string{"sendSignal"},
+		GroupID: "apps",
+		Short:   "Send a signal to the processes of instances (PM2's sendSignal)",
+		Long: `Send a signal to the process of each selected instance that runs: by name
+(SIGUSR2, USR2, usr2) or number. The app decides what it means; to stop or
+restart an app, use tend stop or tend restart, which also drain it.
+
+  tend signal SIGUSR2 api        every instance of api
+  tend signal HUP 3              instance id 3 only`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := config.ParseSignal(args[0])
+			if err != nil {
+				return usageErr("%v (a name such as SIGUSR2 or USR2, or a number)", err)
+			}
+			targets, err := expandTargets(args[1:])
+			if err != nil {
+				return err
+			}
+			c, err := e.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := c.Signal(cmd.Context(), targets, name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.errOut, "tend: sent %s to %d %s\n", name, len(res.Affected), plural(len(res.Affected), "instance"))
+			return nil
+		},
+	}
+}
+
 func sendCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "send <id|name|all> <json>",

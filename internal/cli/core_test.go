@@ -458,3 +458,32 @@ func TestForceReplaceThatFailsRestoresTheApp(t *testing.T) {
 		t.Errorf("restored app: %+v", insts[0])
 	}
 }
+
+func TestSignal(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", `sh -c 'trap "echo got usr2" USR2; while :; do sleep 0.05; done'`, "--name", "sh", "-i", "2")
+	h.ok("start", h.self, "--name", "idle", "--", "serve")
+	h.ok("stop", "idle")
+	h.await("sh online", func(in []tend.Instance) bool { return in[0].PID > 0 && in[1].PID > 0 })
+	if _, errOut, _ := h.run("signal", "usr2", "sh"); !strings.Contains(errOut, "sent SIGUSR2 to 2 instances") {
+		t.Errorf("tend signal usr2 sh: %q", errOut)
+	}
+	h.poll("both instances trapped it", func() bool {
+		out := h.ok("logs", "sh", "--nostream")
+		return strings.Contains(out, "sh[0] | got usr2") && strings.Contains(out, "sh[1] | got usr2")
+	})
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"signal", "SIGNOPE", "sh"}, 2, `unknown signal "SIGNOPE"`},
+		{[]string{"signal", "USR2", "nope"}, 3, `"nope"`},
+		{[]string{"signal", "USR2", "idle"}, 1, "no running instance"},
+		{[]string{"signal", "USR2"}, 2, "usage"},
+	} {
+		if errOut := h.fail(c.code, c.args...); !strings.Contains(errOut, c.want) {
+			t.Errorf("tend %v: %q, want %q", c.args, errOut, c.want)
+		}
+	}
+}

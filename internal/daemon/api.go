@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"golang.org/x/sys/unix"
 	"math"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/config"
 	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/supervisor"
 )
@@ -72,22 +74,22 @@ func (d *Daemon) routes() http.Handler {
 			reply(w, nil, tend.Errorf(tend.EINVALID, "the message is not valid JSON"))
 			return
 		}
-		sels, err := d.resolve(req.Targets)
+		res, err := d.reach(req.Targets, func(a *supervisor.App, ids []int) ([]int, error) { return a.Send(ids, req.Message) })
+		reply(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/signal", func(w http.ResponseWriter, r *http.Request) {
+		var req tend.SignalRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		name, err := config.ParseSignal(req.Signal)
 		if err != nil {
 			reply(w, nil, err)
 			return
 		}
-		res := tend.ActionResult{Affected: []int{}}
-		var errs []error
-		for _, s := range sels {
-			ids, err := s.app.Send(s.ids, req.Message)
-			res.Affected = append(res.Affected, ids...)
-			if err != nil {
-				errs = append(errs, err)
-			}
-		}
-		res.Instances = d.instances()
-		reply(w, res, errors.Join(errs...))
+		sig := unix.SignalNum(name)
+		res, err := d.reach(req.Targets, func(a *supervisor.App, ids []int) ([]int, error) { return a.Signal(ids, sig) })
+		reply(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		var req tend.ReloadRequest
@@ -381,6 +383,26 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// reach calls f for the apps and instances targets select and gathers the
+// ids it reached (send, signal).
+func (d *Daemon) reach(targets []string, f func(a *supervisor.App, ids []int) ([]int, error)) (tend.ActionResult, error) {
+	sels, err := d.resolve(targets)
+	if err != nil {
+		return tend.ActionResult{}, err
+	}
+	res := tend.ActionResult{Affected: []int{}}
+	var errs []error
+	for _, s := range sels {
+		ids, err := f(s.app, s.ids)
+		res.Affected = append(res.Affected, ids...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	res.Instances = d.instances()
+	return res, errors.Join(errs...)
 }
 
 func toLogLine(l logfile.Line, id int) tend.LogLine {

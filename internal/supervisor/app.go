@@ -866,27 +866,40 @@ func (a *App) Remove(ctx context.Context, ids []int) error {
 // Send delivers msg (JSON) to the selected running instances (all for nil)
 // and returns the ids it reached.
 func (a *App) Send(ids []int, msg json.RawMessage) ([]int, error) {
-	var sent []int
+	return a.eachRunning(ids, "sending", func(s *slot) error { return a.share.primary.Send(s.cur.wid, msg) })
+}
+
+// Signal sends sig to the serving process of the selected running
+// instances (all for nil) and returns the ids it reached.
+func (a *App) Signal(ids []int, sig syscall.Signal) ([]int, error) {
+	return a.eachRunning(ids, "signalling", func(s *slot) error { return s.cur.proc.Signal(sig) })
+}
+
+// eachRunning calls f, in the actor, for every selected instance that has
+// a process, and returns the ids for which it succeeded; doing names the
+// action in errors.
+func (a *App) eachRunning(ids []int, doing string, f func(*slot) error) ([]int, error) {
+	var done []int
 	var errs []string
 	a.call(func() {
 		for _, s := range a.selected(ids) {
 			if s.cur == nil {
 				continue
 			}
-			if err := a.share.primary.Send(s.cur.wid, msg); err != nil {
+			if err := f(s); err != nil {
 				errs = append(errs, fmt.Sprintf("%s[%d]: %v", a.spec.Name, s.index, err))
 				continue
 			}
-			sent = append(sent, s.id)
+			done = append(done, s.id)
 		}
 	})
 	if len(errs) > 0 {
-		return sent, tend.Errorf(tend.EFAILED, "sending: %s", strings.Join(errs, "; "))
+		return done, tend.Errorf(tend.EFAILED, "%s: %s", doing, strings.Join(errs, "; "))
 	}
-	if len(sent) == 0 {
-		return nil, tend.Errorf(tend.EFAILED, "app %s: no running instance to send to", a.Name())
+	if len(done) == 0 {
+		return nil, tend.Errorf(tend.EFAILED, "app %s: no running instance", a.Name())
 	}
-	return sent, nil
+	return done, nil
 }
 
 // pipeSize is the capacity asked for each output pipe: the log poller

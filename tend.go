@@ -120,6 +120,12 @@ type AppSpec struct {
 	// CronRestart replaces the running instances, one by one as a reload
 	// does, on this cron schedule ("0 3 * * *", "@daily").
 	CronRestart string `json:"cron_restart,omitempty"`
+	// Watch lists files and directories (relative to Cwd) whose changes
+	// replace the instances as a reload does; IgnoreWatch adds glob
+	// patterns to the ignored names; WatchDelay gathers a burst of changes.
+	Watch       []string `json:"watch,omitempty"`
+	IgnoreWatch []string `json:"ignore_watch,omitempty"`
+	WatchDelay  Duration `json:"watch_delay,omitempty"`
 
 	// Stop and readiness.
 	KillTimeout         Duration `json:"kill_timeout,omitempty"`

@@ -139,9 +139,9 @@ func TestStartupUnit(t *testing.T) {
 func TestAutostartFalse(t *testing.T) {
 	h := newHarness(t)
 	file := filepath.Join(t.TempDir(), "tend.yaml")
-	os.WriteFile(file, []byte("apps:\n  - name: later\n    script: "+h.self+"\n    args: serve\n    autostart: false\n    watch: true\n    pmx: false\n"), 0o644)
+	os.WriteFile(file, []byte("apps:\n  - name: later\n    script: "+h.self+"\n    args: serve\n    autostart: false\n    namespace: web\n    pmx: false\n"), 0o644)
 	_, errOut, _ := h.run("start", file)
-	if !strings.Contains(errOut, "tend.yaml:6:5: watch in app \"later\" is accepted but does nothing in tend yet") || strings.Contains(errOut, "pmx") {
+	if !strings.Contains(errOut, "tend.yaml:6:5: namespace in app \"later\" is accepted but does nothing in tend yet") || strings.Contains(errOut, "pmx") {
 		t.Errorf("notes of ignored keys: %q", errOut)
 	}
 	if insts := h.ls(); len(insts) != 1 || insts[0].Status != tend.StatusStopped || insts[0].PID != 0 {
@@ -172,4 +172,50 @@ func TestCronRestart(t *testing.T) {
 		t.Errorf("describe web does not show the schedule:\n%s", out)
 	}
 	h.ok("delete", "web")
+}
+
+func TestWatch(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	if errOut := h.fail(2, "start", h.self, "--cwd", dir, "--watch=nope", "--", "serve"); !strings.Contains(errOut, "watch: nope:") {
+		t.Errorf("watching a missing path: %q", errOut)
+	}
+	if insts := h.ls(); len(insts) != 0 {
+		t.Fatalf("a bad watch path started %+v", insts)
+	}
+	h.ok("start", h.self, "--name", "web", "-i", "2", "--cwd", dir, "--watch", "--watch-delay", "100ms", "--listen-timeout", "100ms", "--", "serve")
+	before := h.await("2 online", allStatus(2, tend.StatusOnline))
+	replaced := func(what string) []tend.Instance {
+		t.Helper()
+		return h.await(what, func(in []tend.Instance) bool {
+			for i, x := range in {
+				if x.PID == before[i].PID || x.Status != tend.StatusOnline || x.LastExit == nil || x.LastExit.Cause != "watch" {
+					return false
+				}
+			}
+			return len(in) == 2
+		})
+	}
+	daemonLog := func() string {
+		b, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
+		return string(b)
+	}
+	// An ignored change first, then a watched one: the reload names the
+	// watched file.
+	os.MkdirAll(filepath.Join(dir, "node_modules", "m"), 0o755)
+	os.WriteFile(filepath.Join(dir, "node_modules", "m", "x.js"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "app.log"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.txt"), []byte("1"), 0o644)
+	before = replaced("a reload for main.txt")
+	if l := daemonLog(); !strings.Contains(l, "web: main.txt changed: replacing 2 instances") || strings.Contains(l, "node_modules") || strings.Contains(l, "app.log changed") {
+		t.Errorf("the daemon log says:\n%s", l)
+	}
+	// A directory created later is watched too.
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	before = replaced("a reload for the new directory")
+	os.WriteFile(filepath.Join(dir, "sub", "f.txt"), []byte("1"), 0o644)
+	replaced("a reload for a file in the new directory")
+	if l := daemonLog(); !strings.Contains(l, "web: "+filepath.Join("sub", "f.txt")+" changed") {
+		t.Errorf("the daemon log says:\n%s", l)
+	}
 }

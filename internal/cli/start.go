@@ -22,7 +22,8 @@ type startFlags struct {
 	maxRestarts                                     int
 	minUptime, restartDelay, expBackoff, killTO     string
 	listenTO, killSignal, maxMem, readyURL          string
-	cronRestart                                     string
+	cronRestart, watchDelay                         string
+	watch, ignoreWatch                              []string
 	stopCodes                                       []int
 	port                                            int
 	sched, mode, host                               string
@@ -102,6 +103,10 @@ func (f *startFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.killSignal, "kill-signal", "", "stop signal (default SIGINT)")
 	fl.IntSliceVar(&f.stopCodes, "stop-exit-codes", nil, "exit codes that do not trigger a restart")
 	fl.StringVar(&f.maxMem, "max-memory-restart", "", "restart an instance above this memory, e.g. 300M")
+	fl.StringSliceVar(&f.watch, "watch", nil, "reload the app when files change: --watch for its cwd, --watch=src,config.json for those paths")
+	fl.Lookup("watch").NoOptDefVal = "."
+	fl.StringSliceVar(&f.ignoreWatch, "ignore-watch", nil, "glob patterns not to watch, besides node_modules, dotfiles, __pycache__, *.pyc, *.log and *~")
+	fl.StringVar(&f.watchDelay, "watch-delay", "", "how long changes must settle before the reload (default 500ms)")
 	fl.StringVar(&f.cronRestart, "cron-restart", "", `replace the instances on this cron schedule, one by one as a reload does, e.g. "0 3 * * *"`)
 	fl.StringVar(&f.listenTO, "listen-timeout", "", "how long a new instance may take to be ready (default 3s)")
 	fl.BoolVar(&f.waitReady, "wait-ready", false, "an instance is ready when it sends process.send('ready')")
@@ -198,6 +203,7 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 		{"min-uptime", f.minUptime, &s.MinUptime}, {"restart-delay", f.restartDelay, &s.RestartDelay},
 		{"exp-backoff-restart-delay", f.expBackoff, &s.ExpBackoffRestartDelay},
 		{"kill-timeout", f.killTO, &s.KillTimeout}, {"listen-timeout", f.listenTO, &s.ListenTimeout},
+		{"watch-delay", f.watchDelay, &s.WatchDelay},
 	} {
 		if d.v == "" {
 			continue
@@ -222,6 +228,10 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 		}
 		s.CronRestart = f.cronRestart
 	}
+	if err := config.CheckGlobs(f.ignoreWatch); err != nil {
+		return nil, usageErr("--ignore-watch: %v", err)
+	}
+	s.Watch, s.IgnoreWatch = f.watch, f.ignoreWatch
 	s.StopExitCodes = f.stopCodes
 	s.WaitReady, s.ReadyURL, s.ShutdownWithMessage = f.waitReady, f.readyURL, f.shutdownMsg
 	if f.port < 0 || f.port > 65535 {

@@ -175,6 +175,22 @@ func (d *appDecoder) set(canon, key string, v *yaml.Node) error {
 		if s.CronRestart, err = str(v); err == nil {
 			_, err = ParseCron(s.CronRestart)
 		}
+	case "watch":
+		// true watches cwd; a path or a list of paths watches those.
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!bool" {
+			var on bool
+			if on, err = boolean(v); on {
+				s.Watch = []string{"."}
+			}
+		} else {
+			s.Watch, err = words(v)
+		}
+	case "ignore_watch":
+		if s.IgnoreWatch, err = words(v); err == nil {
+			err = CheckGlobs(s.IgnoreWatch)
+		}
+	case "watch_delay":
+		s.WatchDelay, err = duration(v)
 	case "max_restarts":
 		s.MaxRestarts, err = count(v)
 	case "min_uptime":

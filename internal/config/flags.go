@@ -3,6 +3,7 @@ package config
 import (
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -130,4 +131,15 @@ func ParseEnvArg(s string) (key, value string, err error) {
 		return "", "", tend.Errorf(tend.EINVALID, "%q: the value contains a NUL byte", s)
 	}
 	return key, value, nil
+}
+
+// CheckGlobs checks ignore_watch patterns: each must be a valid glob
+// (filepath.Match syntax). The error names the first bad one.
+func CheckGlobs(patterns []string) error {
+	for _, p := range patterns {
+		if _, err := filepath.Match(p, ""); err != nil {
+			return tend.Errorf(tend.EINVALID, "%q is not a glob pattern: %v", p, err)
+		}
+	}
+	return nil
 }

@@ -42,6 +42,9 @@ var appKeys = map[string]string{
 	"max_memory_restart":        "max_memory_restart",
 	"cron_restart":              "cron_restart",
 	"cron":                      "cron_restart",
+	"watch":                     "watch",
+	"ignore_watch":              "ignore_watch",
+	"watch_delay":               "watch_delay",
 	"shutdown_with_message":     "shutdown_with_message",
 	"wait_ready":                "wait_ready",
 	"ready_url":                 "ready_url",
@@ -65,9 +68,6 @@ var appKeys = map[string]string{
 	// PM2 keys tend accepts without acting on them yet. Ignoring them keeps
 	// PM2 files loadable; none of them changes what runs or how it stops.
 	"namespace":          ignoredKey,
-	"watch":              ignoredKey,
-	"ignore_watch":       ignoredKey,
-	"watch_delay":        ignoredKey,
 	"source_map_support": ignoredKey,
 	"vizion":             ignoredKey,
 	"pmx":                ignoredKey,

@@ -160,8 +160,16 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 			return nil, tend.Errorf(tend.EINVALID, "app %s: cron_restart: %v", spec.Name, err)
 		}
 	}
+	var w *watcher
+	if len(spec.Watch) > 0 {
+		var err error
+		if w, err = newWatcher(&spec); err != nil {
+			return nil, tend.Errorf(tend.EINVALID, "app %s: %v", spec.Name, err)
+		}
+	}
 	sh, err := newShare(&spec, res.Node, opt.Logf)
 	if err != nil {
+		w.close()
 		return nil, err
 	}
 	a := &App{spec: spec, res: res, opt: opt, share: sh, created: time.Now(), ops: make(chan op), quit: make(chan struct{})}
@@ -170,6 +178,7 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 		if err != nil {
 			a.closeSinks()
 			sh.close()
+			w.close()
 			return nil, err
 		}
 		a.slots = append(a.slots, s)
@@ -179,6 +188,9 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	go a.forwardEvents()
 	if spec.CronRestart != "" {
 		go a.cronLoop()
+	}
+	if w != nil {
+		go a.watchLoop(w)
 	}
 	return a, nil
 }

@@ -279,9 +279,11 @@ func (a *App) RestartForMemory(ctx context.Context, id int, used uint64) {
 }
 
 // recycle replaces the running instances among ids (all for nil) one at a
-// time, as a reload does, so that it costs no request. why goes to the
-// daemon's log; action names the report and cause the old processes'
-// exits. It does nothing while a reload or scale of the app is under way.
+// time, as a reload does, so that it costs no request, and starts those
+// that crashed (errored, or waiting to restart); stopped ones stay
+// stopped. why goes to the daemon's log; action names the report and
+// cause the old processes' exits. It does nothing while a reload or scale
+// of the app is under way.
 func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string) {
 	var slots []*slot
 	a.call(func() {
@@ -289,7 +291,9 @@ func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string)
 			return
 		}
 		for _, s := range a.selected(ids) {
-			if s.cur != nil && s.next == nil && !s.cur.stopping {
+			running := s.cur != nil && !s.cur.stopping
+			crashed := s.cur == nil && (s.status == tend.StatusErrored || s.status == tend.StatusWaiting)
+			if s.next == nil && (running || crashed) {
 				slots = append(slots, s)
 			}
 		}

@@ -95,6 +95,7 @@ const (
 // The zero value of each optional field means "default" (see Normalize).
 type AppSpec struct {
 	Name            string   `json:"name"`
+	Namespace       string   `json:"namespace,omitempty"`   // a group of apps, a target as in PM2
 	Script          string   `json:"script"`                // path or command as given
 	Args            []string `json:"args,omitempty"`        // passed to the script
 	Cwd             string   `json:"cwd,omitempty"`         // absolute; defaults to the CLI's cwd
@@ -189,8 +190,9 @@ type Exit struct {
 // Instance is one row of `tend ls`: one slot of an app and the process
 // currently in it.
 type Instance struct {
-	ID          int     `json:"id"`       // global id, stable for the slot's life
-	Name        string  `json:"name"`     // app name
+	ID          int     `json:"id"`   // global id, stable for the slot's life
+	Name        string  `json:"name"` // app name
+	Namespace   string  `json:"namespace,omitempty"`
 	Instance    int     `json:"instance"` // index within the app, 0..N-1
 	PID         int     `json:"pid"`      // 0 when not running
 	Status      Status  `json:"status"`

@@ -398,6 +398,9 @@ func (e *env) printDescribe(a tend.App) {
 		fmt.Fprintf(e.out, "  %-22s %v\n", k+":", v)
 	}
 	fmt.Fprintln(e.out, e.paint(bold, "app "+s.Name))
+	if s.Namespace != "" {
+		kv("namespace", s.Namespace)
+	}
 	kv("script", s.Script)
 	if a.ScriptPath != "" {
 		kv("script path", a.ScriptPath)

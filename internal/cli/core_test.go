@@ -104,7 +104,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown flag", []string{"start", h.self, "--instancez", "2"}, 2, "unknown flag: --instancez"},
 		{"negative timeout", []string{"start", h.self, "--kill-timeout", "-5"}, 2, "negative"},
 		{"bad signal", []string{"start", h.self, "--kill-signal", "SIGNOPE"}, 2, "kill-signal"},
-		{"unknown target", []string{"stop", "nosuch"}, 3, `no app or instance id matches "nosuch"`},
+		{"unknown target", []string{"stop", "nosuch"}, 3, `no app, instance id or namespace matches "nosuch"`},
 		{"unknown id", []string{"restart", "42"}, 3, `matches "42"`},
 		{"missing target", []string{"stop"}, 2, "usage: tend stop"},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
@@ -485,5 +485,29 @@ func TestSignal(t *testing.T) {
 		if errOut := h.fail(c.code, c.args...); !strings.Contains(errOut, c.want) {
 			t.Errorf("tend %v: %q, want %q", c.args, errOut, c.want)
 		}
+	}
+}
+
+func TestNamespaceTarget(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "api", "--namespace", "shop", "--", "serve")
+	h.ok("start", h.self, "--name", "jobs", "--namespace", "shop", "--", "serve")
+	h.ok("start", h.self, "--name", "other", "--", "serve")
+	h.await("3 online", allStatus(3, tend.StatusOnline))
+	h.ok("stop", "shop")
+	insts := h.await("shop stopped", func(in []tend.Instance) bool {
+		return len(in) == 3 && in[0].Status == tend.StatusStopped && in[1].Status == tend.StatusStopped
+	})
+	if insts[2].Status != tend.StatusOnline || insts[0].Namespace != "shop" || insts[2].Namespace != "" {
+		t.Errorf("after tend stop shop: %+v", insts)
+	}
+	if out := h.ok("describe", "api"); !strings.Contains(out, "namespace:") {
+		t.Errorf("describe does not show the namespace:\n%s", out)
+	}
+	// A name is looked up before a namespace.
+	h.ok("start", h.self, "--name", "shop", "--", "serve")
+	h.ok("delete", "shop")
+	if n := len(h.ls()); n != 3 {
+		t.Errorf("tend delete shop removed the namespace too: %d instances left", n)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 type startFlags struct {
 	instances, name, cwd, interpreter, interpArgs   string
+	namespace                                       string
 	env                                             []string
 	noAutorestart, force, waitReady, shutdownMsg    bool
 	maxRestarts                                     int
@@ -89,6 +90,7 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 func (f *startFlags) register(fl *pflag.FlagSet) {
 	fl.StringVarP(&f.instances, "instances", "i", "", "number of instances: N, max (one per core), or -N (cores minus N)")
 	fl.StringVarP(&f.name, "name", "n", "", "app name (default: the script's name)")
+	fl.StringVar(&f.namespace, "namespace", "", "a group of apps: a target for every command (tend restart <namespace>)")
 	fl.StringArrayVar(&f.env, "env", nil, "KEY=VALUE for the app (repeatable; KEY alone takes this shell's value); with a config file, NAME selects env_NAME")
 	fl.StringVar(&f.cwd, "cwd", "", "working directory of the app (default: here)")
 	fl.StringVar(&f.interpreter, "interpreter", "", `program that runs the script ("none": execute it)`)
@@ -160,14 +162,13 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 			}
 			envName = v
 		}
-		note := func(m string) { fmt.Fprintln(cmd.ErrOrStderr(), "tend: note: "+m) }
-		return config.Load(target, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ(), Note: note})
+		return config.Load(target, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ()})
 	}
 	s := tend.AppSpec{Script: target, Args: extra, Cwd: wd, BaseEnv: os.Environ(), Instances: 1}
 	if f.cwd != "" {
 		s.Cwd, _ = filepath.Abs(f.cwd)
 	}
-	s.Name = f.name
+	s.Name, s.Namespace = f.name, f.namespace
 	if s.Name == "" {
 		s.Name = defaultName(target)
 	}

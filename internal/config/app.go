@@ -58,9 +58,6 @@ func decodeApp(file string, index int, n *yaml.Node, opt Options, dir string) (t
 			return tend.AppSpec{}, nil, d.unknownKey(e.key)
 		}
 		if canon == ignoredKey {
-			if opt.Note != nil && !quietKeys[key] {
-				opt.Note(fmt.Sprintf("%s:%d:%d: %s in %s is accepted but does nothing in tend yet", file, e.key.Line, e.key.Column, key, d.label))
-			}
 			continue
 		}
 		if prev, dup := seen[canon]; dup && canon != "env_" {
@@ -171,6 +168,8 @@ func (d *appDecoder) set(canon, key string, v *yaml.Node) error {
 		s.Autorestart, err = boolPtr(v)
 	case "autostart":
 		s.Autostart, err = boolPtr(v)
+	case "namespace":
+		s.Namespace, err = str(v)
 	case "cron_restart":
 		if s.CronRestart, err = str(v); err == nil {
 			_, err = ParseCron(s.CronRestart)

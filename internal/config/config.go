@@ -29,10 +29,6 @@ type Options struct {
 	// also the environment node evaluates the file in; nil means this
 	// process's environment there.
 	BaseEnv []string
-	// Note, if set, hears of PM2 keys that tend accepts without acting on
-	// them (watch, cron_restart, ...), one message each, so that the user
-	// learns they do nothing.
-	Note func(string)
 }
 
 // Load reads the ecosystem file at path and returns its apps. YAML (.yaml,

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -433,7 +432,8 @@ func TestValueTypes(t *testing.T) {
 		{"dayjs brackets", "log_date_format", `"[at] HH:mm"`, func(s tend.AppSpec) any { return s.LogDateFormat }, "at 15:04", ""},
 		{"cwd home", "cwd", "~/app", func(s tend.AppSpec) any { return s.Cwd }, filepath.Join(os.Getenv("HOME"), "app"), ""},
 		{"log_type raw is empty", "log_type", "raw", func(s tend.AppSpec) any { return s.LogType }, "", ""},
-		{"ignored key any type", "namespace", "{deep: [1, 2]}", func(s tend.AppSpec) any { return s.Name }, "a", ""},
+		{"ignored key any type", "vizion", "{deep: [1, 2]}", func(s tend.AppSpec) any { return s.Name }, "a", ""},
+		{"namespace", "namespace", "shop", func(s tend.AppSpec) any { return s.Namespace }, "shop", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -767,21 +767,6 @@ func TestLoadJS(t *testing.T) {
 		_, err := Load(p, Options{})
 		checkErr(t, err, tend.EINVALID, p+": node is needed to read .js ecosystem files and was not found on PATH; install node, or write the file as YAML or JSON")
 	})
-}
-
-func TestNoteOfIgnoredKeys(t *testing.T) {
-	var notes []string
-	src := "- script: a.js\n  watch: true\n  namespace: web\n  vizion: false\n"
-	// watch is implemented, vizion needs no note: only namespace is noted.
-	if _, err := Parse([]byte(src), "tend.yaml", Options{Note: func(m string) { notes = append(notes, m) }}); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
-		`tend.yaml:3:3: namespace in app "a" is accepted but does nothing in tend yet`,
-	}
-	if !slices.Equal(notes, want) {
-		t.Errorf("notes %q, want %q", notes, want)
-	}
 }
 
 func TestWatchKeys(t *testing.T) {

@@ -42,6 +42,7 @@ var appKeys = map[string]string{
 	"max_memory_restart":        "max_memory_restart",
 	"cron_restart":              "cron_restart",
 	"cron":                      "cron_restart",
+	"namespace":                 "namespace",
 	"watch":                     "watch",
 	"ignore_watch":              "ignore_watch",
 	"watch_delay":               "watch_delay",
@@ -65,21 +66,15 @@ var appKeys = map[string]string{
 	"time":                      "time",
 	"log_type":                  "log_type",
 
-	// PM2 keys tend accepts without acting on them yet. Ignoring them keeps
-	// PM2 files loadable; none of them changes what runs or how it stops.
-	"namespace":          ignoredKey,
+	// PM2 keys tend accepts and ignores: PM2's own instrumentation, source
+	// maps and deployment tracking, and flags of its CLI. Ignoring them
+	// keeps PM2 files loadable; none changes what runs or how it stops.
 	"source_map_support": ignoredKey,
 	"vizion":             ignoredKey,
 	"pmx":                ignoredKey,
 	"automation":         ignoredKey,
 	"treekill":           ignoredKey,
 	"force":              ignoredKey,
-}
-
-// quietKeys are the ignored keys that need no note: PM2 internals (its
-// instrumentation, source maps, deployment tracking) with nothing to miss.
-var quietKeys = map[string]bool{
-	"source_map_support": true, "vizion": true, "pmx": true, "automation": true, "treekill": true, "force": true,
 }
 
 // ignoredKey marks keys in appKeys that are accepted and dropped.

@@ -637,7 +637,16 @@ func (d *Daemon) resolve(targets []string) ([]selection, error) {
 			}
 		}
 		if !found {
-			return nil, tend.Errorf(tend.ENOTFOUND, "no app or instance id matches %q (see tend ls)", t)
+			// A namespace: every app in it.
+			for _, a := range apps {
+				if a.Spec().Namespace == t {
+					add(a, nil)
+					found = true
+				}
+			}
+		}
+		if !found {
+			return nil, tend.Errorf(tend.ENOTFOUND, "no app, instance id or namespace matches %q (see tend ls)", t)
 		}
 	}
 	return out, nil

@@ -711,7 +711,7 @@ func (a *App) publish() {
 	for i, s := range a.slots {
 		in := tend.Instance{
 			ID: s.id, Name: a.spec.Name, Instance: s.index, Status: s.status,
-			Restarts: s.restarts, Mode: a.mode(), Port: a.spec.Port, Sched: a.spec.Sched,
+			Restarts: s.restarts, Mode: a.mode(), Port: a.spec.Port, Sched: a.spec.Sched, Namespace: a.spec.Namespace,
 			LastExit: s.lastExit, Problem: s.problem,
 		}
 		iv := instView{restartAt: s.restartAt, before: s.handedBefore}

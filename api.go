@@ -41,7 +41,7 @@ type SaveResult struct {
 
 // ResurrectResult says what POST /v1/resurrect restored.
 type ResurrectResult struct {
-	Path    string    `json:"path"`    // the file read
+	Path    string    `json:"path"` // the file read
 	SavedAt time.Time `json:"saved_at"`
 	Started []string  `json:"started"` // apps started (or registered stopped)
 	Skipped []string  `json:"skipped"` // apps of the same name were there already

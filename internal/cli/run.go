@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -64,6 +68,14 @@ up instead. It needs a TEND_HOME no other daemon serves.`,
 // run is tend run: a daemon in this process, the apps of specs in it, and
 // their output here until the daemon ends.
 func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error {
+	if ctx.Err() != nil {
+		return nil // stopped before anything started
+	}
+	// A reader of our output that goes away (tend run | head) must not
+	// kill the process that holds the apps, as Go's default for SIGPIPE
+	// on stdout would: writes fail instead, and printing stops. (Notify,
+	// not Ignore: the apps must not inherit an ignored SIGPIPE.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ready := make(chan struct{})
 	served := make(chan error, 1)
 	go func() { served <- daemon.Run(e.home, func() { close(ready) }) }()
@@ -93,6 +105,9 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	}
 	abort := func(err error) error {
 		c.Kill(ctx)
+		if signaled.Err() != nil {
+			err = nil // a signal stopped the start: a clean stop
+		}
 		return ended(err)
 	}
 	logs, err := c.LogStream(ctx, client.LogQuery{Follow: true})
@@ -105,7 +120,7 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	}
 	printing.Go(func() { e.printRunLogs(logs, o) })
 	res, err := c.Start(ctx, tend.StartRequest{Apps: specs})
-	if err != nil {
+	if err != nil || signaled.Err() != nil {
 		return abort(err)
 	}
 	for _, s := range specs {
@@ -183,10 +198,13 @@ func (e *env) runFinished(ctx context.Context, c *client.Client) (finished bool,
 }
 
 // printRunLogs prints the lines of st until it ends: stdout lines on
-// stdout, stderr lines on stderr.
+// stdout, stderr lines on stderr. Once a write fails (the reader went
+// away), that output gets nothing more; the stream is still read to its
+// end.
 func (e *env) printRunLogs(st *client.Stream[tend.LogLine], o runOptions) {
 	defer st.Close()
 	enc := json.NewEncoder(e.out)
+	broken := map[io.Writer]bool{}
 	for {
 		l, err := st.Next()
 		if err != nil {
@@ -196,13 +214,17 @@ func (e *env) printRunLogs(st *client.Stream[tend.LogLine], o runOptions) {
 		if l.Stream == "err" && !o.asJSON {
 			w = e.errOut
 		}
+		if broken[w] {
+			continue
+		}
 		switch {
 		case o.asJSON:
-			enc.Encode(l)
+			err = enc.Encode(l)
 		case o.raw:
-			fmt.Fprintln(w, l.Message)
+			_, err = fmt.Fprintln(w, l.Message)
 		default:
-			fmt.Fprintln(w, e.logLine(l, o.stamp))
+			_, err = fmt.Fprintln(w, e.logLine(l, o.stamp))
 		}
+		broken[w] = err != nil
 	}
 }

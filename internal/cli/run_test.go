@@ -1,9 +1,12 @@
 package cli_test
 
 import (
+	"bufio"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -144,4 +147,97 @@ func TestRunBadInput(t *testing.T) {
 		t.Errorf("tend run beside a daemon: %q", errOut)
 	}
 	h.await("web still online", allStatus(1, tend.StatusOnline))
+}
+
+// tend kill from another shell: tend run ends only once every app has
+// stopped, and prints their last lines.
+func TestRunKilledFromOutside(t *testing.T) {
+	h := newHarness(t)
+	r := h.start("run", h.self, "--name", "web", "--", "serve")
+	r.await(r.errLines, "tend: started web")
+	h.ok("start", h.self, "--name", "stub", "--kill-timeout", "1s", "--", "stubborn")
+	insts := h.await("2 online", allStatus(2, tend.StatusOnline))
+	if _, errOut, code := h.run("kill"); code != 0 {
+		t.Errorf("tend kill from another shell exited %d: %q", code, errOut)
+	}
+	r.await(r.lines, "web[0] | stopping")
+	r.wait()
+	for _, in := range insts {
+		if alive(in.PID) {
+			t.Errorf("%s (pid %d) still runs after tend run ended", in.Name, in.PID)
+			syscall.Kill(in.PID, syscall.SIGKILL)
+		}
+	}
+}
+
+// SIGTERM while tend run starts its apps: none survives it.
+func TestRunSignaledWhileStarting(t *testing.T) {
+	for range 3 {
+		h := newHarness(t)
+		r := h.start("run", h.self, "--name", "web", "-i", "40", "--", "serve")
+		h.poll("the daemon listens", func() bool {
+			_, err := os.Stat(filepath.Join(h.home, "tend.sock"))
+			return err == nil
+		})
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		if code := r.wait(); code != 0 {
+			t.Errorf("tend run exited %d after SIGTERM", code)
+		}
+		// Once it has exited, no process of this home may be left.
+		for _, pid := range processesWith("TEND_HOME=" + h.home) {
+			t.Errorf("pid %d survived tend run", pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// processesWith lists the live processes whose environment holds kv.
+func processesWith(kv string) []int {
+	dirs, _ := os.ReadDir("/proc")
+	var out []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() || !alive(pid) {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/" + d.Name() + "/environ")
+		if slices.Contains(strings.Split(string(b), "\x00"), kv) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// A reader of tend run's output that goes away (tend run | head -1) does
+// not take the daemon and its apps down.
+func TestRunOutlivesItsReader(t *testing.T) {
+	h := newHarness(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(tendBin, "run", h.self, "--name", "tick", "--", "ticker")
+	cmd.Env, cmd.Stdout = h.env, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	if _, err := bufio.NewReader(r).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // like head -1
+	// Lines keep coming (every 20 ms) and fail to be written; the daemon
+	// goes on, and the same process keeps ticking.
+	first := h.ls()[0].PID
+	h.awaitLog("tick", "tick 5 ")
+	if insts := h.ls(); len(insts) != 1 || insts[0].PID != first || insts[0].Status != tend.StatusOnline {
+		t.Fatalf("after the reader left: %+v", insts)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Errorf("tend run ended with %v after SIGTERM, want exit 0", err)
+	}
 }

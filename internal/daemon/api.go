@@ -229,7 +229,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	merged := make(chan tend.LogLine, 256)
 	var forwarders sync.WaitGroup // end when their sinks close
 	followed := map[int]bool{}
-	var cancels []func()
+	cancels := map[int]func(){} // by instance id, until it is removed
 	defer func() {
 		for _, c := range cancels {
 			c()
@@ -244,7 +244,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			n = math.MaxInt32
 		}
 		b, live, cancel := k.Sink.Subscribe(n)
-		cancels = append(cancels, cancel)
+		cancels[k.ID] = cancel
 		if n > len(b) && !all {
 			// More than the memory tail holds: the files have the rest.
 			b = k.Sink.Tail(n)
@@ -310,6 +310,18 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	// On kill, writes get a deadline, so that a reader that stopped
+	// reading cannot hold the daemon's exit (even in a blocked write).
+	rc := http.NewResponseController(w)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-d.quit:
+			rc.SetWriteDeadline(time.Now().Add(time.Second))
+		case <-done:
+		}
+	}()
 	// Flushing per line costs a syscall each; batching to the next idle
 	// moment keeps `logs -f` cheap under a flood.
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -326,12 +338,17 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case ev.Kind == tend.EventInstance && !followed[ev.ID] && match(ev):
 				d.mu.Lock()
-				a := d.apps[ev.App]
+				a := cmp.Or(d.apps[ev.App], d.creating[ev.App])
 				d.mu.Unlock()
 				if a != nil {
 					join(a, ev.ID)
 					dirty = true
 				}
+			case ev.Kind == tend.EventRemoved && cancels[ev.ID] != nil:
+				// Its sink is closed: let it go, so that a long follow
+				// does not keep every instance it ever saw.
+				cancels[ev.ID]()
+				delete(cancels, ev.ID)
 			case ev.Kind == tend.EventLost:
 				// Some events were dropped: look for new instances.
 				for _, a := range d.snapshotApps() {
@@ -352,32 +369,36 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-d.quit:
 			// Every app is closed by now, and so is every sink: pass on
-			// what they still hold (the apps' last words), with a deadline
-			// for a reader that stopped reading.
-			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
-			late := time.After(time.Second)
+			// what they still hold (the apps' last words), each line
+			// flushed, within the write deadline set above.
+			late := time.After(500 * time.Millisecond)
 			drained := make(chan struct{})
 			go func() { forwarders.Wait(); close(drained) }()
+			write := func(l tend.LogLine) bool {
+				return !keep(l) || enc.Encode(l) == nil && rc.Flush() == nil
+			}
 			for {
 				select {
 				case l := <-merged:
-					if keep(l) && enc.Encode(l) != nil {
+					if !write(l) {
 						return
 					}
 				case <-drained:
 					for {
 						select {
 						case l := <-merged:
-							if keep(l) {
-								enc.Encode(l)
+							if !write(l) {
+								return
 							}
 						default:
+							rc.Flush()
 							return
 						}
 					}
 				case <-ctx.Done():
 					return
 				case <-late:
+					rc.Flush()
 					return
 				}
 			}

@@ -51,11 +51,16 @@ type Daemon struct {
 	statsMu sync.Mutex
 	stats   map[int]procstat.Usage // by pid
 
-	srv     *http.Server
-	ln      net.Listener
-	stopped bool          // shutdown closed ln
-	quit    chan struct{} // closed to end the daemon (kill)
-	exe     string        // this binary, the LISTEN_PID shim
+	srv      *http.Server
+	ln       net.Listener
+	stopped  bool                       // shutdown closed ln
+	quitting chan struct{}              // closed when shutdown begins; guarded by mu
+	shutOnce sync.Once                  // the first shutdown does the work
+	shutDone chan struct{}              // closed when the first shutdown is done
+	starting sync.WaitGroup             // starts in flight, which shutdown waits for
+	creating map[string]*supervisor.App // apps of starts in flight, for logs -f
+	quit     chan struct{}              // closed to end the daemon (kill)
+	exe      string                     // this binary, the LISTEN_PID shim
 
 	settings Settings
 	preloads nodepreload.Paths // what Node apps load with --require
@@ -146,11 +151,23 @@ func Run(home string, ready func()) (err error) {
 		}
 	}
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", tend.Version, "home", home)
+	// Signals are caught from before ready: one that comes while the
+	// caller starts apps stops them.
+	sigs := notifySignals()
+	defer signal.Stop(sigs)
 	report("ok")
 	if ready != nil {
 		ready()
 	}
-	return d.Serve(l)
+	return d.serve(l, sigs)
+}
+
+// notifySignals catches what the daemon acts on: SIGINT and SIGTERM stop
+// it, SIGCHLD reaps orphans, SIGUSR1 and SIGHUP reopen the log files.
+func notifySignals() chan os.Signal {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD, syscall.SIGUSR1, syscall.SIGHUP)
+	return sigs
 }
 
 // New returns a daemon for home that serves nothing yet.
@@ -158,7 +175,8 @@ func New(home string) *Daemon {
 	d := &Daemon{
 		home: home, log: slog.Default(), started: time.Now(),
 		apps: map[string]*supervisor.App{}, stats: map[int]procstat.Usage{},
-		quit: make(chan struct{}),
+		quit: make(chan struct{}), quitting: make(chan struct{}), shutDone: make(chan struct{}),
+		creating: map[string]*supervisor.App{},
 	}
 	if u, err := user.Current(); err == nil {
 		d.user = u.Username
@@ -169,11 +187,14 @@ func New(home string) *Daemon {
 
 // Serve serves the API on l until the daemon is killed.
 func (d *Daemon) Serve(l net.Listener) error {
+	sigs := notifySignals()
+	defer signal.Stop(sigs)
+	return d.serve(l, sigs)
+}
+
+func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 	d.ln = l
 	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD, syscall.SIGUSR1, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	go d.sampleLoop()
 	errc := make(chan error, 1)
 	go func() { errc <- d.srv.Serve(l) }()
@@ -209,22 +230,44 @@ func (d *Daemon) Serve(l net.Listener) error {
 }
 
 // shutdown stops every app, stops accepting connections (so no client
-// reaches a daemon on its way out) and ends Serve. Safe to call more than
-// once.
+// reaches a daemon on its way out) and ends Serve. A second call (a signal
+// during tend kill) returns once the first is done, so that nothing ends
+// the daemon while apps are still stopping.
 func (d *Daemon) shutdown() {
-	d.mu.Lock()
-	apps := d.allApps()
-	d.apps, d.order = map[string]*supervisor.App{}, nil
-	d.mu.Unlock()
-	closeAll(apps)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.stopped = true
-	if d.ln != nil {
-		d.ln.Close()
-		os.Remove(SocketPath(d.home))
+	d.shutOnce.Do(func() {
+		d.mu.Lock()
+		close(d.quitting) // no start begins from now on
+		apps := d.allApps()
+		d.apps, d.order = map[string]*supervisor.App{}, nil
+		d.mu.Unlock()
+		closeAll(apps)
+		// Starts in flight close what they started when they find the
+		// daemon quitting.
+		d.starting.Wait()
+		d.mu.Lock()
+		d.stopped = true
+		if d.ln != nil {
+			d.ln.Close()
+			os.Remove(SocketPath(d.home))
+		}
+		d.mu.Unlock()
+		close(d.shutDone)
+	})
+	<-d.shutDone
+}
+
+// isQuitting reports whether shutdown has begun. Caller holds mu.
+func (d *Daemon) isQuitting() bool {
+	select {
+	case <-d.quitting:
+		return true
+	default:
+		return false
 	}
 }
+
+// errQuitting refuses work once shutdown has begun.
+var errQuitting = tend.Errorf(tend.EFAILED, "the daemon is stopping")
 
 // closing reports whether shutdown closed the listener.
 func (d *Daemon) closing() bool {
@@ -363,6 +406,12 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 	}
 	// Reserve the names, replacing existing apps only with force.
 	d.mu.Lock()
+	if d.isQuitting() {
+		d.mu.Unlock()
+		return nil, errQuitting
+	}
+	d.starting.Add(1)
+	defer d.starting.Done()
 	var replaced []*supervisor.App
 	for _, spec := range req.Apps {
 		a, exists := d.apps[spec.Name]
@@ -409,10 +458,12 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		d.mu.Lock()
 		for _, spec := range req.Apps {
 			delete(d.apps, spec.Name)
+			delete(d.creating, spec.Name)
 			d.order = slices.DeleteFunc(d.order, func(n string) bool { return n == spec.Name })
 		}
+		quitting := d.isQuitting()
 		d.mu.Unlock()
-		if len(previous) > 0 {
+		if len(previous) > 0 && !quitting {
 			// Nothing the user started is lost: what --force was to
 			// replace comes back as it was.
 			if _, rerr := d.start(context.WithoutCancel(ctx), tend.StartRequest{Apps: previous}); rerr != nil {
@@ -445,13 +496,23 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 			return nil, fail(err)
 		}
 		started = append(started, a)
+		d.mu.Lock()
+		d.creating[a.Name()] = a
+		d.mu.Unlock()
 		if err := a.Start(ctx, toStart(a, spec, req.Stopped[spec.Name])); err != nil {
 			return nil, fail(err)
 		}
 	}
 	d.mu.Lock()
+	if d.isQuitting() {
+		// A signal or kill came while these started: shutdown did not
+		// see them, so they stop here, before the daemon ends.
+		d.mu.Unlock()
+		return nil, fail(errQuitting)
+	}
 	for _, a := range started {
 		d.apps[a.Name()] = a
+		delete(d.creating, a.Name())
 	}
 	d.mu.Unlock()
 	now := time.Now()

@@ -434,6 +434,12 @@ func (e *env) printDescribe(a tend.App) {
 	if s.CronRestart != "" {
 		kv("cron restart", s.CronRestart)
 	}
+	if len(s.Watch) > 0 {
+		kv("watch", strings.Join(s.Watch, ", "))
+		if len(s.IgnoreWatch) > 0 {
+			kv("ignore watch", strings.Join(s.IgnoreWatch, ", "))
+		}
+	}
 	kv("kill signal", cmpOr(s.KillSignal, tend.DefaultKillSignal))
 	kv("kill timeout", cmpOr(s.KillTimeout, tend.DefaultKillTimeout).D())
 	fmt.Fprintln(e.out, e.paint(bold, "logs"))

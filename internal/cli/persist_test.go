@@ -182,6 +182,9 @@ func TestWatch(t *testing.T) {
 	}
 	h.ok("start", h.self, "--name", "web", "-i", "2", "--cwd", dir, "--watch", "--watch-delay", "100ms", "--listen-timeout", "100ms", "--", "serve")
 	before := h.await("2 online", allStatus(2, tend.StatusOnline))
+	if out := h.ok("describe", "web"); !strings.Contains(out, "watch:") {
+		t.Errorf("describe does not show watch:\n%s", out)
+	}
 	replaced := func(what string) []tend.Instance {
 		t.Helper()
 		return h.await(what, func(in []tend.Instance) bool {

@@ -465,8 +465,9 @@ func TestSignal(t *testing.T) {
 	h.ok("start", h.self, "--name", "idle", "--", "serve")
 	h.ok("stop", "idle")
 	h.await("sh online", func(in []tend.Instance) bool { return in[0].PID > 0 && in[1].PID > 0 })
-	if _, errOut, _ := h.run("signal", "usr2", "sh"); !strings.Contains(errOut, "sent SIGUSR2 to 2 instances") {
-		t.Errorf("tend signal usr2 sh: %q", errOut)
+	// all: the stopped app is no failure, the running ones get it.
+	if _, errOut, code := h.run("signal", "usr2", "all"); code != 0 || !strings.Contains(errOut, "sent SIGUSR2 to 2 instances") {
+		t.Errorf("tend signal usr2 all: exit %d, %q", code, errOut)
 	}
 	h.poll("both instances trapped it", func() bool {
 		out := h.ok("logs", "sh", "--nostream")
@@ -479,7 +480,7 @@ func TestSignal(t *testing.T) {
 	}{
 		{[]string{"signal", "SIGNOPE", "sh"}, 2, `unknown signal "SIGNOPE"`},
 		{[]string{"signal", "USR2", "nope"}, 3, `"nope"`},
-		{[]string{"signal", "USR2", "idle"}, 1, "no running instance"},
+		{[]string{"signal", "USR2", "idle"}, 1, "no running instance among idle"},
 		{[]string{"signal", "USR2"}, 2, "usage"},
 	} {
 		if errOut := h.fail(c.code, c.args...); !strings.Contains(errOut, c.want) {
@@ -503,6 +504,12 @@ func TestNamespaceTarget(t *testing.T) {
 	}
 	if out := h.ok("describe", "api"); !strings.Contains(out, "namespace:") {
 		t.Errorf("describe does not show the namespace:\n%s", out)
+	}
+	if errOut := h.fail(2, "delete", ""); !strings.Contains(errOut, "empty target") {
+		t.Errorf("an empty target: %q", errOut)
+	}
+	if errOut := h.fail(2, "start", h.self, "--name", "x", "--namespace", "0", "--", "serve"); !strings.Contains(errOut, `namespace "0"`) {
+		t.Errorf("a numeric namespace: %q", errOut)
 	}
 	// A name is looked up before a namespace.
 	h.ok("start", h.self, "--name", "shop", "--", "serve")

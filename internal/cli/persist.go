@@ -114,10 +114,10 @@ Wants=network-online.target
 Type=notify
 NotifyAccess=main
 User={{.User}}
-Environment=TEND_HOME={{.Home}}
-Environment=PATH={{.Path}}
-ExecStart={{.Exe}} daemon --resurrect
-ExecReload={{.Exe}} reload all
+Environment="TEND_HOME={{.Home}}"
+Environment="PATH={{.Path}}"
+ExecStart="{{.Exe}}" daemon --resurrect
+ExecReload="{{.Exe}}" reload all
 KillMode=mixed
 TimeoutStopSec={{.StopTimeout}}
 Restart=on-failure
@@ -150,14 +150,16 @@ python) are found then. The comments at its top say how to install it.`,
 			if service == "" {
 				service = "tend-" + u.Username
 			}
-			for _, v := range []string{e.home, os.Getenv("PATH"), exe, u.Username} {
+			for _, v := range []string{e.home, os.Getenv("PATH"), exe, u.Username, service} {
 				if strings.ContainsAny(v, "\n\"\\%") {
 					return tend.Errorf(tend.EINVALID, "%q cannot go into a systemd unit as it is (newline, quote, backslash or %%)", v)
 				}
 			}
+			// Inside quotes systemd still expands $: $$ is a plain one.
+			esc := strings.NewReplacer("$", "$$").Replace
 			return unitTemplate.Execute(e.out, map[string]string{
-				"User": u.Username, "Home": e.home, "Service": service, "Exe": exe,
-				"Path": os.Getenv("PATH"), "StopTimeout": "90",
+				"User": u.Username, "Home": esc(e.home), "Service": service, "Exe": esc(exe),
+				"Path": esc(os.Getenv("PATH")), "StopTimeout": "90",
 			})
 		},
 	}

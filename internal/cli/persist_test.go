@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,8 +128,8 @@ func TestStartupUnit(t *testing.T) {
 	h := newHarness(t)
 	out := h.ok("startup", "--service-name", "apps")
 	for _, want := range []string{
-		"Type=notify", "Environment=TEND_HOME=" + h.home, "ExecStart=" + tendBin + " daemon --resurrect",
-		"ExecReload=" + tendBin + " reload all", "KillMode=mixed", "/etc/systemd/system/apps.service", "WantedBy=multi-user.target",
+		"Type=notify", `Environment="TEND_HOME=` + h.home + `"`, `ExecStart="` + tendBin + `" daemon --resurrect`,
+		`ExecReload="` + tendBin + `" reload all`, "KillMode=mixed", "/etc/systemd/system/apps.service", "WantedBy=multi-user.target",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the unit lacks %q:\n%s", want, out)
@@ -218,4 +219,57 @@ func TestWatch(t *testing.T) {
 	if l := daemonLog(); !strings.Contains(l, "web: "+filepath.Join("sub", "f.txt")+" changed") {
 		t.Errorf("the daemon log says:\n%s", l)
 	}
+}
+
+// Replacements by watch (and cron, memory) respect what the user does
+// meanwhile: a delete leaves no process behind, and a reload that changes
+// the watch settings applies them.
+func TestWatchMeetsOtherCommands(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tend.yaml")
+	app := "apps:\n  - name: web\n    cwd: " + dir + "\n    script: " + h.self + "\n    args: stubborn\n    instances: 2\n    kill_timeout: 1s\n    listen_timeout: 100ms\n    out_file: out.txt\n"
+	os.WriteFile(file, []byte(app), 0o644)
+	h.ok("start", file)
+	before := h.await("2 online", allStatus(2, tend.StatusOnline))
+	os.WriteFile(filepath.Join(dir, "main.txt"), []byte("1"), 0o644) // not watched yet
+
+	// watch added by a reload of the file; the app's own log (out.txt,
+	// out-1.txt, in the watched directory) is not a change.
+	os.WriteFile(file, []byte(app+"    watch: true\n    watch_delay: 100ms\n"), 0o644)
+	h.ok("reload", file)
+	before = h.await("reloaded", func(in []tend.Instance) bool {
+		return len(in) == 2 && in[0].PID != before[0].PID && in[1].PID != before[1].PID && in[1].Status == tend.StatusOnline
+	})
+	os.WriteFile(filepath.Join(dir, "main.txt"), []byte("2"), 0o644)
+	h.await("the first instance's new process", func(in []tend.Instance) bool {
+		return in[0].PID != before[0].PID && in[0].Status == tend.StatusOnline
+	})
+	b, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
+	if !strings.Contains(string(b), "web: main.txt changed") {
+		t.Errorf("the daemon log says:\n%s", b)
+	}
+	// Delete while the replacement goes on (the first old process takes
+	// its kill_timeout to go, the second instance is next): nothing of web
+	// may be left.
+	h.ok("delete", "web")
+	for _, pid := range processesWith("TEND_HOME=" + h.home) {
+		if cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.Contains(string(cmd), "stubborn") {
+			t.Errorf("pid %d of web survived tend delete", pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+func TestResurrectKeepsWhatRan(t *testing.T) {
+	h := newHarness(t)
+	file := filepath.Join(t.TempDir(), "tend.yaml")
+	os.WriteFile(file, []byte("apps:\n  - name: lazy\n    script: "+h.self+"\n    args: serve\n    autostart: false\n"), 0o644)
+	h.ok("start", file)
+	h.ok("start", "lazy")
+	h.await("lazy online", allStatus(1, tend.StatusOnline))
+	h.ok("save")
+	h.ok("kill")
+	h.ok("resurrect")
+	h.await("lazy back online, as saved", allStatus(1, tend.StatusOnline))
 }

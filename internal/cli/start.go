@@ -149,7 +149,11 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 	if n := cmd.ArgsLenAtDash(); n == 0 {
 		return nil, usageErr("name what to start before --")
 	} else if n > 1 {
-		return nil, usageErr("unexpected argument %q: put the app's arguments after --", args[1])
+		hint := ""
+		if slices.Contains(os.Args, "--watch") {
+			hint = " (--watch takes paths with =: --watch=" + args[1] + ")"
+		}
+		return nil, usageErr("unexpected argument %q: put the app's arguments after --%s", args[1], hint)
 	}
 	if config.IsConfigFile(target) {
 		if len(extra) > 0 {

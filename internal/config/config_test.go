@@ -419,6 +419,7 @@ func TestValueTypes(t *testing.T) {
 		{"cron", "cron", `"0 3 * * *"`, func(s tend.AppSpec) any { return s.CronRestart }, "0 3 * * *", ""},
 		{"cron seconds", "cron_restart", `"*/5 * * * * *"`, func(s tend.AppSpec) any { return s.CronRestart }, "*/5 * * * * *", ""},
 		{"cron descriptor", "cron_restart", "'@every 6h'", func(s tend.AppSpec) any { return s.CronRestart }, "@every 6h", ""},
+		{"cron never", "cron_restart", `"0 0 30 2 *"`, nil, nil, `cron_restart: "0 0 30 2 *" never comes (no such date within five years) (app "a")`},
 		{"cron bad", "cron_restart", `"0 3 * *"`, nil, nil, `cron_restart: "0 3 * *": expected 5 to 6 fields, found 4: [0 3 * *] (five fields: minute hour day month weekday, e.g. "0 3 * * *"; or @daily, @every 6h) (app "a")`},
 		{"autostart false", "autostart", "false", func(s tend.AppSpec) any { return s.AutostartOn() }, false, ""},
 		{"autostart number", "autostart", "0", nil, nil, `autostart: expected true or false, got 0 (app "a")`},

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"time"
+
 	"github.com/robfig/cron/v3"
 
 	"github.com/tendhq/tend"
@@ -17,6 +19,9 @@ func ParseCron(s string) (cron.Schedule, error) {
 	sch, err := cronParser.Parse(s)
 	if err != nil {
 		return nil, tend.Errorf(tend.EINVALID, "%q: %v (five fields: minute hour day month weekday, e.g. \"0 3 * * *\"; or @daily, @every 6h)", s, err)
+	}
+	if sch.Next(time.Now()).IsZero() {
+		return nil, tend.Errorf(tend.EINVALID, "%q never comes (no such date within five years)", s)
 	}
 	return sch, nil
 }

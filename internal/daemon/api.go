@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -423,6 +424,9 @@ func (d *Daemon) reach(targets []string, f func(a *supervisor.App, ids []int) ([
 		}
 	}
 	res.Instances = d.instances()
+	if len(res.Affected) == 0 && len(errs) == 0 {
+		errs = append(errs, tend.Errorf(tend.EFAILED, "no running instance among %s", strings.Join(targets, ", ")))
+	}
 	return res, errors.Join(errs...)
 }
 

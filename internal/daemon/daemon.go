@@ -62,6 +62,7 @@ type Daemon struct {
 	quit     chan struct{}              // closed to end the daemon (kill)
 	exe      string                     // this binary, the LISTEN_PID shim
 
+	saveMu   sync.Mutex // tend save
 	settings Settings
 	preloads nodepreload.Paths // what Node apps load with --require
 	poller   *logfile.Poller
@@ -499,7 +500,8 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		d.mu.Lock()
 		d.creating[a.Name()] = a
 		d.mu.Unlock()
-		if err := a.Start(ctx, toStart(a, spec, req.Stopped[spec.Name])); err != nil {
+		stopped, restoring := req.Stopped[spec.Name]
+		if err := a.Start(ctx, toStart(a, spec, stopped, restoring)); err != nil {
 			return nil, fail(err)
 		}
 	}
@@ -530,15 +532,19 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 	return notes, nil
 }
 
-// toStart returns the ids of a's instances that start now: none with
-// autostart off, all (nil) but the indexes in stopped otherwise.
-func toStart(a *supervisor.App, spec tend.AppSpec, stopped []int) []int {
-	if spec.AutostartOn() && len(stopped) == 0 {
+// toStart returns the ids of a's instances that start now: all (nil) but
+// the indexes in stopped. Restoring a saved state (resurrect) follows it;
+// otherwise autostart off starts none.
+func toStart(a *supervisor.App, spec tend.AppSpec, stopped []int, restoring bool) []int {
+	if !restoring && !spec.AutostartOn() {
+		return []int{}
+	}
+	if len(stopped) == 0 {
 		return nil
 	}
 	ids := []int{}
 	for _, in := range a.Instances() {
-		if spec.AutostartOn() && !slices.Contains(stopped, in.Instance) {
+		if !slices.Contains(stopped, in.Instance) {
 			ids = append(ids, in.ID)
 		}
 	}
@@ -547,6 +553,9 @@ func toStart(a *supervisor.App, spec tend.AppSpec, stopped []int) []int {
 
 // normalize checks and completes what the daemon needs of a spec.
 func normalize(s *tend.AppSpec) error {
+	if _, err := strconv.Atoi(s.Namespace); err == nil || s.Namespace == "all" {
+		return tend.Errorf(tend.EINVALID, "namespace %q would be taken for an instance id or all: choose a name", s.Namespace)
+	}
 	if s.Script == "" {
 		return tend.Errorf(tend.EINVALID, "app %q has no script", s.Name)
 	}
@@ -671,6 +680,9 @@ func (d *Daemon) resolve(targets []string) ([]selection, error) {
 		out = append(out, selection{a, ids})
 	}
 	for _, t := range targets {
+		if strings.TrimSpace(t) == "" {
+			return nil, tend.Errorf(tend.EINVALID, "an empty target: name an app, an instance id, a namespace, or all")
+		}
 		if t == "all" {
 			if len(apps) == 0 {
 				return nil, tend.Errorf(tend.ENOTFOUND, "no app is running: all matches nothing")
@@ -700,7 +712,7 @@ func (d *Daemon) resolve(targets []string) ([]selection, error) {
 		if !found {
 			// A namespace: every app in it.
 			for _, a := range apps {
-				if a.Spec().Namespace == t {
+				if ns := a.Spec().Namespace; ns != "" && ns == t {
 					add(a, nil)
 					found = true
 				}

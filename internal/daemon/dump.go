@@ -38,6 +38,8 @@ type dumpedApp struct {
 // are stopped, to the dump file. An empty list is written only with force:
 // it would make resurrect restore nothing.
 func (d *Daemon) save(force bool) (tend.SaveResult, error) {
+	d.saveMu.Lock() // saves one at a time: they share the .tmp and .bak files
+	defer d.saveMu.Unlock()
 	out := dump{Version: dumpVersion, SavedAt: time.Now().UTC(), Tend: tend.Version, Apps: []dumpedApp{}}
 	res := tend.SaveResult{Path: DumpPath(d.home), Apps: []string{}}
 	for _, a := range d.snapshotApps() {
@@ -64,8 +66,9 @@ func (d *Daemon) save(force bool) (tend.SaveResult, error) {
 	return res, nil
 }
 
-// writeDump replaces path with b: the old file becomes path.bak, and the
-// new one appears whole (written aside, synced, renamed) or not at all.
+// writeDump replaces path with b, whole or not at all: b is written aside
+// and synced, the current file is linked as path.bak (so path never goes
+// missing), then b is renamed over path and the directory synced.
 func writeDump(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -79,15 +82,28 @@ func writeDump(path string, b []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		if err = os.Remove(path + ".bak"); errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+	}
+	if err == nil {
+		if err = os.Link(path, path+".bak"); errors.Is(err, fs.ErrNotExist) {
+			err = nil // the first save
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
 	if err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(path, path+".bak"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		os.Remove(tmp)
-		return err
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
 	}
-	return os.Rename(tmp, path)
+	return nil
 }
 
 // readDump reads the dump file, or its .bak when the file is missing or
@@ -140,10 +156,9 @@ func (d *Daemon) resurrect(ctx context.Context) (tend.ResurrectResult, error) {
 			res.Skipped = append(res.Skipped, name)
 			continue
 		}
-		req := tend.StartRequest{Apps: []tend.AppSpec{da.Spec}}
-		if len(da.Stopped) > 0 {
-			req.Stopped = map[string][]int{name: da.Stopped}
-		}
+		// Stopped is given even when empty: the saved state wins over
+		// autostart.
+		req := tend.StartRequest{Apps: []tend.AppSpec{da.Spec}, Stopped: map[string][]int{name: da.Stopped}}
 		n, err := d.start(ctx, req)
 		if err != nil {
 			res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", name, err))

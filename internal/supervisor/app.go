@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend"
-	"github.com/tendhq/tend/internal/config"
 	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/procexec"
@@ -97,6 +97,9 @@ type App struct {
 	exits      []tend.Exit
 	nextWID    int // worker ids: one per process, unique in the app
 	reloading  bool
+	closing    bool // Close began: nothing starts any more
+	schedMu    sync.Mutex
+	schedStop  chan struct{} // ends the cron and watch loops of the spec in force
 	lastReload *tend.ReloadReport
 	reloads    map[string]int // by outcome
 
@@ -155,17 +158,9 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	if spec.Instances < 1 {
 		spec.Instances = 1
 	}
-	if spec.CronRestart != "" {
-		if _, err := config.ParseCron(spec.CronRestart); err != nil {
-			return nil, tend.Errorf(tend.EINVALID, "app %s: cron_restart: %v", spec.Name, err)
-		}
-	}
-	var w *watcher
-	if len(spec.Watch) > 0 {
-		var err error
-		if w, err = newWatcher(&spec); err != nil {
-			return nil, tend.Errorf(tend.EINVALID, "app %s: %v", spec.Name, err)
-		}
+	w, err := checkSchedules(&spec)
+	if err != nil {
+		return nil, err
 	}
 	sh, err := newShare(&spec, res.Node, opt.Logf)
 	if err != nil {
@@ -186,12 +181,7 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	a.publish()
 	go a.run()
 	go a.forwardEvents()
-	if spec.CronRestart != "" {
-		go a.cronLoop()
-	}
-	if w != nil {
-		go a.watchLoop(w)
-	}
+	a.startSchedules(w)
 	return a, nil
 }
 
@@ -337,6 +327,9 @@ func (a *App) Restart(ctx context.Context, ids []int) error {
 // Close stops every instance, closes the log files and the port, and ends
 // the actor.
 func (a *App) Close(ctx context.Context) error {
+	// From here on no replacement (reload, cron, watch, memory) starts a
+	// process: the stop below must be the last word.
+	a.call(func() { a.closing = true })
 	err := a.stopAndWait(ctx, nil, "delete")
 	a.awaitOutput(nil)
 	a.call(func() {
@@ -884,12 +877,15 @@ func (a *App) Send(ids []int, msg json.RawMessage) ([]int, error) {
 // Signal sends sig to the serving process of the selected running
 // instances (all for nil) and returns the ids it reached.
 func (a *App) Signal(ids []int, sig syscall.Signal) ([]int, error) {
-	return a.eachRunning(ids, "signalling", func(s *slot) error { return s.cur.proc.Signal(sig) })
+	// The process alone, as PM2 does: a master such as gunicorn passes
+	// it on to its workers as it means to.
+	return a.eachRunning(ids, "signalling", func(s *slot) error { return syscall.Kill(s.cur.proc.PID(), sig) })
 }
 
 // eachRunning calls f, in the actor, for every selected instance that has
 // a process, and returns the ids for which it succeeded; doing names the
-// action in errors.
+// action in errors. No running instance is no error here: the caller
+// decides, over every app it reached.
 func (a *App) eachRunning(ids []int, doing string, f func(*slot) error) ([]int, error) {
 	var done []int
 	var errs []string
@@ -907,9 +903,6 @@ func (a *App) eachRunning(ids []int, doing string, f func(*slot) error) ([]int, 
 	})
 	if len(errs) > 0 {
 		return done, tend.Errorf(tend.EFAILED, "%s: %s", doing, strings.Join(errs, "; "))
-	}
-	if len(done) == 0 {
-		return nil, tend.Errorf(tend.EFAILED, "app %s: no running instance", a.Name())
 	}
 	return done, nil
 }

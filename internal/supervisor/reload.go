@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
-	"github.com/tendhq/tend/internal/config"
 )
 
 // Reload replaces the selected instances (all for nil) one at a time, or
@@ -21,6 +20,17 @@ import (
 // processes.
 func (a *App) Reload(ctx context.Context, ids []int, spec *tend.AppSpec, res *Resolved, parallel int) (tend.ReloadReport, error) {
 	rep := tend.ReloadReport{App: a.Name(), Action: "reload", Time: time.Now()}
+	// New cron and watch settings are checked now and take effect once
+	// the reload succeeded.
+	var w *watcher
+	resched := spec != nil && schedulesDiffer(a.Spec(), *spec)
+	if resched {
+		var err error
+		if w, err = checkSchedules(spec); err != nil {
+			return rep, err
+		}
+	}
+	defer func() { w.close() }() // unless the new schedules took it
 	var slots []*slot
 	var conflict error
 	var prevSpec tend.AppSpec
@@ -51,11 +61,16 @@ func (a *App) Reload(ctx context.Context, ids []int, spec *tend.AppSpec, res *Re
 		return rep, conflict
 	}
 	var failed error
-	rep.Steps, failed = a.replaceAll(ctx, slots, max(parallel, 1), "reload")
+	rep.Steps, failed = a.replaceAll(ctx, slots, max(parallel, 1), "reload", false)
 	if failed != nil && (spec != nil || res != nil) {
 		// The old settings stay: an old instance that crashes later must
 		// come back as it was, not with the settings that just failed.
 		a.call(func() { a.spec, a.res = prevSpec, prevRes })
+	}
+	if failed == nil && resched {
+		a.stopSchedules()
+		a.startSchedules(w)
+		w = nil
 	}
 	return a.finish(rep, failed)
 }
@@ -81,8 +96,9 @@ func (a *App) finish(rep tend.ReloadReport, failed error) (tend.ReloadReport, er
 }
 
 // replaceAll replaces slots, parallel at a time, and stops at the first
-// batch with a failure. It returns the steps in instance order.
-func (a *App) replaceAll(ctx context.Context, slots []*slot, parallel int, cause string) ([]tend.ReloadStep, error) {
+// batch with a failure. It returns the steps in instance order. With
+// keepStopped, a slot stopped meanwhile is left stopped.
+func (a *App) replaceAll(ctx context.Context, slots []*slot, parallel int, cause string, keepStopped bool) ([]tend.ReloadStep, error) {
 	var steps []tend.ReloadStep
 	var failed error
 	var mu sync.Mutex
@@ -90,7 +106,7 @@ func (a *App) replaceAll(ctx context.Context, slots []*slot, parallel int, cause
 		var wg sync.WaitGroup
 		for _, s := range slots[i:min(i+parallel, len(slots))] {
 			wg.Go(func() {
-				step, err := a.replace(ctx, s, cause)
+				step, err := a.replace(ctx, s, cause, keepStopped)
 				mu.Lock()
 				defer mu.Unlock()
 				steps = append(steps, step)
@@ -117,14 +133,24 @@ func compatible(cur, next *tend.AppSpec) error {
 
 // replace starts a new process for s, waits until it is ready, then
 // retires the old one gracefully. On failure the new process is killed
-// and the old one is left serving.
-func (a *App) replace(ctx context.Context, s *slot, cause string) (tend.ReloadStep, error) {
+// and the old one is left serving. Nothing starts once the app is closing
+// or s was removed, nor, with keepStopped, when s has been stopped.
+func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bool) (tend.ReloadStep, error) {
 	var step tend.ReloadStep
 	var r *run
 	var ready chan error
 	var err error
+	skip := false
 	a.call(func() {
 		step.ID, step.Instance = s.id, s.index
+		if a.closing || !slices.Contains(a.slots, s) {
+			err = errClosed(a.Name())
+			return
+		}
+		if keepStopped && s.cur == nil && s.status == tend.StatusStopped {
+			skip = true
+			return
+		}
 		if s.cur != nil {
 			step.OldPID = s.cur.proc.PID()
 		}
@@ -143,6 +169,10 @@ func (a *App) replace(ctx context.Context, s *slot, cause string) (tend.ReloadSt
 		step.NewPID = r.proc.PID()
 		ready = r.readyWait()
 	})
+	if skip {
+		step.Error = "stopped meanwhile: left stopped"
+		return step, nil
+	}
 	if err != nil {
 		step.Error = fmt.Sprintf("starting the new process: %v", err)
 		return step, fmt.Errorf("%s[%d]: %s", a.Name(), s.index, step.Error)
@@ -231,7 +261,7 @@ func (a *App) Scale(ctx context.Context, n int) (tend.ReloadReport, error) {
 		return rep, err
 	}
 	var failed error
-	rep.Steps, failed = a.replaceAll(ctx, add, len(add), "scale")
+	rep.Steps, failed = a.replaceAll(ctx, add, len(add), "scale", false)
 	if failed != nil {
 		// The new instances that did not come up are removed again.
 		ids := []int{}
@@ -283,11 +313,12 @@ func (a *App) RestartForMemory(ctx context.Context, id int, used uint64) {
 // that crashed (errored, or waiting to restart); stopped ones stay
 // stopped. why goes to the daemon's log; action names the report and
 // cause the old processes' exits. It does nothing while a reload or scale
-// of the app is under way.
-func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string) {
+// of the app is under way, and then reports busy.
+func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string) (busy bool) {
 	var slots []*slot
 	a.call(func() {
 		if a.reloading {
+			busy = true
 			return
 		}
 		for _, s := range a.selected(ids) {
@@ -300,7 +331,7 @@ func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string)
 		a.reloading = len(slots) > 0
 	})
 	if len(slots) == 0 {
-		return
+		return busy
 	}
 	what := fmt.Sprintf("%d instances one by one", len(slots))
 	if len(slots) == 1 {
@@ -309,29 +340,9 @@ func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string)
 	a.opt.Logf("%s: %s: replacing %s", a.Name(), why, what)
 	rep := tend.ReloadReport{App: a.Name(), Action: action, Time: time.Now()}
 	var err error
-	rep.Steps, err = a.replaceAll(ctx, slots, 1, cause)
+	rep.Steps, err = a.replaceAll(ctx, slots, 1, cause, true)
 	a.finish(rep, err)
-}
-
-// cronLoop replaces the running instances at each time of the app's
-// cron_restart, until the app is closed. A reload that changes
-// cron_restart takes effect after the time already waited for.
-func (a *App) cronLoop() {
-	for {
-		expr := a.Spec().CronRestart
-		sch, err := config.ParseCron(expr)
-		if expr == "" || err != nil {
-			return
-		}
-		t := time.NewTimer(time.Until(sch.Next(time.Now())))
-		select {
-		case <-t.C:
-			a.recycle(context.Background(), nil, "cron restart", "cron", fmt.Sprintf("cron_restart %q", expr))
-		case <-a.quit:
-			t.Stop()
-			return
-		}
-	}
+	return false
 }
 
 // Reloads counts the app's reloads, scales and memory restarts by outcome

@@ -13,6 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/config"
 )
 
 // defaultIgnoreWatch are never watched: dependencies, VCS and editor files,
@@ -32,6 +33,26 @@ type watcher struct {
 	files  []string        // watched files (not directories), absolute
 	trees  map[string]bool // watched directories, with all below them
 	roots  []string        // the watched paths, absolute
+	logs   []string        // the app's own log files, without extension
+	homes  []string        // tend's own directories: never watched
+}
+
+// logPrefixes are the app's log files without their extension, for the
+// watcher to ignore.
+func (a *App) logPrefixes() []string {
+	var out []string
+	for _, kind := range []struct{ given, name string }{{a.spec.OutFile, "out"}, {a.spec.ErrorFile, "error"}} {
+		p := filepath.Join(a.opt.LogDir, a.spec.Name+"-"+kind.name)
+		if kind.given != "" {
+			p = kind.given
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(a.spec.Cwd, p)
+			}
+			p = strings.TrimSuffix(p, filepath.Ext(p))
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // newWatcher watches spec.Watch: directories with everything under them
@@ -96,6 +117,18 @@ func (w *watcher) addTree(dir string) error {
 // ignored reports whether path, or a directory it is in below the watched
 // path it belongs to, matches an ignore pattern.
 func (w *watcher) ignored(path string) bool {
+	// The app's own logs, rotated ones included (out.txt, out-1.txt,
+	// out.txt.1.gz): writing them must not restart it.
+	for _, p := range w.logs {
+		if rest, ok := strings.CutPrefix(path, p); ok && (rest == "" || rest[0] == '-' || rest[0] == '.') {
+			return true
+		}
+	}
+	for _, h := range w.homes {
+		if path == h || strings.HasPrefix(path, h+string(filepath.Separator)) {
+			return true
+		}
+	}
 	rel := filepath.Base(path)
 	for _, r := range w.roots {
 		if x, err := filepath.Rel(r, path); err == nil && !strings.HasPrefix(x, "..") {
@@ -117,7 +150,9 @@ func (w *watcher) ignored(path string) bool {
 // creation, removal or rename of a watched file, or of anything not
 // ignored in a watched directory.
 func (w *watcher) relevant(ev fsnotify.Event) bool {
-	if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
+	// Chmod too: touch changes only the times, and means "reload" to
+	// users of PM2's watch.
+	if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) && !ev.Has(fsnotify.Chmod) {
 		return false
 	}
 	if w.ignored(ev.Name) {
@@ -128,9 +163,9 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 
 // watchLoop replaces the app's instances, as a reload does, once changes
 // have settled for watch_delay, until the app is closed.
-func (a *App) watchLoop(w *watcher) {
+func (a *App) watchLoop(w *watcher, stop chan struct{}) {
 	defer w.close()
-	delay := a.spec.WatchDelay.D()
+	delay := a.Spec().WatchDelay.D()
 	if delay <= 0 {
 		delay = defaultWatchDelay
 	}
@@ -163,10 +198,101 @@ func (a *App) watchLoop(w *watcher) {
 			}
 			a.opt.Logf("%s: watch: %v", a.Name(), err)
 		case <-settle.C:
-			a.recycle(context.Background(), nil, "watch restart", "watch", changed+" changed")
+			if a.recycle(context.Background(), nil, "watch restart", "watch", changed+" changed") {
+				// A reload or scale is under way: try again after it, so
+				// the change is not lost.
+				settle.Reset(delay)
+				continue
+			}
 			changed = ""
 		case <-a.quit:
 			settle.Stop()
+			return
+		case <-stop:
+			settle.Stop()
+			return
+		}
+	}
+}
+
+// checkSchedules checks spec's cron_restart and opens the watcher for its
+// watch paths (nil without any): the errors are bad input.
+func checkSchedules(spec *tend.AppSpec) (*watcher, error) {
+	if spec.CronRestart != "" {
+		if _, err := config.ParseCron(spec.CronRestart); err != nil {
+			return nil, tend.Errorf(tend.EINVALID, "app %s: cron_restart: %v", spec.Name, err)
+		}
+	}
+	if len(spec.Watch) == 0 {
+		return nil, nil
+	}
+	w, err := newWatcher(spec)
+	if err != nil {
+		return nil, tend.Errorf(tend.EINVALID, "app %s: %v", spec.Name, err)
+	}
+	return w, nil
+}
+
+// schedulesDiffer reports whether b's cron or watch settings differ from a's.
+func schedulesDiffer(a, b tend.AppSpec) bool {
+	return a.CronRestart != b.CronRestart || !slices.Equal(a.Watch, b.Watch) ||
+		!slices.Equal(a.IgnoreWatch, b.IgnoreWatch) || a.WatchDelay != b.WatchDelay || a.Cwd != b.Cwd
+}
+
+// startSchedules starts the cron loop and the watch loop (on w) of the
+// spec in force. Each ends with the app or at stopSchedules.
+func (a *App) startSchedules(w *watcher) {
+	spec := a.Spec()
+	stop := make(chan struct{})
+	a.schedMu.Lock()
+	a.schedStop = stop
+	a.schedMu.Unlock()
+	if spec.CronRestart != "" {
+		go a.cronLoop(spec.CronRestart, stop)
+	}
+	if w != nil {
+		w.logs = a.logPrefixes()
+		// $TEND_HOME (its logs, notify sockets, dump) may sit in a
+		// watched tree: its changes are tend's, not the app's.
+		for _, d := range []string{a.opt.LogDir, a.opt.RunDir} {
+			if d != "" {
+				w.homes = append(w.homes, d, filepath.Dir(d))
+			}
+		}
+		go a.watchLoop(w, stop)
+	}
+}
+
+func (a *App) stopSchedules() {
+	a.schedMu.Lock()
+	defer a.schedMu.Unlock()
+	if a.schedStop != nil {
+		close(a.schedStop)
+		a.schedStop = nil
+	}
+}
+
+// cronLoop replaces the running instances at each time of expr until the
+// app is closed or its schedules change.
+func (a *App) cronLoop(expr string, stop chan struct{}) {
+	sch, err := config.ParseCron(expr)
+	if err != nil {
+		return
+	}
+	for {
+		next := sch.Next(time.Now())
+		if next.IsZero() {
+			return
+		}
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-t.C:
+			a.recycle(context.Background(), nil, "cron restart", "cron", fmt.Sprintf("cron_restart %q", expr))
+		case <-a.quit:
+			t.Stop()
+			return
+		case <-stop:
+			t.Stop()
 			return
 		}
 	}

@@ -31,7 +31,7 @@ type dump struct {
 
 type dumpedApp struct {
 	Spec    tend.AppSpec `json:"spec"`
-	Stopped []int        `json:"stopped,omitempty"` // instance indexes stopped when saved
+	Stopped []int        `json:"stopped,omitempty"` // positions of the instances stopped when saved
 }
 
 // save writes every app, in the order of tend ls, with the instances that
@@ -44,9 +44,11 @@ func (d *Daemon) save(force bool) (tend.SaveResult, error) {
 	res := tend.SaveResult{Path: DumpPath(d.home), Apps: []string{}}
 	for _, a := range d.snapshotApps() {
 		da := dumpedApp{Spec: a.Spec()}
-		for _, in := range a.Instances() {
+		// By position, not index: after tend delete <id> the indexes have
+		// gaps, and the restored app numbers its instances 0..N-1.
+		for i, in := range a.Instances() {
 			if in.Status == tend.StatusStopped {
-				da.Stopped = append(da.Stopped, in.Instance)
+				da.Stopped = append(da.Stopped, i)
 			}
 		}
 		out.Apps = append(out.Apps, da)

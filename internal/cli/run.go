@@ -89,7 +89,7 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	}
 	// From here on a signal reaches the daemon, which stops every app; the
 	// streams below end when it is gone, so they do not take ctx's cancel.
-	// Its apps are then stopped, but not for the reason to exit on its own.
+	// signaled tells such a stop from apps that ended by themselves.
 	signaled := ctx
 	ctx = context.WithoutCancel(ctx)
 	c := client.New(e.home)

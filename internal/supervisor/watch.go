@@ -40,13 +40,14 @@ type watcher struct {
 // logPrefixes are the app's log files without their extension, for the
 // watcher to ignore.
 func (a *App) logPrefixes() []string {
+	spec := a.Spec() // not a.spec: a reload calls this outside the actor
 	var out []string
-	for _, kind := range []struct{ given, name string }{{a.spec.OutFile, "out"}, {a.spec.ErrorFile, "error"}} {
-		p := filepath.Join(a.opt.LogDir, a.spec.Name+"-"+kind.name)
+	for _, kind := range []struct{ given, name string }{{spec.OutFile, "out"}, {spec.ErrorFile, "error"}} {
+		p := filepath.Join(a.opt.LogDir, spec.Name+"-"+kind.name)
 		if kind.given != "" {
 			p = kind.given
 			if !filepath.IsAbs(p) {
-				p = filepath.Join(a.spec.Cwd, p)
+				p = filepath.Join(spec.Cwd, p)
 			}
 			p = strings.TrimSuffix(p, filepath.Ext(p))
 		}

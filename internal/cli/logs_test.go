@@ -196,6 +196,11 @@ func TestLogsFollowsInstancesStartedLater(t *testing.T) {
 	if errOut := h.fail(3, "logs", "nope"); !strings.Contains(errOut, `"nope"`) {
 		t.Errorf("logs of a missing app: %q", errOut)
 	}
+	// Once no app is left, ids start again at 0: a new app's instance is
+	// followed although an old one had its id.
+	h.ok("delete", "all")
+	h.ok("start", h.self, "--name", "again", "--", "serve")
+	all.await(all.lines, "again[0] | env app=again")
 }
 
 // What an app writes as it stops reaches its log file even when the app

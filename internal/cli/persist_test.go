@@ -273,3 +273,17 @@ func TestResurrectKeepsWhatRan(t *testing.T) {
 	h.ok("resurrect")
 	h.await("lazy back online, as saved", allStatus(1, tend.StatusOnline))
 }
+
+// An app that lives inside $TEND_HOME is watched like any other; only
+// tend's own files there are ignored.
+func TestWatchInsideTendHome(t *testing.T) {
+	h := newHarness(t)
+	dir := filepath.Join(h.home, "proj")
+	os.MkdirAll(dir, 0o755)
+	h.ok("start", h.self, "--name", "web", "--cwd", dir, "--watch", "--watch-delay", "100ms", "--listen-timeout", "100ms", "--", "serve")
+	before := h.await("online", allStatus(1, tend.StatusOnline))
+	os.WriteFile(filepath.Join(dir, "main.txt"), []byte("1"), 0o644)
+	h.await("replaced by watch", func(in []tend.Instance) bool {
+		return in[0].PID != before[0].PID && in[0].LastExit != nil && in[0].LastExit.Cause == "watch"
+	})
+}

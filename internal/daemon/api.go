@@ -350,6 +350,9 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 				// does not keep every instance it ever saw.
 				cancels[ev.ID]()
 				delete(cancels, ev.ID)
+				// Ids start again at 0 once no app is left: a new
+				// instance may come with this one's id.
+				delete(followed, ev.ID)
 			case ev.Kind == tend.EventLost:
 				// Some events were dropped: look for new instances.
 				for _, a := range d.snapshotApps() {

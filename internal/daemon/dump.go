@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/tendhq/tend"
@@ -44,9 +45,12 @@ func (d *Daemon) save(force bool) (tend.SaveResult, error) {
 	res := tend.SaveResult{Path: DumpPath(d.home), Apps: []string{}}
 	for _, a := range d.snapshotApps() {
 		da := dumpedApp{Spec: a.Spec()}
-		// By position, not index: after tend delete <id> the indexes have
-		// gaps, and the restored app numbers its instances 0..N-1.
-		for i, in := range a.Instances() {
+		// By position in index order, not by index: after tend delete
+		// <id> the indexes have gaps, and the restored app numbers its
+		// instances 0..N-1.
+		insts := a.Instances()
+		slices.SortFunc(insts, func(x, y tend.Instance) int { return x.Instance - y.Instance })
+		for i, in := range insts {
 			if in.Status == tend.StatusStopped {
 				da.Stopped = append(da.Stopped, i)
 			}

@@ -121,3 +121,36 @@ func (p *stubborn) Signal(s syscall.Signal) error {
 	}
 	return nil
 }
+
+// A user stops the app while a recycle (watch, cron, memory) replaces its
+// instances one by one, and the instances take their kill_timeout to go:
+// the recycle must not bring any of them back.
+func TestRecycleLeavesStoppingInstancesStopped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		start := func(procexec.Cmd) (Proc, error) {
+			n++
+			return &stubborn{fakeProc{pid: 100 + n, done: make(chan struct{})}}, nil
+		}
+		spec := tend.AppSpec{Name: "s", Instances: 2, KillTimeout: tend.Duration(3 * time.Second), Cwd: t.TempDir()}
+		a, err := New(spec, Resolved{Path: "/bin/true", Argv: []string{"true"}}, Options{LogDir: t.TempDir(), Start: start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close(context.Background())
+		a.Start(context.Background(), nil)
+		time.Sleep(10 * time.Second) // ready by listen_timeout
+		go a.recycle(context.Background(), nil, "watch restart", "watch", "test")
+		time.Sleep(4500 * time.Millisecond) // instance 0 replaced, its old process still going
+		if err := a.Stop(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		for _, in := range a.Instances() {
+			if in.Status != tend.StatusStopped {
+				t.Errorf("instance %d was stopped, and is now %s (pid %d)", in.Instance, in.Status, in.PID)
+			}
+		}
+	})
+}

@@ -134,7 +134,8 @@ func compatible(cur, next *tend.AppSpec) error {
 // replace starts a new process for s, waits until it is ready, then
 // retires the old one gracefully. On failure the new process is killed
 // and the old one is left serving. Nothing starts once the app is closing
-// or s was removed, nor, with keepStopped, when s has been stopped.
+// or s was removed, nor, with keepStopped, when s has been stopped (or
+// is stopping).
 func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bool) (tend.ReloadStep, error) {
 	var step tend.ReloadStep
 	var r *run
@@ -147,7 +148,7 @@ func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bo
 			err = errClosed(a.Name())
 			return
 		}
-		if keepStopped && s.cur == nil && s.status == tend.StatusStopped {
+		if keepStopped && (s.cur == nil && s.status == tend.StatusStopped || s.cur != nil && s.cur.stopping) {
 			skip = true
 			return
 		}

@@ -253,11 +253,18 @@ func (a *App) startSchedules(w *watcher) {
 	}
 	if w != nil {
 		w.logs = a.logPrefixes()
-		// $TEND_HOME (its logs, notify sockets, dump) may sit in a
-		// watched tree: its changes are tend's, not the app's.
+		// $TEND_HOME may sit in a watched tree (or the app in it): its
+		// logs, notify sockets, socket and dump are tend's changes, not
+		// the app's. The rest of the home may be the app's own.
 		for _, d := range []string{a.opt.LogDir, a.opt.RunDir} {
 			if d != "" {
-				w.homes = append(w.homes, d, filepath.Dir(d))
+				w.homes = append(w.homes, d)
+			}
+		}
+		if a.opt.LogDir != "" {
+			home := filepath.Dir(a.opt.LogDir)
+			for _, f := range []string{"dump.json", "tend.sock", "tend.log", "daemon.lock", "spawn.lock", "config.yaml"} {
+				w.logs = append(w.logs, filepath.Join(home, f))
 			}
 		}
 		go a.watchLoop(w, stop)

@@ -229,8 +229,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	merged := make(chan tend.LogLine, 256)
 	var forwarders sync.WaitGroup // end when their sinks close
-	followed := map[int]bool{}
-	cancels := map[int]func(){} // by instance id, until it is removed
+	cancels := map[int]func(){}   // the instances followed, by id, until removed
 	defer func() {
 		for _, c := range cancels {
 			c()
@@ -239,7 +238,6 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	// open subscribes to one instance's sink and returns its last n lines
 	// (-1: all that memory holds).
 	open := func(k supervisor.SlotSink, n int) []tend.LogLine {
-		followed[k.ID] = true
 		all := n < 0
 		if all {
 			n = math.MaxInt32
@@ -293,10 +291,8 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	for _, l := range backlog {
 		enc.Encode(l)
 	}
-	fl, _ := w.(http.Flusher)
-	if fl != nil {
-		fl.Flush()
-	}
+	rc := http.NewResponseController(w)
+	rc.Flush()
 	if !follow {
 		return
 	}
@@ -311,18 +307,8 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	// On kill, writes get a deadline, so that a reader that stopped
-	// reading cannot hold the daemon's exit (even in a blocked write).
-	rc := http.NewResponseController(w)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-d.quit:
-			rc.SetWriteDeadline(time.Now().Add(time.Second))
-		case <-done:
-		}
-	}()
+	// A second for the apps' last lines on kill (see the quit case).
+	defer d.deadlineOnQuit(rc, time.Second)()
 	// Flushing per line costs a syscall each; batching to the next idle
 	// moment keeps `logs -f` cheap under a flood.
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -337,7 +323,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			}
 		case ev := <-events:
 			switch {
-			case ev.Kind == tend.EventInstance && !followed[ev.ID] && match(ev):
+			case ev.Kind == tend.EventInstance && cancels[ev.ID] == nil && match(ev):
 				d.mu.Lock()
 				a := cmp.Or(d.apps[ev.App], d.creating[ev.App])
 				d.mu.Unlock()
@@ -348,16 +334,15 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			case ev.Kind == tend.EventRemoved && cancels[ev.ID] != nil:
 				// Its sink is closed: let it go, so that a long follow
 				// does not keep every instance it ever saw.
-				cancels[ev.ID]()
-				delete(cancels, ev.ID)
 				// Ids start again at 0 once no app is left: a new
 				// instance may come with this one's id.
-				delete(followed, ev.ID)
+				cancels[ev.ID]()
+				delete(cancels, ev.ID)
 			case ev.Kind == tend.EventLost:
 				// Some events were dropped: look for new instances.
 				for _, a := range d.snapshotApps() {
 					for _, in := range a.Instances() {
-						if !followed[in.ID] && match(tend.Event{Kind: tend.EventInstance, App: in.Name, ID: in.ID}) {
+						if cancels[in.ID] == nil && match(tend.Event{Kind: tend.EventInstance, App: in.Name, ID: in.ID}) {
 							join(a, in.ID)
 							dirty = true
 						}
@@ -365,8 +350,8 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		case <-tick.C:
-			if dirty && fl != nil {
-				fl.Flush()
+			if dirty {
+				rc.Flush()
 				dirty = false
 			}
 		case <-ctx.Done():

@@ -137,18 +137,8 @@ func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
 	}
 	snapshot()
 	rc.Flush()
-	// A reader that stopped reading must not hold up the daemon's exit:
-	// on kill, writes get 100 ms (enough for a reader to take the last
-	// events), then fail.
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-d.quit:
-			rc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		case <-done:
-		}
-	}()
+	// 100 ms on kill: enough for a reader to take the last events.
+	defer d.deadlineOnQuit(rc, 100*time.Millisecond)()
 	for {
 		select {
 		case ev := <-sub.ch:
@@ -172,4 +162,20 @@ func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// deadlineOnQuit gives the writes of a stream a deadline once the daemon
+// is killed, so that a reader that stopped reading (even one a write is
+// blocked on) cannot hold up the daemon's exit. Call the returned func
+// when the stream ends.
+func (d *Daemon) deadlineOnQuit(rc *http.ResponseController, grace time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-d.quit:
+			rc.SetWriteDeadline(time.Now().Add(grace))
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
 }

@@ -33,7 +33,7 @@ type watcher struct {
 	files  []string        // watched files (not directories), absolute
 	trees  map[string]bool // watched directories, with all below them
 	roots  []string        // the watched paths, absolute
-	logs   []string        // the app's own log files, without extension
+	own    []string        // files that are not the app's code: its logs (without extension), tend's files
 	homes  []string        // tend's own directories: never watched
 }
 
@@ -120,7 +120,7 @@ func (w *watcher) addTree(dir string) error {
 func (w *watcher) ignored(path string) bool {
 	// The app's own logs, rotated ones included (out.txt, out-1.txt,
 	// out.txt.1.gz): writing them must not restart it.
-	for _, p := range w.logs {
+	for _, p := range w.own {
 		if rest, ok := strings.CutPrefix(path, p); ok && (rest == "" || rest[0] == '-' || rest[0] == '.') {
 			return true
 		}
@@ -252,7 +252,7 @@ func (a *App) startSchedules(w *watcher) {
 		go a.cronLoop(spec.CronRestart, stop)
 	}
 	if w != nil {
-		w.logs = a.logPrefixes()
+		w.own = a.logPrefixes()
 		// $TEND_HOME may sit in a watched tree (or the app in it): its
 		// logs, notify sockets, socket and dump are tend's changes, not
 		// the app's. The rest of the home may be the app's own.
@@ -264,7 +264,7 @@ func (a *App) startSchedules(w *watcher) {
 		if a.opt.LogDir != "" {
 			home := filepath.Dir(a.opt.LogDir)
 			for _, f := range []string{"dump.json", "tend.sock", "tend.log", "daemon.lock", "spawn.lock", "config.yaml"} {
-				w.logs = append(w.logs, filepath.Join(home, f))
+				w.own = append(w.own, filepath.Join(home, f))
 			}
 		}
 		go a.watchLoop(w, stop)

@@ -13,7 +13,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/tendhq/tend"
-	"github.com/tendhq/tend/internal/config"
 )
 
 // defaultIgnoreWatch are never watched: dependencies, VCS and editor files,
@@ -211,96 +210,6 @@ func (a *App) watchLoop(w *watcher, stop chan struct{}) {
 			return
 		case <-stop:
 			settle.Stop()
-			return
-		}
-	}
-}
-
-// checkSchedules checks spec's cron_restart and opens the watcher for its
-// watch paths (nil without any): the errors are bad input.
-func checkSchedules(spec *tend.AppSpec) (*watcher, error) {
-	if spec.CronRestart != "" {
-		if _, err := config.ParseCron(spec.CronRestart); err != nil {
-			return nil, tend.Errorf(tend.EINVALID, "app %s: cron_restart: %v", spec.Name, err)
-		}
-	}
-	if len(spec.Watch) == 0 {
-		return nil, nil
-	}
-	w, err := newWatcher(spec)
-	if err != nil {
-		return nil, tend.Errorf(tend.EINVALID, "app %s: %v", spec.Name, err)
-	}
-	return w, nil
-}
-
-// schedulesDiffer reports whether b's cron or watch settings differ from a's.
-func schedulesDiffer(a, b tend.AppSpec) bool {
-	return a.CronRestart != b.CronRestart || !slices.Equal(a.Watch, b.Watch) ||
-		!slices.Equal(a.IgnoreWatch, b.IgnoreWatch) || a.WatchDelay != b.WatchDelay || a.Cwd != b.Cwd
-}
-
-// startSchedules starts the cron loop and the watch loop (on w) of the
-// spec in force. Each ends with the app or at stopSchedules.
-func (a *App) startSchedules(w *watcher) {
-	spec := a.Spec()
-	stop := make(chan struct{})
-	a.schedMu.Lock()
-	a.schedStop = stop
-	a.schedMu.Unlock()
-	if spec.CronRestart != "" {
-		go a.cronLoop(spec.CronRestart, stop)
-	}
-	if w != nil {
-		w.own = a.logPrefixes()
-		// $TEND_HOME may sit in a watched tree (or the app in it): its
-		// logs, notify sockets, socket and dump are tend's changes, not
-		// the app's. The rest of the home may be the app's own.
-		for _, d := range []string{a.opt.LogDir, a.opt.RunDir} {
-			if d != "" {
-				w.homes = append(w.homes, d)
-			}
-		}
-		if a.opt.LogDir != "" {
-			home := filepath.Dir(a.opt.LogDir)
-			for _, f := range []string{"dump.json", "tend.sock", "tend.log", "daemon.lock", "spawn.lock", "config.yaml"} {
-				w.own = append(w.own, filepath.Join(home, f))
-			}
-		}
-		go a.watchLoop(w, stop)
-	}
-}
-
-func (a *App) stopSchedules() {
-	a.schedMu.Lock()
-	defer a.schedMu.Unlock()
-	if a.schedStop != nil {
-		close(a.schedStop)
-		a.schedStop = nil
-	}
-}
-
-// cronLoop replaces the running instances at each time of expr until the
-// app is closed or its schedules change.
-func (a *App) cronLoop(expr string, stop chan struct{}) {
-	sch, err := config.ParseCron(expr)
-	if err != nil {
-		return
-	}
-	for {
-		next := sch.Next(time.Now())
-		if next.IsZero() {
-			return
-		}
-		t := time.NewTimer(time.Until(next))
-		select {
-		case <-t.C:
-			a.recycle(context.Background(), nil, "cron restart", "cron", fmt.Sprintf("cron_restart %q", expr))
-		case <-a.quit:
-			t.Stop()
-			return
-		case <-stop:
-			t.Stop()
 			return
 		}
 	}

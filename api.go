@@ -17,6 +17,22 @@ type PingInfo struct {
 	PID       int       `json:"pid"`
 	Home      string    `json:"home"`
 	StartedAt time.Time `json:"started_at"`
+	// KeeperPID is the process that keeps the apps while daemons come and
+	// go; 0 under tend run, which has none.
+	KeeperPID int `json:"keeper_pid,omitempty"`
+}
+
+// UpdateRequest is the body of POST /v1/update.
+type UpdateRequest struct {
+	// Exe is the tend binary to hand the running daemon over to.
+	Exe string `json:"exe"`
+}
+
+// UpdateResult answers POST /v1/update: who is handing over. The new
+// daemon answers ping once it has taken over.
+type UpdateResult struct {
+	From string `json:"from"` // the version of the daemon that hands over
+	PID  int    `json:"pid"`  // its pid
 }
 
 // StartRequest is the body of POST /v1/start.

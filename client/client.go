@@ -96,7 +96,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	}
 	if v := resp.Header.Get(tend.VersionHeader); v != tend.Version && !c.AllowVersionMismatch {
 		resp.Body.Close()
-		return nil, tend.Errorf(tend.EFAILED, "the tend daemon runs version %s but this tend is %s: run `tend kill` (it stops your apps) and start them again with this tend", v, tend.Version)
+		return nil, tend.Errorf(tend.EFAILED, "the tend daemon runs version %s but this tend is %s: run `tend update` to hand it over to this tend (your apps keep running)", v, tend.Version)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -286,6 +286,15 @@ func (c *Client) Resurrect(ctx context.Context) (tend.ResurrectResult, error) {
 func (c *Client) Kill(ctx context.Context) (tend.ActionResult, error) {
 	var out tend.ActionResult
 	err := c.do(ctx, "POST", "/v1/kill", nil, &out)
+	return out, err
+}
+
+// Update hands the daemon over to the tend binary exe, in place: the apps
+// keep running. It returns once the handover has begun; the new daemon
+// answers Ping once it has taken over.
+func (c *Client) Update(ctx context.Context, exe string) (tend.UpdateResult, error) {
+	var out tend.UpdateResult
+	err := c.do(ctx, "POST", "/v1/update", tend.UpdateRequest{Exe: exe}, &out)
 	return out, err
 }
 

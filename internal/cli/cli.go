@@ -23,9 +23,20 @@ import (
 // Main runs the tend command line with args (without the program name)
 // and returns the process exit code.
 func Main(args []string) int {
-	if len(args) > 0 && args[0] == activation.ShimArg {
-		// The daemon re-executes tend as the socket activation shim.
-		return activation.Main(args[1:], os.Stderr)
+	if len(args) > 0 {
+		// Roles of tend's own processes, decided before the command line
+		// is built: they are re-executed often (the shim for every
+		// instance) or live long (the keeper), and need none of it.
+		switch args[0] {
+		case activation.ShimArg:
+			// The daemon re-executes tend as the socket activation shim.
+			return activation.Main(args[1:], os.Stderr)
+		case keeperArg:
+			return runKeeper(args[1:])
+		case daemon.CompatArg:
+			fmt.Println(daemon.Compat())
+			return 0
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -86,7 +97,7 @@ logs live in $TEND_HOME (default ~/.tend).`,
 	root.AddCommand(
 		startCmd(e), actionCmd(e, "stop"), actionCmd(e, "restart"), reloadCmd(e), scaleCmd(e), actionCmd(e, "delete"),
 		lsCmd(e), describeCmd(e), logsCmd(e), eventsCmd(e), actionCmd(e, "flush"), monitCmd(e),
-		sendCmd(e), signalCmd(e), pingCmd(e), killCmd(e), daemonCmd(e), runCmd(e), saveCmd(e), resurrectCmd(e), startupCmd(e),
+		sendCmd(e), signalCmd(e), pingCmd(e), killCmd(e), updateCmd(e), daemonCmd(e), runCmd(e), saveCmd(e), resurrectCmd(e), startupCmd(e),
 	)
 	// Wrong arguments are bad input (exit 2), said with the usage line.
 	for _, c := range root.Commands() {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tendhq/tend/internal/human"
-	"github.com/tendhq/tend/internal/notify"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/tendhq/tend/client"
 	"github.com/tendhq/tend/internal/config"
 	"github.com/tendhq/tend/internal/daemon"
+	"github.com/tendhq/tend/internal/keeper"
 )
 
 var actionHelp = map[string]string{
@@ -339,17 +339,27 @@ func killCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Watch the daemon's exit from before asking for it.
+			// Watch the daemon's exit, and its keeper's, from before asking
+			// for it.
 			exited, watchErr := watchExit(p.PID)
+			var keeperExited <-chan struct{}
+			if p.KeeperPID > 0 {
+				keeperExited, _ = watchExit(p.KeeperPID)
+			}
 			res, err := c.Kill(ctx)
 			if err != nil {
 				return err
 			}
 			if watchErr == nil {
-				select {
-				case <-exited:
-				case <-time.After(daemonStartTimeout):
-					return tend.Errorf(tend.EFAILED, "the daemon (pid %d) stopped its apps but did not exit", p.PID)
+				for pid, done := range map[int]<-chan struct{}{p.PID: exited, p.KeeperPID: keeperExited} {
+					if done == nil {
+						continue
+					}
+					select {
+					case <-done:
+					case <-time.After(daemonStartTimeout):
+						return tend.Errorf(tend.EFAILED, "the daemon stopped its apps but pid %d (the daemon or its keeper) did not exit", pid)
+					}
 				}
 			}
 			fmt.Fprintf(e.errOut, "tend: stopped %d %s and the daemon\n", len(res.Affected), plural(len(res.Affected), "instance"))
@@ -369,7 +379,16 @@ Type=notify it says READY=1 once it serves, after --resurrect brought the
 saved apps back.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ready := func() {
+			if os.Getenv(keeper.FDEnv) == "" {
+				// Run by systemd or by hand: become the keeper (same
+				// pid), which runs this command again as its daemon.
+				var flags []string
+				if resurrect {
+					flags = append(flags, "--resurrect")
+				}
+				return becomeKeeper(flags)
+			}
+			ready := func(sdNotify func(string) error) {
 				go func() {
 					if resurrect {
 						c := client.New(e.home)
@@ -377,7 +396,7 @@ saved apps back.`,
 							fmt.Fprintln(e.errOut, "tend: resurrect: "+err.Error())
 						}
 					}
-					notify.Notify("READY=1")
+					sdNotify("READY=1")
 				}()
 			}
 			err := daemon.Run(e.home, ready)

@@ -363,25 +363,6 @@ func TestStaticBinary(t *testing.T) {
 	}
 }
 
-func TestVersionMismatch(t *testing.T) {
-	h := newHarness(t)
-	other := filepath.Join(t.TempDir(), "tend-old")
-	if out, err := goBuild(other, "-ldflags", "-X github.com/tendhq/tend.Version=0.0.1-old"); err != nil {
-		t.Fatalf("building an old tend: %v\n%s", err, out)
-	}
-	cmd := exec.Command(other, "ping")
-	cmd.Env = h.env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("old tend ping: %v\n%s", err, out)
-	}
-	errOut := h.fail(1, "ls")
-	if !strings.Contains(errOut, "daemon runs version 0.0.1-old") || !strings.Contains(errOut, "tend kill") {
-		t.Errorf("mismatch message = %q", errOut)
-	}
-	h.ok("kill")
-	h.ok("ls") // a daemon of this version now
-}
-
 func TestLogsFollowAcrossRestart(t *testing.T) {
 	h := newHarness(t)
 	h.ok("start", h.self, "--name", "tick", "--", "ticker")

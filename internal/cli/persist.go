@@ -91,11 +91,13 @@ func (e *env) resurrect(ctx context.Context, c *client.Client) error {
 	return nil
 }
 
-// unitTemplate is the systemd unit tend startup prints. Type=notify: the
-// daemon says READY=1 once the saved apps are back. KillMode=mixed: the
-// stop signal goes to the daemon alone, which stops each app gracefully
-// (Node workers drain), and systemd kills what is left only after
-// TimeoutStopSec.
+// unitTemplate is the systemd unit tend startup prints. The main process
+// is tend's keeper (tend daemon becomes it), which starts the daemon and
+// starts it again if it dies. Type=notify: READY=1 comes, through the
+// keeper, once the saved apps are back. KillMode=mixed: the stop signal
+// goes to the keeper alone, which passes it to the daemon, which stops
+// each app gracefully (Node workers drain); systemd kills what is left
+// only after TimeoutStopSec.
 const unitTemplate = `# tend: the apps of {User} ({Home}), back at boot.
 #
 # As root:

@@ -78,7 +78,7 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ready := make(chan struct{})
 	served := make(chan error, 1)
-	go func() { served <- daemon.Run(e.home, func() { close(ready) }) }()
+	go func() { served <- daemon.Run(e.home, func(func(string) error) { close(ready) }) }()
 	select {
 	case <-ready:
 	case err := <-served:

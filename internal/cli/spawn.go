@@ -42,6 +42,11 @@ func spawnDaemon(ctx context.Context, home string, c *client.Client) error {
 	if _, err := c.Ping(ctx); err == nil || !errors.Is(err, client.ErrNoDaemon) {
 		return err
 	}
+	if keeperAlive(home) {
+		// A keeper is starting a daemon (the last one died): wait for it
+		// rather than start a second keeper.
+		return awaitDaemon(ctx, home, c)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -56,7 +61,9 @@ func spawnDaemon(ctx context.Context, home string, c *client.Client) error {
 		return err
 	}
 	defer r.Close()
-	cmd := exec.Command(exe, "daemon")
+	// The keeper, which starts the daemon and keeps the apps through its
+	// restarts.
+	cmd := exec.Command(exe, keeperArg, "daemon")
 	cmd.Env = append(os.Environ(), daemon.ReadyFDEnv+"=3", "TEND_HOME="+home)
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -86,6 +93,25 @@ func spawnDaemon(ctx context.Context, home string, c *client.Client) error {
 		return tend.Errorf(tend.EFAILED, "the tend daemon did not start within %s; see %s", daemonStartTimeout, daemon.LogPath(home))
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// awaitDaemon waits until a daemon answers for home.
+func awaitDaemon(ctx context.Context, home string, c *client.Client) error {
+	deadline := time.Now().Add(daemonStartTimeout)
+	for {
+		_, err := c.Ping(ctx)
+		if err == nil || !errors.Is(err, client.ErrNoDaemon) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return tend.Errorf(tend.EFAILED, "tend's keeper runs but no daemon answered within %s; see %s", daemonStartTimeout, daemon.LogPath(home))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

@@ -28,7 +28,15 @@ const maxBody = 8 << 20
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, tend.PingInfo{Version: tend.Version, PID: os.Getpid(), Home: d.home, StartedAt: d.started}, nil)
+		reply(w, tend.PingInfo{Version: tend.Version, PID: os.Getpid(), Home: d.home, StartedAt: d.started, KeeperPID: d.keeperPID()}, nil)
+	})
+	mux.HandleFunc("POST /v1/update", func(w http.ResponseWriter, r *http.Request) {
+		var req tend.UpdateRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		res, err := d.update(req)
+		reply(w, res, err)
 	})
 	mux.HandleFunc("GET /v1/instances", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, d.instances(), nil)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/keeper"
 	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/procexec"
@@ -62,11 +63,13 @@ type Daemon struct {
 	quit     chan struct{}              // closed to end the daemon (kill)
 	exe      string                     // this binary, the LISTEN_PID shim
 
-	saveMu   sync.Mutex // tend save
-	settings Settings
-	preloads nodepreload.Paths // what Node apps load with --require
-	poller   *logfile.Poller
-	hub      eventHub // instance events for GET /v1/events
+	saveMu    sync.Mutex // tend save
+	settings  Settings
+	preloads  nodepreload.Paths // what Node apps load with --require
+	poller    *logfile.Poller
+	hub       eventHub     // instance events for GET /v1/events
+	keeper    *keeper.Conn // keeps the apps' processes and sockets; nil under tend run
+	upgrading string       // the binary this daemon hands over to (tend update)
 }
 
 // gcPercent is the daemon's GOGC.
@@ -74,8 +77,10 @@ const gcPercent = 50
 
 // Run runs a daemon for home in the foreground until it is killed through
 // the API or receives SIGINT/SIGTERM; either way every app is stopped first.
-// ready, if not nil, is called once the control socket listens.
-func Run(home string, ready func()) (err error) {
+// ready, if not nil, is called once the control socket listens, with what
+// tells systemd about the daemon (sd_notify: through the keeper, systemd's
+// main process, when there is one).
+func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 	// The daemon's live heap is a megabyte or two and it idles most of the
 	// time, so Go's default target (collect at twice the live heap, 4 MB at
 	// least) would keep about as much garbage as data resident. Half of
@@ -112,10 +117,22 @@ func Run(home string, ready func()) (err error) {
 	if err := EnsureHome(home); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(RunDir(home), 0o700); err != nil {
-		return err
+	for _, dir := range []string{RunDir(home), StateDir(home)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
 	}
 	settings, err := LoadSettings(home)
+	if err != nil {
+		return err
+	}
+	// Signals are caught from the start: one that comes while the apps
+	// are taken back or started stops them.
+	sigs := notifySignals()
+	defer signal.Stop(sigs)
+	d := New(home)
+	d.settings = settings
+	inv, err := d.connectKeeper()
 	if err != nil {
 		return err
 	}
@@ -124,17 +141,16 @@ func Run(home string, ready func()) (err error) {
 		return err
 	}
 	defer lock.Close()
-	l, err := listenSocket(home)
+	l, err := d.controlListener(inv)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", SocketPath(home), err)
 	}
-	// Orphans the apps leave behind are reparented to the daemon and
-	// reaped here instead of escaping to init.
+	// Orphans the apps leave behind are reparented to the daemon, when it
+	// is their parent (tend run), and reaped here instead of escaping to
+	// init. Under a keeper, the keeper does this.
 	if err := procexec.SetSubreaper(); err != nil {
 		slog.Warn("cannot become a child subreaper", "err", err)
 	}
-	d := New(home)
-	d.settings = settings
 	if d.preloads, err = nodepreload.Write(RunDir(home)); err != nil {
 		return err
 	}
@@ -152,13 +168,16 @@ func Run(home string, ready func()) (err error) {
 		}
 	}
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", tend.Version, "home", home)
-	// Signals are caught from before ready: one that comes while the
-	// caller starts apps stops them.
-	sigs := notifySignals()
-	defer signal.Stop(sigs)
+	d.resume(inv)
 	report("ok")
+	if os.Getenv(keeper.StopEnv) != "" {
+		// A stop was asked for while no daemon ran: the apps are back,
+		// now they stop.
+		os.Unsetenv(keeper.StopEnv)
+		sigs <- syscall.SIGTERM
+	}
 	if ready != nil {
-		ready()
+		ready(d.sdNotify)
 	}
 	return d.serve(l, sigs)
 }
@@ -218,8 +237,12 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			d.srv.Shutdown(ctx)
 			cancel()
-			os.Remove(SocketPath(d.home))
-			d.log.Info("daemon stopped")
+			if d.upgrading == "" {
+				os.Remove(SocketPath(d.home))
+				d.log.Info("daemon stopped")
+			} else {
+				d.log.Info("daemon handed over", "to", d.upgrading)
+			}
 			return nil
 		case err := <-errc:
 			if d.closing() || errors.Is(err, http.ErrServerClosed) {
@@ -237,7 +260,9 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 func (d *Daemon) shutdown() {
 	d.shutOnce.Do(func() {
 		d.mu.Lock()
-		close(d.quitting) // no start begins from now on
+		if !d.isQuitting() { // an update may have begun
+			close(d.quitting) // no start begins from now on
+		}
 		apps := d.allApps()
 		d.apps, d.order = map[string]*supervisor.App{}, nil
 		d.mu.Unlock()
@@ -252,6 +277,12 @@ func (d *Daemon) shutdown() {
 			os.Remove(SocketPath(d.home))
 		}
 		d.mu.Unlock()
+		if d.keeper != nil {
+			// The keeper closes its copy of the control socket and exits
+			// after this daemon: tend is stopping.
+			d.keeper.Drop(controlName)
+			d.keeper.Quit()
+		}
 		close(d.shutDone)
 	})
 	<-d.shutDone
@@ -476,23 +507,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		return err
 	}
 	for i, spec := range req.Apps {
-		a, err := supervisor.New(spec, res[i], supervisor.Options{
-			LogDir: LogDir(d.home),
-			RunDir: RunDir(d.home),
-			NewID: func() int {
-				d.mu.Lock()
-				defer d.mu.Unlock()
-				return d.newID()
-			},
-			Logf:         func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
-			Shim:         d.exe,
-			NodePreloads: d.preloads,
-			Events:       &d.hub,
-			Poller:       d.poller,
-			LogDefaults: supervisor.LogDefaults{
-				MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,
-			},
-		})
+		a, err := supervisor.New(spec, res[i], d.appOptions(spec.Name))
 		if err != nil {
 			return nil, fail(err)
 		}

@@ -25,7 +25,11 @@ func SocketPath(home string) string { return filepath.Join(home, "tend.sock") }
 func LockPath(home string) string   { return filepath.Join(home, "daemon.lock") }
 func LogPath(home string) string    { return filepath.Join(home, "tend.log") }
 func LogDir(home string) string     { return filepath.Join(home, "logs") }
-func RunDir(home string) string     { return filepath.Join(home, "run") } // NOTIFY_SOCKETs
+func RunDir(home string) string     { return filepath.Join(home, "run") }   // NOTIFY_SOCKETs
+func StateDir(home string) string   { return filepath.Join(home, "state") } // the apps' State files
+func KeeperLockPath(home string) string {
+	return filepath.Join(home, "keeper.lock")
+}
 
 // maxSocketPath is the usable length of sun_path on Linux (108 bytes with
 // the terminating NUL).

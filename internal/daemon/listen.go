@@ -61,6 +61,9 @@ func listenSocket(home string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The path outlives this daemon when it hands over (the keeper keeps
+	// the socket for the next one): only a stop of tend removes it.
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	return &peerListener{Listener: l, uid: os.Getuid()}, nil
 }
 

@@ -36,6 +36,9 @@ type Options struct {
 	// Logf receives diagnostics (bad messages from workers, accept errors).
 	// Default: discard.
 	Logf func(format string, args ...any)
+	// Bound, if set, is told of each new listening socket (tend's keeper
+	// keeps a copy of it), under Node's key for it.
+	Bound func(key string, ln *net.TCPListener)
 }
 
 // A Primary is the Node cluster primary for one app: it owns the app's
@@ -45,6 +48,7 @@ type Primary struct {
 	sched  string
 	listen func(network, address string, port int) (*net.TCPListener, error)
 	logf   func(format string, args ...any)
+	bound  func(key string, ln *net.TCPListener)
 
 	seq atomic.Int64 // Node's sendHelper seq: replies come back as ack
 
@@ -80,6 +84,7 @@ func New(opt Options) *Primary {
 		sched:     opt.Sched,
 		listen:    opt.Listen,
 		logf:      opt.Logf,
+		bound:     opt.Bound,
 		workers:   map[int]*worker{},
 		listeners: map[string]*listener{},
 		pending:   map[int64]*handoff{},
@@ -115,6 +120,14 @@ func (p *Primary) AddWorker(id int, ch *nodeipc.Channel, events chan<- Event) {
 		p.mu.Lock()
 	}
 	p.workers[id] = w
+	// A worker taken back after a daemon restart (Restore) gets the
+	// connections of the servers it had open.
+	for _, l := range p.listeners {
+		if l.members[id] {
+			p.makeFree(l, w)
+			p.dispatch(l)
+		}
+	}
 	p.mu.Unlock()
 	go p.serve(w)
 }
@@ -152,6 +165,11 @@ func (p *Primary) RemoveWorker(id int) {
 	p.mu.Lock()
 	w := p.workers[id]
 	if w == nil {
+		// Never added (its process ended while no daemon ran): it is
+		// no member of anything any more.
+		for _, l := range p.listeners {
+			l.leave(id)
+		}
 		p.mu.Unlock()
 		return
 	}

@@ -182,6 +182,9 @@ func (p *Primary) listenerFor(w *worker, q *clusterMsg, key, address string, por
 			}
 		}
 		p.mu.Unlock()
+		if err == nil && p.bound != nil {
+			p.bound(key, l.ln)
+		}
 		return l, err
 	}
 }

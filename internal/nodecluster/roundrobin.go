@@ -36,6 +36,8 @@ type listener struct {
 	grace   *time.Timer    // RR: running while a connection waits for a lagging busy worker
 	queue   []int          // RR: accepted sockets, waiting for a free worker
 	held    chan struct{}  // RR: one token per connection tend holds
+	idle    chan struct{}  // RR: a worker may be free with nothing queued: accept
+	quiet   chan struct{}  // RR: closed by Quiesce: accept no more
 	handed  map[int]uint64 // RR: connections handed to each worker and not refused
 	done    chan struct{}  // closed by close
 }
@@ -46,6 +48,8 @@ func newListener(key string, ln *net.TCPListener) *listener {
 	l := &listener{key: key, keyJSON: keyJSON, ln: ln, address: a.IP.String(), port: a.Port, family: "IPv6",
 		members: map[int]bool{}, turns: map[int]uint64{}, skipped: map[int]bool{},
 		held:   make(chan struct{}, maxHeld),
+		idle:   make(chan struct{}, 1),
+		quiet:  make(chan struct{}),
 		handed: map[int]uint64{}, done: make(chan struct{})}
 	if a.IP.To4() != nil {
 		l.family = "IPv4"
@@ -132,13 +136,33 @@ func (l *listener) accept() (int, error) {
 	return fd, aerr
 }
 
-// acceptLoop accepts for an RR listener until it is closed.
+// acceptLoop accepts for an RR listener until it is closed. It accepts
+// only while a worker is free to take the connection at once, so that
+// under load connections wait in the kernel's backlog rather than in
+// tend: one that tend holds when its daemon dies is lost, while one in the
+// backlog is served once tend's next daemon takes the socket back from
+// the keeper. Node's primary accepts whatever comes and queues it.
 func (p *Primary) acceptLoop(l *listener) {
 	delay := 5 * time.Millisecond
 	for {
+		p.mu.Lock()
+		ready := len(l.free) > 0 && len(l.queue) == 0
+		p.mu.Unlock()
+		if !ready {
+			select {
+			case <-l.idle:
+			case <-l.done:
+				return
+			case <-l.quiet:
+				return
+			}
+			continue
+		}
 		select {
 		case l.held <- struct{}{}:
 		case <-l.done:
+			return
+		case <-l.quiet:
 			return
 		}
 		fd, err := l.accept()
@@ -146,6 +170,8 @@ func (p *Primary) acceptLoop(l *listener) {
 			<-l.held
 			select {
 			case <-l.done:
+				return
+			case <-l.quiet:
 				return
 			default:
 			}
@@ -328,6 +354,12 @@ func (p *Primary) dispatch(l *listener) {
 			delete(p.pending, seq)
 			l.handed[id]--
 			l.queue = slices.Insert(l.queue, 0, fd)
+		}
+	}
+	if len(l.free) > 0 && len(l.queue) == 0 {
+		select {
+		case l.idle <- struct{}{}:
+		default:
 		}
 	}
 }

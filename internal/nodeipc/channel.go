@@ -138,6 +138,12 @@ func FromFD(fd int) (*Channel, error) {
 	return fileChannel(os.NewFile(uintptr(fd), "nodeipc"))
 }
 
+// FromFile wraps f, an end of a channel that was already in use (a daemon
+// taking back the channels of the processes its predecessor ran), and
+// closes f. A line the predecessor had half read when it went begins the
+// stream; Recv reports it as an ErrBadMessage and goes on.
+func FromFile(f *os.File) (*Channel, error) { return fileChannel(f) }
+
 // fileChannel turns f into a Channel through the runtime poller and closes f.
 func fileChannel(f *os.File) (*Channel, error) {
 	fc, err := net.FileConn(f) // duplicates f, close-on-exec and non-blocking
@@ -166,6 +172,11 @@ func fileChannel(f *os.File) (*Channel, error) {
 	}
 	return c, nil
 }
+
+// SyscallConn returns the channel's socket, so that sockets.DupFD can
+// duplicate it (tend's keeper holds a copy while the daemon runs, so the
+// channel outlives the daemon).
+func (c *Channel) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
 
 // Send queues v, encoded as one JSON line, and returns without waiting for
 // the peer (it may write v at once, but never waits for the socket).

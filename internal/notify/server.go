@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,20 +83,51 @@ func Listen(path string) (*Server, error) {
 			return fail(err)
 		}
 	}
+	s, err := serve(conn, path)
+	if err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// FromFile serves a notify socket that is already bound at path (one a
+// previous daemon made, which tend's keeper held meanwhile: what the
+// instance sent in between is waiting in it). It takes f over.
+func FromFile(f *os.File, path string) (*Server, error) {
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	conn, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("notify socket %s: not a unix socket", path)
+	}
+	s, err := serve(conn, path)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// serve starts receiving on conn.
+func serve(conn *net.UnixConn, path string) (*Server, error) {
 	// SO_PASSCRED makes the kernel attach the sender's credentials to every
 	// message, whether or not the sender sends them.
 	rc, err := conn.SyscallConn()
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
 	}); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if serr != nil {
-		return fail(serr)
+		return nil, serr
 	}
 	s := &Server{
 		conn: conn,
@@ -109,6 +141,10 @@ func Listen(path string) (*Server, error) {
 	go s.serve()
 	return s, nil
 }
+
+// SyscallConn returns the socket, so that sockets.DupFD can duplicate it
+// for tend's keeper to hold.
+func (s *Server) SyscallConn() (syscall.RawConn, error) { return s.conn.SyscallConn() }
 
 // Path returns the socket's path, the value for NOTIFY_SOCKET.
 func (s *Server) Path() string { return s.path }

@@ -22,6 +22,20 @@ type Cmd struct {
 	Stderr *os.File
 	// ExtraFiles become fds 3, 4, ... in the child.
 	ExtraFiles []*os.File
+	// Label and Hold matter only to a starter that keeps processes for a
+	// daemon that may go away (tend's keeper): the daemon's name for the
+	// process, and descriptors of the daemon's to keep while it runs.
+	// Start ignores them.
+	Label string
+	Hold  []Held
+}
+
+// Held is a descriptor of the caller's that a keeper keeps for a process:
+// a pipe's read end, tend's end of a channel. Only the number is passed;
+// the caller keeps its own.
+type Held struct {
+	Name string
+	FD   int
 }
 
 // Process is a started process: the leader of its own process group.
@@ -217,9 +231,16 @@ func (p *Process) Tree() []int { return Descendants(p.Pid) }
 
 // KillRest SIGKILLs what is left of the process's group after it exited,
 // and the pids of tree (descendants seen earlier, maybe in other groups).
-func (p *Process) KillRest(tree []int) {
-	SignalTree(p.Pid, syscall.SIGKILL)
+func (p *Process) KillRest(tree []int) { KillRest(p.Pid, tree) }
+
+// KillRest SIGKILLs what is left of the group led by pid, and tree.
+func KillRest(pid int, tree []int) {
+	SignalTree(pid, syscall.SIGKILL)
 	for _, d := range tree {
 		unix.Kill(d, syscall.SIGKILL)
 	}
 }
+
+// Release does nothing: a process started here is this process's own
+// child and holds nothing elsewhere.
+func (p *Process) Release() {}

@@ -84,6 +84,7 @@ type Proxy struct {
 	changed  chan struct{}         // closed and replaced when backends change
 	conns    map[net.Conn]struct{} // open connections, both sides, for Close
 	closed   bool
+	draining bool // Shutdown closed the listener: Serve's error is expected
 }
 
 // New returns a Proxy that accepts on ln and spreads connections by
@@ -123,10 +124,16 @@ func (p *Proxy) Serve() error {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
+			p.mu.Lock()
+			draining := p.draining
+			p.mu.Unlock()
 			select {
 			case <-p.done:
 				return ErrClosed
 			default:
+				if draining {
+					return ErrClosed
+				}
 			}
 			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
@@ -225,6 +232,37 @@ func (p *Proxy) Close() error {
 		c.Close()
 	}
 	p.wg.Wait()
+	return err
+}
+
+// Shutdown stops accepting and waits for the forwarded connections to
+// end by themselves, until ctx ends; then it closes what is left, as
+// Close does. Closing the listener here closes only the proxy's own
+// descriptor: a daemon handing over to its successor keeps the socket
+// itself open elsewhere (tend's keeper), so new clients wait in its
+// backlog meanwhile.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.draining = true
+	p.mu.Unlock()
+	err := p.ln.Close()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		open := len(p.conns)
+		p.mu.Unlock()
+		if open == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			p.Close()
+			return err
+		case <-t.C:
+		}
+	}
+	p.Close()
 	return err
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -32,6 +31,16 @@ type Proc interface {
 	Signal(syscall.Signal) error // to its process group and descendants
 	Tree() []int                 // live descendants
 	KillRest(tree []int)         // after exit: SIGKILL the rest of its group and tree
+	// Release says that the process's end is written down and its output
+	// read: whoever kept things for it (tend's keeper) may let them go.
+	Release()
+}
+
+// Store keeps copies of an app's listening sockets outside the daemon
+// (tend's keeper), so that they outlive it: names are the app's own.
+type Store interface {
+	Put(name string, fds ...int) error
+	Drop(name string) error
 }
 
 // Options configure an App. The zero value of each field is usable except
@@ -58,6 +67,11 @@ type Options struct {
 	// listen preload in socket mode (an unmodified listen(port) takes fd 3),
 	// the drain preload in cluster mode. Empty paths load nothing.
 	NodePreloads nodepreload.Paths
+	// StateDir, if set, is where the app writes its State after every
+	// change, for a daemon that takes over from this one (Resume).
+	StateDir string
+	// Store, if set, keeps copies of the app's listening sockets.
+	Store Store
 }
 
 // Events is where an app reports changes of its instances.
@@ -102,6 +116,9 @@ type App struct {
 	schedStop  chan struct{} // ends the cron and watch loops of the spec in force
 	lastReload *tend.ReloadReport
 	reloads    map[string]int // by outcome
+	ended      []*run         // processes that ended, to release once written down
+	written    []byte         // the State last written
+	gone       bool           // deleted: its State is removed and not written again
 
 	view     atomic.Pointer[[]instView]
 	specView atomic.Pointer[tend.AppSpec]
@@ -145,6 +162,36 @@ type instView struct {
 // New creates the app's slots, log sinks and shared port. It starts no
 // process: call Start.
 func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
+	opt = opt.withDefaults()
+	if spec.Instances < 1 {
+		spec.Instances = 1
+	}
+	w, err := checkSchedules(&spec)
+	if err != nil {
+		return nil, err
+	}
+	sh, err := newShare(&spec, res.Node, opt)
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	a := newApp(spec, res, opt, sh)
+	for i := range spec.Instances {
+		s, err := a.newSlot(a.opt.NewID(), i)
+		if err != nil {
+			a.closeSinks()
+			sh.close()
+			w.close()
+			return nil, err
+		}
+		a.slots = append(a.slots, s)
+	}
+	sh.keep()
+	a.begin(w)
+	return a, nil
+}
+
+func (opt Options) withDefaults() Options {
 	if opt.Start == nil {
 		opt.Start = func(c procexec.Cmd) (Proc, error) { return procexec.Start(c) }
 	}
@@ -155,38 +202,25 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 		n := 0
 		opt.NewID = func() int { n++; return n - 1 }
 	}
-	if spec.Instances < 1 {
-		spec.Instances = 1
-	}
-	w, err := checkSchedules(&spec)
-	if err != nil {
-		return nil, err
-	}
-	sh, err := newShare(&spec, res.Node, opt.Logf)
-	if err != nil {
-		w.close()
-		return nil, err
-	}
-	a := &App{spec: spec, res: res, opt: opt, share: sh, created: time.Now(), ops: make(chan op), quit: make(chan struct{})}
-	for i := range spec.Instances {
-		s, err := a.newSlot(i)
-		if err != nil {
-			a.closeSinks()
-			sh.close()
-			w.close()
-			return nil, err
-		}
-		a.slots = append(a.slots, s)
-	}
+	return opt
+}
+
+func newApp(spec tend.AppSpec, res Resolved, opt Options, sh *share) *App {
+	return &App{spec: spec, res: res, opt: opt, share: sh, created: time.Now(), ops: make(chan op), quit: make(chan struct{})}
+}
+
+// begin publishes the app's state and starts its goroutines: the actor,
+// the channel events, the cron and watch schedules (on w).
+func (a *App) begin(w *watcher) {
+	a.persist()
 	a.publish()
 	go a.run()
 	go a.forwardEvents()
 	a.startSchedules(w)
-	return a, nil
 }
 
-func (a *App) newSlot(index int) (*slot, error) {
-	s := &slot{id: a.opt.NewID(), index: index, status: tend.StatusStopped}
+func (a *App) newSlot(id, index int) (*slot, error) {
+	s := &slot{id: id, index: index, status: tend.StatusStopped}
 	s.outPath = a.logPath(a.spec.OutFile, "out", index)
 	s.errPath = a.logPath(a.spec.ErrorFile, "error", index)
 	d := a.opt.LogDefaults
@@ -227,10 +261,12 @@ func (a *App) logPath(given, kind string, index int) string {
 }
 
 // op is a function for the actor; done, if set, is closed once the
-// state it left is published.
+// state it left is written down and published. A quiet op changes
+// nothing that is written down (a read, a message from the app).
 type op struct {
-	f    func()
-	done chan struct{}
+	f     func()
+	done  chan struct{}
+	quiet bool
 }
 
 func (a *App) run() {
@@ -238,6 +274,9 @@ func (a *App) run() {
 		select {
 		case o := <-a.ops:
 			o.f()
+			if !o.quiet {
+				a.persist()
+			}
 			a.publish()
 			if o.done != nil {
 				close(o.done)
@@ -250,6 +289,16 @@ func (a *App) run() {
 
 // post runs f in the actor; false when the app is closed.
 func (a *App) post(f func()) bool { return a.send(op{f: f}) }
+
+// read runs f, which changes nothing, in the actor and waits for it.
+func (a *App) read(f func()) bool {
+	done := make(chan struct{})
+	if !a.send(op{f: f, done: done, quiet: true}) {
+		return false
+	}
+	<-done
+	return true
+}
 
 func (a *App) send(o op) bool {
 	select {
@@ -264,7 +313,7 @@ func (a *App) send(o op) bool {
 // published: Instances after call sees it.
 func (a *App) call(f func()) bool {
 	done := make(chan struct{})
-	if !a.send(op{f, done}) {
+	if !a.send(op{f: f, done: done}) {
 		return false
 	}
 	<-done
@@ -338,6 +387,7 @@ func (a *App) Close(ctx context.Context) error {
 		}
 		a.closeSinks()
 		a.share.close()
+		a.forget()
 		close(a.quit)
 	})
 	return err
@@ -360,7 +410,7 @@ const outputGrace = time.Second
 // closing their sinks loses none of it.
 func (a *App) awaitOutput(ids []int) {
 	var outs []chan struct{}
-	a.call(func() {
+	a.read(func() {
 		for _, s := range a.selected(ids) {
 			outs = append(outs, s.output...)
 		}
@@ -400,7 +450,7 @@ func (a *App) stopAndWait(ctx context.Context, ids []int, cause string) error {
 	// The exits were handled in the actor; their state is published after
 	// the op that handled them: wait for that too, so that what the caller
 	// shows next (tend stop prints the table) says stopped.
-	a.call(func() {})
+	a.read(func() {})
 	return nil
 }
 
@@ -465,41 +515,48 @@ func (a *App) launch(s *slot) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	outW, errW := pipes.out, pipes.err
 	a.nextWID++
 	r := &run{slot: s, wid: a.nextWID}
 	env := instanceEnv(&a.spec, s.index, s.id, nil)
-	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: outW, Stderr: errW}
-	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, r.wid)
-	if preload := a.nodePreload(); preload != "" {
-		cmd.Env = append(cmd.Env, "NODE_OPTIONS="+nodepreload.Options(envValue(cmd.Env, "NODE_OPTIONS"), preload))
-	}
-	if err == nil {
-		err = a.listenNotify(r, &cmd)
-	}
+	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: pipes.out, Stderr: pipes.err,
+		Label: label{App: a.spec.Name, Slot: s.id, WID: r.wid}.String(),
+		Hold:  []procexec.Held{{Name: heldOut, FD: pipes.readOut}, {Name: heldErr, FD: pipes.readErr}}}
+	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, r.wid, a.opt.Store != nil)
 	if err != nil {
 		pipes.abort()
 		return nil, err
 	}
+	if preload := a.nodePreload(); preload != "" {
+		cmd.Env = append(cmd.Env, "NODE_OPTIONS="+nodepreload.Options(envValue(cmd.Env, "NODE_OPTIONS"), preload))
+	}
+	notifyDup := a.listenNotify(r, &cmd)
 	if a.res.Expand {
 		cmd.Args = expandArgs(cmd.Args, cmd.Env)
 	}
 	p, err := a.opt.Start(cmd)
 	after(err == nil)
+	if notifyDup != nil {
+		notifyDup.Close()
+	}
 	if err != nil {
 		pipes.abort()
 		r.closeNotify()
 		return nil, err
 	}
-	pipes.started()
-	s.output = append(slices.DeleteFunc(s.output, isClosed), pipes.done)
+	r.out = pipes.started()
+	s.output = append(slices.DeleteFunc(s.output, isClosed), r.out)
 	r.proc, r.started, r.probe = p, time.Now(), probe
 	a.watchReady(r, cmd.Env)
+	a.watchExit(r)
+	return r, nil
+}
+
+// watchExit handles r's end in the actor once its process is gone.
+func (a *App) watchExit(r *run) {
 	go func() {
-		<-p.Done()
+		<-r.proc.Done()
 		a.post(func() { a.exited(r) })
 	}()
-	return r, nil
 }
 
 // nodePreload is the preload the app's processes load, if any.
@@ -525,6 +582,7 @@ func (a *App) exited(r *run) {
 	// it (or forked out of it, seen when the stop began) goes with it, so
 	// no orphan keeps the port or the pipes.
 	r.proc.KillRest(r.tree)
+	a.ended = append(a.ended, r) // released once its end is written down
 	s.handedBefore += a.share.connections()[r.wid]
 	a.share.exited(r.wid)
 	r.closeNotify()
@@ -580,27 +638,34 @@ func (a *App) afterExit(s *slot, code int, signaled bool, up time.Duration) {
 		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
 	case actRestart:
 		s.status = tend.StatusWaiting
-		s.restartAt = time.Now().Add(d.delay)
-		var t *time.Timer
-		t = time.AfterFunc(d.delay, func() {
-			a.post(func() {
-				if s.restartTimer != t || s.cur != nil {
-					return
-				}
-				s.restartTimer = nil
-				s.restarts++
-				r, err := a.launch(s)
-				if err != nil {
-					s.problem = err.Error()
-					a.recordExit(s, tend.Exit{Time: time.Now(), Code: -1, Cause: "spawn failed"})
-					a.afterExit(s, -1, false, 0)
-					return
-				}
-				a.takeOver(s, r)
-			})
-		})
-		s.restartTimer = t
+		a.armRestart(s, d.delay)
 	}
+}
+
+// armRestart starts a new process in s after delay, unless something
+// else fills or stops s first. Runs in the actor (or before it starts).
+func (a *App) armRestart(s *slot, delay time.Duration) {
+	delay = max(delay, 0)
+	s.restartAt = time.Now().Add(delay)
+	var t *time.Timer
+	t = time.AfterFunc(delay, func() {
+		a.post(func() {
+			if s.restartTimer != t || s.cur != nil {
+				return
+			}
+			s.restartTimer = nil
+			s.restarts++
+			r, err := a.launch(s)
+			if err != nil {
+				s.problem = err.Error()
+				a.recordExit(s, tend.Exit{Time: time.Now(), Code: -1, Cause: "spawn failed"})
+				a.afterExit(s, -1, false, 0)
+				return
+			}
+			a.takeOver(s, r)
+		})
+	})
+	s.restartTimer = t
 }
 
 func (a *App) cancelRestart(s *slot) {
@@ -648,7 +713,7 @@ func (a *App) stopRun(r *run, cause string) chan struct{} {
 	if r.stopping {
 		return w
 	}
-	r.stopping, r.stopCause = true, cause
+	r.stopping, r.stopCause, r.stopBegan = true, cause, time.Now()
 	r.failReady(fmt.Errorf("stopped (%s) before it was ready", cause))
 	r.tree = r.proc.Tree()
 	a.share.drain(r.wid)
@@ -668,23 +733,34 @@ func (a *App) stopRun(r *run, cause string) chan struct{} {
 	default:
 		r.proc.Signal(a.killSignal())
 	}
-	timeout := a.spec.KillTimeout.D()
-	if timeout <= 0 {
-		timeout = tend.DefaultKillTimeout.D()
+	a.armKill(r, a.killTimeout())
+	return w
+}
+
+// killTimeout is the app's kill_timeout.
+func (a *App) killTimeout() time.Duration {
+	if d := a.spec.KillTimeout.D(); d > 0 {
+		return d
 	}
-	r.killTimer = time.AfterFunc(timeout, func() {
+	return tend.DefaultKillTimeout.D()
+}
+
+// armKill SIGKILLs r, which is stopping, if it is still there after
+// timeout. Runs in the actor (or before it starts).
+func (a *App) armKill(r *run, timeout time.Duration) {
+	full := a.killTimeout()
+	r.killTimer = time.AfterFunc(max(timeout, 0), func() {
 		a.post(func() {
 			if r.exited {
 				return
 			}
 			s := r.slot
-			s.problem = fmt.Sprintf("did not stop within kill_timeout (%s); killed with SIGKILL", timeout)
+			s.problem = fmt.Sprintf("did not stop within kill_timeout (%s); killed with SIGKILL", full)
 			a.opt.Logf("%s[%d] pid %d: %s", a.spec.Name, s.index, r.proc.PID(), s.problem)
 			r.proc.Signal(syscall.SIGKILL)
 			r.proc.KillRest(r.tree)
 		})
 	})
-	return w
 }
 
 func (a *App) killSignal() syscall.Signal {
@@ -801,7 +877,7 @@ func (a *App) Instances() []tend.Instance {
 // Describe returns the full picture of the app; env values only with withEnv.
 func (a *App) Describe(withEnv bool) tend.App {
 	out := tend.App{CreatedAt: a.created}
-	a.call(func() {
+	a.read(func() {
 		out.Spec = a.spec
 		out.ScriptPath, out.Command = a.res.ScriptPath, a.res.Argv
 		for _, s := range a.slots {
@@ -840,7 +916,7 @@ type SlotSink struct {
 // slot order. Sinks live as long as their slot, across restarts.
 func (a *App) Sinks(ids []int) []SlotSink {
 	var out []SlotSink
-	a.call(func() {
+	a.read(func() {
 		for _, s := range a.selected(ids) {
 			out = append(out, SlotSink{s.id, s.index, s.sink})
 		}
@@ -889,7 +965,7 @@ func (a *App) Signal(ids []int, sig syscall.Signal) ([]int, error) {
 func (a *App) eachRunning(ids []int, doing string, f func(*slot) error) ([]int, error) {
 	var done []int
 	var errs []string
-	a.call(func() {
+	a.read(func() {
 		for _, s := range a.selected(ids) {
 			if s.cur == nil {
 				continue
@@ -905,80 +981,4 @@ func (a *App) eachRunning(ids []int, doing string, f func(*slot) error) ([]int, 
 		return done, tend.Errorf(tend.EFAILED, "%s: %s", doing, strings.Join(errs, "; "))
 	}
 	return done, nil
-}
-
-// pipeSize is the capacity asked for each output pipe: the log poller
-// reads a pipe at most every logfile.Gather (5 ms), and a flooding app
-// fills the default 64 KB in about a millisecond. 1 MB is the kernel's
-// default limit for unprivileged processes.
-const pipeSize = 1 << 20
-
-// outputPipes are an instance's stdout and stderr pipes: the write ends go
-// to the process, the read ends to the log poller (or, without one, to a
-// goroutine each).
-type outputPipes struct {
-	out, err *os.File // write ends, for the child
-	readOut  int
-	readErr  int
-	sink     *logfile.Sink
-	poller   *logfile.Poller
-	done     chan struct{} // closed when both read ends reached EOF
-	open     atomic.Int32  // read ends not at EOF yet
-}
-
-func (a *App) newPipes(s *slot) (*outputPipes, error) {
-	var o, e [2]int
-	if err := unix.Pipe2(o[:], unix.O_CLOEXEC); err != nil {
-		return nil, err
-	}
-	if err := unix.Pipe2(e[:], unix.O_CLOEXEC); err != nil {
-		unix.Close(o[0])
-		unix.Close(o[1])
-		return nil, err
-	}
-	for _, fd := range []int{o[0], e[0]} {
-		unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, pipeSize) // a smaller pipe still works
-	}
-	// The write ends stay blocking, as a process expects its stdout.
-	return &outputPipes{
-		out: os.NewFile(uintptr(o[1]), "stdout"), err: os.NewFile(uintptr(e[1]), "stderr"),
-		readOut: o[0], readErr: e[0], sink: s.sink, poller: a.opt.Poller, done: make(chan struct{}),
-	}, nil
-}
-
-// started hands the read ends to their readers and closes the parent's
-// write ends, so EOF comes when the process (and its children) are done.
-func (p *outputPipes) started() {
-	p.out.Close()
-	p.err.Close()
-	p.open.Store(2)
-	eof := func() {
-		if p.open.Add(-1) == 0 {
-			close(p.done)
-		}
-	}
-	for _, x := range []struct {
-		st logfile.Stream
-		fd int
-	}{{logfile.Stdout, p.readOut}, {logfile.Stderr, p.readErr}} {
-		if p.poller != nil {
-			if w, err := p.sink.Writer(x.st); err == nil && p.poller.Add(x.fd, w, eof) == nil {
-				continue
-			}
-		}
-		f := os.NewFile(uintptr(x.fd), "output")
-		go func() {
-			p.sink.ReadFrom(x.st, f)
-			f.Close()
-			eof()
-		}()
-	}
-}
-
-// abort closes all four ends: the process did not start.
-func (p *outputPipes) abort() {
-	p.out.Close()
-	p.err.Close()
-	unix.Close(p.readOut)
-	unix.Close(p.readErr)
 }

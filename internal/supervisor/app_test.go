@@ -30,6 +30,7 @@ func (p *fakeProc) Signal(s syscall.Signal) error {
 func (p *fakeProc) exit(st procexec.Status) { p.once.Do(func() { p.st = st; close(p.done) }) }
 func (p *fakeProc) Tree() []int             { return nil }
 func (p *fakeProc) KillRest([]int)          {}
+func (p *fakeProc) Release()                {}
 
 // TestBackoffTiming runs a crash loop on the fake clock: each restart waits
 // 100 ms, then x1.5, and after max_restarts unstable exits the instance is

@@ -16,6 +16,7 @@ import (
 	"github.com/tendhq/tend/internal/nodecluster"
 	"github.com/tendhq/tend/internal/notify"
 	"github.com/tendhq/tend/internal/procexec"
+	"github.com/tendhq/tend/internal/sockets"
 )
 
 // run is one process of a slot, from spawn to exit.
@@ -32,8 +33,11 @@ type run struct {
 	stopping   bool
 	stopCause  string // why it is stopped: stop, restart, delete, reload, scale
 	exited     bool
-	tree       []int // descendants seen when the stop began
+	tree       []int     // descendants seen when the stop began
+	stopBegan  time.Time // when the stop signal (or disconnect) went out
 	killTimer  *time.Timer
+	out        chan struct{}   // closed once its output is all read
+	readyURL   string          // the ready_url probed, $VARs expanded
 	waiters    []chan struct{} // closed at exit
 	onReady    []chan error    // told once: nil when ready, why not otherwise
 	notify     *notify.Server
@@ -104,19 +108,39 @@ func (a *App) listenTimeout() time.Duration {
 }
 
 // listenNotify gives r its own NOTIFY_SOCKET, so READY=1 from the app
-// (sd_notify) marks exactly this process ready.
-func (a *App) listenNotify(r *run, c *procexec.Cmd) error {
+// (sd_notify) marks exactly this process ready. With a keeper, the socket
+// is also held there, as heldNotify: the duplicate it returns is the
+// caller's to close once the process started.
+func (a *App) listenNotify(r *run, c *procexec.Cmd) *os.File {
 	if a.opt.RunDir == "" {
 		return nil
 	}
-	path := filepath.Join(a.opt.RunDir, fmt.Sprintf("%d-%d.sock", r.slot.id, r.wid))
-	srv, err := notify.Listen(path)
+	srv, err := notify.Listen(a.notifyPath(r))
 	if err != nil {
 		a.opt.Logf("%s: no NOTIFY_SOCKET for this instance: %v", a.spec.Name, err)
 		return nil
 	}
+	c.Env = append(c.Env, "NOTIFY_SOCKET="+srv.Path())
+	a.serveNotify(r, srv)
+	if a.opt.Store == nil {
+		return nil
+	}
+	dup, err := sockets.DupFD(srv)
+	if err != nil {
+		return nil
+	}
+	c.Hold = append(c.Hold, procexec.Held{Name: heldNotify, FD: int(dup.Fd())})
+	return dup
+}
+
+// notifyPath is r's NOTIFY_SOCKET.
+func (a *App) notifyPath(r *run) string {
+	return filepath.Join(a.opt.RunDir, fmt.Sprintf("%d-%d.sock", r.slot.id, r.wid))
+}
+
+// serveNotify makes srv r's notify socket and acts on what it receives.
+func (a *App) serveNotify(r *run, srv *notify.Server) {
 	r.notify = srv
-	c.Env = append(c.Env, "NOTIFY_SOCKET="+path)
 	go func() {
 		for m := range srv.Messages() {
 			if m.Ready {
@@ -124,19 +148,26 @@ func (a *App) listenNotify(r *run, c *procexec.Cmd) error {
 			}
 		}
 	}()
-	return nil
 }
 
 // watchReady arms what will make r ready: probes, and the listen_timeout.
 // Runs in the actor.
 func (a *App) watchReady(r *run, env []string) {
+	if a.spec.ReadyURL != "" {
+		r.readyURL = expandArgs([]string{a.spec.ReadyURL}, env)[0]
+	}
+	a.armReady(r)
+}
+
+// armReady starts r's probes and its listen_timeout. Runs in the actor.
+func (a *App) armReady(r *run) {
 	signal := a.readySignal()
 	ready := func(by string) func() {
 		return func() { a.post(func() { a.markReady(r, by) }) }
 	}
 	switch {
-	case a.spec.ReadyURL != "":
-		target := expandArgs([]string{a.spec.ReadyURL}, env)[0]
+	case r.readyURL != "":
+		target := r.readyURL
 		if rest, ok := strings.CutPrefix(target, "tcp://"); ok {
 			go probeTCP(rest, r.proc.Done(), ready("tcp"))
 		} else {

@@ -188,7 +188,7 @@ func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bo
 		a.call(func() {
 			if !r.exited {
 				// Stopped, not crashed: the restart policy leaves it be.
-				r.stopping, r.stopCause = true, "reload aborted"
+				r.stopping, r.stopCause, r.stopBegan = true, "reload aborted", time.Now()
 				r.tree = r.proc.Tree()
 				a.share.drain(r.wid)
 				r.proc.Signal(syscall.SIGKILL)
@@ -238,7 +238,7 @@ func (a *App) Scale(ctx context.Context, n int) (tend.ReloadReport, error) {
 		}
 		a.reloading = true
 		for len(a.slots)+len(add) < n {
-			s, e := a.newSlot(a.freeIndex(add))
+			s, e := a.newSlot(a.opt.NewID(), a.freeIndex(add))
 			if e != nil {
 				err = e
 				return
@@ -275,7 +275,7 @@ func (a *App) Scale(ctx context.Context, n int) (tend.ReloadReport, error) {
 	for _, s := range remove {
 		begin := time.Now()
 		step := tend.ReloadStep{ID: s.id, Instance: s.index}
-		a.call(func() {
+		a.read(func() {
 			if s.cur != nil {
 				step.OldPID = s.cur.proc.PID()
 			}
@@ -350,7 +350,7 @@ func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string)
 // ("ok", "failed").
 func (a *App) Reloads() map[string]int {
 	out := map[string]int{}
-	a.call(func() {
+	a.read(func() {
 		for k, v := range a.reloads {
 			out[k] = v
 		}

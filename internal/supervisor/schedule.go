@@ -55,14 +55,14 @@ func (a *App) startSchedules(w *watcher) {
 		// $TEND_HOME may sit in a watched tree (or the app in it): its
 		// logs, notify sockets, socket and dump are tend's changes, not
 		// the app's. The rest of the home may be the app's own.
-		for _, d := range []string{a.opt.LogDir, a.opt.RunDir} {
+		for _, d := range []string{a.opt.LogDir, a.opt.RunDir, a.opt.StateDir} {
 			if d != "" {
 				w.homes = append(w.homes, d)
 			}
 		}
 		if a.opt.LogDir != "" {
 			home := filepath.Dir(a.opt.LogDir)
-			for _, f := range []string{"dump.json", "tend.sock", "tend.log", "daemon.lock", "spawn.lock", "config.yaml"} {
+			for _, f := range []string{"dump.json", "tend.sock", "tend.log", "daemon.lock", "keeper.lock", "spawn.lock", "config.yaml"} {
 				w.own = append(w.own, filepath.Join(home, f))
 			}
 		}

@@ -1,8 +1,10 @@
 package supervisor
 
 import (
+	"context"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -25,11 +27,13 @@ type share struct {
 	px   *proxy.Proxy
 
 	// Node apps: tend speaks the IPC channel, and in cluster mode is the
-	// cluster primary. Worker ids are slot ids.
+	// cluster primary. Worker ids are run ids (App.nextWID).
 	node    bool
 	primary *nodecluster.Primary
 	events  chan nodecluster.Event
 	pre     *net.TCPListener // --port bound up front, handed to the first matching listen()
+
+	store Store // keeps copies of the sockets (tend's keeper), or nil
 
 	mu       sync.Mutex
 	backends map[int]proxy.Backend // proxy mode: ready instances by id
@@ -41,8 +45,8 @@ const DefaultHost = "127.0.0.1"
 
 // newShare binds the app's port for socket and proxy modes; other modes
 // need nothing here.
-func newShare(spec *tend.AppSpec, node bool, logf func(string, ...any)) (*share, error) {
-	sh := &share{mode: spec.ExecMode, backends: map[int]proxy.Backend{}, node: node}
+func newShare(spec *tend.AppSpec, node bool, opt Options) (*share, error) {
+	sh := &share{mode: spec.ExecMode, backends: map[int]proxy.Backend{}, node: node, store: opt.Store}
 	switch spec.ExecMode {
 	case tend.ModeCluster:
 		if spec.Port > 0 {
@@ -55,19 +59,32 @@ func newShare(spec *tend.AppSpec, node bool, logf func(string, ...any)) (*share,
 			sh.pre = ln
 		}
 	case tend.ModeSocket, tend.ModeProxy:
-		host := spec.Host
-		if host == "" {
-			host = DefaultHost
-		}
-		ln, err := sockets.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(spec.Port)))
+		ln, err := bindPort(spec)
 		if err != nil {
 			return nil, err
 		}
 		sh.ln = ln
-		if spec.ExecMode == tend.ModeProxy {
-			sh.px = proxy.New(ln, spec.Sched, logf)
-			go sh.px.Serve()
-		}
+	}
+	sh.start(spec, opt.Logf)
+	return sh, nil
+}
+
+// bindPort binds the port of a socket or proxy mode app, on loopback
+// unless the app names another host.
+func bindPort(spec *tend.AppSpec) (*net.TCPListener, error) {
+	host := spec.Host
+	if host == "" {
+		host = DefaultHost
+	}
+	return sockets.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(spec.Port)))
+}
+
+// start starts what serves the app's connections: the proxy, and the
+// primary that speaks every instance's message channel.
+func (sh *share) start(spec *tend.AppSpec, logf func(string, ...any)) {
+	if spec.ExecMode == tend.ModeProxy {
+		sh.px = proxy.New(sh.ln, spec.Sched, logf)
+		go sh.px.Serve()
 	}
 	sched := tend.SchedRoundRobin
 	if spec.ExecMode == tend.ModeCluster && spec.Sched != "" {
@@ -77,9 +94,40 @@ func newShare(spec *tend.AppSpec, node bool, logf func(string, ...any)) (*share,
 	// carries the cluster protocol. Events are forwarded to the app's
 	// actor; the buffer absorbs bursts (a message flood) while it is busy.
 	sh.events = make(chan nodecluster.Event, 256)
-	sh.primary = nodecluster.New(nodecluster.Options{Sched: sched, Listen: sh.listen, Logf: logf})
-	return sh, nil
+	sh.primary = nodecluster.New(nodecluster.Options{Sched: sched, Listen: sh.listen, Logf: logf, Bound: sh.bound})
 }
+
+// Names of the app's sockets in the Store.
+const (
+	storePort   = "port"    // socket and proxy modes: the shared port
+	storePre    = "pre"     // cluster mode: --port, bound before any worker asked
+	storeListen = "listen/" // cluster mode: + Node's key of a worker's server
+)
+
+// keep puts copies of the app's sockets in the store.
+func (sh *share) keep() {
+	if sh.store == nil {
+		return
+	}
+	sh.put(storePort, sh.ln)
+	sh.mu.Lock()
+	pre := sh.pre
+	sh.mu.Unlock()
+	sh.put(storePre, pre)
+}
+
+func (sh *share) put(name string, ln *net.TCPListener) {
+	if sh.store == nil || ln == nil {
+		return
+	}
+	if f, err := sockets.DupFD(ln); err == nil {
+		sh.store.Put(name, int(f.Fd()))
+		f.Close()
+	}
+}
+
+// bound keeps a worker's new server socket.
+func (sh *share) bound(key string, ln *net.TCPListener) { sh.put(storeListen+key, ln) }
 
 // ChannelFDEnv names the fd of the JSON-lines message channel given to
 // apps that are not Node (Node apps find theirs in NODE_CHANNEL_FD).
@@ -91,7 +139,9 @@ const ChannelFDEnv = "TEND_CHANNEL_FD"
 // rotation (ready) once the address accepts. Every instance gets a message
 // channel after those fds. after is called once Start returned, with
 // whether the process runs.
-func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int) (after func(started bool), probe string, err error) {
+// With keep, tend's end of the channel is also held by the keeper
+// (c.Hold, heldChan).
+func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int, keep bool) (after func(started bool), probe string, err error) {
 	var fds []*os.File
 	if sh.node {
 		c.Env = nodeipc.StripEnv(c.Env)
@@ -131,12 +181,18 @@ func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int
 	}
 	fd := 3 + len(fds)
 	fds = append(fds, child)
+	c.ExtraFiles = append(slices.Clone(fds), c.ExtraFiles...)
+	if keep {
+		if dup, err := sockets.DupFD(parent); err == nil {
+			c.Hold = append(c.Hold, procexec.Held{Name: heldChan, FD: int(dup.Fd())})
+			fds = append(fds, dup) // closed with the child's, once started
+		}
+	}
 	if sh.node {
 		c.Env = append(c.Env, nodeipc.Env(fd)...)
 	} else {
 		c.Env = append(c.Env, ChannelFDEnv+"="+strconv.Itoa(fd))
 	}
-	c.ExtraFiles = append(fds, c.ExtraFiles...)
 	return func(started bool) {
 		closeAll()
 		if started {
@@ -157,6 +213,9 @@ func (sh *share) listen(network, address string, port int) (*net.TCPListener, er
 	}
 	sh.mu.Unlock()
 	if pre != nil && port == pre.Addr().(*net.TCPAddr).Port {
+		if sh.store != nil {
+			sh.store.Drop(storePre) // kept from now on under its key, or closed
+		}
 		if address == "" || address == "0.0.0.0" || address == "::" {
 			return pre, nil
 		}
@@ -227,6 +286,13 @@ func (sh *share) connections() map[int]uint64 {
 }
 
 func (sh *share) close() {
+	if sh.store != nil {
+		for _, l := range sh.primary.Listeners() {
+			sh.store.Drop(storeListen + l.Key)
+		}
+		sh.store.Drop(storePort)
+		sh.store.Drop(storePre)
+	}
 	if sh.primary != nil {
 		sh.primary.Close()
 	}
@@ -240,5 +306,14 @@ func (sh *share) close() {
 	}
 	if sh.ln != nil {
 		sh.ln.Close()
+	}
+}
+
+// quiesce stops accepting for the app and waits, until ctx ends, for the
+// connections tend holds to reach their instances.
+func (sh *share) quiesce(ctx context.Context) {
+	sh.primary.Quiesce(ctx)
+	if sh.px != nil {
+		sh.px.Shutdown(ctx)
 	}
 }

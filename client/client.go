@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -33,15 +32,32 @@ type Client struct {
 	AllowVersionMismatch bool
 }
 
-// New returns a client for the daemon of home.
+// Default returns a client for the daemon of the default home
+// ($TEND_HOME, or ~/.tend).
+func Default() (*Client, error) {
+	h, err := tend.DefaultHome()
+	if err != nil {
+		return nil, err
+	}
+	return New(string(h)), nil
+}
+
+// New returns a client for the daemon of home. It talks only to a daemon
+// of the same user, or root (SO_PEERCRED).
 func New(home string) *Client {
-	sock := filepath.Join(home, "tend.sock")
+	sock := tend.Home(home).Socket()
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, "unix", sock)
 			if err != nil && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)) {
 				return nil, ErrNoDaemon
+			}
+			if err == nil {
+				if err = checkPeer(c); err != nil {
+					c.Close()
+					return nil, tend.Errorf(tend.EFAILED, "%v", err)
+				}
 			}
 			return c, err
 		},

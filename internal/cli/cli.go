@@ -83,9 +83,14 @@ logs live in $TEND_HOME (default ~/.tend).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			h, err := daemon.Home()
-			e.home = h
-			return err
+			h, err := tend.DefaultHome()
+			if err != nil {
+				return err
+			}
+			e.home = string(h)
+			// Before anything is read there or sent to its socket: the
+			// home must be this user's own.
+			return daemon.EnsureHome(e.home)
 		},
 	}
 	root.SetOut(out)

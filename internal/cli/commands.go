@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tendhq/tend/internal/human"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tendhq/tend/internal/human"
 
 	"github.com/spf13/cobra"
 

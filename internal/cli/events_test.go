@@ -237,11 +237,4 @@ func TestEvents(t *testing.T) {
 	if errOut := h.fail(3, "events", "nope"); !strings.Contains(errOut, `"nope"`) {
 		t.Errorf("events of a missing app: %q", errOut)
 	}
-
-	// A name that reads as a number is the app, as for every command.
-	h.ok("start", h.self, "--name", "+0", "--", "serve")
-	named := h.events("+0", "--json")
-	if ev := named.next("the state of app +0", func(tend.Event) bool { return true }); ev.App != "+0" {
-		t.Errorf("tend events +0 streams %+v, want the app named +0", ev)
-	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tendhq/tend/client"
 	"github.com/tendhq/tend/internal/daemon"
 	"github.com/tendhq/tend/internal/keeper"
+	"github.com/tendhq/tend/internal/private"
 )
 
 // keeperArg makes tend run as the keeper of its home: `tend keeper
@@ -32,7 +33,8 @@ func runKeeper(args []string) int {
 	// small (its memory counts against the daemon's).
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(20)
-	home, err := daemon.Home()
+	h, err := tend.DefaultHome()
+	home := string(h)
 	if err == nil {
 		err = daemon.EnsureHome(home)
 	}
@@ -50,7 +52,7 @@ func runKeeper(args []string) int {
 	err = keeper.Run(keeper.Options{
 		Argv: args, RestartArgv: []string{"daemon"}, Env: os.Environ(),
 		ReadyEnv: daemon.ReadyFDEnv, ReadyFD: readyFD,
-		LogPath: daemon.LogPath(home), LockPath: daemon.KeeperLockPath(home),
+		LogPath: tend.Home(home).Log(), LockPath: tend.Home(home).KeeperLock(),
 	})
 	if err != nil {
 		if readyFD >= 0 {
@@ -74,7 +76,7 @@ func becomeKeeper(args []string) error {
 
 // keeperAlive reports whether a keeper holds home's lock.
 func keeperAlive(home string) bool {
-	fd, err := unix.Open(daemon.KeeperLockPath(home), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := private.OpenFD(tend.Home(home).KeeperLock(), os.O_RDONLY)
 	if err != nil {
 		return false
 	}
@@ -132,7 +134,7 @@ tend update with it.`,
 				}
 				select {
 				case <-ctx.Done():
-					return tend.Errorf(tend.EFAILED, "the new daemon did not answer within %s; see %s", updateTimeout, daemon.LogPath(e.home))
+					return tend.Errorf(tend.EFAILED, "the new daemon did not answer within %s; see %s", updateTimeout, tend.Home(e.home).Log())
 				case <-time.After(20 * time.Millisecond):
 				}
 			}

@@ -8,8 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/tendhq/tend/internal/activation"
-	"github.com/tendhq/tend/internal/notify"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -19,6 +17,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/activation"
+	"github.com/tendhq/tend/internal/notify"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/client"

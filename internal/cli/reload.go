@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tendhq/tend/internal/human"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tendhq/tend/internal/human"
 
 	"github.com/spf13/cobra"
 

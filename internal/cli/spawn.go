@@ -16,6 +16,7 @@ import (
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/client"
 	"github.com/tendhq/tend/internal/daemon"
+	"github.com/tendhq/tend/internal/private"
 )
 
 // daemonStartTimeout bounds how long the CLI waits for a new daemon to
@@ -30,7 +31,7 @@ func spawnDaemon(ctx context.Context, home string, c *client.Client) error {
 	if err := daemon.EnsureHome(home); err != nil {
 		return err
 	}
-	lock, err := os.OpenFile(home+"/spawn.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := private.Open(tend.Home(home).SpawnLock(), os.O_CREATE|os.O_RDWR)
 	if err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func spawnDaemon(ctx context.Context, home string, c *client.Client) error {
 	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(daemon.LogPath(home), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	logf, err := private.Open(tend.Home(home).Log(), os.O_CREATE|os.O_APPEND|os.O_WRONLY)
 	if err != nil {
 		return fmt.Errorf("opening the daemon log: %w", err)
 	}
@@ -86,11 +87,11 @@ func spawnDaemon(ctx context.Context, home string, c *client.Client) error {
 			return nil
 		}
 		if msg == "" {
-			msg = "it exited without a word; see " + daemon.LogPath(home)
+			msg = "it exited without a word; see " + tend.Home(home).Log()
 		}
 		return tend.Errorf(tend.EFAILED, "the tend daemon did not start: %s", msg)
 	case <-time.After(daemonStartTimeout):
-		return tend.Errorf(tend.EFAILED, "the tend daemon did not start within %s; see %s", daemonStartTimeout, daemon.LogPath(home))
+		return tend.Errorf(tend.EFAILED, "the tend daemon did not start within %s; see %s", daemonStartTimeout, tend.Home(home).Log())
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -105,7 +106,7 @@ func awaitDaemon(ctx context.Context, home string, c *client.Client) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return tend.Errorf(tend.EFAILED, "tend's keeper runs but no daemon answered within %s; see %s", daemonStartTimeout, daemon.LogPath(home))
+			return tend.Errorf(tend.EFAILED, "tend's keeper runs but no daemon answered within %s; see %s", daemonStartTimeout, tend.Home(home).Log())
 		}
 		select {
 		case <-ctx.Done():

@@ -174,7 +174,7 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 	}
 	s.Name, s.Namespace = f.name, f.namespace
 	if s.Name == "" {
-		s.Name = defaultName(target)
+		s.Name = config.DefaultName(target)
 	}
 	if f.instances != "" {
 		if s.Instances, err = config.ParseInstances(f.instances); err != nil {
@@ -267,22 +267,6 @@ func absOrEmpty(p string) string {
 	}
 	a, _ := filepath.Abs(p)
 	return a
-}
-
-// defaultName is PM2's: the script's base name without its extension; for
-// a command line, the first argument that looks like a script, else the
-// program.
-func defaultName(script string) string {
-	words := strings.Fields(script)
-	pick := words[0]
-	for _, w := range words[1:] {
-		if !strings.HasPrefix(w, "-") {
-			pick = w
-			break
-		}
-	}
-	b := filepath.Base(pick)
-	return strings.TrimSuffix(b, filepath.Ext(b))
 }
 
 // startExisting handles `tend start <name|id>` for an app tend already has,

@@ -2,11 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"github.com/tendhq/tend/internal/human"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tendhq/tend/internal/human"
 
 	"github.com/tendhq/tend"
 )

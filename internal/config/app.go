@@ -95,7 +95,7 @@ func (d *appDecoder) nameApp(n *yaml.Node) {
 		}
 	}
 	if d.spec.Name == "" && script != nil {
-		d.spec.Name, d.nameNode = defaultName(script.Value), script
+		d.spec.Name, d.nameNode = DefaultName(script.Value), script
 	}
 	if d.spec.Name != "" {
 		d.label = fmt.Sprintf("app %q", d.spec.Name)
@@ -110,7 +110,7 @@ func (d *appDecoder) set(canon, key string, v *yaml.Node) error {
 	case "name":
 		var name string
 		if name, err = str(v); err == nil {
-			err = checkName(strings.TrimSpace(name))
+			err = tend.CheckName(strings.TrimSpace(name))
 		}
 	case "script":
 		if s.Script, err = str(v); err == nil && strings.TrimSpace(s.Script) == "" {
@@ -169,7 +169,9 @@ func (d *appDecoder) set(canon, key string, v *yaml.Node) error {
 	case "autostart":
 		s.Autostart, err = boolPtr(v)
 	case "namespace":
-		s.Namespace, err = str(v)
+		if s.Namespace, err = str(v); err == nil && s.Namespace != "" {
+			err = tend.CheckName(s.Namespace)
+		}
 	case "cron_restart":
 		if s.CronRestart, err = str(v); err == nil {
 			_, err = ParseCron(s.CronRestart)
@@ -328,10 +330,13 @@ func (d *appDecoder) path(p string) string {
 // that word: "python3 app.py" is "app", as PM2 names it.
 var interpreters = regexp.MustCompile(`^(node|nodejs|bun|deno|tsx|ts-node|python[0-9.]*|pypy[0-9.]*|ruby|php|perl|bash|sh|dash|zsh|ksh|fish|java|env|uv|uvx|exec)$`)
 
-// defaultName is PM2's default app name: the script's base name without
+// DefaultName is PM2's default app name: the script's base name without
 // its extension. For a command it is the first word that is not an
-// interpreter or a flag.
-func defaultName(script string) string {
+// interpreter or a flag. What would not be a valid name is made one
+// (tend.SafeName).
+func DefaultName(script string) string { return tend.SafeName(baseName(script)) }
+
+func baseName(script string) string {
 	ws, err := splitWords(script)
 	if err != nil || len(ws) == 0 {
 		ws = strings.Fields(script)
@@ -352,29 +357,6 @@ func defaultName(script string) string {
 		return name
 	}
 	return base
-}
-
-// checkName rejects names that would be read as another kind of target:
-// "all" and instance ids.
-func checkName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("must not be empty")
-	case name == "all":
-		return errors.New(`"all" is reserved: it targets every app`)
-	case isDigits(name):
-		return fmt.Errorf("%q would be read as an instance id; use a name with a letter", name)
-	}
-	return nil
-}
-
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // checkEnvName rejects names that cannot be environment variables.

@@ -117,11 +117,6 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 	if err := EnsureHome(home); err != nil {
 		return err
 	}
-	for _, dir := range []string{RunDir(home), StateDir(home)} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-	}
 	settings, err := LoadSettings(home)
 	if err != nil {
 		return err
@@ -143,7 +138,7 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 	defer lock.Close()
 	l, err := d.controlListener(inv)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", SocketPath(home), err)
+		return fmt.Errorf("listening on %s: %w", tend.Home(home).Socket(), err)
 	}
 	// Orphans the apps leave behind are reparented to the daemon, when it
 	// is their parent (tend run), and reaped here instead of escaping to
@@ -151,7 +146,7 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 	if err := procexec.SetSubreaper(); err != nil {
 		slog.Warn("cannot become a child subreaper", "err", err)
 	}
-	if d.preloads, err = nodepreload.Write(RunDir(home)); err != nil {
+	if d.preloads, err = nodepreload.Write(tend.Home(home).Run()); err != nil {
 		return err
 	}
 	if d.poller, err = logfile.NewPoller(); err != nil {
@@ -164,7 +159,7 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 	}
 	if settings.MetricsAddr != "" {
 		if err := d.serveMetrics(settings.MetricsAddr); err != nil {
-			return fmt.Errorf("metrics (TEND_METRICS_ADDR or metrics_addr in %s): %w", SettingsPath(home), err)
+			return fmt.Errorf("metrics (TEND_METRICS_ADDR or metrics_addr in %s): %w", tend.Home(home).Settings(), err)
 		}
 	}
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", tend.Version, "home", home)
@@ -238,7 +233,7 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 			d.srv.Shutdown(ctx)
 			cancel()
 			if d.upgrading == "" {
-				os.Remove(SocketPath(d.home))
+				os.Remove(tend.Home(d.home).Socket())
 				d.log.Info("daemon stopped")
 			} else {
 				d.log.Info("daemon handed over", "to", d.upgrading)
@@ -274,7 +269,7 @@ func (d *Daemon) shutdown() {
 		d.stopped = true
 		if d.ln != nil {
 			d.ln.Close()
-			os.Remove(SocketPath(d.home))
+			os.Remove(tend.Home(d.home).Socket())
 		}
 		d.mu.Unlock()
 		if d.keeper != nil {
@@ -568,14 +563,16 @@ func toStart(a *supervisor.App, spec tend.AppSpec, stopped []int, restoring bool
 
 // normalize checks and completes what the daemon needs of a spec.
 func normalize(s *tend.AppSpec) error {
-	if _, err := strconv.Atoi(s.Namespace); err == nil || s.Namespace == "all" {
-		return tend.Errorf(tend.EINVALID, "namespace %q would be taken for an instance id or all: choose a name", s.Namespace)
-	}
 	if s.Script == "" {
 		return tend.Errorf(tend.EINVALID, "app %q has no script", s.Name)
 	}
-	if s.Name == "" {
-		return tend.Errorf(tend.EINVALID, "app for %s has no name", s.Script)
+	if err := tend.CheckName(s.Name); err != nil {
+		return tend.Errorf(tend.EINVALID, "app for %s: %v (--name)", s.Script, err)
+	}
+	if s.Namespace != "" {
+		if err := tend.CheckName(s.Namespace); err != nil {
+			return tend.Errorf(tend.EINVALID, "app %s: namespace %v", s.Name, err)
+		}
 	}
 	if s.Cwd == "" {
 		return tend.Errorf(tend.EINVALID, "app %s has no working directory", s.Name)
@@ -654,7 +651,7 @@ func (d *Daemon) checkNodeCluster(s *tend.AppSpec, r supervisor.Resolved) (strin
 	if s.ExecMode != tend.ModeCluster {
 		return "", nil
 	}
-	err := nodepreload.Check(r.Path, RunDir(d.home))
+	err := nodepreload.Check(r.Path, tend.Home(d.home).Run())
 	if err == nil {
 		return "", nil
 	}

@@ -6,17 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/private"
 )
-
-// DumpPath is where tend save writes the app list and tend resurrect reads
-// it; the previous one is kept beside it with a .bak suffix.
-func DumpPath(home string) string { return filepath.Join(home, "dump.json") }
 
 // dumpVersion is the format of the dump file; a reader refuses others.
 const dumpVersion = 1
@@ -42,7 +37,7 @@ func (d *Daemon) save(force bool) (tend.SaveResult, error) {
 	d.saveMu.Lock() // saves one at a time: they share the .tmp and .bak files
 	defer d.saveMu.Unlock()
 	out := dump{Version: dumpVersion, SavedAt: time.Now().UTC(), Tend: tend.Version, Apps: []dumpedApp{}}
-	res := tend.SaveResult{Path: DumpPath(d.home), Apps: []string{}}
+	res := tend.SaveResult{Path: tend.Home(d.home).Dump(), Apps: []string{}}
 	for _, a := range d.snapshotApps() {
 		da := dumpedApp{Spec: a.Spec()}
 		// By position in index order, not by index: after tend delete
@@ -65,51 +60,11 @@ func (d *Daemon) save(force bool) (tend.SaveResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := writeDump(res.Path, append(b, '\n')); err != nil {
+	if err := private.WriteFile(res.Path, append(b, '\n'), private.WriteOptions{Sync: true, Backup: true}); err != nil {
 		return res, tend.Errorf(tend.EFAILED, "writing %s: %v", res.Path, err)
 	}
 	d.log.Info("app list saved", "path", res.Path, "apps", len(out.Apps))
 	return res, nil
-}
-
-// writeDump replaces path with b, whole or not at all: b is written aside
-// and synced, the current file is linked as path.bak (so path never goes
-// missing), then b is renamed over path and the directory synced.
-func writeDump(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		if err = os.Remove(path + ".bak"); errors.Is(err, fs.ErrNotExist) {
-			err = nil
-		}
-	}
-	if err == nil {
-		if err = os.Link(path, path+".bak"); errors.Is(err, fs.ErrNotExist) {
-			err = nil // the first save
-		}
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // readDump reads the dump file, or its .bak when the file is missing or
@@ -131,7 +86,9 @@ func readDump(path string) (dump, string, []string, error) {
 
 func parseDump(path string) (dump, error) {
 	var dm dump
-	b, err := os.ReadFile(path)
+	// Never one another user could have written: its apps would run as
+	// this one.
+	b, err := private.ReadFile(path)
 	if err != nil {
 		return dm, err
 	}
@@ -148,7 +105,7 @@ func parseDump(path string) (dump, error) {
 // on its own (one that fails does not keep the others down), with the
 // instances that were stopped when saved left stopped.
 func (d *Daemon) resurrect(ctx context.Context) (tend.ResurrectResult, error) {
-	dm, path, notes, err := readDump(DumpPath(d.home))
+	dm, path, notes, err := readDump(tend.Home(d.home).Dump())
 	res := tend.ResurrectResult{Path: path, SavedAt: dm.SavedAt, Started: []string{}, Skipped: []string{}, Failed: []string{}, Notes: notes}
 	if err != nil {
 		return res, err

@@ -120,8 +120,8 @@ func (d *Daemon) spawn(c procexec.Cmd) (supervisor.Proc, error) {
 // appOptions are the supervisor options of app name.
 func (d *Daemon) appOptions(name string) supervisor.Options {
 	opt := supervisor.Options{
-		LogDir: LogDir(d.home),
-		RunDir: RunDir(d.home),
+		LogDir: tend.Home(d.home).Logs(),
+		RunDir: tend.Home(d.home).Run(),
 		NewID: func() int {
 			d.mu.Lock()
 			defer d.mu.Unlock()
@@ -138,7 +138,7 @@ func (d *Daemon) appOptions(name string) supervisor.Options {
 		},
 	}
 	if d.keeper != nil {
-		opt.StateDir = StateDir(d.home)
+		opt.StateDir = tend.Home(d.home).State()
 		opt.Store = appStore{d.keeper, appPrefix(name)}
 	}
 	return opt
@@ -179,7 +179,7 @@ func (d *Daemon) resume(inv *keeper.Inventory) {
 	if d.keeper == nil {
 		return
 	}
-	states, errs := supervisor.LoadStates(StateDir(d.home))
+	states, errs := supervisor.LoadStates(tend.Home(d.home).State())
 	for _, err := range errs {
 		d.log.Error("an app's state cannot be read: its processes are stopped if tend's keeper has them", "err", err)
 	}
@@ -258,7 +258,7 @@ func (d *Daemon) recoverOrphans(states []supervisor.State, inv *keeper.Inventory
 				stops = append(stops, stopOrphan(rs.PID, rs.Start, st.Spec))
 			}
 		}
-		os.Remove(supervisor.StatePath(StateDir(d.home), st.Spec.Name))
+		os.Remove(supervisor.StatePath(tend.Home(d.home).State(), st.Spec.Name))
 	}
 	for _, c := range stops {
 		<-c

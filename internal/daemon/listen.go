@@ -8,13 +8,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/private"
 	"golang.org/x/sys/unix"
 )
 
 // lockHome takes the daemon lock of home. Only one daemon runs per home; a
 // second one started by a racing CLI fails here and exits quietly.
 func lockHome(home string) (*os.File, error) {
-	f, err := os.OpenFile(LockPath(home), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := private.Open(tend.Home(home).DaemonLock(), os.O_CREATE|os.O_RDWR)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +51,7 @@ var ErrRunning = errors.New("a tend daemon is already running for this TEND_HOME
 // listenSocket binds the control socket, mode 0600. Holding the lock, any
 // socket file already there was left by a dead daemon: it is replaced.
 func listenSocket(home string) (net.Listener, error) {
-	path := SocketPath(home)
+	path := tend.Home(home).Socket()
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("removing stale socket %s: %w", path, err)
 	}

@@ -1,15 +1,17 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/config"
+	"github.com/tendhq/tend/internal/private"
 )
 
 // Settings are the daemon's own settings, from $TEND_HOME/config.yaml:
@@ -32,23 +34,19 @@ type Settings struct {
 	logMaxSize int64
 }
 
-// SettingsPath is where the daemon reads its settings.
-func SettingsPath(home string) string { return filepath.Join(home, "config.yaml") }
-
 // LoadSettings reads the settings of home; a missing file means defaults.
 // Unknown keys and bad values are errors naming the file.
 func LoadSettings(home string) (Settings, error) {
 	var s Settings
-	path := SettingsPath(home)
-	f, err := os.Open(path)
+	path := tend.Home(home).Settings()
+	b, err := private.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s.finish(path)
 	}
 	if err != nil {
 		return s, err
 	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
 		return s, fmt.Errorf("%s: %v", path, err)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/internal/notify"
+	"github.com/tendhq/tend/internal/private"
 )
 
 // Variables the keeper sets for the daemons it starts.
@@ -132,7 +133,7 @@ func (k *keeper) init() error {
 		n, _ := strconv.Atoi(s)
 		return k.restore(n)
 	}
-	lock, err := unix.Open(k.opt.LockPath, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	lock, err := private.OpenFD(k.opt.LockPath, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", k.opt.LockPath, err)
 	}
@@ -434,7 +435,7 @@ func exitText(e *Exit) string {
 // rotates it.
 func (k *keeper) logf(format string, args ...any) {
 	line := fmt.Sprintf(time.Now().Format("2006/01/02 15:04:05")+" keeper: "+format+"\n", args...)
-	fd, err := unix.Open(k.opt.LogPath, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := private.OpenFD(k.opt.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
 	if err != nil {
 		os.Stderr.WriteString(line)
 		return
@@ -491,7 +492,7 @@ func (k *keeper) startDaemon() error {
 		ours.Close()
 		return err
 	}
-	logfd, err := unix.Open(k.opt.LogPath, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	logfd, err := private.OpenFD(k.opt.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
 	if err != nil {
 		logfd = k.devnull
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tendhq/tend/internal/nodecluster"
 	"github.com/tendhq/tend/internal/nodeipc"
+	"github.com/tendhq/tend/internal/private"
 )
 
 var (
@@ -55,10 +56,11 @@ func Write(dir string) (Paths, error) {
 
 func write(dir, name string, src []byte) (string, error) {
 	p := filepath.Join(dir, name)
-	if b, err := os.ReadFile(p); err == nil && bytes.Equal(b, src) {
+	if b, err := private.ReadFile(p); err == nil && bytes.Equal(b, src) {
 		return p, nil
 	}
-	if err := os.WriteFile(p, src, 0o600); err != nil {
+	// Whole or not at all: a Node process may be loading it meanwhile.
+	if err := private.WriteFile(p, src, private.WriteOptions{}); err != nil {
 		return "", fmt.Errorf("writing the Node preload %s: %w", name, err)
 	}
 	return p, nil

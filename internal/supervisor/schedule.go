@@ -61,10 +61,7 @@ func (a *App) startSchedules(w *watcher) {
 			}
 		}
 		if a.opt.LogDir != "" {
-			home := filepath.Dir(a.opt.LogDir)
-			for _, f := range []string{"dump.json", "tend.sock", "tend.log", "daemon.lock", "keeper.lock", "spawn.lock", "config.yaml"} {
-				w.own = append(w.own, filepath.Join(home, f))
-			}
+			w.own = append(w.own, tend.Home(filepath.Dir(a.opt.LogDir)).Files()...)
 		}
 		go a.watchLoop(w, stop)
 	}

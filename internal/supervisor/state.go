@@ -12,10 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/nodecluster"
+	"github.com/tendhq/tend/internal/private"
 )
 
 // StateVersion is the version of State. A daemon takes back states of
@@ -145,7 +144,7 @@ func (a *App) persist() {
 	if a.opt.StateDir != "" && !a.gone {
 		b, err := json.Marshal(a.state())
 		if err == nil && !bytes.Equal(b, a.written) {
-			if err := WriteFile(StatePath(a.opt.StateDir, a.spec.Name), b); err != nil {
+			if err := private.WriteFile(StatePath(a.opt.StateDir, a.spec.Name), b, private.WriteOptions{}); err != nil {
 				a.opt.Logf("%s: writing its state: %v", a.spec.Name, err)
 			} else {
 				a.written = b
@@ -212,7 +211,7 @@ func LoadStates(dir string) ([]State, []error) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		b, err := readFile(path)
+		b, err := private.ReadFile(path)
 		var st State
 		if err == nil {
 			err = json.Unmarshal(b, &st)
@@ -227,41 +226,4 @@ func LoadStates(dir string) ([]State, []error) {
 		out = append(out, st)
 	}
 	return out, errs
-}
-
-// readFile reads a file without following a symlink at path.
-func readFile(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	var buf bytes.Buffer
-	_, err = buf.ReadFrom(f)
-	return buf.Bytes(), err
-}
-
-// WriteFile replaces path with b atomically (a temporary file renamed
-// over it), mode 0600, never through a symlink: a reader, or a daemon
-// that starts after a crash, sees the old content or the new.
-func WriteFile(path string, b []byte) error {
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return &os.PathError{Op: "create", Path: tmp, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), tmp)
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

@@ -1,0 +1,78 @@
+package tend
+
+import (
+	"fmt"
+	"strings"
+)
+
+// MaxNameLen bounds app and namespace names: they become log file names,
+// and 64 leaves room for the rest of a path.
+const MaxNameLen = 64
+
+// CheckName reports why name cannot name an app or a namespace, nil if it
+// can. A name is 1 to 64 letters, digits and . _ - + @, starting with a
+// letter or a digit: it becomes part of file names in $TEND_HOME, so it
+// holds no '/', no space, nothing a shell would read. "all" and numbers
+// are taken: they target every app and an instance id.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("a name must not be empty")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("name %.20q... is %d characters long; at most %d", name, len(name), MaxNameLen)
+	case name == "all":
+		return fmt.Errorf(`"all" is reserved: it targets every app`)
+	case isNumber(name):
+		return fmt.Errorf("%q would be read as an instance id; use a name with a letter", name)
+	case !isAlnum(name[0]):
+		return fmt.Errorf("name %q must start with a letter or a digit", name)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !isAlnum(c) && !strings.ContainsRune("._-+@", rune(c)) {
+			return fmt.Errorf("name %q has %q in it: use letters, digits and . _ - + @", name, c)
+		}
+	}
+	return nil
+}
+
+// SafeName makes a valid name of s, a name tend derived itself (from a
+// script's file name): other characters become '-'.
+func SafeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 128 && (isAlnum(byte(r)) || strings.ContainsRune("._-+@", r)):
+			b.WriteRune(r)
+		case !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	name := strings.TrimLeft(b.String(), "._-+@")
+	if len(name) > MaxNameLen {
+		name = name[:MaxNameLen]
+	}
+	if CheckName(name) != nil {
+		name = "app-" + name
+		if len(name) > MaxNameLen {
+			name = name[:MaxNameLen]
+		}
+	}
+	return strings.TrimRight(name, "-")
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func isNumber(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -132,6 +132,16 @@ func (e *env) client(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// interrupted words the error of a request the user cut short (Ctrl-C,
+// SIGTERM): the daemon finishes what it began, whatever the CLI does, so
+// the command says so and returns rather than wait.
+func interrupted(ctx context.Context, err error, doing string) error {
+	if err != nil && ctx.Err() != nil {
+		return tend.Errorf(tend.EFAILED, "interrupted; the daemon goes on with the %s (tend ls shows where it is)", doing)
+	}
+	return err
+}
+
 // usageErr is an error for bad arguments, exit code 2.
 func usageErr(format string, args ...any) error {
 	return tend.Errorf(tend.EINVALID, format, args...)

@@ -47,11 +47,9 @@ func actionCmd(e *env, action string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// The daemon finishes the action even if this command is
-			// interrupted, so don't cut the request short.
-			res, err := c.Act(context.WithoutCancel(cmd.Context()), action, targets)
+			res, err := c.Act(cmd.Context(), action, targets)
 			if err != nil {
-				return err
+				return interrupted(cmd.Context(), err, action+" of "+strings.Join(args, " "))
 			}
 			fmt.Fprintf(e.errOut, "tend: %s: %d %s\n", action, len(res.Affected), plural(len(res.Affected), "instance"))
 			if action != "flush" {

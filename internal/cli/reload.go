@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -42,7 +41,7 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
   tend reload tend.yaml --env production   the file's settings`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.WithoutCancel(cmd.Context())
+			ctx := cmd.Context()
 			c, err := e.client(ctx)
 			if err != nil {
 				return err
@@ -82,7 +81,7 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 			}
 			res, err := withReports(c.Reload(ctx, req))
 			if res == nil {
-				return err
+				return interrupted(ctx, err, "reload of "+strings.Join(args, " "))
 			}
 			e.printReports(res.Reports)
 			if len(res.Instances) > 0 {
@@ -116,14 +115,14 @@ removed ones (highest index first) leave the rotation and stop gracefully.
 			if err != nil || !relative && n < 1 {
 				return usageErr("scale %s: %q is not a count (N of at least 1, +N or -N)", args[0], spec)
 			}
-			ctx := context.WithoutCancel(cmd.Context())
+			ctx := cmd.Context()
 			c, err := e.client(ctx)
 			if err != nil {
 				return err
 			}
 			res, err := withReports(c.Scale(ctx, args[0], n, relative))
 			if res == nil {
-				return err
+				return interrupted(ctx, err, "scale of "+args[0])
 			}
 			e.printReports(res.Reports)
 			e.printTable(res.Instances)

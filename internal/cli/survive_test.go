@@ -468,3 +468,29 @@ func anonMemory(pid int) int {
 	}
 	return 0
 }
+
+// TestKeeperDeath: the apps outlive their keeper too; the daemon keeps
+// them, notices their end (its cause unknown) and restarts them itself.
+func TestKeeperDeath(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "web", "-i", "2", "--", "serve")
+	before := h.await("online", allStatus(2, tend.StatusOnline))
+	p := h.ping()
+	syscall.Kill(p.KeeperPID, syscall.SIGKILL)
+	awaitDead(t, p.KeeperPID)
+	if after := h.ping(); after.PID != p.PID || after.KeeperPID != 0 {
+		t.Errorf("after the keeper's death: %+v, want daemon %d without a keeper", after, p.PID)
+	}
+	sameInstances(t, before, h.ls())
+	syscall.Kill(before[0].PID, syscall.SIGKILL)
+	in := h.await("restarted", func(in []tend.Instance) bool {
+		return len(in) == 2 && in[0].Restarts == 1 && in[0].Status == tend.StatusOnline && in[0].PID != before[0].PID
+	})
+	if in[1].PID != before[1].PID || in[1].Restarts != 0 {
+		t.Errorf("the other instance changed: %+v", in[1])
+	}
+	h.ok("kill")
+	for _, pid := range []int{before[1].PID, in[0].PID} {
+		awaitDead(t, pid)
+	}
+}

@@ -136,10 +136,6 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 		return err
 	}
 	defer lock.Close()
-	l, err := d.controlListener(inv)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", tend.Home(home).Socket(), err)
-	}
 	// Orphans the apps leave behind are reparented to the daemon, when it
 	// is their parent (tend run), and reaped here instead of escaping to
 	// init. Under a keeper, the keeper does this.
@@ -161,6 +157,12 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 		if err := d.serveMetrics(settings.MetricsAddr); err != nil {
 			return fmt.Errorf("metrics (TEND_METRICS_ADDR or metrics_addr in %s): %w", tend.Home(home).Settings(), err)
 		}
+	}
+	// Last of what can fail: the keeper keeps the control socket from
+	// here on, and a keeper with something to keep restarts its daemon.
+	l, err := d.controlListener(inv)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", tend.Home(home).Socket(), err)
 	}
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", tend.Version, "home", home)
 	d.resume(inv)

@@ -3,7 +3,6 @@ package daemon
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -104,15 +103,16 @@ func (d *Daemon) hasKeeper() bool {
 }
 
 // spawn starts an app process: through the keeper while there is one.
+// A keeper that went away during a spawn may have started the process:
+// that spawn fails rather than risk a second copy (the restart policy
+// tries again, here).
 func (d *Daemon) spawn(c procexec.Cmd) (supervisor.Proc, error) {
 	if d.hasKeeper() {
 		p, err := d.keeper.Spawn(c)
-		if !errors.Is(err, keeper.ErrGone) {
-			if err != nil {
-				return nil, err
-			}
-			return p, nil
+		if err != nil {
+			return nil, err
 		}
+		return p, nil
 	}
 	return procexec.Start(c)
 }
@@ -200,13 +200,20 @@ func (d *Daemon) resume(inv *keeper.Inventory) {
 		for _, n := range inv.Names {
 			if rest, ok := strings.CutPrefix(n, appPrefix(name)); ok {
 				stored[rest] = inv.Files[n]
-				taken[n] = true
 			}
 		}
 		a, err := supervisor.Resume(st, procs[name], stored, d.appOptions(name))
 		if err != nil {
+			// Its processes are stopped below, its sockets closed, and it
+			// is forgotten, so that no later daemon tries again.
 			d.log.Error("taking an app back failed: its processes are stopped", "app", name, "err", err)
+			os.Remove(supervisor.StatePath(tend.Home(d.home).State(), name))
 			continue
+		}
+		for _, n := range inv.Names {
+			if strings.HasPrefix(n, appPrefix(name)) {
+				taken[n] = true
+			}
 		}
 		delete(procs, name)
 		d.mu.Lock()
@@ -251,7 +258,7 @@ func (d *Daemon) recoverOrphans(states []supervisor.State, inv *keeper.Inventory
 	for _, st := range states {
 		for _, ss := range st.Slots {
 			for _, rs := range ss.Runs {
-				if rs.PID <= 0 || rs.Start == 0 || keeper.StartTime(rs.PID) != rs.Start {
+				if rs.PID <= 0 || rs.Start == 0 || procexec.StartTime(rs.PID) != rs.Start {
 					continue
 				}
 				d.log.Warn("stopping an instance left by a tend keeper that died", "app", st.Spec.Name, "instance", ss.Index, "pid", rs.PID)
@@ -285,7 +292,7 @@ func stopOrphan(pid int, start uint64, spec tend.AppSpec) chan struct{} {
 			return
 		}
 		defer unix.Close(fd)
-		if keeper.StartTime(pid) != start {
+		if procexec.StartTime(pid) != start {
 			return // the pid names another process now
 		}
 		tree := procexec.Descendants(pid)

@@ -68,8 +68,13 @@ func (d *Daemon) handover(exe string) {
 		wg.Go(func() { a.Handover(ctx) })
 	}
 	wg.Wait()
-	if err := d.keeper.Upgrade(exe); err != nil {
-		d.log.Error("telling the keeper to upgrade", "err", err)
+	d.mu.Lock()
+	stopping := d.stopped // a stop came meanwhile: it wins
+	d.mu.Unlock()
+	if !stopping {
+		if err := d.keeper.Upgrade(exe); err != nil {
+			d.log.Error("telling the keeper to upgrade", "err", err)
+		}
 	}
 	d.end()
 }

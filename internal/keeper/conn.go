@@ -24,6 +24,7 @@ type Conn struct {
 	seq   uint64
 	waits map[uint64]chan reply
 	procs map[int]*Process
+	early map[int]Exit // exits that came before their process's Spawn returned
 
 	gone chan struct{} // closed when the keeper is gone
 }
@@ -56,7 +57,7 @@ func Connect(fd int) (*Conn, *Inventory, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &Conn{uc: uc, waits: map[uint64]chan reply{}, procs: map[int]*Process{}, gone: make(chan struct{})}
+	c := &Conn{uc: uc, waits: map[uint64]chan reply{}, procs: map[int]*Process{}, early: map[int]Exit{}, gone: make(chan struct{})}
 	inv := &Inventory{Files: map[string][]*os.File{}}
 	r := newReader(uc)
 	for {
@@ -85,10 +86,11 @@ func Connect(fd int) (*Conn, *Inventory, error) {
 
 // inventoried makes a Process of an opChild packet.
 func (c *Conn) inventoried(p *packet, fds []int) *Process {
-	pr := c.newProcess(p.PID, p.Start, p.Label)
+	pidfd := -1
 	if p.Err == "" && len(fds) > 0 {
-		pr.pidfd, fds = fds[0], fds[1:]
+		pidfd, fds = fds[0], fds[1:]
 	}
+	pr := c.newProcess(p.PID, p.Start, p.Label, pidfd)
 	pr.Held = map[string]*os.File{}
 	for i, fd := range fds {
 		if i < len(p.Names) {
@@ -132,6 +134,11 @@ func (c *Conn) read(r *reader) {
 		case opExit:
 			c.mu.Lock()
 			pr := c.procs[p.PID]
+			if pr == nil && p.Exit != nil {
+				// A process that ended before Spawn, which has its reply,
+				// got to register it: newProcess applies it.
+				c.early[p.PID] = *p.Exit
+			}
 			c.mu.Unlock()
 			if pr != nil && p.Exit != nil {
 				pr.exited(*p.Exit)
@@ -241,12 +248,12 @@ func (c *Conn) Spawn(cmd procexec.Cmd) (*Process, error) {
 		closeFiles(r.fds)
 		return nil, errors.New(r.p.Err)
 	}
-	pr := c.newProcess(r.p.PID, r.p.Start, cmd.Label)
+	pidfd := -1
 	if len(r.fds) > 0 {
-		pr.pidfd = r.fds[0]
+		pidfd = r.fds[0]
 		closeFiles(r.fds[1:])
 	}
-	return pr, nil
+	return c.newProcess(r.p.PID, r.p.Start, cmd.Label, pidfd), nil
 }
 
 // Put stores fds under name, replacing what was there; the keeper keeps
@@ -277,10 +284,12 @@ func (c *Conn) release(pid int) {
 	c.send(&packet{Op: opRelease, PID: pid}, nil)
 }
 
-func (c *Conn) newProcess(pid int, start uint64, label string) *Process {
-	p := &Process{pid: pid, start: start, label: label, pidfd: -1, conn: c, done: make(chan struct{})}
+func (c *Conn) newProcess(pid int, start uint64, label string, pidfd int) *Process {
+	p := &Process{pid: pid, start: start, label: label, pidfd: pidfd, conn: c, done: make(chan struct{})}
 	c.mu.Lock()
 	c.procs[pid] = p
+	ex, ended := c.early[pid]
+	delete(c.early, pid)
 	gone := false
 	select {
 	case <-c.gone:
@@ -288,7 +297,9 @@ func (c *Conn) newProcess(pid int, start uint64, label string) *Process {
 	default:
 	}
 	c.mu.Unlock()
-	if gone {
+	if ended {
+		p.exited(ex)
+	} else if gone {
 		go p.watchPidfd()
 	}
 	return p
@@ -349,7 +360,7 @@ func (p *Process) watchPidfd() {
 		// No pidfd (an old kernel): the pid, if it still names the same
 		// process.
 		fd, err = unix.PidfdOpen(p.pid, 0)
-		if err != nil || StartTime(p.pid) != p.start {
+		if err != nil || procexec.StartTime(p.pid) != p.start {
 			if err == nil {
 				unix.Close(fd)
 			}
@@ -357,19 +368,30 @@ func (p *Process) watchPidfd() {
 			return
 		}
 	}
+	// Non-blocking before os.NewFile, which only then puts it in Go's
+	// poller; a pidfd is readable once its process has ended.
+	unix.SetNonblock(fd, true)
 	f := os.NewFile(uintptr(fd), "pidfd")
 	defer f.Close()
-	unix.SetNonblock(fd, true)
-	if rc, err := f.SyscallConn(); err == nil {
-		// A pidfd is readable once its process has ended.
+	rc, err := f.SyscallConn()
+	if err == nil {
 		waited := false
-		rc.Read(func(uintptr) bool {
+		err = rc.Read(func(uintptr) bool {
 			if !waited {
 				waited = true
 				return false
 			}
 			return true
 		})
+	}
+	if err != nil {
+		// No poller for it: a blocking poll on a thread of its own.
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+				break
+			}
+		}
 	}
 	p.exited(Exit{Code: -1, Unknown: true})
 }

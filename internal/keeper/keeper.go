@@ -17,6 +17,7 @@ import (
 
 	"github.com/tendhq/tend/internal/notify"
 	"github.com/tendhq/tend/internal/private"
+	"github.com/tendhq/tend/internal/procexec"
 )
 
 // Variables the keeper sets for the daemons it starts.
@@ -274,8 +275,13 @@ func (k *keeper) handle(p *packet, fds []int) {
 	case opRelease:
 		k.release(p.PID)
 		closeFiles(fds)
-	case opQuit, opUpgrade:
-		k.d.said, k.d.exe = p.Op, p.Exe
+	case opQuit:
+		k.d.said = opQuit // a stop wins over an upgrade asked before it
+		closeFiles(fds)
+	case opUpgrade:
+		if k.d.said != opQuit && !k.stopping {
+			k.d.said, k.d.exe = opUpgrade, p.Exe
+		}
 		closeFiles(fds)
 	case opNotify:
 		notify.Notify(p.Name) // systemd's NOTIFY_SOCKET, if it gave one
@@ -320,7 +326,7 @@ func (k *keeper) spawn(p *packet, fds []int) (*child, error) {
 		closeFiles(keep)
 		return nil, &os.PathError{Op: "fork/exec", Path: s.Path, Err: err}
 	}
-	c := &child{pid: pid, pidfd: pidfd, label: p.Label, start: StartTime(pid)}
+	c := &child{pid: pid, pidfd: pidfd, label: p.Label, start: procexec.StartTime(pid)}
 	for i, name := range p.Names {
 		c.held = append(c.held, held{Name: name, FD: keep[i]})
 	}
@@ -378,7 +384,7 @@ func (k *keeper) daemonGone() (done bool, err error) {
 	case d.said == opQuit:
 		k.logf("daemon pid %d stopped; the keeper exits", d.pid)
 		return true, nil
-	case d.said == opUpgrade:
+	case d.said == opUpgrade && !k.stopping:
 		err := k.reexec(d.exe) // returns only on failure
 		k.logf("upgrading to %s failed: %v; starting the daemon again as it was", d.exe, err)
 	case !d.ready && len(k.children) == 0 && len(k.store) == 0:
@@ -445,27 +451,6 @@ func (k *keeper) logf(format string, args ...any) {
 }
 
 func dup(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
-
-// StartTime returns the start time of process pid in clock ticks after
-// boot (field 22 of /proc/pid/stat), 0 if it is gone. With the pid it
-// names one process for good: a reused pid has a later start time.
-func StartTime(pid int) uint64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64) // field 22; f[0] is field 3
-	return v
-}
 
 // daemonRun is one daemon the keeper started.
 type daemonRun struct {

@@ -24,6 +24,7 @@ type saved struct {
 	Children []savedChild `json:"children"`
 	Store    []savedEntry `json:"store"`
 	Backoff  int64        `json:"backoff_ns"`
+	Stopping bool         `json:"stopping,omitempty"`
 }
 
 type savedChild struct {
@@ -44,7 +45,7 @@ type savedEntry struct {
 // every descriptor and the tables. It returns only if the exec failed,
 // with everything as it was.
 func (k *keeper) reexec(exe string) error {
-	st := saved{Version: StateVersion, Options: k.opt, Lock: k.lock, Backoff: int64(k.backoff)}
+	st := saved{Version: StateVersion, Options: k.opt, Lock: k.lock, Backoff: int64(k.backoff), Stopping: k.stopping}
 	st.Options.ReadyFD = -1
 	var fds []int
 	keep := func(fd int) {
@@ -109,6 +110,7 @@ func (k *keeper) restore(mfd int) error {
 	k.first = false
 	k.lock = st.Lock
 	k.backoff = 0
+	k.stopping = st.Stopping
 	setCloexec(k.lock, true)
 	for _, sc := range st.Children {
 		c := &child{pid: sc.PID, pidfd: sc.PIDFD, label: sc.Label, start: sc.Start, held: sc.Held, exit: sc.Exit}

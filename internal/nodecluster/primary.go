@@ -58,6 +58,8 @@ type Primary struct {
 	pending   map[int64]*handoff       // RR newconn awaiting {ack, accepted}
 	binding   map[string]chan struct{} // keys being bound; closed when done
 	closed    bool
+
+	accepting sync.WaitGroup // the RR accept loops
 }
 
 // worker is one worker's cluster state.

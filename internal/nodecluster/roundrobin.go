@@ -104,6 +104,7 @@ func (p *Primary) startAccepting(l *listener) error {
 		return err
 	}
 	l.acc, l.accRC = f, rc
+	p.accepting.Add(1)
 	go p.acceptLoop(l)
 	return nil
 }
@@ -143,6 +144,7 @@ func (l *listener) accept() (int, error) {
 // backlog is served once tend's next daemon takes the socket back from
 // the keeper. Node's primary accepts whatever comes and queues it.
 func (p *Primary) acceptLoop(l *listener) {
+	defer p.accepting.Done()
 	delay := 5 * time.Millisecond
 	for {
 		p.mu.Lock()

@@ -111,6 +111,9 @@ func (p *Primary) Quiesce(ctx context.Context) {
 		}
 	}
 	p.mu.Unlock()
+	// A loop may have accepted a connection just now: it queues it
+	// before it sees quiet, and the wait below sees it handed over.
+	p.accepting.Wait()
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {

@@ -42,6 +42,7 @@ type Held struct {
 type Process struct {
 	Pid   int
 	Start time.Time
+	ticks uint64 // start time after boot, see StartTime
 	cmd   *exec.Cmd
 
 	waitOnce sync.Once
@@ -110,7 +111,7 @@ func Start(c Cmd) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Process{Pid: cmd.Process.Pid, Start: time.Now(), cmd: cmd, done: make(chan struct{})}
+	p := &Process{Pid: cmd.Process.Pid, Start: time.Now(), ticks: StartTime(cmd.Process.Pid), cmd: cmd, done: make(chan struct{})}
 	go p.wait(pidfd)
 	return p, nil
 }
@@ -225,6 +226,10 @@ func SignalTree(pid int, sig syscall.Signal) error {
 
 // PID returns the process id.
 func (p *Process) PID() int { return p.Pid }
+
+// StartTime returns the process's start time after boot (see StartTime):
+// with the pid it names the process for good.
+func (p *Process) StartTime() uint64 { return p.ticks }
 
 // Tree returns the live descendants of the process.
 func (p *Process) Tree() []int { return Descendants(p.Pid) }

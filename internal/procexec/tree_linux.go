@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -94,4 +95,25 @@ func readPPID(pid int, buf []byte) (int, bool) {
 	}
 	pp, err := strconv.Atoi(string(fields[1]))
 	return pp, err == nil
+}
+
+// StartTime returns the start time of process pid in clock ticks after
+// boot (field 22 of /proc/pid/stat), 0 if it is gone. With the pid it
+// names one process for good: a reused pid has a later start time.
+func StartTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64) // field 22; f[0] is field 3
+	return v
 }

@@ -136,6 +136,7 @@ type slot struct {
 	next *run   // a reload's replacement, until it is ready
 	old  []*run // processes a reload is retiring
 
+	removing     bool // Remove began: nothing starts in it any more
 	status       tend.Status
 	restarts     int
 	unstable     int
@@ -361,6 +362,9 @@ func (a *App) Restart(ctx context.Context, ids []int) error {
 	var errs []string
 	a.call(func() {
 		for _, s := range a.selected(ids) {
+			if s.removing || a.closing {
+				continue // going away meanwhile
+			}
 			s.restarts++
 			if err := a.start(s); err != nil {
 				errs = append(errs, err.Error())
@@ -485,8 +489,14 @@ func (a *App) selected(ids []int) []*slot {
 
 // start launches s unless it is running. Runs in the actor.
 func (a *App) start(s *slot) error {
-	if s.cur != nil && !s.cur.stopping {
+	if s.cur != nil && !s.cur.stopping || s.removing || a.closing {
 		return nil
+	}
+	if s.cur != nil {
+		// Still stopping: it is retired like a reload's old process, so
+		// that its end is handled (and whoever waits for it released).
+		s.old = append(s.old, s.cur)
+		s.cur = nil
 	}
 	a.cancelRestart(s)
 	s.unstable, s.backoff, s.problem = 0, 0, ""
@@ -650,7 +660,7 @@ func (a *App) armRestart(s *slot, delay time.Duration) {
 	var t *time.Timer
 	t = time.AfterFunc(delay, func() {
 		a.post(func() {
-			if s.restartTimer != t || s.cur != nil {
+			if s.restartTimer != t || s.cur != nil || s.removing || a.closing {
 				return
 			}
 			s.restartTimer = nil
@@ -927,7 +937,18 @@ func (a *App) Sinks(ids []int) []SlotSink {
 // Remove stops the selected instances and removes their slots from the
 // app; the remaining instances keep their ids and indexes.
 func (a *App) Remove(ctx context.Context, ids []int) error {
-	if err := a.stopAndWait(ctx, ids, "delete"); err != nil {
+	var waits []chan struct{}
+	if !a.call(func() {
+		for _, s := range a.selected(ids) {
+			// From now on nothing starts in it: a restart or a start that
+			// comes meanwhile would leave a process in a slot that goes.
+			s.removing = true
+			waits = append(waits, a.stop(s, "delete")...)
+		}
+	}) {
+		return errClosed(a.Name())
+	}
+	if err := waitAll(ctx, waits, a.Name()); err != nil {
 		return err
 	}
 	a.awaitOutput(ids)

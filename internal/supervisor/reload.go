@@ -144,7 +144,7 @@ func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bo
 	skip := false
 	a.call(func() {
 		step.ID, step.Instance = s.id, s.index
-		if a.closing || !slices.Contains(a.slots, s) {
+		if a.closing || !slices.Contains(a.slots, s) || s.removing {
 			err = errClosed(a.Name())
 			return
 		}
@@ -165,6 +165,13 @@ func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bo
 			s.unstable, s.backoff, s.problem = 0, 0, ""
 			a.takeOver(s, r)
 		} else {
+			if s.next != nil {
+				// Two replacements of one slot never run at once (reloading
+				// says so); were they to, the older one goes rather than
+				// run on untracked.
+				s.old = append(s.old, s.next)
+				a.stopRun(s.next, cause)
+			}
 			s.next = r
 		}
 		step.NewPID = r.proc.PID()
@@ -236,15 +243,18 @@ func (a *App) Scale(ctx context.Context, n int) (tend.ReloadReport, error) {
 			err = tend.Errorf(tend.ECONFLICT, "a reload or scale of %s is already under way", a.spec.Name)
 			return
 		}
-		a.reloading = true
 		for len(a.slots)+len(add) < n {
 			s, e := a.newSlot(a.opt.NewID(), a.freeIndex(add))
 			if e != nil {
+				for _, s := range add {
+					s.sink.Close()
+				}
 				err = e
 				return
 			}
 			add = append(add, s)
 		}
+		a.reloading = true
 		a.slots = append(a.slots, add...)
 		if len(a.slots) > n {
 			byIndex := slices.Clone(a.slots)
@@ -256,10 +266,7 @@ func (a *App) Scale(ctx context.Context, n int) (tend.ReloadReport, error) {
 		return rep, errClosed(rep.App)
 	}
 	if err != nil {
-		if a.reloading {
-			a.call(func() { a.reloading = false })
-		}
-		return rep, err
+		return rep, err // reloading is another's, or was never set
 	}
 	var failed error
 	rep.Steps, failed = a.replaceAll(ctx, add, len(add), "scale", false)

@@ -92,7 +92,7 @@ func Resume(st State, adopted []Adopted, stored map[string][]*os.File, opt Optio
 		}
 	}
 	a.spec.Instances = len(a.slots)
-	a.unnamed(procs)
+	a.unnamed(procs, st.NextWID)
 	for _, s := range a.slots {
 		a.rearm(s)
 	}
@@ -100,8 +100,12 @@ func Resume(st State, adopted []Adopted, stored map[string][]*os.File, opt Optio
 	return a, nil
 }
 
-// unnamed places or stops the processes the State does not name.
-func (a *App) unnamed(procs map[int]*Adopted) {
+// unnamed places or stops the processes the State does not name. Those
+// started after the State was written (a worker id past written) take
+// their slot if it is empty; the others are ones whose end the State
+// already records (or that it let go): they are released, or stopped if
+// they still run.
+func (a *App) unnamed(procs map[int]*Adopted, written int) {
 	pids := make([]int, 0, len(procs))
 	for pid := range procs {
 		pids = append(pids, pid)
@@ -111,6 +115,10 @@ func (a *App) unnamed(procs map[int]*Adopted) {
 		ad := procs[pid]
 		l := labelOf(ad.Label)
 		i := slices.IndexFunc(a.slots, func(s *slot) bool { return s.id == l.Slot })
+		if l.WID <= written {
+			a.stray(ad) // released at once if it has ended
+			continue
+		}
 		if i < 0 || a.slots[i].cur != nil || a.slots[i].status == tend.StatusStopped || a.closing {
 			a.opt.Logf("%s: pid %d was started just before the daemon went and has no place: stopping it", a.spec.Name, pid)
 			a.stray(ad)
@@ -229,6 +237,13 @@ func StopAdopted(ad Adopted, sig syscall.Signal, timeout time.Duration) {
 		f.Close()
 	}
 	p := ad.Proc
+	select {
+	case <-p.Done():
+		// Ended already: its pid may be another process's by now.
+		p.Release()
+		return
+	default:
+	}
 	tree := p.Tree()
 	p.Signal(sig)
 	go func() {

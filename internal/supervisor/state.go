@@ -144,11 +144,16 @@ func (a *App) persist() {
 	if a.opt.StateDir != "" && !a.gone {
 		b, err := json.Marshal(a.state())
 		if err == nil && !bytes.Equal(b, a.written) {
-			if err := private.WriteFile(StatePath(a.opt.StateDir, a.spec.Name), b, private.WriteOptions{}); err != nil {
-				a.opt.Logf("%s: writing its state: %v", a.spec.Name, err)
-			} else {
+			err = private.WriteFile(StatePath(a.opt.StateDir, a.spec.Name), b, private.WriteOptions{})
+			if err == nil {
 				a.written = b
 			}
+		}
+		if err != nil {
+			// The ended processes stay with the keeper: a daemon that
+			// took over from the last State would still need them.
+			a.opt.Logf("%s: writing its state: %v", a.spec.Name, err)
+			return
 		}
 	}
 	for _, r := range a.ended {

@@ -199,3 +199,53 @@ func TestNames(t *testing.T) {
 		t.Errorf("tend start \"sleep 1000\" named it %+v, want sleep", insts)
 	}
 }
+
+// TestInstanceLimit: a count beyond the daemon's limit is refused up front,
+// with where the limit comes from, and nothing starts.
+func TestInstanceLimit(t *testing.T) {
+	h := newHarness(t)
+	os.WriteFile(filepath.Join(h.home, "config.yaml"), []byte("max_instances: 3\n"), 0o600)
+	for _, args := range [][]string{
+		{"start", h.self, "--name", "huge", "-i", "1000000000", "--", "serve"},
+		{"start", h.self, "--name", "four", "-i", "4", "--", "serve"},
+	} {
+		if errOut := h.fail(2, args...); !strings.Contains(errOut, "over this daemon's limit of 3") || !strings.Contains(errOut, "max_instances") {
+			t.Errorf("tend %v: %q", args[:4], errOut)
+		}
+	}
+	// Ready when listen_timeout passes: scale waits for that.
+	h.ok("start", h.self, "--name", "web", "-i", "2", "--listen-timeout", "100ms", "--", "serve")
+	for _, n := range []string{"+2147483647", "9223372036854775807", "4"} {
+		if errOut := h.fail(2, "scale", "web", n); !strings.Contains(errOut, "limit of 3") {
+			t.Errorf("tend scale web %s: %q", n, errOut)
+		}
+	}
+	h.ok("scale", "web", "3")
+	if n := len(h.ls()); n != 3 {
+		t.Errorf("%d instances, want 3", n)
+	}
+}
+
+// TestHugeMessage: a message over the channel's limit closes that app's
+// channel, with a word in its log, instead of growing the daemon; one
+// under it (1 MiB) is delivered.
+func TestHugeMessage(t *testing.T) {
+	h := newHarness(t)
+	script := filepath.Join(repoRoot(t), "internal", "cli", "testdata", "bigmsg.js")
+	logHas := func(name, stream, substr string) func() bool {
+		return func() bool {
+			b, _ := os.ReadFile(filepath.Join(h.home, "logs", name+"-"+stream+"-0.log"))
+			return strings.Contains(string(b), substr)
+		}
+	}
+	h.env = append(h.env, "MSG_MB=1")
+	h.ok("start", script, "--name", "ok")
+	h.poll("the 1 MiB message in the log", logHas("ok", "out", `[message] {"big":"xxxx`))
+	before := anonMemory(h.ping().PID)
+	h.env = append(h.env, "MSG_MB=80")
+	h.ok("start", script, "--name", "huge")
+	h.poll("the refusal in the log", logHas("huge", "error", "message channel was closed: nodeipc: message over 4 MiB"))
+	if grown := anonMemory(h.ping().PID) - before; grown > 48<<20 {
+		t.Errorf("the daemon grew by %d MB for an 80 MB message", grown>>20)
+	}
+}

@@ -305,6 +305,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	if !follow {
 		return
 	}
+	rc.SetReadDeadline(time.Time{}) // a stream lives as long as its reader
 	// join follows an instance that appeared after the request: every
 	// line it wrote since then, then the new ones.
 	join := func(a *supervisor.App, id int) {

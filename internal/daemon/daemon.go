@@ -72,6 +72,13 @@ type Daemon struct {
 	upgrading string       // the binary this daemon hands over to (tend update)
 }
 
+// requestTimeout bounds how long a client may take to send a request,
+// headers in a third of it: a start's body is a few KB, and clients that
+// send nothing must not hold the daemon's descriptors. An idle
+// connection goes after twice as long. The streams (logs -f, events)
+// lift the read deadline once their request is in. A variable for tests.
+var requestTimeout = 30 * time.Second
+
 // gcPercent is the daemon's GOGC.
 const gcPercent = 50
 
@@ -195,6 +202,7 @@ func New(home string) *Daemon {
 		quit: make(chan struct{}), quitting: make(chan struct{}), shutDone: make(chan struct{}),
 		creating: map[string]*supervisor.App{},
 	}
+	d.settings.MaxInstances = defaultMaxInstances()
 	if u, err := user.Current(); err == nil {
 		d.user = u.Username
 	}
@@ -211,7 +219,7 @@ func (d *Daemon) Serve(l net.Listener) error {
 
 func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 	d.ln = l
-	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: requestTimeout / 3, ReadTimeout: requestTimeout, IdleTimeout: 2 * requestTimeout}
 	go d.sampleLoop()
 	errc := make(chan error, 1)
 	go func() { errc <- d.srv.Serve(l) }()
@@ -464,6 +472,10 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 			}
 		}
 	}
+	if err := d.checkCapacity(req.Apps, replaced); err != nil {
+		d.mu.Unlock()
+		return nil, err
+	}
 	if len(d.apps) == 0 {
 		d.nextID = 0
 	}
@@ -542,6 +554,28 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		}
 	}
 	return notes, nil
+}
+
+// limitHint says where the instance limit comes from.
+const limitHint = "max_instances in $TEND_HOME/config.yaml; by default it follows the open file limit, ulimit -n, at 6 descriptors an instance"
+
+// checkCapacity refuses specs whose instances, with those running (but
+// the replaced apps'), would pass the daemon's limit: up front, before a
+// slot is made. Caller holds mu.
+func (d *Daemon) checkCapacity(specs []tend.AppSpec, replaced []*supervisor.App) error {
+	total := 0
+	for _, a := range d.allApps() {
+		if !slices.Contains(replaced, a) {
+			total += len(a.Instances())
+		}
+	}
+	for _, spec := range specs {
+		total += spec.Instances
+	}
+	if limit := d.settings.MaxInstances; total > limit {
+		return tend.Errorf(tend.EINVALID, "starting %s would make %d instances in all, over this daemon's limit of %d (%s)", specs[0].Name, total, limit, limitHint)
+	}
+	return nil
 }
 
 // toStart returns the ids of a's instances that start now: all (nil) but
@@ -848,6 +882,17 @@ func (d *Daemon) scale(ctx context.Context, req tend.ScaleRequest) (tend.ReloadR
 	n := req.Count
 	if req.Relative {
 		n += len(a.Instances())
+	}
+	d.mu.Lock()
+	total := 0
+	for _, b := range d.allApps() {
+		if b != a {
+			total += len(b.Instances())
+		}
+	}
+	d.mu.Unlock()
+	if limit := d.settings.MaxInstances; n > limit-total {
+		return out, tend.Errorf(tend.EINVALID, "scaling %s to %d instances would make %d in all, over this daemon's limit of %d (%s)", req.App, n, total+n, limit, limitHint)
 	}
 	rep, err := a.Scale(ctx, n)
 	out.Reports = append(out.Reports, rep)

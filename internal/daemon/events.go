@@ -113,6 +113,7 @@ func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
 	sub, cancel := d.hub.subscribe()
 	defer cancel()
 	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{}) // a stream lives as long as its reader
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	snapshot := func() {

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"go.yaml.in/yaml/v4"
+	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/config"
@@ -17,6 +18,7 @@ import (
 // Settings are the daemon's own settings, from $TEND_HOME/config.yaml:
 //
 //	metrics_addr: 127.0.0.1:9615   # serve Prometheus /metrics (off when empty)
+//	max_instances: 2000            # instances of all apps together (default: see maxInstances)
 //	logs:                          # defaults for every app
 //	  max_size: 10M
 //	  retain: 10
@@ -24,8 +26,9 @@ import (
 //
 // TEND_METRICS_ADDR in the daemon's environment overrides metrics_addr.
 type Settings struct {
-	MetricsAddr string `yaml:"metrics_addr"`
-	Logs        struct {
+	MetricsAddr  string `yaml:"metrics_addr"`
+	MaxInstances int    `yaml:"max_instances"`
+	Logs         struct {
 		MaxSize  string `yaml:"max_size"`
 		Retain   int    `yaml:"retain"`
 		Compress bool   `yaml:"compress"`
@@ -68,5 +71,33 @@ func (s Settings) finish(path string) (Settings, error) {
 	if s.Logs.Retain < 0 {
 		return s, fmt.Errorf("%s: logs.retain must not be negative", path)
 	}
+	switch {
+	case s.MaxInstances < 0:
+		return s, fmt.Errorf("%s: max_instances must not be negative", path)
+	case s.MaxInstances == 0:
+		s.MaxInstances = defaultMaxInstances()
+	}
 	return s, nil
+}
+
+// fdsPerInstance is what an instance holds open in the daemon: the read
+// ends of its two pipes, tend's end of its channel, its notify socket and
+// its pidfd, and one more for a connection in hand (the keeper holds as
+// many, under the same limit).
+const fdsPerInstance = 6
+
+// fdReserve is kept for the daemon itself whatever the instances hold:
+// the control socket's clients, log files, the apps' ports.
+const fdReserve = 512
+
+// defaultMaxInstances bounds the instances of all apps together by what
+// the open file limit (ulimit -n, which Go raises to the hard limit) leaves
+// after fdReserve, and by 4096, far beyond what one machine runs but short
+// of what would exhaust the daemon's memory (about 60 KB each).
+func defaultMaxInstances() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 4096
+	}
+	return max(1, min(4096, (int(rl.Cur)-fdReserve)/fdsPerInstance))
 }

@@ -23,7 +23,7 @@ var (
 	ErrBadMessage = errors.New("nodeipc: bad message")
 	// ErrLineTooLong means the peer sent a line longer than the limit; the
 	// channel has been closed.
-	ErrLineTooLong = errors.New("nodeipc: message line too long")
+	ErrLineTooLong = errors.New("nodeipc: message over 4 MiB")
 	// ErrQueueFull means too much is waiting to be written, usually because
 	// the peer has not ACKed a handle; the message was not queued.
 	ErrQueueFull = errors.New("nodeipc: send queue full")
@@ -37,10 +37,13 @@ var (
 const MaxHandleRetransmissions = 3
 
 var (
-	// maxLine caps one incoming line. JSON lines have no limit in Node, and
-	// a 1 MB message is ordinary, but a hostile child must not be able to
-	// make the daemon buffer without end. A variable so tests can lower it.
-	maxLine = 64 << 20
+	// maxLine caps one incoming line. A Node message is one JSON line
+	// with no limit of Node's own; 4 MiB passes the 1 MiB messages apps
+	// send with room, and bounds what one app can make the daemon hold:
+	// its line, in a buffer that grows by doubling, and one copy. Past it
+	// the channel is closed (the app's message is refused, not the
+	// daemon's memory). A variable so tests can lower it.
+	maxLine = 4 << 20
 	// maxQueued caps the bytes waiting to be written. They pile up only
 	// while a handle is unACKed (Node's _handleQueue), so a child that never
 	// ACKs costs at most this much.

@@ -327,6 +327,12 @@ func (a *App) nodeEvent(ev nodecluster.Event) {
 		// What an app sends shows in tend logs, next to its output.
 		s.sink.ReadFrom(logfile.Stdout, strings.NewReader("[message] "+string(ev.Msg)+"\n"))
 	case nodecluster.Disconnected:
+		if ev.Err != nil && !r.stopping {
+			// Refused, not silently dropped: the app's own log says so.
+			s.problem = fmt.Sprintf("its message channel was closed: %v", ev.Err)
+			a.opt.Logf("%s[%d] pid %d: %s", a.spec.Name, s.index, r.proc.PID(), s.problem)
+			s.sink.ReadFrom(logfile.Stderr, strings.NewReader("[tend] "+s.problem+"\n"))
+		}
 		if r.stopping && a.spec.ExecMode == tend.ModeCluster {
 			// Its servers are closed: now the stop signal.
 			r.proc.Signal(a.killSignal())

@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
+)
+
+// serveTest serves a daemon with no keeper on a home of its own.
+func serveTest(t *testing.T) (*Daemon, string) {
+	t.Helper()
+	home, err := os.MkdirTemp("", "tendd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	if err := EnsureHome(home); err != nil {
+		t.Fatal(err)
+	}
+	l, err := listenSocket(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(home)
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(l) }()
+	t.Cleanup(func() {
+		d.shutdown()
+		d.end()
+		<-done
+	})
+	return d, home
+}
+
+// TestSlowClientsAreCut: clients that open a request and send nothing
+// more are cut off after requestTimeout, and meanwhile the daemon answers.
+func TestSlowClientsAreCut(t *testing.T) {
+	defer func(d time.Duration) { requestTimeout = d }(requestTimeout)
+	requestTimeout = 300 * time.Millisecond
+	_, home := serveTest(t)
+	var conns []net.Conn
+	for range 300 {
+		c, err := net.Dial("unix", tend.Home(home).Socket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "POST /v1/start HTTP/1.1\r\nHost: tend\r\nContent-Length: 1000\r\n\r\n{")
+		conns = append(conns, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := client.New(home).Ping(ctx); err != nil {
+		t.Fatalf("ping beside 300 slow clients: %v", err)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 512)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatalf("slow client %d is still connected after 10 s", i)
+				}
+				break // closed by the daemon, after its answer or not
+			}
+		}
+		c.Close()
+	}
+}

@@ -158,6 +158,29 @@ func fakeApp(args []string) {
 	case "sleeper":
 		signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
 		forever()
+	case "doublefork": // a daemon as C programs make one: fork, setsid, fork; the middle one exits
+		exitOnStop()
+		self, _ := os.Executable()
+		mid := exec.Command(self, "midfork")
+		mid.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		mid.Stdout = os.Stdout
+		mid.Run()
+		forever()
+	case "badchannel": // writes lines that are not JSON on its channel, fast
+		exitOnStop()
+		fd, _ := strconv.Atoi(os.Getenv("TEND_CHANNEL_FD"))
+		w := bufio.NewWriter(os.NewFile(uintptr(fd), "channel"))
+		for range 100_000 {
+			w.WriteString("not json\n")
+		}
+		w.Flush()
+		fmt.Println("garbage sent")
+		forever()
+	case "midfork":
+		self, _ := os.Executable()
+		g := exec.Command(self, "sleeper")
+		g.Start()
+		fmt.Printf("escaped %d\n", g.Process.Pid)
 	case "ticker": // a numbered line every 20 ms (TICK_MS)
 		exitOnStop()
 		every := 20 * time.Millisecond

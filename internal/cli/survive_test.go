@@ -494,3 +494,36 @@ func TestKeeperDeath(t *testing.T) {
 		awaitDead(t, pid)
 	}
 }
+
+// TestEscapedDaemon: what an instance spawned and let go of (a daemon
+// that double-forked, now the keeper's child) dies with the instance,
+// when it is stopped and when it crashes.
+func TestEscapedDaemon(t *testing.T) {
+	h := newHarness(t)
+	escaped := func(app string) int {
+		out := h.awaitLog(app, "escaped ")
+		m := regexp.MustCompile(`escaped (\d+)`).FindStringSubmatch(out)
+		pid, _ := strconv.Atoi(m[1])
+		return pid
+	}
+	h.ok("start", h.self, "--name", "web", "--", "doublefork")
+	pid := escaped("web")
+	if keeper := h.ping().KeeperPID; parentOf(pid) != keeper {
+		t.Fatalf("the escaped pid %d has parent %d, not the keeper %d", pid, parentOf(pid), keeper)
+	}
+	h.ok("stop", "web")
+	awaitDead(t, pid)
+
+	h.ok("start", h.self, "--name", "crashy", "--", "doublefork")
+	pid = escaped("crashy")
+	syscall.Kill(h.ls()[1].PID, syscall.SIGKILL)
+	awaitDead(t, pid)
+}
+
+func parentOf(pid int) int {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	pp, _ := strconv.Atoi(f[1])
+	return pp
+}

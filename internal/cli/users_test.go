@@ -249,3 +249,34 @@ func TestHugeMessage(t *testing.T) {
 		t.Errorf("the daemon grew by %d MB for an 80 MB message", grown>>20)
 	}
 }
+
+// TestOwnLogBounded: tend.log rotates like an app's log, and what an app
+// makes the daemon complain about over and over is counted, not written
+// each time: no app fills the disk through tend.
+func TestOwnLogBounded(t *testing.T) {
+	h := newHarness(t)
+	os.WriteFile(filepath.Join(h.home, "config.yaml"), []byte("logs:\n  max_size: 4K\n  retain: 2\n"), 0o600)
+	h.ok("start", h.self, "--name", "noisy", "--", "badchannel")
+	h.awaitLog("noisy", "garbage sent")
+	own := filepath.Join(h.home, "tend.log")
+	b, _ := os.ReadFile(own)
+	if n := strings.Count(string(b), "bad message"); n > 10 {
+		t.Errorf("tend.log has %d complaints about the bad lines, want at most 10 a minute", n)
+	}
+	// Lines of its own past 4K: rotated, 2 files kept.
+	for i := range 40 {
+		name := "app" + strconv.Itoa(i)
+		h.ok("start", h.self, "--name", name, "--", "hello")
+		h.ok("delete", name)
+	}
+	fi, err := os.Stat(own)
+	if err != nil || fi.Size() > 8<<10 {
+		t.Errorf("tend.log: %v, size %d, want rotated at 4K", err, fi.Size())
+	}
+	if _, err := os.Stat(own + ".1"); err != nil {
+		t.Errorf("no rotated tend.log.1: %v", err)
+	}
+	if _, err := os.Stat(own + ".3"); err == nil {
+		t.Error("tend.log.3 exists: retain is 2")
+	}
+}

@@ -70,6 +70,8 @@ type Daemon struct {
 	hub       eventHub     // instance events for GET /v1/events
 	keeper    *keeper.Conn // keeps the apps' processes and sockets; nil under tend run
 	upgrading string       // the binary this daemon hands over to (tend update)
+	limit     limiter      // what apps make the daemon log
+	followLog func()       // points stderr at tend.log after a rotation
 }
 
 // requestTimeout bounds how long a client may take to send a request,
@@ -134,6 +136,7 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 	defer signal.Stop(sigs)
 	d := New(home)
 	d.settings = settings
+	d.followLog = d.rotateOwnLog()
 	inv, err := d.connectKeeper()
 	if err != nil {
 		return err
@@ -394,6 +397,9 @@ func (d *Daemon) sampleLoop() {
 		d.statsMu.Unlock()
 		d.enforceMemory(u)
 		problems = d.checkLogs(problems)
+		if d.followLog != nil {
+			d.followLog()
+		}
 		select {
 		case <-t.C:
 		case <-d.quit:

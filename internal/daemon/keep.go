@@ -127,7 +127,7 @@ func (d *Daemon) appOptions(name string) supervisor.Options {
 			defer d.mu.Unlock()
 			return d.newID()
 		},
-		Logf:         func(format string, args ...any) { d.log.Info(fmt.Sprintf(format, args...)) },
+		Logf:         d.appLogf(name),
 		Start:        d.spawn,
 		Shim:         d.exe,
 		NodePreloads: d.preloads,

@@ -3,6 +3,8 @@ package supervisor
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -526,8 +528,8 @@ func (a *App) launch(s *slot) (*run, error) {
 		return nil, err
 	}
 	a.nextWID++
-	r := &run{slot: s, wid: a.nextWID}
-	env := instanceEnv(&a.spec, s.index, s.id, nil)
+	r := &run{slot: s, wid: a.nextWID, marker: newMarker()}
+	env := append(instanceEnv(&a.spec, s.index, s.id, nil), procexec.MarkerEnv+"="+r.marker)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: pipes.out, Stderr: pipes.err,
 		Label: label{App: a.spec.Name, Slot: s.id, WID: r.wid}.String(),
 		Hold:  []procexec.Held{{Name: heldOut, FD: pipes.readOut}, {Name: heldErr, FD: pipes.readErr}}}
@@ -561,6 +563,14 @@ func (a *App) launch(s *slot) (*run, error) {
 	return r, nil
 }
 
+// newMarker returns a value for procexec.MarkerEnv: random, so that no
+// other run, of this tend or another, has it.
+func newMarker() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // watchExit handles r's end in the actor once its process is gone.
 func (a *App) watchExit(r *run) {
 	go func() {
@@ -591,7 +601,7 @@ func (a *App) exited(r *run) {
 	// The instance is its process group: whatever the app left behind in
 	// it (or forked out of it, seen when the stop began) goes with it, so
 	// no orphan keeps the port or the pipes.
-	r.proc.KillRest(r.tree)
+	r.proc.KillRest(append(r.tree, procexec.Escaped(r.marker, procexec.Reapers())...))
 	a.ended = append(a.ended, r) // released once its end is written down
 	s.handedBefore += a.share.connections()[r.wid]
 	a.share.exited(r.wid)
@@ -726,6 +736,13 @@ func (a *App) stopRun(r *run, cause string) chan struct{} {
 	r.stopping, r.stopCause, r.stopBegan = true, cause, time.Now()
 	r.failReady(fmt.Errorf("stopped (%s) before it was ready", cause))
 	r.tree = r.proc.Tree()
+	// What it spawned that left its tree (a double-forked daemon) stops
+	// with it: the stop signal now, SIGKILL when the instance is gone.
+	escaped := procexec.Escaped(r.marker, procexec.Reapers())
+	for _, pid := range escaped {
+		unix.Kill(pid, a.killSignal())
+	}
+	r.tree = append(r.tree, escaped...)
 	a.share.drain(r.wid)
 	switch {
 	case a.spec.ShutdownWithMessage:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/procexec"
 )
 
 // inherited variables that would mislead the app: another manager's IPC
@@ -17,6 +18,7 @@ var stripped = []string{
 	"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
 	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID",
 	"NOTIFY_SOCKET", "TEND_APP", "TEND_INSTANCE", "TEND_ID", "TEND_CHANNEL_FD", "TEND_DRAIN_MS",
+	procexec.MarkerEnv,
 }
 
 // drainGrace is how long a stopping instance keeps idle keep-alive

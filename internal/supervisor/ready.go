@@ -38,6 +38,7 @@ type run struct {
 	killTimer  *time.Timer
 	out        chan struct{}   // closed once its output is all read
 	readyURL   string          // the ready_url probed, $VARs expanded
+	marker     string          // procexec.MarkerEnv: finds what it spawned that left its tree
 	waiters    []chan struct{} // closed at exit
 	onReady    []chan error    // told once: nil when ready, why not otherwise
 	notify     *notify.Server

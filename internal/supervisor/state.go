@@ -78,6 +78,7 @@ type RunState struct {
 	Stopping   bool      `json:"stopping,omitempty"`
 	StopCause  string    `json:"stop_cause,omitempty"`
 	StopBegan  time.Time `json:"stop_began,omitzero"`
+	Marker     string    `json:"marker,omitempty"`
 }
 
 // label names a process for tend's keeper: which app, slot and run it is,
@@ -122,7 +123,7 @@ func (a *App) state() State {
 			}
 			rs := RunState{Role: role, PID: r.proc.PID(), WID: r.wid, Started: r.started, Ready: r.ready,
 				ReadyBy: r.readyBy, ReadyAt: r.readyAt, ReadyURL: r.readyURL, ListenPort: r.listenPort, Probe: r.probe,
-				Stopping: r.stopping, StopCause: r.stopCause, StopBegan: r.stopBegan}
+				Stopping: r.stopping, StopCause: r.stopCause, StopBegan: r.stopBegan, Marker: r.marker}
 			if p, ok := r.proc.(starter); ok {
 				rs.Start = p.StartTime()
 			}

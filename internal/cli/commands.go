@@ -313,7 +313,11 @@ func pingCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.out, "pong: daemon %s, pid %d, home %s, up %s, answered in %s\n", p.Version, p.PID, p.Home,
+			keeper := "no keeper"
+			if p.KeeperPID > 0 {
+				keeper = fmt.Sprintf("keeper pid %d", p.KeeperPID)
+			}
+			fmt.Fprintf(e.out, "pong: daemon %s, pid %d, %s, home %s, up %s, answered in %s\n", p.Version, p.PID, keeper, p.Home,
 				human.Duration(time.Since(p.StartedAt)), time.Since(start).Round(10*time.Microsecond))
 			return nil
 		},

@@ -110,6 +110,13 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 	}
 	readyFD := os.Getenv(ReadyFDEnv)
 	os.Unsetenv(ReadyFDEnv)
+	keep := []int{}
+	for _, v := range []string{readyFD, os.Getenv(keeper.FDEnv)} {
+		if n, err := strconv.Atoi(v); err == nil {
+			keep = append(keep, n)
+		}
+	}
+	procexec.CloseOnExecAll(keep...)
 	report := func(msg string) {
 		if n, e := strconv.Atoi(readyFD); e == nil {
 			f := os.NewFile(uintptr(n), "ready")

@@ -105,6 +105,7 @@ func Run(opt Options) error {
 	if k.exe, err = os.Executable(); err != nil {
 		return err
 	}
+	procexec.CloseOnExecAll(opt.ReadyFD)
 	if err := k.init(); err != nil {
 		return err
 	}

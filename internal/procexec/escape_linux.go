@@ -16,18 +16,25 @@ const MarkerEnv = "TEND_RUN"
 // marker, with their descendants. A daemon that double-forks (fork,
 // setsid, fork, the middle one exits) is no descendant of the instance
 // any more: the kernel gives it to the nearest child subreaper (tend's
-// keeper, or the daemon under tend run) or to init. So the candidates are
-// the children of under (those pids) that carry MarkerEnv=marker in their
-// environment, as it was when they started.
-func Escaped(marker string, under []int) []int {
+// keeper, or the daemon under tend run). So the candidates are the
+// children of the reapers that left the reaper's session or the process
+// group they were born in (an instance leads its own group in the
+// reaper's session: it is no candidate), and the escaped are those with
+// MarkerEnv=marker in their environment, as it was when they started.
+func Escaped(marker string, reapers []int) []int {
 	if marker == "" {
 		return nil
 	}
-	parents := recentParentMap()
+	procs := recentProcs()
 	want := []byte(MarkerEnv + "=" + marker)
 	var found []int
-	for pid, ppid := range parents {
-		if slices.Contains(under, ppid) && hasEnv(pid, want) {
+	for pid, p := range procs {
+		reaper, ok := procs[p.ppid]
+		if !ok || !slices.Contains(reapers, p.ppid) {
+			continue
+		}
+		leader := p.pgid == pid && p.sid == reaper.sid
+		if !leader && hasEnv(pid, want) {
 			found = append(found, pid)
 		}
 	}
@@ -53,8 +60,8 @@ func hasEnv(pid int, kv []byte) bool {
 }
 
 // Reapers are the processes an escaped descendant of this process's
-// children can be given to: this process (a child subreaper under tend
-// run), its parent (tend's keeper), and init.
+// children goes to: this process (a child subreaper under tend run) and
+// its parent (tend's keeper, or init once the keeper is gone).
 func Reapers() []int {
-	return []int{os.Getpid(), os.Getppid(), 1}
+	return []int{os.Getpid(), os.Getppid()}
 }

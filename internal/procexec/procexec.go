@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -249,3 +251,21 @@ func KillRest(pid int, tree []int) {
 // Release does nothing: a process started here is this process's own
 // child and holds nothing elsewhere.
 func (p *Process) Release() {}
+
+// CloseOnExecAll marks every descriptor of this process but 0, 1, 2 and
+// keep close-on-exec. What a process inherited without being told of (a
+// shell's descriptor passed down by the command that started tend) would
+// otherwise reach every process it starts.
+func CloseOnExecAll(keep ...int) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 || slices.Contains(keep, fd) {
+			continue
+		}
+		unix.CloseOnExec(fd)
+	}
+}

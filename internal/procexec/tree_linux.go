@@ -14,10 +14,10 @@ import (
 // forked after it returns are not included (the process group covers those
 // that stay in the group).
 func Descendants(pid int) []int {
-	parent := recentParentMap()
+	procs := recentProcs()
 	children := map[int][]int{}
-	for c, p := range parent {
-		children[p] = append(children[p], c)
+	for c, p := range procs {
+		children[p.ppid] = append(children[p.ppid], c)
 	}
 	var out []int
 	queue := []int{pid}
@@ -32,53 +32,57 @@ func Descendants(pid int) []int {
 	return out
 }
 
-// parentMapTTL is how long one /proc scan answers Descendants. Stopping a
-// thousand instances at once asks thousands of times within milliseconds;
-// scanning /proc for each made `tend kill` take 23 s. A descendant forked
-// within the TTL stays covered by the process group kill.
-const parentMapTTL = 50 * time.Millisecond
+// procInfo is what /proc/pid/stat says of a process's place: its parent,
+// process group and session.
+type procInfo struct{ ppid, pgid, sid int }
+
+// procsTTL is how long one /proc scan answers Descendants and Escaped.
+// Stopping a thousand instances at once asks thousands of times within
+// milliseconds; scanning /proc for each made `tend kill` take 23 s. A
+// descendant forked within the TTL stays covered by the process group kill.
+const procsTTL = 50 * time.Millisecond
 
 var (
-	pmMu   sync.Mutex
-	pmAt   time.Time
-	pmLast map[int]int
+	procsMu   sync.Mutex
+	procsAt   time.Time
+	procsLast map[int]procInfo
 )
 
-func recentParentMap() map[int]int {
-	pmMu.Lock()
-	defer pmMu.Unlock()
-	if pmLast == nil || time.Since(pmAt) > parentMapTTL {
-		pmLast, pmAt = ParentMap(), time.Now()
+func recentProcs() map[int]procInfo {
+	procsMu.Lock()
+	defer procsMu.Unlock()
+	if procsLast == nil || time.Since(procsAt) > procsTTL {
+		procsLast, procsAt = scanProcs(), time.Now()
 	}
-	return pmLast
+	return procsLast
 }
 
-// ParentMap returns pid -> ppid for every process in /proc.
-func ParentMap() map[int]int {
+// scanProcs reads every process in /proc.
+func scanProcs() map[int]procInfo {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil
 	}
 	defer d.Close()
 	names, _ := d.Readdirnames(-1)
-	m := make(map[int]int, len(names))
+	m := make(map[int]procInfo, len(names))
 	buf := make([]byte, 512)
 	for _, n := range names {
 		pid, err := strconv.Atoi(n)
 		if err != nil {
 			continue
 		}
-		if pp, ok := readPPID(pid, buf); ok {
-			m[pid] = pp
+		if info, ok := readStat(pid, buf); ok {
+			m[pid] = info
 		}
 	}
 	return m
 }
 
-func readPPID(pid int, buf []byte) (int, bool) {
+func readStat(pid int, buf []byte) (procInfo, bool) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, false
+		return procInfo{}, false
 	}
 	n, _ := f.Read(buf)
 	f.Close()
@@ -87,14 +91,19 @@ func readPPID(pid int, buf []byte) (int, bool) {
 	// parentheses itself: the fields after it start at the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 || i+4 > len(b) {
-		return 0, false
+		return procInfo{}, false
 	}
-	fields := bytes.Fields(b[i+2:])
-	if len(fields) < 2 {
-		return 0, false
+	fields := bytes.Fields(b[i+2:]) // state ppid pgrp session ...
+	if len(fields) < 4 {
+		return procInfo{}, false
 	}
-	pp, err := strconv.Atoi(string(fields[1]))
-	return pp, err == nil
+	var v [3]int
+	for k := range v {
+		if v[k], err = strconv.Atoi(string(fields[1+k])); err != nil {
+			return procInfo{}, false
+		}
+	}
+	return procInfo{ppid: v[0], pgid: v[1], sid: v[2]}, true
 }
 
 // StartTime returns the start time of process pid in clock ticks after

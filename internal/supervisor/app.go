@@ -121,6 +121,8 @@ type App struct {
 	ended      []*run         // processes that ended, to release once written down
 	written    []byte         // the State last written
 	gone       bool           // deleted: its State is removed and not written again
+	// closingWritten: the State written last says a delete is under way.
+	closingWritten bool
 
 	view     atomic.Pointer[[]instView]
 	specView atomic.Pointer[tend.AppSpec]
@@ -276,19 +278,44 @@ func (a *App) run() {
 	for {
 		select {
 		case o := <-a.ops:
+			batch := []op{o}
 			o.f()
-			if !o.quiet {
+			// What else is waiting runs now too, and the State is written
+			// once for all: a thousand instances stopping at once would
+			// otherwise write it a thousand times.
+		more:
+			for len(batch) < maxBatch {
+				select {
+				case <-a.quit:
+					break more
+				default:
+				}
+				select {
+				case o := <-a.ops:
+					batch = append(batch, o)
+					o.f()
+				default:
+					break more
+				}
+			}
+			if slices.ContainsFunc(batch, func(o op) bool { return !o.quiet }) {
 				a.persist()
 			}
 			a.publish()
-			if o.done != nil {
-				close(o.done)
+			for _, o := range batch {
+				if o.done != nil {
+					close(o.done)
+				}
 			}
 		case <-a.quit:
 			return
 		}
 	}
 }
+
+// maxBatch bounds the ops run before their effect is written down and
+// published, so that a flood of them never delays a reader for long.
+const maxBatch = 64
 
 // post runs f in the actor; false when the app is closed.
 func (a *App) post(f func()) bool { return a.send(op{f: f}) }

@@ -142,12 +142,14 @@ func (a *App) state() State {
 // persist writes the app's State if it changed, then releases the
 // processes whose end it records. Runs in the actor.
 func (a *App) persist() {
-	if a.opt.StateDir != "" && !a.gone {
+	// Once a delete is under way and written down, its stops need no
+	// record: a daemon that took over would finish the delete.
+	if a.opt.StateDir != "" && !a.gone && !a.closingWritten {
 		b, err := json.Marshal(a.state())
 		if err == nil && !bytes.Equal(b, a.written) {
 			err = private.WriteFile(StatePath(a.opt.StateDir, a.spec.Name), b, private.WriteOptions{})
 			if err == nil {
-				a.written = b
+				a.written, a.closingWritten = b, a.closing
 			}
 		}
 		if err != nil {

@@ -113,6 +113,15 @@ type ReloadRequest struct {
 	// Parallel is how many instances of an app are replaced at once
 	// (default 1).
 	Parallel int `json:"parallel,omitempty"`
+	// ShellEnv, when set (--update-env), is the caller's environment
+	// (KEY=VALUE): it updates the environment the apps were started
+	// from. A key it lacks stays, unless UnsetEnv names it: a reload run
+	// from a cron job must not drop the PORT the app was started with.
+	ShellEnv []string `json:"shell_env,omitempty"`
+	// Env sets the apps' own variables (--env KEY=VALUE); UnsetEnv
+	// removes variables, from both.
+	Env      map[string]string `json:"env,omitempty"`
+	UnsetEnv []string          `json:"unset_env,omitempty"`
 }
 
 // ScaleRequest is the body of POST /v1/scale: Count absolute, or Delta

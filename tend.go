@@ -287,4 +287,8 @@ type ReloadReport struct {
 	OK         bool         `json:"ok"`
 	Error      string       `json:"error,omitempty"`
 	Steps      []ReloadStep `json:"steps"`
+	// EnvChanges names the variables the reload changed for the new
+	// instances: "+KEY" added, "~KEY" changed, "-KEY" removed. Values are
+	// not shown: they may be secrets.
+	EnvChanges []string `json:"env_changes,omitempty"`
 }

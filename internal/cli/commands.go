@@ -413,6 +413,20 @@ saved apps back.`,
 	return cmd
 }
 
+// stopSequence says how an instance of s is stopped, as the supervisor
+// does it.
+func stopSequence(s tend.AppSpec) string {
+	sig := cmpOr(s.KillSignal, tend.DefaultKillSignal)
+	kt := cmpOr(s.KillTimeout, tend.DefaultKillTimeout).D()
+	switch {
+	case s.ShutdownWithMessage:
+		return fmt.Sprintf("the message 'shutdown', then SIGKILL after %s", kt)
+	case s.ExecMode == tend.ModeCluster:
+		return fmt.Sprintf("disconnect (it leaves by itself), %s after %s if still running, SIGKILL after %s", sig, kt/2, kt)
+	}
+	return fmt.Sprintf("%s, then SIGKILL after %s", sig, kt)
+}
+
 // printDescribe prints one app as key: value sections.
 func (e *env) printDescribe(a tend.App) {
 	s := a.Spec
@@ -464,6 +478,7 @@ func (e *env) printDescribe(a tend.App) {
 	}
 	kv("kill signal", cmpOr(s.KillSignal, tend.DefaultKillSignal))
 	kv("kill timeout", cmpOr(s.KillTimeout, tend.DefaultKillTimeout).D())
+	kv("stop", stopSequence(s))
 	fmt.Fprintln(e.out, e.paint(bold, "logs"))
 	for i := range a.OutLog {
 		kv(fmt.Sprintf("[%d] out", i), a.OutLog[i])

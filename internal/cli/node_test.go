@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tendhq/tend"
 )
@@ -178,4 +179,47 @@ func TestNodeFallbackWithoutClusterProtocol(t *testing.T) {
 	if !strings.Contains(errOut, "give --port") {
 		t.Errorf("without --port: %q", errOut)
 	}
+}
+
+// TestClusterWorkerStop: a disconnected Node worker leaves by itself, its
+// 'disconnect' cleanup run, with its own exit code; one that cannot (an
+// open event stream) gets its stop signal before SIGKILL, so that its
+// handler runs.
+func TestClusterWorkerStop(t *testing.T) {
+	sse := filepath.Join(repoRoot(t), "internal", "cli", "testdata", "sse.js")
+	t.Run("leaves by itself", func(t *testing.T) {
+		h := newHarness(t)
+		h.env = append(h.env, "CLEANUP_MS=300")
+		port := strconv.Itoa(freePort(t))
+		h.ok("start", sse, "--name", "web", "-i", "1", "--port", port, "--kill-timeout", "4s")
+		h.await("ready", func(in []tend.Instance) bool { return len(in) == 1 && in[0].Ready })
+		h.ok("stop", "web")
+		h.awaitLog("web", "cleanup done")
+		in := h.ls()[0]
+		if in.LastExit == nil || in.LastExit.Code != 0 || in.LastExit.Signal != "" {
+			t.Errorf("last exit %+v, want code 0 and no signal", in.LastExit)
+		}
+		if out := h.ok("logs", "web", "--nostream"); strings.Contains(out, "sigint handler ran") {
+			t.Errorf("a worker that left by itself got SIGINT:\n%s", out)
+		}
+	})
+	t.Run("held by a stream", func(t *testing.T) {
+		h := newHarness(t)
+		port := strconv.Itoa(freePort(t))
+		h.ok("start", sse, "--name", "web", "-i", "1", "--port", port, "--kill-timeout", "4s")
+		h.await("ready", func(in []tend.Instance) bool { return len(in) == 1 && in[0].Ready })
+		resp, err := http.Get("http://127.0.0.1:" + port + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		begin := time.Now()
+		h.ok("stop", "web")
+		took := time.Since(begin)
+		h.awaitLog("web", "sigint handler ran")
+		in := h.ls()[0]
+		if in.LastExit == nil || in.LastExit.Signal == "SIGKILL" || took > 3900*time.Millisecond {
+			t.Errorf("stop took %v, last exit %+v: want the SIGINT handler to end it before SIGKILL", took, in.LastExit)
+		}
+	})
 }

@@ -20,7 +20,7 @@ import (
 
 func reloadCmd(e *env) *cobra.Command {
 	var updateEnv bool
-	var envs []string
+	var envs, unset []string
 	var parallel int
 	cmd := &cobra.Command{
 		Use:     "reload <id|name|all|config file>...",
@@ -37,7 +37,8 @@ Ready means: READY=1 on the instance's NOTIFY_SOCKET (sd_notify); with
 HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 
   tend reload api                      new code, same environment
-  tend reload api --update-env         this shell's environment (removed keys are gone)
+  tend reload api --update-env         this shell's variables added or changed (none removed)
+  tend reload api --unset-env DEBUG    without DEBUG
   tend reload tend.yaml --env production   the file's settings`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,29 +57,23 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 			if req.Targets, req.Apps, err = loadTargets(args, envName); err != nil {
 				return err
 			}
-			if updateEnv || len(envs) > 0 && envName == "" {
-				for _, t := range req.Targets {
-					apps, err := c.Describe(ctx, t, true)
-					if err != nil {
-						return err
-					}
-					for _, a := range apps {
-						spec := a.Spec
-						spec.BaseEnv = os.Environ()
-						if spec.Env == nil {
-							spec.Env = map[string]string{}
-						}
-						for _, kv := range envs {
-							k, v, err := config.ParseEnvArg(kv)
-							if err != nil {
-								return usageErr("--env: %v", err)
-							}
-							spec.Env[k] = v
-						}
-						req.Apps = append(req.Apps, spec)
-					}
-				}
+			if updateEnv {
+				req.ShellEnv = os.Environ()
 			}
+			for _, kv := range envs {
+				if !strings.Contains(kv, "=") {
+					continue // a name: the file's env_<name>
+				}
+				k, v, err := config.ParseEnvArg(kv)
+				if err != nil {
+					return usageErr("--env: %v", err)
+				}
+				if req.Env == nil {
+					req.Env = map[string]string{}
+				}
+				req.Env[k] = v
+			}
+			req.UnsetEnv = unset
 			res, err := withReports(c.Reload(ctx, req))
 			if res == nil {
 				return interrupted(ctx, err, "reload of "+strings.Join(args, " "))
@@ -90,7 +85,8 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 			return err
 		},
 	}
-	cmd.Flags().BoolVarP(&updateEnv, "update-env", "a", false, "give the new instances this shell's environment")
+	cmd.Flags().BoolVarP(&updateEnv, "update-env", "a", false, "update the environment the app was started from with this shell's (a variable this shell lacks stays: see --unset-env)")
+	cmd.Flags().StringArrayVar(&unset, "unset-env", nil, "KEY to remove from the new instances' environment (repeatable)")
 	cmd.Flags().StringArrayVar(&envs, "env", nil, "KEY=VALUE for the new instances (repeatable); with a config file, NAME selects env_NAME")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "instances replaced at once")
 	return cmd
@@ -170,6 +166,9 @@ func (e *env) printReports(reps []tend.ReloadReport) {
 				}
 			}
 			fmt.Fprintf(e.errOut, "  %s[%d] (id %d): %s\n", r.App, st.Instance, st.ID, strings.Join(parts, ", "))
+		}
+		if len(r.EnvChanges) > 0 {
+			fmt.Fprintf(e.errOut, "  environment: %s\n", strings.Join(r.EnvChanges, " "))
 		}
 		if r.Error != "" && !slices.ContainsFunc(r.Steps, func(st tend.ReloadStep) bool { return st.Error != "" }) {
 			fmt.Fprintf(e.errOut, "  %s\n", r.Error)

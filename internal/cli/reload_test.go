@@ -342,16 +342,38 @@ func TestSingleInstanceReload(t *testing.T) {
 	}
 }
 
-func TestUpdateEnvDropsRemovedKeys(t *testing.T) {
+// TestUpdateEnv: --update-env adds and changes what the shell has, keeps
+// what it lacks (a reload from a cron job keeps the variables the app was
+// started with), removes only --unset-env keys, and says what changed.
+func TestUpdateEnv(t *testing.T) {
 	h := newHarness(t)
 	base := h.env
 	h.env = append(base, "FROM_SHELL=old")
 	h.ok("start", bootApp(t), "--name", "b", "--port", strconv.Itoa(freePort(t)))
 	h.awaitLog("b", "env FROM_SHELL=old")
-	h.env = base // the key is gone from this shell
-	h.ok("reload", "b", "--update-env")
-	pid := h.ls()[0].PID
+	reload := func(env []string, args ...string) (string, int) {
+		h.env = env
+		_, errOut, _ := h.run(append([]string{"reload", "b"}, args...)...)
+		pid := h.ls()[0].PID
+		h.awaitLog("b", fmt.Sprintf(" pid %d", pid))
+		return errOut, pid
+	}
+	// The key is gone from this shell: it stays.
+	errOut, pid := reload(base, "--update-env")
+	h.awaitLog("b", fmt.Sprintf("env FROM_SHELL=old pid %d", pid))
+	if strings.Contains(errOut, "-FROM_SHELL") {
+		t.Errorf("the reload removed FROM_SHELL: %q", errOut)
+	}
+	errOut, pid = reload(append(base, "FROM_SHELL=new", "ADDED=1"), "--update-env")
+	h.awaitLog("b", fmt.Sprintf("env FROM_SHELL=new pid %d", pid))
+	if !strings.Contains(errOut, "environment: +ADDED ~FROM_SHELL") {
+		t.Errorf("the reload did not say what changed: %q", errOut)
+	}
+	errOut, pid = reload(base, "--unset-env", "FROM_SHELL")
 	h.awaitLog("b", fmt.Sprintf("env FROM_SHELL= pid %d", pid))
+	if !strings.Contains(errOut, "environment: -FROM_SHELL") {
+		t.Errorf("--unset-env: %q", errOut)
+	}
 	if !strings.Contains(h.ok("describe", "b"), "last reload") {
 		t.Error("describe does not show the last reload")
 	}

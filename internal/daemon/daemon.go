@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -869,8 +870,19 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 	}
 	var errs []error
 	for _, s := range sels {
-		u := updates[s.app.Name()]
+		u, fromFile := updates[s.app.Name()]
+		var changes []string
+		if fromFile || req.ShellEnv != nil || len(req.Env) > 0 || len(req.UnsetEnv) > 0 {
+			cur := s.app.Spec()
+			next := cur
+			if fromFile {
+				next = *u.spec
+			}
+			changes = updateEnv(cur, &next, req)
+			u.spec = &next
+		}
 		rep, err := s.app.Reload(ctx, s.ids, u.spec, u.res, req.Parallel)
+		rep.EnvChanges = changes
 		out.Reports = append(out.Reports, rep)
 		if err != nil {
 			errs = append(errs, err)
@@ -881,6 +893,63 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 	}
 	out.Instances = d.instances()
 	return out, errors.Join(errs...)
+}
+
+// updateEnv gives next, the settings of a reload of cur, its environment:
+// the one cur was started from, updated by the caller's (req.ShellEnv, or
+// the environment a reloaded file comes with), and the app's own variables
+// (the file's, or cur's with req.Env set); only req.UnsetEnv removes a
+// variable. A reload run from a cron job or a CI runner thus keeps the
+// PORT the app was started with. It returns what changed for the app, by
+// name: "+KEY", "~KEY", "-KEY".
+func updateEnv(cur tend.AppSpec, next *tend.AppSpec, req tend.ReloadRequest) []string {
+	base := envMap(cur.BaseEnv)
+	shell := req.ShellEnv
+	if shell == nil && next.BaseEnv != nil {
+		shell = next.BaseEnv // from a reloaded file: the CLI's environment
+	}
+	maps.Copy(base, envMap(shell))
+	own := maps.Clone(next.Env)
+	if own == nil {
+		own = map[string]string{}
+	}
+	maps.Copy(own, req.Env)
+	for _, k := range req.UnsetEnv {
+		delete(base, k)
+		delete(own, k)
+	}
+	next.BaseEnv = make([]string, 0, len(base))
+	for _, k := range slices.Sorted(maps.Keys(base)) {
+		next.BaseEnv = append(next.BaseEnv, k+"="+base[k])
+	}
+	next.Env = own
+	before, after := envMap(cur.BaseEnv), maps.Clone(base)
+	maps.Copy(before, cur.Env)
+	maps.Copy(after, own)
+	var changes []string
+	for _, k := range slices.Sorted(maps.Keys(after)) {
+		if v, ok := before[k]; !ok {
+			changes = append(changes, "+"+k)
+		} else if v != after[k] {
+			changes = append(changes, "~"+k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(before)) {
+		if _, ok := after[k]; !ok {
+			changes = append(changes, "-"+k)
+		}
+	}
+	return changes
+}
+
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // scale sets an app's instance count.

@@ -778,17 +778,39 @@ func (a *App) stopRun(r *run, cause string) chan struct{} {
 			r.proc.Signal(a.killSignal())
 		}
 	case a.spec.ExecMode == tend.ModeCluster:
-		// A Node worker is disconnected first: it takes no new connection,
-		// closes its servers and finishes what it is serving; the stop
-		// signal follows when its channel closes (nodeEvent).
+		// A Node worker is disconnected first, as Node's primary does: it
+		// takes no new connection, closes its servers, finishes what it
+		// serves and leaves by itself, running its 'disconnect' handlers.
+		// One that does not leave (an open websocket keeps its server
+		// open) gets its stop signal after a while, so that its signal
+		// handler runs before SIGKILL.
 		if a.share.primary.Disconnect(r.wid) != nil {
 			r.proc.Signal(a.killSignal())
+		} else {
+			a.armLeave(r, a.leaveGrace())
 		}
 	default:
 		r.proc.Signal(a.killSignal())
 	}
 	a.armKill(r, a.killTimeout())
 	return w
+}
+
+// leaveGrace is how long a disconnected Node worker has to leave by
+// itself before its stop signal: half of kill_timeout, so that its
+// signal handler has the other half before SIGKILL.
+func (a *App) leaveGrace() time.Duration { return a.killTimeout() / 2 }
+
+// armLeave sends r its stop signal if it is still there after timeout.
+// Runs in the actor (or before it starts).
+func (a *App) armLeave(r *run, timeout time.Duration) {
+	time.AfterFunc(max(timeout, 0), func() {
+		a.post(func() {
+			if !r.exited {
+				r.proc.Signal(a.killSignal())
+			}
+		})
+	})
 }
 
 // killTimeout is the app's kill_timeout.

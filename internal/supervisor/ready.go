@@ -334,9 +334,5 @@ func (a *App) nodeEvent(ev nodecluster.Event) {
 			a.opt.Logf("%s[%d] pid %d: %s", a.spec.Name, s.index, r.proc.PID(), s.problem)
 			s.sink.ReadFrom(logfile.Stderr, strings.NewReader("[tend] "+s.problem+"\n"))
 		}
-		if r.stopping && a.spec.ExecMode == tend.ModeCluster {
-			// Its servers are closed: now the stop signal.
-			r.proc.Signal(a.killSignal())
-		}
 	}
 }

@@ -149,6 +149,10 @@ func (a *App) rearm(s *slot) {
 		case r == nil || r.exited:
 		case r.stopping:
 			a.armKill(r, a.killTimeout()-time.Since(r.stopBegan))
+			// Its stop signal, unless the daemon that went sent it already.
+			if left := a.leaveGrace() - time.Since(r.stopBegan); left > 0 && a.spec.ExecMode == tend.ModeCluster && !a.spec.ShutdownWithMessage {
+				a.armLeave(r, left)
+			}
 		case !r.ready:
 			a.armReady(r)
 		}

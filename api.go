@@ -136,4 +136,7 @@ type ScaleRequest struct {
 type ReloadResult struct {
 	Reports   []ReloadReport `json:"reports"`
 	Instances []Instance     `json:"instances"`
+	// Affected lists the ids of the instances replaced, as ActionResult
+	// does, so that a reload reads as the other actions.
+	Affected []int `json:"affected"`
 }

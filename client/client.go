@@ -140,8 +140,18 @@ func (c *Client) Ping(ctx context.Context) (tend.PingInfo, error) {
 
 // Instances lists every instance (tend ls).
 func (c *Client) Instances(ctx context.Context) ([]tend.Instance, error) {
+	return c.InstancesOf(ctx)
+}
+
+// InstancesOf lists the instances targets select (ids, app names,
+// namespaces, "all"), every instance for none.
+func (c *Client) InstancesOf(ctx context.Context, targets ...string) ([]tend.Instance, error) {
 	var out []tend.Instance
-	err := c.do(ctx, "GET", "/v1/instances", nil, &out)
+	path := "/v1/instances"
+	if len(targets) > 0 {
+		path += "?" + url.Values{"target": targets}.Encode()
+	}
+	err := c.do(ctx, "GET", path, nil, &out)
 	return out, err
 }
 

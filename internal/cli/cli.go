@@ -50,7 +50,7 @@ func Main(args []string) int {
 		err = tend.Errorf(tend.EFAILED, "no tend daemon is running")
 	}
 	if strings.HasPrefix(err.Error(), "unknown command") {
-		err = usageErr("%v; see tend --help", err)
+		err = unknownCommand(root, args)
 	}
 	fmt.Fprintln(os.Stderr, "tend: "+err.Error())
 	return tend.ExitCode(err)

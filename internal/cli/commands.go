@@ -97,17 +97,17 @@ func loadTargets(args []string, envName string) (targets []string, specs []tend.
 func lsCmd(e *env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:     "ls",
+		Use:     "ls [id|name|namespace]...",
 		Aliases: []string{"list", "ps", "status"},
 		GroupID: "look",
-		Short:   "List every instance: status, pid, uptime, restarts, cpu, memory",
-		Args:    cobra.NoArgs,
+		Short:   "List every instance (or those of the apps named): status, pid, uptime, restarts, cpu, memory",
+		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			insts, err := c.Instances(cmd.Context())
+			insts, err := c.InstancesOf(cmd.Context(), args...)
 			if err != nil {
 				return err
 			}

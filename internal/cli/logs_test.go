@@ -218,3 +218,24 @@ func TestLastWordsReachTheLog(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsLinesPerInstance: --lines counts per instance, so a chatty app
+// does not hide a quiet one beside it.
+func TestLogsLinesPerInstance(t *testing.T) {
+	h := newHarness(t)
+	h.env = append(h.env, "TICK_MS=1")
+	h.ok("start", h.self, "--name", "chatty", "-i", "2", "--", "ticker")
+	h.ok("start", h.self, "--name", "quiet", "--", "serve")
+	h.awaitLog("chatty", "tick 50 ")
+	h.awaitLog("quiet", "env app=quiet")
+	out := h.ok("logs", "--nostream", "--lines", "5")
+	counts := map[string]int{}
+	for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
+		if i := strings.IndexAny(line, "|!"); i > 0 {
+			counts[strings.TrimSpace(line[:i])]++
+		}
+	}
+	if counts["chatty[0]"] != 5 || counts["chatty[1]"] != 5 || counts["quiet[0]"] < 1 {
+		t.Errorf("tend logs --lines 5 printed %v, want 5 of each chatty instance and quiet's lines:\n%s", counts, out)
+	}
+}

@@ -93,7 +93,7 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 }
 
 func scaleCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "scale <app> <N|+N|-N>",
 		GroupID: "apps",
 		Short:   "Add or remove instances without a failed request",
@@ -125,6 +125,9 @@ removed ones (highest index first) leave the rotation and stop gracefully.
 			return err
 		},
 	}
+	// Flags end at the first argument: -1 in "scale api -1" is a count.
+	cmd.Flags().SetInterspersed(false)
+	return cmd
 }
 
 // withReports returns what a reload or scale did, also when it failed

@@ -42,7 +42,8 @@ func Load(path string, opt Options) ([]tend.AppSpec, error) {
 		if err != nil {
 			return nil, err
 		}
-		return parse(data, path, true, opt)
+		specs, err := parse(data, path, true, opt)
+		return specs, jsPositions(err, path, data)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

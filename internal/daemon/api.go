@@ -40,7 +40,21 @@ func (d *Daemon) routes() http.Handler {
 		reply(w, res, err)
 	})
 	mux.HandleFunc("GET /v1/instances", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, d.instances(), nil)
+		targets := r.URL.Query()["target"]
+		if len(targets) == 0 {
+			reply(w, d.instances(), nil)
+			return
+		}
+		sels, err := d.resolve(targets)
+		out := []tend.Instance{}
+		for _, s := range sels {
+			for _, in := range d.withStats(s.app.Instances()) {
+				if s.ids == nil || slices.Contains(s.ids, in.ID) {
+					out = append(out, in)
+				}
+			}
+		}
+		reply(w, out, err)
 	})
 	mux.HandleFunc("POST /v1/start", func(w http.ResponseWriter, r *http.Request) {
 		var req tend.StartRequest
@@ -291,10 +305,9 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 			backlog = append(backlog, open(k, lines)...)
 		}
 	}
+	// lines per instance, as PM2 counts them: a chatty instance does not
+	// hide a quiet one beside it.
 	slices.SortStableFunc(backlog, func(a, b tend.LogLine) int { return a.Time.Compare(b.Time) })
-	if lines > 0 && len(backlog) > lines {
-		backlog = backlog[len(backlog)-lines:]
-	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	for _, l := range backlog {

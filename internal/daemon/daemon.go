@@ -892,7 +892,21 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 		}
 	}
 	out.Instances = d.instances()
+	out.Affected = affected(out.Reports)
 	return out, errors.Join(errs...)
+}
+
+// affected returns the ids of the instances reports replaced.
+func affected(reports []tend.ReloadReport) []int {
+	ids := []int{}
+	for _, r := range reports {
+		for _, st := range r.Steps {
+			if st.Error == "" {
+				ids = append(ids, st.ID)
+			}
+		}
+	}
+	return ids
 }
 
 // updateEnv gives next, the settings of a reload of cur, its environment:

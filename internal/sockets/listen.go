@@ -21,9 +21,16 @@ import (
 // connections wait there while every instance is restarting.
 //
 // Errors are meant for the user. A port in use is a tend.ECONFLICT that
-// names the process holding it when /proc lets us see it; a privileged
-// port without the right is a tend.EINVALID.
+// names the process holding it when /proc lets us see it, and says to
+// choose another --port; a privileged port without the right is a
+// tend.EINVALID.
 func Listen(network, addr string) (*net.TCPListener, error) {
+	return ListenFor(network, addr, "choose another --port")
+}
+
+// ListenFor is Listen for a port that came from elsewhere than --port (an
+// app's own listen()): fix is what a port in use asks of the user.
+func ListenFor(network, addr, fix string) (*net.TCPListener, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
@@ -40,7 +47,7 @@ func Listen(network, addr string) (*net.TCPListener, error) {
 	lc := net.ListenConfig{Control: setReuseAddr}
 	ln, err := lc.Listen(context.Background(), network, addr)
 	if err != nil {
-		return nil, listenError(addr, port, err, findHolder)
+		return nil, listenError(addr, port, err, fix, findHolder)
 	}
 	return ln.(*net.TCPListener), nil
 }
@@ -68,13 +75,13 @@ type holder struct {
 // listenError turns a failed listen into an error the user can act on.
 // findHolder is a seam so tests can check the messages without needing a
 // real privileged port (tests may run as root, where binding port 80 works).
-func listenError(addr string, port int, err error, findHolder func(port int) (holder, bool)) error {
+func listenError(addr string, port int, err error, fix string, findHolder func(port int) (holder, bool)) error {
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		if h, ok := findHolder(port); ok {
-			return tend.Errorf(tend.ECONFLICT, "port %d is already in use by pid %d (%s); stop it or choose another --port", port, h.PID, h.Comm)
+			return tend.Errorf(tend.ECONFLICT, "port %d is already in use by pid %d (%s); stop it or %s", port, h.PID, h.Comm, fix)
 		}
-		return tend.Errorf(tend.ECONFLICT, "port %d is already in use; stop the program that holds it or choose another --port", port)
+		return tend.Errorf(tend.ECONFLICT, "port %d is already in use; stop the program that holds it or %s", port, fix)
 	case errors.Is(err, syscall.EACCES):
 		return tend.Errorf(tend.EINVALID, "binding port %d needs root or CAP_NET_BIND_SERVICE; use a port of 1024 or above", port)
 	case errors.Is(err, syscall.EADDRNOTAVAIL):

@@ -162,14 +162,14 @@ func TestListenErrorMessages(t *testing.T) {
 			"cannot listen on 10.9.9.9:8000: the address is not one of this machine's"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := listenError("10.9.9.9:"+strconv.Itoa(tc.port), tc.port, tc.err, tc.holder)
+			err := listenError("10.9.9.9:"+strconv.Itoa(tc.port), tc.port, tc.err, "choose another --port", tc.holder)
 			if tend.ErrorCode(err) != tc.code || err.Error() != tc.msg {
 				t.Errorf("got %s %q\nwant %s %q", tend.ErrorCode(err), err, tc.code, tc.msg)
 			}
 		})
 	}
 	// Anything else keeps its cause for the logs.
-	err := listenError("x:1", 1, opErr(syscall.EMFILE), hidden)
+	err := listenError("x:1", 1, opErr(syscall.EMFILE), "choose another --port", hidden)
 	if !errors.Is(err, syscall.EMFILE) {
 		t.Errorf("unexpected error lost its cause: %v", err)
 	}

@@ -221,7 +221,10 @@ func (sh *share) listen(network, address string, port int) (*net.TCPListener, er
 		}
 		pre.Close() // the app asked for a specific address: bind that instead
 	}
-	return sockets.Listen(network, net.JoinHostPort(address, strconv.Itoa(port)))
+	// The app chose this port itself (its listen(), from its PORT or its
+	// code): --port is no fix.
+	return sockets.ListenFor(network, net.JoinHostPort(address, strconv.Itoa(port)),
+		"have the app listen on another port, or give it --port to share one")
 }
 
 // ready puts instance id, listening at addr, into rotation.

@@ -15,10 +15,13 @@ import (
 	"github.com/tendhq/tend"
 )
 
-// defaultIgnoreWatch are never watched: dependencies, VCS and editor files,
-// bytecode, and logs (an app that logs into its own directory would
-// otherwise restart itself forever).
-var defaultIgnoreWatch = []string{"node_modules", ".*", "*~", "__pycache__", "*.pyc", "*.log"}
+// defaultIgnoreWatch are never watched: dependencies, VCS and dot files,
+// Python's bytecode, logs, and the temporary files editors write beside
+// the file they save (vim's .swp and its 4913 probe, emacs' #file#,
+// JetBrains' ___jb_tmp___, backups ending in ~): a save is one change, of
+// the file saved, not of what the editor did around it.
+var defaultIgnoreWatch = []string{"node_modules", ".*", "*~", "__pycache__", "*.pyc", "*.log",
+	"*.swp", "*.swx", "*.swo", "4913", "#*#", "*___jb_tmp___", "*___jb_old___", "*.crswap"}
 
 // defaultWatchDelay gathers a burst of changes (a save of several files, a
 // build) into one replacement.
@@ -171,7 +174,7 @@ func (a *App) watchLoop(w *watcher, stop chan struct{}) {
 	}
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
-	var changed string // the first path of the burst, for the log
+	var changed string // the last path of the burst, for the log
 	for {
 		select {
 		case ev, ok := <-w.fs.Events:
@@ -188,9 +191,10 @@ func (a *App) watchLoop(w *watcher, stop chan struct{}) {
 			if !w.relevant(ev) {
 				continue
 			}
-			if changed == "" {
-				changed, _ = filepath.Rel(w.root, ev.Name)
-			}
+			// The last change of the burst names it in the log: an editor
+			// that writes a temporary file first renames it onto the file
+			// it saves last.
+			changed, _ = filepath.Rel(w.root, ev.Name)
 			settle.Reset(delay)
 		case err, ok := <-w.fs.Errors:
 			if !ok {

@@ -20,13 +20,23 @@ const (
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	cause   error  // what it came from, for errors.Is and errors.As; never sent
 }
 
 func (e *Error) Error() string { return e.Message }
 
+// Unwrap returns the error e came from, if any.
+func (e *Error) Unwrap() error { return e.cause }
+
 // Errorf returns an *Error with the given code.
 func Errorf(code, format string, args ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Causef is Errorf for an error that rewords cause for the user: errors.Is
+// and errors.As still find cause (an errno a Node worker must get, say).
+func Causef(cause error, code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), cause: cause}
 }
 
 // ErrorCode returns the code of err, EINTERNAL when it carries none.

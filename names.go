@@ -47,15 +47,17 @@ func SafeName(s string) string {
 			b.WriteByte('-')
 		}
 	}
-	name := strings.TrimLeft(b.String(), "._-+@")
+	name := clip(strings.TrimLeft(b.String(), "._-+@"))
+	if CheckName(name) != nil {
+		name = clip("app-" + name)
+	}
+	return name
+}
+
+// clip cuts name to MaxNameLen and drops the dashes it ends with.
+func clip(name string) string {
 	if len(name) > MaxNameLen {
 		name = name[:MaxNameLen]
-	}
-	if CheckName(name) != nil {
-		name = "app-" + name
-		if len(name) > MaxNameLen {
-			name = name[:MaxNameLen]
-		}
 	}
 	return strings.TrimRight(name, "-")
 }

@@ -24,7 +24,8 @@ func TestCheckName(t *testing.T) {
 func TestSafeName(t *testing.T) {
 	for in, want := range map[string]string{
 		"server": "server", "1000": "app-1000", "all": "app-all", "my app": "my-app", "..x": "x", "": "app",
-		"ünïcode": "n-code", strings.Repeat("b", 80): strings.Repeat("b", 64),
+		"ünïcode": "n-code", "all-": "app-all", "1000-": "app-1000", "-12-": "app-12", "x-": "x",
+		strings.Repeat("b", 80): strings.Repeat("b", 64),
 	} {
 		got := SafeName(in)
 		if got != want {

@@ -102,6 +102,10 @@ type AppSpec struct {
 	Interpreter     string   `json:"interpreter,omitempty"` // "" = by extension, "none" = exec the script
 	InterpreterArgs []string `json:"interpreter_args,omitempty"`
 	Instances       int      `json:"instances"` // resolved count, at least 1
+	// InstancesGiven says the count is the user's (-i, instances:), not the
+	// default: a Node script then runs as a cluster even alone, as in PM2,
+	// so that its reload has no downtime.
+	InstancesGiven bool `json:"instances_given,omitempty"`
 
 	// Env holds the variables the user gave (--env, env:, env_<name>:).
 	Env map[string]string `json:"env,omitempty"`
@@ -276,6 +280,10 @@ type ReloadStep struct {
 	ReadyBy   string `json:"ready_by,omitempty"`   // which signal: listening, ready, notify, tcp, http, timeout
 	StoppedMS int64  `json:"stopped_ms,omitempty"` // the old process was gone after
 	Error     string `json:"error,omitempty"`      // why the reload stopped here
+	// OwnPorts are the ports the old process listened on itself (an app
+	// in fork mode): the new one could not bind them beside it, so the
+	// old one stopped first and the instance was down in between.
+	OwnPorts []int `json:"own_ports,omitempty"`
 }
 
 // ReloadReport is the outcome of one reload (or scale) of one app.

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/client"
+	"github.com/tendhq/tend/internal/procexec"
 )
 
 // What a PM2 user meets in the first hour.
@@ -111,4 +113,90 @@ func TestPortInUseHint(t *testing.T) {
 	if p := insts[0].Problem; strings.Contains(p, "--port "+port) || !strings.Contains(p, "have the app listen on another port") {
 		t.Errorf("problem %q", p)
 	}
+}
+
+// TestOwnPortReload: an app that listens on its port itself (fork mode:
+// tend holds no port for it) gets its new process on reload and on a
+// watched change, Node or Python: the old process stops first, with a
+// warning that names --port. A Node app given -i 1 runs as a cluster and
+// reloads without downtime, so without the warning.
+func TestOwnPortReload(t *testing.T) {
+	h := newHarness(t)
+	script := filepath.Join(repoRoot(t), "internal", "cli", "testdata", "ownport.js")
+	serves := func(port int, want func(pid int) bool) {
+		t.Helper()
+		h.poll(fmt.Sprintf("port %d served by the instance", port), func() bool {
+			pid, err := get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+			return err == nil && want(pid)
+		})
+	}
+	pidOf := func(app string) int {
+		for _, in := range h.ls() {
+			if in.Name == app {
+				return in.PID
+			}
+		}
+		t.Fatalf("no app %s", app)
+		return 0
+	}
+	reload := func(app string, port int, warned bool) {
+		t.Helper()
+		old := pidOf(app)
+		_, errOut, code := h.run("reload", app)
+		warning := strings.Contains(errOut, "warning: "+app+" listens on port "+strconv.Itoa(port)+" itself") &&
+			strings.Contains(errOut, "--port "+strconv.Itoa(port)) && strings.Contains(errOut, "stopped first")
+		if code != 0 || warning != warned {
+			t.Errorf("tend reload %s: exit %d, warning %v (want %v):\n%s", app, code, warning, warned, errOut)
+		}
+		if pidOf(app) == old {
+			t.Errorf("tend reload %s: still pid %d", app, old)
+		}
+	}
+
+	port := freePort(t)
+	h.ok("start", script, "--name", "node", "--env", "OWN_PORT="+strconv.Itoa(port))
+	serves(port, func(pid int) bool { return pid == pidOf("node") })
+	reload("node", port, true)
+	serves(port, func(pid int) bool { return pid == pidOf("node") })
+
+	// Python's own server, as Debian ships it.
+	pyPort := freePort(t)
+	h.ok("start", "/usr/bin/python3", "--name", "py", "--", "-m", "http.server", "--bind", "127.0.0.1", strconv.Itoa(pyPort))
+	h.poll("python's server", func() bool { return listenPort(pidOf("py")) == pyPort })
+	reload("py", pyPort, true)
+	h.poll("python's new server", func() bool { return listenPort(pidOf("py")) == pyPort })
+
+	// A watched change goes the same way, and says so in tend.log.
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "app.conf")
+	os.WriteFile(conf, []byte("a"), 0o644)
+	wPort := freePort(t)
+	h.ok("start", script, "--name", "w", "--cwd", dir, "--watch", "--watch-delay", "100ms", "--env", "OWN_PORT="+strconv.Itoa(wPort))
+	serves(wPort, func(pid int) bool { return pid == pidOf("w") })
+	first := pidOf("w")
+	os.WriteFile(conf, []byte("b"), 0o644)
+	serves(wPort, func(pid int) bool { return pid != first && pid == pidOf("w") })
+	if b, _ := os.ReadFile(filepath.Join(h.home, "tend.log")); !strings.Contains(string(b), "listens on port "+strconv.Itoa(wPort)+" itself") {
+		t.Errorf("tend.log does not say why the watched app was down:\n%s", b)
+	}
+
+	// -i 1: a Node app is a one-worker cluster, tend holds its port.
+	cPort := freePort(t)
+	h.ok("start", script, "--name", "c", "-i", "1", "--env", "OWN_PORT="+strconv.Itoa(cPort))
+	for _, in := range h.ls() {
+		if in.Name == "c" && in.Mode != tend.ModeCluster {
+			t.Errorf("-i 1 runs the Node app in %s mode, want cluster", in.Mode)
+		}
+	}
+	serves(cPort, func(pid int) bool { return pid == pidOf("c") })
+	reload("c", cPort, false)
+	serves(cPort, func(pid int) bool { return pid == pidOf("c") })
+}
+
+// listenPort is the TCP port pid listens on itself, 0 for none.
+func listenPort(pid int) int {
+	if ports := procexec.ListenPorts([]int{pid}); len(ports) > 0 {
+		return ports[0]
+	}
+	return 0
 }

@@ -166,6 +166,17 @@ func fakeApp(args []string) {
 		mid.Stdout = os.Stdout
 		mid.Run()
 		forever()
+	case "groupfork": // a child in a process group of its own; with "exit", exits at once
+		exitOnStop()
+		self, _ := os.Executable()
+		c := exec.Command(self, "sleeper")
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		c.Start()
+		fmt.Printf("escaped %d\n", c.Process.Pid)
+		if len(args) > 1 && args[1] == "exit" {
+			os.Exit(0)
+		}
+		forever()
 	case "badchannel": // writes lines that are not JSON on its channel, fast
 		exitOnStop()
 		fd, _ := strconv.Atoi(os.Getenv("TEND_CHANNEL_FD"))

@@ -159,16 +159,25 @@ func (e *env) printReports(reps []tend.ReloadReport) {
 				}
 				parts = append(parts, p)
 			}
-			if st.OldPID != 0 && st.Error == "" {
+			switch {
+			case len(st.OwnPorts) > 0:
+				// Stopped before the new one started: say so first.
+				parts = append([]string{fmt.Sprintf("old pid %d stopped first, after %s", st.OldPID, human.Duration(time.Duration(st.StoppedMS)*time.Millisecond))}, parts...)
+			case st.OldPID != 0 && st.Error == "":
 				parts = append(parts, fmt.Sprintf("old pid %d stopped after %s", st.OldPID, human.Duration(time.Duration(st.StoppedMS)*time.Millisecond)))
 			}
 			if st.Error != "" {
 				parts = append(parts, e.paint(red, st.Error))
-				if st.OldPID != 0 {
+				if st.OldPID != 0 && len(st.OwnPorts) == 0 {
 					parts = append(parts, fmt.Sprintf("old pid %d kept serving", st.OldPID))
 				}
 			}
 			fmt.Fprintf(e.errOut, "  %s[%d] (id %d): %s\n", r.App, st.Instance, st.ID, strings.Join(parts, ", "))
+		}
+		if i := slices.IndexFunc(r.Steps, func(st tend.ReloadStep) bool { return len(st.OwnPorts) > 0 }); i >= 0 {
+			port := r.Steps[i].OwnPorts[0]
+			fmt.Fprintf(e.errOut, "  %s: %s listens on port %d itself, so each instance stopped before its new process could bind it and was down in between; for a %s without downtime let tend hold the port: start it with --port %d (a Node app: -i 1)\n",
+				e.paint(yellow, "warning"), r.App, port, r.Action, port)
 		}
 		if len(r.EnvChanges) > 0 {
 			fmt.Fprintf(e.errOut, "  environment: %s\n", strings.Join(r.EnvChanges, " "))

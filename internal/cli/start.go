@@ -180,6 +180,7 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 		if s.Instances, err = config.ParseInstances(f.instances); err != nil {
 			return nil, usageErr("--instances: %v", err)
 		}
+		s.InstancesGiven = true
 	}
 	for _, kv := range f.env {
 		k, v, err := config.ParseEnvArg(kv)

@@ -34,6 +34,8 @@ func TestCommandStorm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range rounds {
 		h.ok(start[0:]...)
+		daemon := h.ping().PID
+		var dump sync.Once
 		var wg sync.WaitGroup
 		for range 50 {
 			args := commands[rng.IntN(len(commands))]
@@ -45,6 +47,9 @@ func TestCommandStorm(t *testing.T) {
 				out, err := cmd.CombinedOutput()
 				if ctx.Err() != nil {
 					t.Errorf("round %d: tend %v did not return within a minute: %v\n%s", round, args, err, out)
+					// The daemon's goroutines, in tend.log (printed below):
+					// where it waits.
+					dump.Do(func() { syscall.Kill(daemon, syscall.SIGQUIT) })
 				}
 			})
 		}

@@ -496,8 +496,9 @@ func TestKeeperDeath(t *testing.T) {
 }
 
 // TestEscapedDaemon: what an instance spawned and let go of (a daemon
-// that double-forked, now the keeper's child) dies with the instance,
-// when it is stopped and when it crashes.
+// that double-forked, or a child in a process group of its own, now the
+// keeper's child) dies with the instance, when it is stopped, when it
+// crashes and when it exits.
 func TestEscapedDaemon(t *testing.T) {
 	h := newHarness(t)
 	escaped := func(app string) int {
@@ -518,6 +519,18 @@ func TestEscapedDaemon(t *testing.T) {
 	pid = escaped("crashy")
 	syscall.Kill(h.ls()[1].PID, syscall.SIGKILL)
 	awaitDead(t, pid)
+
+	h.ok("start", h.self, "--name", "group", "--", "groupfork")
+	pid = escaped("group")
+	for _, in := range h.ls() {
+		if in.Name == "group" {
+			syscall.Kill(in.PID, syscall.SIGKILL)
+		}
+	}
+	awaitDead(t, pid)
+
+	h.ok("start", h.self, "--name", "leaves", "--no-autorestart", "--", "groupfork", "exit")
+	awaitDead(t, escaped("leaves"))
 }
 
 func parentOf(pid int) int {

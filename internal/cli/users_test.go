@@ -71,6 +71,16 @@ func TestForeignHome(t *testing.T) {
 			t.Cleanup(func() { os.Remove(link) })
 			return link
 		}, "is a symlink"},
+		{"under a directory another user owns", func() string {
+			home := filepath.Join(sharedHome(t, uid, gid, 0o755), "home")
+			os.Mkdir(home, 0o700)
+			return home
+		}, "belongs to uid"},
+		{"under a directory others can write in", func() string {
+			home := filepath.Join(sharedHome(t, 0, 0, 0o777), "a", "home")
+			os.MkdirAll(home, 0o700)
+			return home
+		}, "writable by other users"},
 		{"logs owned by another user", func() string {
 			home := sharedHome(t, 0, 0, 0o700)
 			logs := filepath.Join(home, "logs")
@@ -209,7 +219,7 @@ func TestInstanceLimit(t *testing.T) {
 		{"start", h.self, "--name", "huge", "-i", "1000000000", "--", "serve"},
 		{"start", h.self, "--name", "four", "-i", "4", "--", "serve"},
 	} {
-		if errOut := h.fail(2, args...); !strings.Contains(errOut, "over this daemon's limit of 3") || !strings.Contains(errOut, "max_instances") {
+		if errOut := h.fail(2, args...); !strings.Contains(errOut, "limit of 3 instances") || !strings.Contains(errOut, "max_instances") {
 			t.Errorf("tend %v: %q", args[:4], errOut)
 		}
 	}

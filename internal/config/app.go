@@ -30,7 +30,6 @@ type appDecoder struct {
 	envOver    map[string]string // env_<opt.EnvName>:
 	time       bool              // time: true
 	nameNode   *yaml.Node        // where the name came from, for duplicate names
-	instances  bool              // instances: given
 	dateFormat bool              // log_date_format: given
 }
 
@@ -131,7 +130,7 @@ func (d *appDecoder) set(canon, key string, v *yaml.Node) error {
 		var t string
 		if t, err = numText(v); err == nil {
 			s.Instances, err = ParseInstances(t)
-			d.instances = true
+			s.InstancesGiven = true
 		}
 	case "exec_mode":
 		var m string
@@ -271,7 +270,7 @@ func (d *appDecoder) finish(n *yaml.Node) error {
 	if s.Cwd == "" {
 		s.Cwd = d.dir
 	}
-	if !d.instances {
+	if !s.InstancesGiven {
 		s.Instances = 1
 	}
 	if len(d.env) > 0 || len(d.envOver) > 0 {

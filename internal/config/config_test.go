@@ -42,13 +42,13 @@ func TestLoadFull(t *testing.T) {
 
 	apiYAML := func(env map[string]string) tend.AppSpec {
 		return tend.AppSpec{
-			Name:                   "api",
-			Script:                 "./server.js",
-			Args:                   []string{"--port", "3000", "--name", "my app"},
-			Cwd:                    filepath.Join(td, "srv"),
-			Interpreter:            "node",
-			InterpreterArgs:        []string{"--max-old-space-size=512"},
-			Instances:              8,
+			Name:            "api",
+			Script:          "./server.js",
+			Args:            []string{"--port", "3000", "--name", "my app"},
+			Cwd:             filepath.Join(td, "srv"),
+			Interpreter:     "node",
+			InterpreterArgs: []string{"--max-old-space-size=512"},
+			Instances:       8, InstancesGiven: true,
 			Env:                    env,
 			BaseEnv:                base,
 			Autorestart:            ptr(false),
@@ -80,12 +80,12 @@ func TestLoadFull(t *testing.T) {
 	prodEnv := map[string]string{"NODE_ENV": "production", "PORT": "3000", "DEBUG": "false", "RATIO": "0.5", "EMPTY": ""}
 	restYAML := []tend.AppSpec{
 		{
-			Name:             "worker",
-			Script:           "python3 worker.py --queue jobs",
-			Cwd:              td,
-			Interpreter:      "none",
-			InterpreterArgs:  []string{"--inspect", "--trace-warnings"},
-			Instances:        7,
+			Name:            "worker",
+			Script:          "python3 worker.py --queue jobs",
+			Cwd:             td,
+			Interpreter:     "none",
+			InterpreterArgs: []string{"--inspect", "--trace-warnings"},
+			Instances:       7, InstancesGiven: true,
 			BaseEnv:          base,
 			MaxRestarts:      5,
 			StopExitCodes:    []int{2},
@@ -98,7 +98,7 @@ func TestLoadFull(t *testing.T) {
 		},
 		{
 			Name: "cmd-app", Script: "./bin/server", Cwd: "/opt/app", InterpreterArgs: []string{"-x"},
-			Instances: 3, BaseEnv: base, ExecMode: tend.ModeSocket, OutFile: "o.log", ErrorFile: "e.log",
+			Instances: 3, InstancesGiven: true, BaseEnv: base, ExecMode: tend.ModeSocket, OutFile: "o.log", ErrorFile: "e.log",
 		},
 		{
 			Name: "command-app", Script: "./bin/server", Cwd: td, Instances: 1, BaseEnv: base,
@@ -112,11 +112,11 @@ func TestLoadFull(t *testing.T) {
 
 	apiJSON := func(env map[string]string) tend.AppSpec {
 		return tend.AppSpec{
-			Name:             "api",
-			Script:           "server.js",
-			Args:             []string{"--port", "3000"},
-			Cwd:              td,
-			Instances:        4,
+			Name:      "api",
+			Script:    "server.js",
+			Args:      []string{"--port", "3000"},
+			Cwd:       td,
+			Instances: 4, InstancesGiven: true,
 			Env:              env,
 			BaseEnv:          base,
 			Autorestart:      ptr(true),
@@ -132,7 +132,7 @@ func TestLoadFull(t *testing.T) {
 			LogDateFormat:    "15:04", // log_date_format wins over time: true
 		}
 	}
-	workerJSON := tend.AppSpec{Name: "worker", Script: "worker.js", Cwd: "/srv/worker", Instances: 8, BaseEnv: base}
+	workerJSON := tend.AppSpec{Name: "worker", Script: "worker.js", Cwd: "/srv/worker", Instances: 8, InstancesGiven: true, BaseEnv: base}
 
 	tests := []struct {
 		name string
@@ -689,7 +689,7 @@ func TestLoadJS(t *testing.T) {
 			name: "commonjs", file: "ecosystem.config.js",
 			src: "module.exports = {\n  apps: [{\n    name: 'api',\n    script: './server.js',\n    instances: 'max',\n" +
 				"    env: { PORT: 3000, FROM: process.env.TEND_JS_TEST },\n    env_production: { NODE_ENV: 'production' },\n  }],\n};\n",
-			want: []tend.AppSpec{{Name: "api", Script: "./server.js", Instances: 2,
+			want: []tend.AppSpec{{Name: "api", Script: "./server.js", Instances: 2, InstancesGiven: true,
 				Env: map[string]string{"PORT": "3000", "FROM": "base env", "NODE_ENV": "production"}}},
 		},
 		{

@@ -72,3 +72,24 @@ func TestSlowClientsAreCut(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestInstanceLimitOverflow: counts whose sum passes the largest int are
+// refused like any count over the limit, and nothing is made.
+func TestInstanceLimitOverflow(t *testing.T) {
+	d, home := serveTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	spec := func(name string) tend.AppSpec {
+		return tend.AppSpec{Name: name, Script: "/bin/sleep", Args: []string{"1000"}, Interpreter: "none", Cwd: "/", Instances: 1 << 62}
+	}
+	_, err := client.New(home).Start(ctx, tend.StartRequest{Apps: []tend.AppSpec{spec("a"), spec("b")}})
+	if tend.ErrorCode(err) != tend.EINVALID {
+		t.Fatalf("two apps of 2^62 instances: %v, want %s", err, tend.EINVALID)
+	}
+	d.mu.Lock()
+	held := d.reserved
+	d.mu.Unlock()
+	if n := len(d.instances()); n != 0 || held != 0 {
+		t.Errorf("%d instances made, %d held after a refused start", n, held)
+	}
+}

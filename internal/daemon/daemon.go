@@ -61,6 +61,7 @@ type Daemon struct {
 	shutDone chan struct{}              // closed when the first shutdown is done
 	starting sync.WaitGroup             // starts in flight, which shutdown waits for
 	creating map[string]*supervisor.App // apps of starts in flight, for logs -f
+	reserved int                        // instances starts and scales in flight hold room for; guarded by mu
 	quit     chan struct{}              // closed to end the daemon (kill)
 	exe      string                     // this binary, the LISTEN_PID shim
 
@@ -70,6 +71,7 @@ type Daemon struct {
 	poller    *logfile.Poller
 	hub       eventHub     // instance events for GET /v1/events
 	keeper    *keeper.Conn // keeps the apps' processes and sockets; nil under tend run
+	keeperAt  int          // the keeper's pid, the daemon's parent
 	upgrading string       // the binary this daemon hands over to (tend update)
 	limit     limiter      // what apps make the daemon log
 	followLog func()       // points stderr at tend.log after a rotation
@@ -486,7 +488,8 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 			}
 		}
 	}
-	if err := d.checkCapacity(req.Apps, replaced); err != nil {
+	held, err := d.reserveStart(req.Apps, replaced)
+	if err != nil {
 		d.mu.Unlock()
 		return nil, err
 	}
@@ -511,6 +514,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 	fail := func(err error) error {
 		closeAll(started)
 		d.mu.Lock()
+		d.reserved -= held
 		for _, spec := range req.Apps {
 			delete(d.apps, spec.Name)
 			delete(d.creating, spec.Name)
@@ -550,6 +554,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		d.mu.Unlock()
 		return nil, fail(errQuitting)
 	}
+	d.reserved -= held
 	for _, a := range started {
 		d.apps[a.Name()] = a
 		delete(d.creating, a.Name())
@@ -573,23 +578,34 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 // limitHint says where the instance limit comes from.
 const limitHint = "max_instances in $TEND_HOME/config.yaml; by default it follows the open file limit, ulimit -n, at 6 descriptors an instance"
 
-// checkCapacity refuses specs whose instances, with those running (but
-// the replaced apps'), would pass the daemon's limit: up front, before a
-// slot is made. Caller holds mu.
-func (d *Daemon) checkCapacity(specs []tend.AppSpec, replaced []*supervisor.App) error {
-	total := 0
+// room is how many more instances the daemon's limit allows, with those
+// of the apps but except running and those held for starts and scales in
+// flight. Caller holds mu.
+func (d *Daemon) room(except ...*supervisor.App) int {
+	used := d.reserved
 	for _, a := range d.allApps() {
-		if !slices.Contains(replaced, a) {
-			total += len(a.Instances())
+		if !slices.Contains(except, a) {
+			used += len(a.Instances())
 		}
 	}
+	return d.settings.MaxInstances - used
+}
+
+// reserveStart holds room for the instances of specs (the replaced apps'
+// instances go) or refuses them, up front, before a slot is made. It
+// returns what to give back to d.reserved once the apps count by
+// themselves. Caller holds mu.
+func (d *Daemon) reserveStart(specs []tend.AppSpec, replaced []*supervisor.App) (int, error) {
+	room, held := d.room(replaced...), 0
 	for _, spec := range specs {
-		total += spec.Instances
+		if spec.Instances > room-held {
+			return 0, tend.Errorf(tend.EINVALID, "starting %s (%d instances) would pass this daemon's limit of %d instances in all: %d more fit (%s)",
+				spec.Name, spec.Instances, d.settings.MaxInstances, max(room-held, 0), limitHint)
+		}
+		held += spec.Instances
 	}
-	if limit := d.settings.MaxInstances; total > limit {
-		return tend.Errorf(tend.EINVALID, "starting %s would make %d instances in all, over this daemon's limit of %d (%s)", specs[0].Name, total, limit, limitHint)
-	}
-	return nil
+	d.reserved += held
+	return held, nil
 }
 
 // toStart returns the ids of a's instances that start now: all (nil) but
@@ -648,13 +664,14 @@ func normalize(s *tend.AppSpec) error {
 }
 
 // chooseMode settles how the instances of spec share its port: Node
-// scripts get the Node cluster protocol, anything else with a port gets
-// socket activation; a single instance without a port is a plain fork.
+// scripts get the Node cluster protocol (with a port, more than one
+// instance, or a count the user gave, as PM2 does), anything else with a
+// port gets socket activation; the rest is a plain fork.
 func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
 	switch s.ExecMode {
 	case "":
 		switch {
-		case r.Node && (s.Port > 0 || s.Instances > 1):
+		case r.Node && (s.Port > 0 || s.Instances > 1 || s.InstancesGiven):
 			s.ExecMode = tend.ModeCluster
 		case s.Port > 0:
 			s.ExecMode = tend.ModeSocket
@@ -690,7 +707,29 @@ func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
 	if !slices.Contains(valid, s.Sched) {
 		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, s.Sched, s.ExecMode, strings.Join(valid, " or "))
 	}
-	return nil
+	return checkReadyURL(s)
+}
+
+// checkReadyURL refuses a ready_url on the port the instances share in
+// cluster and socket modes: any instance may answer there, so during a
+// reload an old one would answer for the new one, which would count as
+// ready before it is (proxy mode probes each instance's own port).
+func checkReadyURL(s *tend.AppSpec) error {
+	if s.ReadyURL == "" || s.Port == 0 || (s.ExecMode != tend.ModeCluster && s.ExecMode != tend.ModeSocket) {
+		return nil
+	}
+	rest := s.ReadyURL
+	if _, after, ok := strings.Cut(rest, "://"); ok {
+		rest = after
+	}
+	hostport, _, _ := strings.Cut(rest, "/")
+	_, port, err := net.SplitHostPort(hostport)
+	if err != nil || (port != "$PORT" && port != "${PORT}" && port != strconv.Itoa(s.Port)) {
+		return nil
+	}
+	return tend.Errorf(tend.EINVALID, "app %s: ready_url %s probes port %d, which every instance shares in %s mode: an old instance would answer "+
+		"for a new one during a reload; have the app say it is ready (sd_notify READY=1, or --wait-ready and process.send('ready')), "+
+		"probe a port of each instance's own, or use --exec-mode proxy, which probes each instance", s.Name, s.ReadyURL, s.Port, s.ExecMode)
 }
 
 // checkNodeCluster verifies, once per node binary, that tend can be its
@@ -975,21 +1014,26 @@ func (d *Daemon) scale(ctx context.Context, req tend.ScaleRequest) (tend.ReloadR
 	if a == nil {
 		return out, tend.Errorf(tend.ENOTFOUND, "no app named %q (see tend ls)", req.App)
 	}
-	n := req.Count
-	if req.Relative {
-		n += len(a.Instances())
-	}
 	d.mu.Lock()
-	total := 0
-	for _, b := range d.allApps() {
-		if b != a {
-			total += len(b.Instances())
-		}
+	room, now := d.room(a), len(a.Instances())
+	n, base := req.Count, 0
+	if req.Relative {
+		base = now // n is compared before the sum: no overflow
 	}
+	if n > room-base {
+		d.mu.Unlock()
+		return out, tend.Errorf(tend.EINVALID, "scaling %s would pass this daemon's limit of %d instances in all: %s can have %d (%s)",
+			req.App, d.settings.MaxInstances, req.App, max(room, 0), limitHint)
+	}
+	n += base
+	held := max(n-now, 0)
+	d.reserved += held
 	d.mu.Unlock()
-	if limit := d.settings.MaxInstances; n > limit-total {
-		return out, tend.Errorf(tend.EINVALID, "scaling %s to %d instances would make %d in all, over this daemon's limit of %d (%s)", req.App, n, total+n, limit, limitHint)
-	}
+	defer func() {
+		d.mu.Lock()
+		d.reserved -= held
+		d.mu.Unlock()
+	}()
 	rep, err := a.Scale(ctx, n)
 	out.Reports = append(out.Reports, rep)
 	out.Instances = d.instances()

@@ -60,7 +60,7 @@ func (d *Daemon) connectKeeper() (*keeper.Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.keeper = k
+	d.keeper, d.keeperAt = k, os.Getppid()
 	go func() {
 		<-k.Gone()
 		select {
@@ -83,10 +83,12 @@ func (d *Daemon) sdNotify(state string) error {
 
 // keeperPID is the keeper's pid (its parent), 0 without one.
 func (d *Daemon) keeperPID() int {
-	if !d.hasKeeper() {
+	// A parent other than the keeper's pid: the keeper died and the
+	// daemon was given to init before the connection said so.
+	if !d.hasKeeper() || os.Getppid() != d.keeperAt {
 		return 0
 	}
-	return os.Getppid()
+	return d.keeperAt
 }
 
 // hasKeeper reports whether a keeper keeps the apps' processes.
@@ -295,7 +297,7 @@ func stopOrphan(pid int, start uint64, spec tend.AppSpec) chan struct{} {
 		if procexec.StartTime(pid) != start {
 			return // the pid names another process now
 		}
-		tree := procexec.Descendants(pid)
+		tree := procexec.Refs(procexec.Descendants(pid))
 		unix.PidfdSendSignal(fd, sig, nil, 0)
 		procexec.SignalTree(pid, sig)
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}

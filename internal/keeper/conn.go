@@ -262,8 +262,15 @@ func (c *Conn) Put(name string, fds ...int) error {
 	return c.send(&packet{Op: opPut, Name: name}, fds)
 }
 
-// Drop closes the keeper's copies of the store entry name.
-func (c *Conn) Drop(name string) error { return c.send(&packet{Op: opDrop, Name: name}, nil) }
+// Drop closes the keeper's copies of the store entry name, and returns
+// once they are closed: a port dropped can be bound again at once.
+func (c *Conn) Drop(name string) error {
+	r, err := c.request(&packet{Op: opDrop, Name: name}, nil)
+	if err == nil && r.p.Err != "" {
+		err = errors.New(r.p.Err)
+	}
+	return err
+}
 
 // Notify has the keeper send state to systemd (sd_notify): under systemd
 // the keeper is the service's main process, the one systemd listens to.
@@ -418,10 +425,10 @@ func (p *Process) Signal(sig syscall.Signal) error {
 }
 
 // Tree returns the live descendants of the process.
-func (p *Process) Tree() []int { return procexec.Descendants(p.pid) }
+func (p *Process) Tree() []procexec.Ref { return procexec.Refs(procexec.Descendants(p.pid)) }
 
 // KillRest SIGKILLs what is left of the process's group and of tree.
-func (p *Process) KillRest(tree []int) { procexec.KillRest(p.pid, tree) }
+func (p *Process) KillRest(tree []procexec.Ref) { procexec.KillRest(p.pid, tree) }
 
 // Release tells the keeper that the daemon has recorded the process's end
 // and read its output: it may close what it held for it.

@@ -40,7 +40,7 @@ type proc struct {
 
 // loopbackListen keeps tests off external interfaces: "all addresses"
 // becomes 127.0.0.1.
-func loopbackListen(network, address string, port int) (*net.TCPListener, error) {
+func loopbackListen(network, address string, port int) (Socket, error) {
 	if address == "" {
 		network, address = "tcp4", "127.0.0.1"
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,17 +27,20 @@ type Options struct {
 	// Node's name for shared, is accepted too.
 	Sched string
 	// Listen binds and listens for a worker's server. network is "tcp"
-	// (address "" = all addresses, dual stack, like Node), "tcp4" or "tcp6";
-	// port may be 0. The Primary owns the returned listener. An error that
-	// wraps a syscall.Errno (as net's do) reaches the worker as that errno,
-	// any other as EINVAL. Default: DefaultListen.
-	Listen func(network, address string, port int) (*net.TCPListener, error)
+	// (address "" = all addresses, dual stack, like Node), "tcp4", "tcp6",
+	// NetUnix (address is a path, as the worker gave it) or NetUDP4 and
+	// NetUDP6 (a dgram socket's bind); port may be 0. The Primary owns the
+	// returned Socket. An error that wraps a syscall.Errno (as net's do)
+	// reaches the worker as that errno, any other as EINVAL. Default:
+	// DefaultListen.
+	Listen func(network, address string, port int) (Socket, error)
 	// Logf receives diagnostics (bad messages from workers, accept errors).
 	// Default: discard.
 	Logf func(format string, args ...any)
 	// Bound, if set, is told of each new listening socket (tend's keeper
-	// keeps a copy of it), under Node's key for it.
-	Bound func(key string, ln *net.TCPListener)
+	// keeps a copy of it), under Node's key for it, and with a nil ln of
+	// each one closed because every worker closed its server.
+	Bound func(key string, ln Socket)
 }
 
 // A Primary is the Node cluster primary for one app: it owns the app's
@@ -46,9 +48,9 @@ type Options struct {
 // methods are safe for concurrent use.
 type Primary struct {
 	sched  string
-	listen func(network, address string, port int) (*net.TCPListener, error)
+	listen func(network, address string, port int) (Socket, error)
 	logf   func(format string, args ...any)
-	bound  func(key string, ln *net.TCPListener)
+	bound  func(key string, ln Socket)
 
 	seq atomic.Int64 // Node's sendHelper seq: replies come back as ack
 
@@ -312,6 +314,7 @@ type clusterMsg struct {
 	Port        json.RawMessage `json:"port,omitempty"`
 	AddressType json.RawMessage `json:"addressType,omitempty"`
 	FD          json.RawMessage `json:"fd,omitempty"`
+	Flags       json.RawMessage `json:"flags,omitempty"` // UV_TCP_IPV6ONLY for ipv6Only
 	Data        json.RawMessage `json:"data,omitempty"`
 }
 
@@ -371,10 +374,32 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 		p.emit(w, Event{Kind: Listening, Port: port, Address: addr})
 	case "close":
 		p.mu.Lock()
-		if l := p.listeners[q.Key]; l != nil {
-			// The socket stays bound: the next instance will want it.
-			l.leave(w.id)
+		l := p.listeners[q.Key]
+		if l == nil {
+			p.mu.Unlock()
+			break
 		}
+		l.leave(w.id)
+		// The socket stays bound while workers leave or restart: the next
+		// instance will want it. But once every worker closed its server
+		// while in service, nobody listens: the port closes and refuses,
+		// as under Node. A listen() for the key meanwhile waits until the
+		// keeper's copy is closed too, then binds anew.
+		if len(l.members) > 0 || w.leaving || w.out {
+			p.mu.Unlock()
+			break
+		}
+		l.close()
+		delete(p.listeners, q.Key)
+		done := make(chan struct{})
+		p.binding[q.Key] = done
+		p.mu.Unlock()
+		if p.bound != nil {
+			p.bound(q.Key, nil)
+		}
+		p.mu.Lock()
+		delete(p.binding, q.Key)
+		close(done)
 		p.mu.Unlock()
 	case "exitedAfterDisconnect":
 		// The worker waits for this ack before it disconnects.

@@ -302,8 +302,8 @@ func TestBadWorkerMessages(t *testing.T) {
 		`{"cmd":"NODE_SOCKET_COUNT"}`,
 		`{"cmd":"NODE_CLUSTER","act":"queryServer","port":"abc","addressType":4,"seq":2}`,
 		`{"cmd":"NODE_CLUSTER","act":"queryServer","port":1e400,"addressType":4,"seq":3}`,
-		`{"cmd":"NODE_CLUSTER","act":"queryServer","address":"127.0.0.1","port":0,"addressType":"udp4","seq":4}`,
-		`{"cmd":"NODE_CLUSTER","act":"queryServer","address":"/tmp/x.sock","port":-1,"addressType":-1,"seq":5}`,
+		`{"cmd":"NODE_CLUSTER","act":"queryServer","address":"127.0.0.1","port":0,"addressType":"udp7","seq":4}`,
+		`{"cmd":"NODE_CLUSTER","act":"queryServer","address":"/nonexistent/x.sock","port":-1,"addressType":-1,"seq":5}`,
 		`{"cmd":"NODE_CLUSTER","act":"online"}`,
 	} {
 		if err := worker.Send(json.RawMessage(raw)); err != nil {

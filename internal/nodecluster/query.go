@@ -116,15 +116,18 @@ func (p *Primary) queryServer(w *worker, q *clusterMsg, seq json.RawMessage) {
 	}
 	p.join(l, w.id)
 	r := queryReply{Cmd: "NODE_CLUSTER", Key: key, Ack: ackOf(seq), Data: orNull(l.data), Seq: p.seq.Add(1)}
-	if p.sched == SchedShared {
+	if !l.accepts(p.sched) {
 		zero := 0
 		r.Errno = &zero
-		if err := w.ch.SendHandle(r, l.ln, "net.Native", nil); err != nil {
+		if err := w.ch.SendHandle(r, l.ln, l.handleType(), nil); err != nil {
 			p.logf("worker %d: sending socket for %s: %v", w.id, key, err)
 		}
 		return
 	}
-	r.Sockname = &sockname{Address: l.address, Family: l.family, Port: l.port}
+	if l.path == "" {
+		// A unix socket has no sockname: the worker's server knows its path.
+		r.Sockname = &sockname{Address: l.address, Family: l.family, Port: l.port}
+	}
 	if err := w.ch.Send(r); err != nil {
 		p.logf("worker %d: answering queryServer for %s: %v", w.id, key, err)
 		return
@@ -170,7 +173,7 @@ func (p *Primary) listenerFor(w *worker, q *clusterMsg, key, address string, por
 				l.ln.Close()
 				err = fmt.Errorf("listen %s: %w", key, syscall.ECANCELED)
 			} else {
-				if p.sched == SchedRR {
+				if l.accepts(p.sched) {
 					err = p.startAccepting(l)
 				}
 				if err == nil {
@@ -193,18 +196,22 @@ func (p *Primary) listenerFor(w *worker, q *clusterMsg, key, address string, por
 // daemon's Listen may be slow (it looks up who holds a port in use).
 func (p *Primary) bind(q *clusterMsg, key, address string, port int, portOK bool) (*listener, error) {
 	network, err := networkFor(q, address)
-	if err == nil && (!portOK || port < 0) {
+	if err == nil && network != NetUnix && (!portOK || port < 0) {
 		err = fmt.Errorf("bad port %s: %w", q.Port, syscall.EINVAL)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", key, err)
 	}
+	where := address
+	if network != NetUnix {
+		where = net.JoinHostPort(address, strconv.Itoa(port))
+	}
 	ln, err := p.listen(network, address, port)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", net.JoinHostPort(address, strconv.Itoa(port)), err)
+		return nil, fmt.Errorf("listen %s: %w", where, err)
 	}
 	l := newListener(key, ln)
-	if port > 0 && l.port != port {
+	if network != NetUnix && port > 0 && l.port != port {
 		// Node's checkBindError would turn this into EADDRINUSE anyway;
 		// saying so here gives the daemon the reason too.
 		ln.Close()
@@ -213,19 +220,37 @@ func (p *Primary) bind(q *clusterMsg, key, address string, port int, portOK bool
 	return l, nil
 }
 
+// uvTCPIPv6Only is libuv's UV_TCP_IPV6ONLY, the flag of listen({ipv6Only}).
+const uvTCPIPv6Only = 1
+
 // networkFor picks the network for Listen. A null address means all
 // addresses; Node tries "::" then "0.0.0.0", which "tcp" with "" matches.
+// "::" is both IPv6 and IPv4 in Node, unless ipv6Only: Go's "tcp" on "::"
+// is dual-stack, its "tcp6" is IPv6 only.
 func networkFor(q *clusterMsg, address string) (string, error) {
-	if len(q.FD) > 0 && !isNull(q.FD) {
+	if fd, ok := jsInt(q.FD); ok && fd >= 0 || !ok && !isNull(q.FD) {
+		// A descriptor of the worker's own means nothing to tend (dgram
+		// sends -1 for none, as Node's primary reads it).
 		return "", fmt.Errorf("listen({fd}) in a worker: %w", syscall.ENOTSUP)
 	}
 	at := jsString(q.AddressType)
 	switch {
+	case at == "-1":
+		if address == "" {
+			return "", fmt.Errorf("a unix socket without a path: %w", syscall.EINVAL)
+		}
+		return NetUnix, nil
+	case at == NetUDP4 || at == NetUDP6:
+		return at, nil
 	case at != "4" && at != "6":
-		// Pipes (-1) and UDP would need their own handles; not supported yet.
 		return "", fmt.Errorf("address type %s: %w", at, syscall.ENOTSUP)
 	case address == "":
 		return "tcp", nil
+	case at == "6" && address == "::":
+		if flags, _ := jsInt(q.Flags); flags&uvTCPIPv6Only == 0 {
+			return "tcp", nil
+		}
+		return "tcp6", nil
 	case at == "6":
 		return "tcp6", nil
 	}

@@ -20,12 +20,14 @@ const maxHeld = 256
 type listener struct {
 	key     string
 	keyJSON []byte // key as a JSON string, for newconn messages
-	ln      *net.TCPListener
+	ln      Socket
 	acc     *os.File        // RR: a duplicate of ln's socket that tend accepts on
 	accRC   syscall.RawConn // RR: acc's, for accept4 under Go's poller
-	address string
+	address string          // bound address, or a unix socket's path
 	port    int
-	family  string
+	family  string // "IPv4" or "IPv6"; "" for a unix socket
+	path    string // a unix socket's path, removed when it closes
+	udp     bool   // a dgram socket: always shared, as under Node
 	data    []byte // the first worker's server data (TLS ticket keys)
 
 	members map[int]bool   // workers with this server open
@@ -42,19 +44,42 @@ type listener struct {
 	done    chan struct{}  // closed by close
 }
 
-func newListener(key string, ln *net.TCPListener) *listener {
-	a := ln.Addr().(*net.TCPAddr)
+func newListener(key string, ln Socket) *listener {
 	keyJSON, _ := json.Marshal(key) // a string always encodes
-	l := &listener{key: key, keyJSON: keyJSON, ln: ln, address: a.IP.String(), port: a.Port, family: "IPv6",
+	l := &listener{key: key, keyJSON: keyJSON, ln: ln,
 		members: map[int]bool{}, turns: map[int]uint64{}, skipped: map[int]bool{},
 		held:   make(chan struct{}, maxHeld),
 		idle:   make(chan struct{}, 1),
 		quiet:  make(chan struct{}),
 		handed: map[int]uint64{}, done: make(chan struct{})}
-	if a.IP.To4() != nil {
-		l.family = "IPv4"
+	var ip net.IP
+	switch a := sockAddr(ln).(type) {
+	case *net.TCPAddr:
+		ip, l.port = a.IP, a.Port
+	case *net.UDPAddr:
+		ip, l.port, l.udp = a.IP, a.Port, true
+	case *net.UnixAddr:
+		l.address, l.path = a.Name, a.Name
+	}
+	if ip != nil {
+		l.address, l.family = ip.String(), "IPv6"
+		if ip.To4() != nil {
+			l.family = "IPv4"
+		}
 	}
 	return l
+}
+
+// accepts reports whether tend accepts l's connections and hands them
+// out: in RR, but for UDP, which Node always shares.
+func (l *listener) accepts(sched string) bool { return sched == SchedRR && !l.udp }
+
+// handleType is how Node's channel names l's socket when it is sent.
+func (l *listener) handleType() string {
+	if l.udp {
+		return "dgram.Native"
+	}
+	return "net.Native"
 }
 
 // close closes the socket and the connections waiting in tend. Caller holds
@@ -65,6 +90,9 @@ func (l *listener) close() {
 		l.grace.Stop()
 	}
 	l.ln.Close()
+	if l.path != "" {
+		os.Remove(l.path) // as libuv does when a server on a path closes
+	}
 	if l.acc != nil {
 		l.acc.Close()
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"time"
 )
@@ -49,7 +48,7 @@ func (p *Primary) Export() []ListenerState {
 // listener gets its connections again. A state without a socket is
 // skipped; a socket without a state is kept with no member, for the next
 // worker that asks for its key.
-func (p *Primary) Restore(states []ListenerState, sockets map[string]*net.TCPListener) error {
+func (p *Primary) Restore(states []ListenerState, sockets map[string]Socket) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	byKey := map[string]ListenerState{}
@@ -71,7 +70,7 @@ func (p *Primary) Restore(states []ListenerState, sockets map[string]*net.TCPLis
 		for id, n := range st.Handed {
 			l.handed[id] = n
 		}
-		if p.sched == SchedRR {
+		if l.accepts(p.sched) {
 			if err := p.startAccepting(l); err != nil {
 				ln.Close()
 				return fmt.Errorf("nodecluster: restoring %s: %w", key, err)

@@ -34,7 +34,7 @@ func TestDrainKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := nodecluster.New(nodecluster.Options{Listen: func(network, address string, port int) (*net.TCPListener, error) {
+	p := nodecluster.New(nodecluster.Options{Listen: func(network, address string, port int) (nodecluster.Socket, error) {
 		return nodecluster.DefaultListen("tcp4", "127.0.0.1", port)
 	}, Logf: t.Logf})
 	defer p.Close()

@@ -27,9 +27,13 @@ var ErrNotPrivate = errors.New("not private to this user")
 
 // Dir makes dir (and missing parents) with mode 0700, or checks the one
 // that is there: a real directory, not a symlink, owned by this user and
-// writable by nobody else. A directory that is ours but readable by others
-// is made 0700.
+// writable by nobody else, under directories nobody else can rename it
+// in (see ancestors). A directory that is ours but readable by others is
+// made 0700.
 func Dir(dir string) error {
+	if err := ancestors(dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -47,6 +51,73 @@ func Dir(dir string) error {
 		if err := os.Chmod(dir, 0o700); err != nil {
 			return fmt.Errorf("making %s private: %w", dir, err)
 		}
+	}
+	return nil
+}
+
+// ancestors checks the directories above dir, as written and as they
+// resolve: each must belong to this user or root, and if others can write
+// in it, it must be sticky (/tmp: there only an entry's owner may rename
+// it). Otherwise another user could move dir aside and put a symlink in
+// its place while tend runs, and tend, as root, would write through it.
+// ssh checks the directories above ~/.ssh the same way.
+func ancestors(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := walkUp(filepath.Dir(abs)); err != nil {
+		return err
+	}
+	// A symlink above dir is safe where it lies; what it points to is
+	// checked as it resolves.
+	existing := filepath.Dir(abs)
+	for {
+		if _, err := os.Lstat(existing); err == nil || existing == "/" {
+			break
+		}
+		existing = filepath.Dir(existing)
+	}
+	real, err := filepath.EvalSymlinks(existing)
+	if err != nil || real == existing {
+		return nil
+	}
+	return walkUp(real)
+}
+
+// walkUp checks dir and every directory above it, as ancestors says.
+func walkUp(dir string) error {
+	for {
+		fi, err := os.Lstat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// made later, by this user
+		case err != nil:
+			return err
+		default:
+			if err := trusted(dir, fi); err != nil {
+				return err
+			}
+		}
+		if dir == "/" || dir == "." {
+			return nil
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+func trusted(dir string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if st.Uid != 0 && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%s belongs to uid %d: another user could swap what is in it for a symlink; choose a TEND_HOME under directories of yours or root's (%w)",
+			dir, st.Uid, ErrNotPrivate)
+	}
+	if fi.IsDir() && fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		return fmt.Errorf("%s is writable by other users (mode %04o): they could swap what is in it for a symlink; chmod go-w it, or choose another TEND_HOME (%w)",
+			dir, fi.Mode().Perm(), ErrNotPrivate)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // MarkerEnv names the variable that marks every process an instance runs:
@@ -14,27 +15,28 @@ const MarkerEnv = "TEND_RUN"
 
 // Escaped returns the processes that left the tree of the run marked
 // marker, with their descendants. A daemon that double-forks (fork,
-// setsid, fork, the middle one exits) is no descendant of the instance
-// any more: the kernel gives it to the nearest child subreaper (tend's
+// setsid, fork, the middle one exits), or a child in a process group of
+// its own whose parent is gone, is no descendant of the instance any
+// more: the kernel gives it to the nearest child subreaper (tend's
 // keeper, or the daemon under tend run). So the candidates are the
-// children of the reapers that left the reaper's session or the process
-// group they were born in (an instance leads its own group in the
-// reaper's session: it is no candidate), and the escaped are those with
+// children of the reapers, less the live instances (instance reports
+// them: reading every instance's environment at every stop would make
+// stopping n instances cost n²), and the escaped are those with
 // MarkerEnv=marker in their environment, as it was when they started.
-func Escaped(marker string, reapers []int) []int {
+// The processes are as they were at since or later: a process orphaned
+// by an exit is seen with its new parent in a look begun after the exit.
+func Escaped(marker string, reapers []int, instance func(pid int) bool, since time.Time) []int {
 	if marker == "" {
 		return nil
 	}
-	procs := recentProcs()
+	procs := recentProcs(since)
 	want := []byte(MarkerEnv + "=" + marker)
 	var found []int
 	for pid, p := range procs {
-		reaper, ok := procs[p.ppid]
-		if !ok || !slices.Contains(reapers, p.ppid) {
+		if !slices.Contains(reapers, p.ppid) || instance(pid) {
 			continue
 		}
-		leader := p.pgid == pid && p.sid == reaper.sid
-		if !leader && hasEnv(pid, want) {
+		if hasEnv(pid, want) {
 			found = append(found, pid)
 		}
 	}

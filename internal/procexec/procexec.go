@@ -234,18 +234,37 @@ func (p *Process) PID() int { return p.Pid }
 func (p *Process) StartTime() uint64 { return p.ticks }
 
 // Tree returns the live descendants of the process.
-func (p *Process) Tree() []int { return Descendants(p.Pid) }
+func (p *Process) Tree() []Ref { return Refs(Descendants(p.Pid)) }
 
 // KillRest SIGKILLs what is left of the process's group after it exited,
-// and the pids of tree (descendants seen earlier, maybe in other groups).
-func (p *Process) KillRest(tree []int) { KillRest(p.Pid, tree) }
+// and tree (descendants seen earlier, maybe in other groups).
+func (p *Process) KillRest(tree []Ref) { KillRest(p.Pid, tree) }
 
-// KillRest SIGKILLs what is left of the group led by pid, and tree.
-func KillRest(pid int, tree []int) {
+// KillRest SIGKILLs what is left of the group led by pid, and what of
+// tree still runs: not a process that got one of its pids since.
+func KillRest(pid int, tree []Ref) {
 	SignalTree(pid, syscall.SIGKILL)
-	for _, d := range tree {
-		unix.Kill(d, syscall.SIGKILL)
+	for _, r := range tree {
+		if r.Start != 0 && StartTime(r.PID) == r.Start {
+			unix.Kill(r.PID, syscall.SIGKILL)
+		}
 	}
+}
+
+// A Ref names one process for good, as its pid alone does not: the pid
+// of a process that ended is given to the next one.
+type Ref struct {
+	PID   int
+	Start uint64 // see StartTime; 0 for a process already gone
+}
+
+// Refs names the processes pids as they are now.
+func Refs(pids []int) []Ref {
+	out := make([]Ref, len(pids))
+	for i, pid := range pids {
+		out[i] = Ref{pid, StartTime(pid)}
+	}
+	return out
 }
 
 // Release does nothing: a process started here is this process's own

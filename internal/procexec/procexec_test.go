@@ -1,7 +1,10 @@
 package procexec
 
 import (
+	"net"
 	"os"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,4 +138,54 @@ func threads(t *testing.T) int {
 	}
 	t.Fatal("no Threads line")
 	return 0
+}
+
+// TestKillRestSparesReusedPids: a pid seen earlier is killed only if it
+// still names the same process: a later start time is another one.
+func TestKillRestSparesReusedPids(t *testing.T) {
+	run := func() *exec.Cmd {
+		c := exec.Command("sleep", "100")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		return c
+	}
+	same, other := run(), run()
+	refs := Refs([]int{same.Process.Pid, other.Process.Pid})
+	refs[1].Start++ // as if other's pid were reused since it was seen
+	gone := exec.Command("true")
+	gone.Run()
+	KillRest(gone.Process.Pid, refs)
+	if err := same.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("the process seen: %v, want killed", err)
+	}
+	if !alive(other.Process.Pid) {
+		t.Error("a process with a reused pid was killed")
+	}
+}
+
+// TestListenPorts: the ports a process listens on itself, not those it
+// only connects from.
+func TestListenPorts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := ln.Addr().(*net.TCPAddr).Port
+	if got := ListenPorts([]int{os.Getpid()}); !slices.Equal(got, []int{want}) {
+		t.Errorf("ListenPorts = %v, want [%d]", got, want)
+	}
+	sleep := exec.Command("sleep", "100")
+	sleep.Start()
+	defer func() { sleep.Process.Kill(); sleep.Wait() }()
+	if got := ListenPorts([]int{sleep.Process.Pid}); len(got) != 0 {
+		t.Errorf("sleep listens on %v", got)
+	}
 }

@@ -14,7 +14,7 @@ import (
 // forked after it returns are not included (the process group covers those
 // that stay in the group).
 func Descendants(pid int) []int {
-	procs := recentProcs()
+	procs := recentProcs(time.Time{})
 	children := map[int][]int{}
 	for c, p := range procs {
 		children[p.ppid] = append(children[p.ppid], c)
@@ -48,11 +48,14 @@ var (
 	procsLast map[int]procInfo
 )
 
-func recentProcs() map[int]procInfo {
+// recentProcs returns a scan of /proc begun no earlier than since and
+// at most procsTTL ago.
+func recentProcs(since time.Time) map[int]procInfo {
 	procsMu.Lock()
 	defer procsMu.Unlock()
-	if procsLast == nil || time.Since(procsAt) > procsTTL {
-		procsLast, procsAt = scanProcs(), time.Now()
+	if procsLast == nil || time.Since(procsAt) > procsTTL || procsAt.Before(since) {
+		at := time.Now()
+		procsLast, procsAt = scanProcs(), at
 	}
 	return procsLast
 }

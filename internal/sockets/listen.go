@@ -28,6 +28,17 @@ func Listen(network, addr string) (*net.TCPListener, error) {
 	return ListenFor(network, addr, "choose another --port")
 }
 
+// HostNetwork is the network to listen on host with, as Node reads an
+// address: an IPv4 address (0.0.0.0 too) is IPv4 only, where Go's "tcp"
+// would make 0.0.0.0 IPv6 as well; "" and "::" are every address of both
+// families.
+func HostNetwork(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		return "tcp4"
+	}
+	return "tcp"
+}
+
 // ListenFor is Listen for a port that came from elsewhere than --port (an
 // app's own listen()): fix is what a port in use asks of the user.
 func ListenFor(network, addr, fix string) (*net.TCPListener, error) {
@@ -79,13 +90,13 @@ func listenError(addr string, port int, err error, fix string, findHolder func(p
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		if h, ok := findHolder(port); ok {
-			return tend.Errorf(tend.ECONFLICT, "port %d is already in use by pid %d (%s); stop it or %s", port, h.PID, h.Comm, fix)
+			return tend.Causef(err, tend.ECONFLICT, "port %d is already in use by pid %d (%s); stop it or %s", port, h.PID, h.Comm, fix)
 		}
-		return tend.Errorf(tend.ECONFLICT, "port %d is already in use; stop the program that holds it or %s", port, fix)
+		return tend.Causef(err, tend.ECONFLICT, "port %d is already in use; stop the program that holds it or %s", port, fix)
 	case errors.Is(err, syscall.EACCES):
-		return tend.Errorf(tend.EINVALID, "binding port %d needs root or CAP_NET_BIND_SERVICE; use a port of 1024 or above", port)
+		return tend.Causef(err, tend.EINVALID, "binding port %d needs root or CAP_NET_BIND_SERVICE; use a port of 1024 or above", port)
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return tend.Errorf(tend.EINVALID, "cannot listen on %s: the address is not one of this machine's", addr)
+		return tend.Causef(err, tend.EINVALID, "cannot listen on %s: the address is not one of this machine's", addr)
 	}
 	return fmt.Errorf("listening on %s: %w", addr, err)
 }

@@ -166,6 +166,13 @@ func TestListenErrorMessages(t *testing.T) {
 			if tend.ErrorCode(err) != tc.code || err.Error() != tc.msg {
 				t.Errorf("got %s %q\nwant %s %q", tend.ErrorCode(err), err, tc.code, tc.msg)
 			}
+			// The errno stays for whoever needs it: a Node worker's
+			// listen() gets it as its error's code.
+			var want syscall.Errno
+			errors.As(tc.err, &want)
+			if !errors.Is(err, want) {
+				t.Errorf("the message lost errno %v", want)
+			}
 		})
 	}
 	// Anything else keeps its cause for the logs.

@@ -30,9 +30,9 @@ type Proc interface {
 	PID() int
 	Done() <-chan struct{}
 	Status() procexec.Status
-	Signal(syscall.Signal) error // to its process group and descendants
-	Tree() []int                 // live descendants
-	KillRest(tree []int)         // after exit: SIGKILL the rest of its group and tree
+	Signal(syscall.Signal) error  // to its process group and descendants
+	Tree() []procexec.Ref         // live descendants
+	KillRest(tree []procexec.Ref) // after exit: SIGKILL the rest of its group and tree
 	// Release says that the process's end is written down and its output
 	// read: whoever kept things for it (tend's keeper) may let them go.
 	Release()
@@ -600,9 +600,13 @@ func newMarker() string {
 
 // watchExit handles r's end in the actor once its process is gone.
 func (a *App) watchExit(r *run) {
+	pid := r.proc.PID()
+	addInstance(pid)
 	go func() {
 		<-r.proc.Done()
-		a.post(func() { a.exited(r) })
+		removeInstance(pid)
+		gone := time.Now()
+		a.post(func() { a.exited(r, gone) })
 	}()
 }
 
@@ -619,8 +623,8 @@ func (a *App) nodePreload() string {
 	return ""
 }
 
-// exited handles the end of run r. Runs in the actor.
-func (a *App) exited(r *run) {
+// exited handles the end of run r, seen at gone. Runs in the actor.
+func (a *App) exited(r *run, gone time.Time) {
 	s := r.slot
 	st := r.proc.Status()
 	now := time.Now()
@@ -628,7 +632,7 @@ func (a *App) exited(r *run) {
 	// The instance is its process group: whatever the app left behind in
 	// it (or forked out of it, seen when the stop began) goes with it, so
 	// no orphan keeps the port or the pipes.
-	r.proc.KillRest(append(r.tree, procexec.Escaped(r.marker, procexec.Reapers())...))
+	r.proc.KillRest(append(r.tree, procexec.Refs(procexec.Escaped(r.marker, procexec.Reapers(), isInstance, gone))...))
 	a.ended = append(a.ended, r) // released once its end is written down
 	s.handedBefore += a.share.connections()[r.wid]
 	a.share.exited(r.wid)
@@ -765,11 +769,13 @@ func (a *App) stopRun(r *run, cause string) chan struct{} {
 	r.tree = r.proc.Tree()
 	// What it spawned that left its tree (a double-forked daemon) stops
 	// with it: the stop signal now, SIGKILL when the instance is gone.
-	escaped := procexec.Escaped(r.marker, procexec.Reapers())
+	// A look at most procsTTL old: what leaves the tree since is caught
+	// when the instance exits.
+	escaped := procexec.Escaped(r.marker, procexec.Reapers(), isInstance, time.Time{})
 	for _, pid := range escaped {
 		unix.Kill(pid, a.killSignal())
 	}
-	r.tree = append(r.tree, escaped...)
+	r.tree = append(r.tree, procexec.Refs(escaped)...)
 	a.share.drain(r.wid)
 	switch {
 	case a.spec.ShutdownWithMessage:

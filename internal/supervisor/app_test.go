@@ -28,8 +28,8 @@ func (p *fakeProc) Signal(s syscall.Signal) error {
 	return nil
 }
 func (p *fakeProc) exit(st procexec.Status) { p.once.Do(func() { p.st = st; close(p.done) }) }
-func (p *fakeProc) Tree() []int             { return nil }
-func (p *fakeProc) KillRest([]int)          {}
+func (p *fakeProc) Tree() []procexec.Ref    { return nil }
+func (p *fakeProc) KillRest([]procexec.Ref) {}
 func (p *fakeProc) Release()                {}
 
 // TestBackoffTiming runs a crash loop on the fake clock: each restart waits

@@ -33,8 +33,8 @@ type run struct {
 	stopping   bool
 	stopCause  string // why it is stopped: stop, restart, delete, reload, scale
 	exited     bool
-	tree       []int     // descendants seen when the stop began
-	stopBegan  time.Time // when the stop signal (or disconnect) went out
+	tree       []procexec.Ref // descendants seen when the stop began
+	stopBegan  time.Time      // when the stop signal (or disconnect) went out
 	killTimer  *time.Timer
 	out        chan struct{}   // closed once its output is all read
 	readyURL   string          // the ready_url probed, $VARs expanded

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/procexec"
 )
 
 // Reload replaces the selected instances (all for nil) one at a time, or
@@ -81,7 +84,11 @@ func (a *App) finish(rep tend.ReloadReport, failed error) (tend.ReloadReport, er
 	rep.OK = failed == nil
 	if failed != nil {
 		rep.Error = failed.Error()
-		failed = tend.Errorf(tend.EFAILED, "%s of %s stopped: %v; the old instances keep serving", rep.Action, rep.App, failed)
+		kept := "the old instances keep serving"
+		if slices.ContainsFunc(rep.Steps, func(st tend.ReloadStep) bool { return st.Error != "" && len(st.OwnPorts) > 0 }) {
+			kept = "its old process had stopped first (it listens on its port itself): the instance restarts as after a crash"
+		}
+		failed = tend.Errorf(tend.EFAILED, "%s of %s stopped: %v; %s", rep.Action, rep.App, failed, kept)
 	}
 	a.call(func() {
 		a.reloading = false
@@ -138,11 +145,12 @@ func compatible(cur, next *tend.AppSpec) error {
 // is stopping).
 func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bool) (tend.ReloadStep, error) {
 	var step tend.ReloadStep
+	a.stopFirst(s, cause, &step)
 	var r *run
 	var ready chan error
 	var err error
 	skip := false
-	a.call(func() {
+	if !a.call(func() {
 		step.ID, step.Instance = s.id, s.index
 		if a.closing || !slices.Contains(a.slots, s) || s.removing {
 			err = errClosed(a.Name())
@@ -176,7 +184,11 @@ func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bo
 		}
 		step.NewPID = r.proc.PID()
 		ready = r.readyWait()
-	})
+	}) {
+		// The app was deleted meanwhile: nothing started, nothing to
+		// wait for.
+		err = errClosed(a.Name())
+	}
 	if skip {
 		step.Error = "stopped meanwhile: left stopped"
 		return step, nil
@@ -193,8 +205,10 @@ func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bo
 	if err != nil {
 		step.Error = fmt.Sprintf("new process %d %v", step.NewPID, err)
 		a.call(func() {
-			if !r.exited {
+			if !r.exited && len(step.OwnPorts) == 0 {
 				// Stopped, not crashed: the restart policy leaves it be.
+				// (After a stop first it is all the instance has: it
+				// stays, and the restart policy sees to it.)
 				r.stopping, r.stopCause, r.stopBegan = true, "reload aborted", time.Now()
 				r.tree = r.proc.Tree()
 				a.share.drain(r.wid)
@@ -226,6 +240,59 @@ func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bo
 		step.StoppedMS = time.Since(begin).Milliseconds()
 	}
 	return step, nil
+}
+
+// stopFirst stops the process of s before its replacement starts when it
+// listens on a port of its own (an app in fork mode, which tend holds no
+// port for): the new process could not bind it while the old one runs.
+// The instance is down in between, so it says so, in the step and in the
+// app's log, with the way to a reload without downtime.
+func (a *App) stopFirst(s *slot, cause string, step *tend.ReloadStep) {
+	var old *run
+	a.call(func() {
+		if a.spec.ExecMode == tend.ModeFork && s.cur != nil && !s.cur.stopping && s.next == nil {
+			old = s.cur
+		}
+	})
+	if old == nil {
+		return
+	}
+	pid := old.proc.PID()
+	ports := procexec.ListenPorts(append([]int{pid}, procexec.Descendants(pid)...))
+	if len(ports) == 0 {
+		return
+	}
+	var gone chan struct{}
+	a.call(func() {
+		if s.cur != old || old.stopping || s.next != nil {
+			return
+		}
+		s.cur, s.status = nil, tend.StatusStopping
+		s.old = append(s.old, old)
+		s.restarts++
+		gone = a.stopRun(old, cause)
+	})
+	if gone == nil {
+		return
+	}
+	a.opt.Logf("%s[%d] pid %d listens on port %s itself: stopped before its replacement starts, so the instance is down in between; "+
+		"for a %s without downtime let tend hold the port: --port %d%s",
+		a.Name(), s.index, pid, joinInts(ports), cause, ports[0], map[bool]string{true: " (or -i 1: a Node app then runs as a cluster)"}[a.res.Node])
+	step.OldPID, step.OwnPorts = pid, ports
+	// Not cut short by ctx: the slot is empty until this returns, and
+	// stopRun ends it within kill_timeout.
+	begin := time.Now()
+	<-gone
+	step.StoppedMS = time.Since(begin).Milliseconds()
+	return
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // Scale sets the number of instances to n: new instances start and must

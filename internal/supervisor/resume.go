@@ -279,8 +279,8 @@ func (p lostProc) PID() int                  { return p.pid }
 func (lostProc) Done() <-chan struct{}       { return closedChan() }
 func (lostProc) Status() procexec.Status     { return procexec.Status{Code: -1, Err: errLost} }
 func (lostProc) Signal(syscall.Signal) error { return nil }
-func (lostProc) Tree() []int                 { return nil }
-func (lostProc) KillRest([]int)              {}
+func (lostProc) Tree() []procexec.Ref        { return nil }
+func (lostProc) KillRest([]procexec.Ref)     {}
 func (lostProc) Release()                    {}
 
 // labelOf decodes a keeper label; the zero label if it is not one.
@@ -295,27 +295,29 @@ func labelOf(s string) label {
 // resumeShare takes the app's sockets back from stored, binding anew only
 // what is missing.
 func resumeShare(spec *tend.AppSpec, node bool, stored map[string][]*os.File, cluster []nodecluster.ListenerState, opt Options) (*share, error) {
-	sh := &share{mode: spec.ExecMode, node: node, store: opt.Store}
+	sh := &share{mode: spec.ExecMode, node: node, store: opt.Store, dir: spec.Cwd}
 	sh.backends = map[int]proxy.Backend{}
-	take := func(name string) *net.TCPListener {
+	take := func(name string) nodecluster.Socket {
 		fs := stored[name]
 		delete(stored, name)
-		var ln *net.TCPListener
+		var ln nodecluster.Socket
 		for _, f := range fs {
 			if ln == nil {
-				if l, err := net.FileListener(f); err == nil {
-					ln, _ = l.(*net.TCPListener)
-				}
+				ln, _ = nodecluster.FileSocket(f)
 			}
 			f.Close()
 		}
 		return ln
 	}
+	takeTCP := func(name string) *net.TCPListener {
+		ln, _ := take(name).(*net.TCPListener)
+		return ln
+	}
 	switch spec.ExecMode {
 	case tend.ModeCluster:
-		sh.pre = take(storePre)
+		sh.pre, sh.preHost = takeTCP(storePre), spec.Host
 	case tend.ModeSocket, tend.ModeProxy:
-		if sh.ln = take(storePort); sh.ln == nil {
+		if sh.ln = takeTCP(storePort); sh.ln == nil {
 			ln, err := bindPort(spec)
 			if err != nil {
 				return nil, err
@@ -325,7 +327,7 @@ func resumeShare(spec *tend.AppSpec, node bool, stored map[string][]*os.File, cl
 		}
 	}
 	sh.start(spec, opt.Logf)
-	lns := map[string]*net.TCPListener{}
+	lns := map[string]nodecluster.Socket{}
 	for name := range stored {
 		if key, ok := strings.CutPrefix(name, storeListen); ok {
 			if ln := take(name); ln != nil {

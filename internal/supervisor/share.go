@@ -4,9 +4,12 @@ import (
 	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/activation"
@@ -32,6 +35,8 @@ type share struct {
 	primary *nodecluster.Primary
 	events  chan nodecluster.Event
 	pre     *net.TCPListener // --port bound up front, handed to the first matching listen()
+	preHost string           // the --host pre is bound on
+	dir     string           // the app's cwd, where a worker's relative unix socket path is
 
 	store Store // keeps copies of the sockets (tend's keeper), or nil
 
@@ -46,17 +51,17 @@ const DefaultHost = "127.0.0.1"
 // newShare binds the app's port for socket and proxy modes; other modes
 // need nothing here.
 func newShare(spec *tend.AppSpec, node bool, opt Options) (*share, error) {
-	sh := &share{mode: spec.ExecMode, backends: map[int]proxy.Backend{}, node: node, store: opt.Store}
+	sh := &share{mode: spec.ExecMode, backends: map[int]proxy.Backend{}, node: node, store: opt.Store, dir: spec.Cwd}
 	switch spec.ExecMode {
 	case tend.ModeCluster:
 		if spec.Port > 0 {
 			// Bind now, so a port in use fails the start with a clear
 			// error instead of crash-looping every worker.
-			ln, err := sockets.Listen("tcp", net.JoinHostPort(spec.Host, strconv.Itoa(spec.Port)))
+			ln, err := sockets.Listen(sockets.HostNetwork(spec.Host), net.JoinHostPort(spec.Host, strconv.Itoa(spec.Port)))
 			if err != nil {
 				return nil, err
 			}
-			sh.pre = ln
+			sh.pre, sh.preHost = ln, spec.Host
 		}
 	case tend.ModeSocket, tend.ModeProxy:
 		ln, err := bindPort(spec)
@@ -76,7 +81,7 @@ func bindPort(spec *tend.AppSpec) (*net.TCPListener, error) {
 	if host == "" {
 		host = DefaultHost
 	}
-	return sockets.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(spec.Port)))
+	return sockets.Listen(sockets.HostNetwork(host), net.JoinHostPort(host, strconv.Itoa(spec.Port)))
 }
 
 // start starts what serves the app's connections: the proxy, and the
@@ -116,7 +121,7 @@ func (sh *share) keep() {
 	sh.put(storePre, pre)
 }
 
-func (sh *share) put(name string, ln *net.TCPListener) {
+func (sh *share) put(name string, ln syscall.Conn) {
 	if sh.store == nil || ln == nil {
 		return
 	}
@@ -126,8 +131,16 @@ func (sh *share) put(name string, ln *net.TCPListener) {
 	}
 }
 
-// bound keeps a worker's new server socket.
-func (sh *share) bound(key string, ln *net.TCPListener) { sh.put(storeListen+key, ln) }
+// bound keeps a worker's new server socket, or lets go of a closed one.
+func (sh *share) bound(key string, ln nodecluster.Socket) {
+	if ln == nil {
+		if sh.store != nil {
+			sh.store.Drop(storeListen + key)
+		}
+		return
+	}
+	sh.put(storeListen+key, ln)
+}
 
 // ChannelFDEnv names the fd of the JSON-lines message channel given to
 // apps that are not Node (Node apps find theirs in NODE_CHANNEL_FD).
@@ -204,8 +217,18 @@ func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int
 }
 
 // listen binds a socket for a Node worker's listen(). The first request for
-// the pre-bound --port on all addresses gets that socket.
-func (sh *share) listen(network, address string, port int) (*net.TCPListener, error) {
+// the pre-bound --port on all addresses gets that socket. A unix socket's
+// relative path is the app's cwd's, as it is the primary's under Node.
+func (sh *share) listen(network, address string, port int) (nodecluster.Socket, error) {
+	switch network {
+	case nodecluster.NetUnix:
+		if !filepath.IsAbs(address) && !strings.HasPrefix(address, "\x00") {
+			address = filepath.Join(sh.dir, address)
+		}
+		return nodecluster.DefaultListen(network, address, port)
+	case nodecluster.NetUDP4, nodecluster.NetUDP6:
+		return nodecluster.DefaultListen(network, address, port)
+	}
 	sh.mu.Lock()
 	pre := sh.pre
 	if pre != nil && port == pre.Addr().(*net.TCPAddr).Port {
@@ -216,15 +239,30 @@ func (sh *share) listen(network, address string, port int) (*net.TCPListener, er
 		if sh.store != nil {
 			sh.store.Drop(storePre) // kept from now on under its key, or closed
 		}
-		if address == "" || address == "0.0.0.0" || address == "::" {
+		if fitsPre(sh.preHost, network, address) {
 			return pre, nil
 		}
-		pre.Close() // the app asked for a specific address: bind that instead
+		pre.Close() // the app asked for another address: bind that instead
 	}
 	// The app chose this port itself (its listen(), from its PORT or its
 	// code): --port is no fix.
 	return sockets.ListenFor(network, net.JoinHostPort(address, strconv.Itoa(port)),
 		"have the app listen on another port, or give it --port to share one")
+}
+
+// fitsPre reports whether a worker's listen() on network and address is
+// what the socket bound up front on host serves: a listen() without an
+// address always is (--host is where the app listens then); on every
+// address of both families, so is "::" unless ipv6Only ("tcp6"). An
+// app that asks for 0.0.0.0 gets an IPv4 socket, as under Node.
+func fitsPre(host, network, address string) bool {
+	switch {
+	case address == "" || address == host:
+		return true
+	case host == "" || host == "::":
+		return address == "::" && network == "tcp"
+	}
+	return false
 }
 
 // ready puts instance id, listening at addr, into rotation.

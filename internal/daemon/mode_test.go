@@ -1,0 +1,33 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tendhq/tend"
+)
+
+// A readiness probe must reach the instance it judges: on the port every
+// instance shares, an old one answers for a new one.
+func TestReadyURLOnSharedPort(t *testing.T) {
+	for _, c := range []struct {
+		mode, url string
+		refused   bool
+	}{
+		{tend.ModeSocket, "http://127.0.0.1:$PORT/health", true},
+		{tend.ModeSocket, "tcp://127.0.0.1:${PORT}", true},
+		{tend.ModeCluster, "http://localhost:8000/", true},
+		{tend.ModeSocket, "http://127.0.0.1:9100/health", false}, // a port of the instance's own
+		{tend.ModeProxy, "http://127.0.0.1:$PORT/health", false}, // PORT is the instance's
+		{tend.ModeFork, "http://127.0.0.1:8000/", false},
+	} {
+		s := &tend.AppSpec{Name: "api", Port: 8000, ExecMode: c.mode, ReadyURL: c.url}
+		err := checkReadyURL(s)
+		if (err != nil) != c.refused {
+			t.Errorf("%s %s: err %v, want refused %v", c.mode, c.url, err, c.refused)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--exec-mode proxy") {
+			t.Errorf("%s %s: %v does not name the fix", c.mode, c.url, err)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package nodeconform
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tendBin is tend, built for this test run.
+var tendBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tend-conform")
+	if err != nil {
+		panic(err)
+	}
+	tendBin = filepath.Join(dir, "tend")
+	build := exec.Command("go", "build", "-o", tendBin, "github.com/tendhq/tend/cmd/tend")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building tend: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// resultWait bounds the wait for every worker's results: the cases take
+// a few seconds at most (a hang counts as one after 2 s).
+const resultWait = 60 * time.Second
+
+// TestConformance runs every case under Node's primary and under tend, in
+// each scheduling policy, and fails on each case where they differ.
+func TestConformance(t *testing.T) {
+	held := listen(t) // a port another process holds
+	for _, pair := range []struct{ node, tend string }{{"rr", "rr"}, {"none", "shared"}} {
+		for _, g := range []struct {
+			name    string
+			workers int
+		}{{"each", 2}, {"alone", 1}} {
+			t.Run(pair.tend+"/"+g.name, func(t *testing.T) {
+				t.Parallel()
+				env := []string{"GROUP=" + g.name, "HELD_PORT=" + strconv.Itoa(held)}
+				want := runNode(t, pair.node, g.workers, env)
+				got := runTend(t, pair.tend, g.workers, env)
+				for _, name := range slices.Sorted(maps.Keys(want)) {
+					if !bytes.Equal(got[name], want[name]) {
+						t.Errorf("%s: under Node's primary (%s) %s, under tend (--sched %s) %s", name, pair.node, want[name], pair.tend, got[name])
+					}
+				}
+			})
+		}
+	}
+}
+
+// runNode runs the cases under Node's own primary.
+func runNode(t *testing.T, sched string, workers int, env []string) map[string]json.RawMessage {
+	dir := t.TempDir()
+	cmd := exec.Command("node", "testdata/primary.cjs")
+	cmd.Env = append(os.Environ(), append(env, "SCHED="+sched, "WORKERS="+strconv.Itoa(workers), "RESULT_DIR="+dir,
+		"FREE_PORT="+strconv.Itoa(freePort(t)), "PORT="+strconv.Itoa(freePort(t)))...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}()
+	return results(t, dir, workers, "Node's primary")
+}
+
+// runTend runs the cases under tend, with the port bound up front as
+// `tend start app.js -i N --port P` does.
+func runTend(t *testing.T, sched string, workers int, env []string) map[string]json.RawMessage {
+	dir := t.TempDir()
+	home := t.TempDir()
+	tendEnv := append(os.Environ(), append(env, "TEND_HOME="+home, "RESULT_DIR="+dir, "FREE_PORT="+strconv.Itoa(freePort(t)))...)
+	run := func(args ...string) []byte {
+		cmd := exec.Command(tendBin, args...)
+		cmd.Env = tendEnv
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("tend %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	script, err := filepath.Abs("testdata/cases.cjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run("kill")
+	run("start", script, "--name", "conform", "-i", strconv.Itoa(workers), "--sched", sched, "--port", strconv.Itoa(freePort(t)))
+	r := results(t, dir, workers, "tend")
+	if t.Failed() {
+		log, _ := os.ReadFile(filepath.Join(home, "tend.log"))
+		t.Logf("tend.log:\n%s", log)
+	}
+	return r
+}
+
+// results waits for the result file of each of n workers; they must agree.
+func results(t *testing.T, dir string, n int, under string) map[string]json.RawMessage {
+	t.Helper()
+	deadline := time.Now().Add(resultWait)
+	var files []string
+	for {
+		files, _ = filepath.Glob(filepath.Join(dir, "*.json"))
+		if len(files) >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("under %s, %d of %d workers wrote their results within %v", under, len(files), n, resultWait)
+		}
+		time.Sleep(50 * time.Millisecond) // a poll for files, bounded by the deadline
+	}
+	var first map[string]json.RawMessage
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("under %s, %s: %v", under, f, err)
+		}
+		for k, v := range m {
+			m[k] = canonical(t, v)
+		}
+		if first == nil {
+			first = m
+			continue
+		}
+		for k, v := range m {
+			if !bytes.Equal(v, first[k]) {
+				t.Errorf("under %s, workers disagree on %s: %s and %s", under, k, first[k], v)
+			}
+		}
+	}
+	return first
+}
+
+// canonical re-encodes v with sorted keys.
+func canonical(t *testing.T, v json.RawMessage) json.RawMessage {
+	var x any
+	if err := json.Unmarshal(v, &x); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(x)
+	return b
+}
+
+// listen holds a loopback port for the test's life and returns it.
+func listen(t *testing.T) int {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// freePort returns a port that was free a moment ago, on every address.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,174 @@
+// The worker side of the conformance suite. Run as a cluster worker, under
+// Node's own primary or under tend, it runs every case of $GROUP in turn
+// and writes what it saw, as JSON, to $RESULT_DIR/<pid>.json, then stays
+// alive (a worker that exits would be restarted by tend and not by Node).
+// Observations never hold pids, ports or paths: the same app must write
+// the same file under both primaries.
+'use strict';
+const cluster = require('cluster');
+const dgram = require('dgram');
+const fs = require('fs');
+const http = require('http');
+const net = require('net');
+const path = require('path');
+
+if (!cluster.isWorker) {
+  console.error('cases.cjs runs as a cluster worker');
+  process.exit(2);
+}
+
+const env = process.env;
+const TIMEOUT = 2000; // what "hangs" means: far beyond any local answer
+
+const serve = (req, res) => res.end('ok');
+
+// listen resolves to the server once listening, or to the error's code.
+function listen(args, server = http.createServer(serve)) {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve({ code: 'hang', server }), TIMEOUT);
+    server.once('error', (err) => { clearTimeout(t); resolve({ code: err.code, server }); });
+    server.listen(args, () => { clearTimeout(t); resolve({ server }); });
+  });
+}
+
+function close(server) {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve('hang'), TIMEOUT);
+    server.close(() => { clearTimeout(t); resolve('closed'); });
+  });
+}
+
+// get does one request; it answers 'ok', an error code, or 'hang'.
+function get(opts) {
+  return new Promise((resolve) => {
+    const req = http.get({ ...opts, agent: false, timeout: TIMEOUT }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200 ? 'ok' : `status ${res.statusCode}`));
+    });
+    req.on('timeout', () => { req.destroy(); resolve('hang'); });
+    req.on('error', (err) => resolve(err.code || err.message));
+  });
+}
+
+// shape is address() without the port, which differs from run to run.
+function shape(server) {
+  const a = server.address();
+  if (a === null || typeof a === 'string') return a === null ? null : 'path';
+  return { address: a.address, family: a.family };
+}
+
+const cases = {
+  // Bind errors reach the worker with their own code.
+  async bind_in_use() {
+    const r = await listen({ port: +env.HELD_PORT, host: '127.0.0.1' });
+    return r.code || 'listening';
+  },
+  async bind_not_available() {
+    const r = await listen({ port: 0, host: '192.0.2.1' });
+    return r.code || 'listening';
+  },
+  async bind_twice() {
+    const a = await listen({ port: +env.FREE_PORT, host: '127.0.0.1' });
+    const b = await listen({ port: +env.FREE_PORT, host: '127.0.0.1' });
+    return { first: a.code || 'listening', second: b.code || 'listening' };
+  },
+
+  // Addresses: what address() says and who can connect.
+  async default_address() {
+    const r = await listen({ port: 0 });
+    const port = r.server.address().port;
+    return { shape: shape(r.server), v4: await get({ host: '127.0.0.1', port }), v6: await get({ host: '::1', port }) };
+  },
+  async dual_stack() {
+    const r = await listen({ port: 0, host: '::' });
+    const port = r.server.address().port;
+    return { shape: shape(r.server), v4: await get({ host: '127.0.0.1', port }), v6: await get({ host: '::1', port }) };
+  },
+  async ipv6_only() {
+    const r = await listen({ port: 0, host: '::', ipv6Only: true });
+    const port = r.server.address().port;
+    return { shape: shape(r.server), v4: await get({ host: '127.0.0.1', port }), v6: await get({ host: '::1', port }) };
+  },
+  async ipv4_any_on_port() {
+    // $PORT is the port tend binds up front (--port); under Node, a free one.
+    const r = await listen({ port: +env.PORT, host: '0.0.0.0' });
+    if (r.code) return r.code;
+    return { shape: shape(r.server), v4: await get({ host: '127.0.0.1', port: +env.PORT }), v6: await get({ host: '::1', port: +env.PORT }) };
+  },
+  async loopback() {
+    const r = await listen({ port: 0, host: '127.0.0.1' });
+    return { shape: shape(r.server), v4: await get({ host: '127.0.0.1', port: r.server.address().port }) };
+  },
+
+  // A server's life in a worker.
+  async close_and_listen_again() {
+    const a = await listen({ port: 0, host: '127.0.0.1' });
+    const port = a.server.address().port;
+    const closed = await close(a.server);
+    const b = await listen({ port, host: '127.0.0.1' });
+    return { closed, again: b.code || 'listening', answer: b.code ? null : await get({ host: '127.0.0.1', port }) };
+  },
+  async exclusive() {
+    const r = await listen({ port: 0, host: '127.0.0.1', exclusive: true });
+    return { listen: r.code || 'listening', answer: await get({ host: '127.0.0.1', port: r.server.address().port }) };
+  },
+  async get_connections() {
+    const r = await listen({ port: 0, host: '127.0.0.1' });
+    const n = await new Promise((resolve) => {
+      const t = setTimeout(() => resolve('hang'), TIMEOUT);
+      r.server.getConnections((err, count) => { clearTimeout(t); resolve(err ? err.code : count); });
+    });
+    return { count: n, closed: await close(r.server) };
+  },
+
+  // Other kinds of servers.
+  async unix_socket() {
+    const p = path.join(env.RESULT_DIR, `${env.GROUP}.sock`);
+    const r = await listen({ path: p });
+    if (r.code) return r.code;
+    return { shape: shape(r.server), answer: await get({ socketPath: p }) };
+  },
+  async udp() {
+    const s = dgram.createSocket('udp4');
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve('hang'), TIMEOUT);
+      s.once('error', (err) => { clearTimeout(t); resolve(err.code); });
+      s.bind(0, '127.0.0.1', () => { clearTimeout(t); resolve(typeof s.address().port); });
+    });
+  },
+
+  // Alone: when the only worker closes its server, the port refuses.
+  async all_closed_refuses() {
+    const r = await listen({ port: +env.FREE_PORT, host: '127.0.0.1' });
+    await close(r.server);
+    // The worker's close() returns before the primary has closed the
+    // socket: a connection made in between is reset rather than refused,
+    // under Node too. Either is a no; a hang is the failure.
+    const got = await get({ host: '127.0.0.1', port: +env.FREE_PORT });
+    return got === 'ECONNREFUSED' || got === 'ECONNRESET' ? 'refused' : got;
+  },
+};
+
+const groups = {
+  // Every worker runs these.
+  each: ['bind_in_use', 'bind_not_available', 'bind_twice', 'default_address', 'dual_stack', 'ipv6_only',
+    'ipv4_any_on_port', 'loopback', 'exclusive', 'get_connections', 'unix_socket', 'udp'],
+  // One worker only: with two, whether a port closed by both can be bound
+  // again at once depends on which closes its copy last, under Node too.
+  alone: ['close_and_listen_again', 'all_closed_refuses'],
+};
+
+(async () => {
+  const out = { worker_id_type: typeof cluster.worker.id };
+  for (const name of groups[env.GROUP]) {
+    try {
+      out[name] = await cases[name]();
+    } catch (err) {
+      out[name] = { threw: err.code || err.message };
+    }
+  }
+  const file = path.join(env.RESULT_DIR, `${process.pid}.json`);
+  fs.writeFileSync(file + '.tmp', JSON.stringify(out));
+  fs.renameSync(file + '.tmp', file);
+  setInterval(() => {}, 1 << 30);
+})();

@@ -204,6 +204,7 @@ type ListenerInfo struct {
 	Workers []int          // workers with this server open, sorted
 	Handed  map[int]uint64 // RR: connections handed to each worker (refused ones excluded)
 	Queued  int            // RR: accepted by tend, waiting for a free worker
+	Refused uint64         // RR: hand-offs a worker refused (at maxConnections, or closing)
 }
 
 // Listeners describes every listening socket, sorted by key.
@@ -213,7 +214,7 @@ func (p *Primary) Listeners() []ListenerInfo {
 	out := make([]ListenerInfo, 0, len(p.listeners))
 	for _, l := range p.listeners {
 		li := ListenerInfo{Key: l.key, Address: l.address, Port: l.port, Sched: p.sched,
-			Handed: map[int]uint64{}, Queued: len(l.queue)}
+			Handed: map[int]uint64{}, Queued: len(l.queue), Refused: l.refused}
 		for id := range l.members {
 			li.Workers = append(li.Workers, id)
 		}
@@ -345,8 +346,13 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 		}
 		return
 	}
-	if m.Cmd() != "NODE_CLUSTER" {
-		return // NODE_SOCKET_* and friends: nothing for a primary to do
+	switch m.Cmd() {
+	case "NODE_CLUSTER":
+	case "NODE_SOCKET_GET_COUNT", "NODE_SOCKET_NOTIFY_CLOSE":
+		p.socketList(w, m)
+		return
+	default:
+		return // nothing for a primary to do
 	}
 	var q struct {
 		clusterMsg
@@ -411,6 +417,25 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 	default:
 		p.logf("worker %d: ignoring cluster act %q", w.id, q.Act)
 	}
+}
+
+// socketList answers a worker that sent a socket to the primary
+// (process.send(msg, socket)) and now asks, for its server's
+// getConnections() or close(), how many of those sockets are still open:
+// none, since tend closes every handle it receives at once. Unanswered,
+// getConnections would never call back and close never complete.
+func (p *Primary) socketList(w *worker, m nodeipc.Message) {
+	var q struct {
+		Key json.RawMessage `json:"key"`
+	}
+	if json.Unmarshal(m.Raw, &q) != nil {
+		return
+	}
+	if m.Cmd() == "NODE_SOCKET_GET_COUNT" {
+		w.ch.Send(map[string]any{"cmd": "NODE_SOCKET_COUNT", "key": q.Key, "count": 0})
+		return
+	}
+	w.ch.Send(map[string]any{"cmd": "NODE_SOCKET_ALL_CLOSED", "key": q.Key})
 }
 
 // newconnReply reads a worker's answer to a newconn as Node writes it,

@@ -1,6 +1,7 @@
 package nodecluster
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,8 +11,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -365,5 +368,73 @@ func TestNewconnReply(t *testing.T) {
 		if ack != c.ack || accepted != c.accepted || ok != c.ok {
 			t.Errorf("newconnReply(%s) = %d, %v, %v; want %d, %v, %v", c.raw, ack, accepted, ok, c.ack, c.accepted, c.ok)
 		}
+	}
+}
+
+// TestMaxConnectionsDoesNotSpin: a worker at maxConnections refuses every
+// connection it is handed. Node's primary hands the refused connection
+// straight back, thousands of times a second; tend waits longer after
+// each refusal, and the connection is served once the worker has room.
+func TestMaxConnectionsDoesNotSpin(t *testing.T) {
+	h := newHarness(t, "")
+	port := freePort(t)
+	h.start(1, "maxconn.cjs", "PORT="+strconv.Itoa(port))
+	h.waitListening(1, port)
+	request := func(c net.Conn) (string, error) {
+		c.SetDeadline(time.Now().Add(testTimeout))
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"); err != nil {
+			return "", err
+		}
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return "", err
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		return string(b), err
+	}
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp4", "127.0.0.1:"+strconv.Itoa(port), testTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	first := dial()
+	if _, err := request(first); err != nil { // the worker holds it, kept alive
+		t.Fatal(err)
+	}
+	second := dial()
+	// The measure, not a synchronisation: how often the second connection
+	// is handed to the worker that has no room for it, over half a second.
+	window := 500 * time.Millisecond
+	begin := h.p.Listeners()[0].Refused
+	time.Sleep(window)
+	refused := h.p.Listeners()[0].Refused - begin
+	if refused == 0 || refused > 50 {
+		t.Errorf("%d refused hand-offs in %v, want a few (a wait that grows to 100 ms between them)", refused, window)
+	}
+	first.Close()
+	if _, err := request(second); err != nil {
+		t.Fatalf("the queued connection was not served once the worker had room: %v", err)
+	}
+}
+
+// TestSocketSentToPrimary: a worker that sent a connection to the primary
+// gets answers about it (tend closed it): getConnections calls back, and
+// close completes.
+func TestSocketSentToPrimary(t *testing.T) {
+	h := newHarness(t, "")
+	port := freePort(t)
+	h.start(1, "sendsock.cjs", "PORT="+strconv.Itoa(port))
+	h.waitListening(1, port)
+	c, err := net.DialTimeout("tcp4", "127.0.0.1:"+strconv.Itoa(port), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, want := range []string{`{"count":0}`, `{"closed":true}`} {
+		h.waitEvent(want, func(ev Event) bool { return ev.Kind == Message && string(ev.Msg) == want })
 	}
 }

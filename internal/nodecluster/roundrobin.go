@@ -30,24 +30,26 @@ type listener struct {
 	udp     bool   // a dgram socket: always shared, as under Node
 	data    []byte // the first worker's server data (TLS ticket keys)
 
-	members map[int]bool   // workers with this server open
-	free    []int          // RR: members with no newconn in flight
-	last    int            // RR: the worker that got the previous connection
-	turns   map[int]uint64 // RR: connections given to each member, from a level start (see join)
-	skipped map[int]bool   // RR: busy members the last grace expired for
-	grace   *time.Timer    // RR: running while a connection waits for a lagging busy worker
-	queue   []int          // RR: accepted sockets, waiting for a free worker
-	held    chan struct{}  // RR: one token per connection tend holds
-	idle    chan struct{}  // RR: a worker may be free with nothing queued: accept
-	quiet   chan struct{}  // RR: closed by Quiesce: accept no more
-	handed  map[int]uint64 // RR: connections handed to each worker and not refused
-	done    chan struct{}  // closed by close
+	members  map[int]bool   // workers with this server open
+	free     []int          // RR: members with no newconn in flight
+	last     int            // RR: the worker that got the previous connection
+	turns    map[int]uint64 // RR: connections given to each member, from a level start (see join)
+	skipped  map[int]bool   // RR: busy members the last grace expired for
+	refusals map[int]int    // RR: connections each member refused in a row
+	grace    *time.Timer    // RR: running while a connection waits for a lagging busy worker
+	queue    []int          // RR: accepted sockets, waiting for a free worker
+	held     chan struct{}  // RR: one token per connection tend holds
+	idle     chan struct{}  // RR: a worker may be free with nothing queued: accept
+	quiet    chan struct{}  // RR: closed by Quiesce: accept no more
+	handed   map[int]uint64 // RR: connections handed to each worker and not refused
+	refused  uint64         // RR: hand-offs refused (a worker at maxConnections, or closing)
+	done     chan struct{}  // closed by close
 }
 
 func newListener(key string, ln Socket) *listener {
 	keyJSON, _ := json.Marshal(key) // a string always encodes
 	l := &listener{key: key, keyJSON: keyJSON, ln: ln,
-		members: map[int]bool{}, turns: map[int]uint64{}, skipped: map[int]bool{},
+		members: map[int]bool{}, turns: map[int]uint64{}, skipped: map[int]bool{}, refusals: map[int]int{},
 		held:   make(chan struct{}, maxHeld),
 		idle:   make(chan struct{}, 1),
 		quiet:  make(chan struct{}),
@@ -344,6 +346,7 @@ func (l *listener) leave(id int) {
 	delete(l.members, id)
 	delete(l.turns, id)
 	delete(l.skipped, id)
+	delete(l.refusals, id)
 	l.free = slices.DeleteFunc(l.free, func(m int) bool { return m == id })
 }
 
@@ -414,17 +417,41 @@ func (p *Primary) answered(w *worker, seq int64, accepted bool) {
 		return
 	}
 	delete(p.pending, seq)
+	l := h.l
 	if accepted {
 		syscall.Close(h.fd) // the worker has its own copy now
-		<-h.l.held
-	} else {
-		// The worker is closing that server or is at maxConnections.
-		h.l.handed[w.id]--
-		h.l.requeue(h.fd)
+		<-l.held
+		delete(l.refusals, w.id)
+		p.makeFree(l, w)
+		p.dispatch(l)
+		return
 	}
-	p.makeFree(h.l, w)
-	p.dispatch(h.l)
+	// The worker is closing that server or is at maxConnections: the
+	// connection goes to another. Node's primary offers the refusing
+	// worker the next one at once, so when every worker is at
+	// maxConnections it hands one connection around as fast as it can,
+	// and tend's daemon serves every app. tend offers this worker
+	// another only after a wait that doubles with each refusal in a row,
+	// from 1 ms to refusalWait: the connection waits in the queue
+	// meanwhile, for whichever worker has room first.
+	l.handed[w.id]--
+	l.refused++
+	l.requeue(h.fd)
+	n := l.refusals[w.id]
+	l.refusals[w.id] = n + 1
+	l.skipped[w.id] = true // not waited for by pick meanwhile
+	time.AfterFunc(min(time.Millisecond<<min(n, 10), refusalWait), func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.makeFree(l, w)
+		p.dispatch(l)
+	})
+	p.dispatch(l)
 }
+
+// refusalWait bounds the wait before a worker that keeps refusing
+// connections is offered another.
+const refusalWait = 100 * time.Millisecond
 
 // undelivered requeues a connection whose fd never reached the worker
 // (NACKed on every retransmission, or the channel closed first). The

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,6 +57,7 @@ type Child struct {
 	pending    map[int64]func(reply, *os.File) // by seq, run by the read loop
 	rr         map[string]*rrListener          // round-robin listeners by key
 	shared     []*sharedListener
+	packets    []*sharedPacket
 	indexes    map[string]int // per address, Node's server index
 	inherited  []net.Listener // socket activation, not yet returned by Listen
 	activated  bool           // activation.Listeners was called
@@ -250,17 +252,21 @@ func (c *Child) newconn(r reply, f *os.File) {
 //   - in a primary, or under a manager that passed only a channel, it
 //     binds address itself.
 //
-// network is "tcp", "tcp4" or "tcp6"; address is "host:port" as for
+// network is "tcp", "tcp4", "tcp6" or "unix" (address is then a path;
+// UDP is ListenPacket); address is "host:port" as for
 // net.Listen. After it succeeds, the primary hears "listening" and a
 // manager that set NOTIFY_SOCKET gets READY=1 (sd_notify). Errors wrap
 // the errno when there is one (errors.Is(err, syscall.EADDRINUSE)).
 func (c *Child) Listen(network, address string) (net.Listener, error) {
 	var ln net.Listener
 	var err error
-	switch c.kind {
-	case kindNode:
+	switch {
+	case strings.HasPrefix(network, "udp"):
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: addrString(address),
+			Err: fmt.Errorf("UDP has no listener: use ListenPacket: %w", syscall.EAFNOSUPPORT)}
+	case c.kind == kindNode:
 		ln, err = c.listenPrimary(network, address)
-	case kindActivation:
+	case c.kind == kindActivation:
 		ln, err = c.listenInherited(network, address)
 	default:
 		ln, err = net.Listen(network, address)
@@ -276,104 +282,6 @@ func (c *Child) Listen(network, address string) (net.Listener, error) {
 		})
 	}
 	return ln, nil
-}
-
-// listenTimeout bounds the wait for the primary's answer. A primary
-// answers at once; this only keeps a worker whose primary is wedged from
-// hanging in Listen forever.
-const listenTimeout = 30 * time.Second
-
-// listenPrimary asks the primary for the socket (Node's queryServer).
-func (c *Child) listenPrimary(network, address string) (net.Listener, error) {
-	opErr := func(err error) error {
-		return &net.OpError{Op: "listen", Net: network, Addr: addrString(address), Err: err}
-	}
-	host, portStr, err := net.SplitHostPort(address)
-	if err != nil {
-		return nil, opErr(err)
-	}
-	port, err := net.LookupPort(network, portStr)
-	if err != nil {
-		return nil, opErr(err)
-	}
-	at := 4
-	var addr any // null: all addresses, dual stack, as Node's listen(port)
-	switch network {
-	case "tcp":
-	case "tcp4":
-		addr = "0.0.0.0"
-	case "tcp6":
-		addr, at = "::", 6
-	default:
-		return nil, opErr(fmt.Errorf("cluster workers listen on tcp, tcp4 or tcp6, not %q: %w", network, syscall.EAFNOSUPPORT))
-	}
-	if host != "" {
-		ip := net.ParseIP(host)
-		if ip == nil {
-			a, err := net.ResolveTCPAddr(network, address)
-			if err != nil {
-				return nil, opErr(err)
-			}
-			ip = a.IP
-		}
-		addr, at = ip.String(), 4
-		if ip.To4() == nil {
-			at = 6
-		}
-	}
-	idxKey := fmt.Sprint(addr, ":", port, ":", at)
-	c.mu.Lock()
-	index := c.indexes[idxKey]
-	c.indexes[idxKey]++
-	c.mu.Unlock()
-
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	res := make(chan result, 1)
-	q := map[string]any{"act": "queryServer", "index": index, "data": nil, "address": addr,
-		"port": port, "addressType": at, "backlog": 511}
-	err = c.send(q, func(r reply, f *os.File) {
-		// Runs in the read loop, so the listener is registered before the
-		// first newconn, which follows this reply on the channel.
-		switch {
-		case r.Cmd == "": // channel lost
-			res <- result{err: ErrDisconnected}
-		case r.Errno != nil && *r.Errno != 0:
-			if f != nil {
-				f.Close()
-			}
-			res <- result{err: syscall.Errno(-*r.Errno)}
-		case f != nil:
-			ln, err := c.sharedFrom(r.Key, f)
-			res <- result{ln, err}
-		case r.Sockname != nil:
-			l := newRRListener(c, r.Key, &net.TCPAddr{IP: net.ParseIP(r.Sockname.Address), Port: r.Sockname.Port})
-			c.mu.Lock()
-			c.rr[r.Key] = l
-			c.mu.Unlock()
-			res <- result{ln: l}
-		default:
-			res <- result{err: fmt.Errorf("the primary's answer has neither a socket nor an address")}
-		}
-	})
-	if err != nil {
-		return nil, opErr(err)
-	}
-	var r result
-	select {
-	case r = <-res:
-	case <-time.After(listenTimeout):
-		return nil, opErr(fmt.Errorf("no answer from the primary in %v", listenTimeout))
-	}
-	if r.err != nil {
-		return nil, opErr(r.err)
-	}
-	a := r.ln.Addr().(*net.TCPAddr)
-	c.send(map[string]any{"act": "listening", "index": index, "address": a.IP.String(),
-		"port": a.Port, "addressType": at}, nil)
-	return r.ln, nil
 }
 
 type addrString string
@@ -493,6 +401,9 @@ func (c *Child) disconnect(primaryInitiated bool) {
 			others = append(others, l)
 		}
 	}
+	for _, pc := range c.packets {
+		others = append(others, pc)
+	}
 	c.mu.Unlock()
 	for _, l := range others {
 		l.Close()
@@ -522,12 +433,15 @@ func (c *Child) kill() {
 		c.ch.Close()
 	}
 	c.mu.Lock()
-	rr, shared := c.rr, c.shared
+	rr, shared, packets := c.rr, c.shared, c.packets
 	c.mu.Unlock()
 	for _, l := range rr {
 		l.Close()
 	}
 	for _, l := range shared {
 		l.Close()
+	}
+	for _, pc := range packets {
+		pc.Close()
 	}
 }

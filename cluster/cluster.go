@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -141,6 +142,10 @@ func Workers() []*Worker { return Default().Workers() }
 // message, disconnect, exit, error).
 func Events() <-chan Event { return Default().Events() }
 
+// DisconnectAll disconnects every worker of Default() and waits until
+// each has closed its channel, or ctx ends (Node's cluster.disconnect()).
+func DisconnectAll(ctx context.Context) error { return Default().Disconnect(ctx) }
+
 // Broadcast sends v, as JSON, to every worker of Default().
 func Broadcast(v any) error { return Default().Broadcast(v) }
 
@@ -150,6 +155,12 @@ func ID() int { return self.ID() }
 // Listen is Self().Listen: in a worker, a listener shared with the other
 // workers; in a primary, net.Listen.
 func Listen(network, address string) (net.Listener, error) { return self.Listen(network, address) }
+
+// ListenPacket is Self().ListenPacket: in a worker, a UDP socket shared
+// with the other workers; in a primary, net.ListenPacket.
+func ListenPacket(network, address string) (net.PacketConn, error) {
+	return self.ListenPacket(network, address)
+}
 
 // Send sends v, as JSON, to the primary (Self().Send).
 func Send(v any) error { return self.Send(v) }

@@ -46,12 +46,24 @@
 //
 // In the primary, Listen is net.Listen, as listen() in Node's primary.
 //
+// Listen also takes "unix" with a path, shared like a TCP address, and
+// ListenPacket a UDP address: every worker that binds it gets the
+// primary's socket, as Node shares a dgram socket under either policy.
+// "tcp6" on "::" is IPv6 only and "tcp" on "::" both families, as in Go's
+// net; the primary is told so (Node's ipv6Only).
+//
 // # Lifecycle
 //
-// The primary sees each worker's Online, Listening, Message, Disconnected
-// and Exit events on Events(), plus Error when the primary could not bind
-// what the worker asked for or the worker did not listen within
-// Settings.ListenTimeout. Worker.Kill signals a worker; Worker.Disconnect
+// The primary sees each worker's Forked, Online, Listening, Message,
+// Disconnected and Exit events on Events() (Node's fork, online, ...,
+// exit), Configured after Setup, plus Error when the primary could not
+// bind what the worker asked for or the worker did not listen within
+// Settings.ListenTimeout. Worker.IsConnected and IsDead tell where a
+// worker is; ExitedAfterDisconnect whether its exit was meant (the
+// primary asked, or the worker disconnected itself). Worker ids start at
+// 1 and are never reused, under this package's primary, Node's and tend.
+// Primary.Disconnect (DisconnectAll) disconnects every worker and waits
+// for them, as Node's cluster.disconnect(). Worker.Kill signals a worker; Worker.Disconnect
 // asks it to stop gracefully: it gets no new connections, Serve answers
 // with "Connection: close" so keep-alive clients move to other workers
 // without losing a request (idle connections get a second), lets the
@@ -78,6 +90,13 @@
 // Messages use it (`tend send`). tend stops an instance with SIGINT
 // (systemd with SIGTERM): Serve takes either as its disconnect and stops
 // gracefully.
+//
+// # Platforms
+//
+// The package builds on Linux, macOS and the BSDs (CI cross-builds it for
+// macOS and FreeBSD; its tests run on Linux only): the protocol needs
+// unix sockets and descriptor passing, which they all have. tend itself,
+// the daemon that runs apps, is Linux only.
 //
 // # Testing
 //

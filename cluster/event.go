@@ -30,9 +30,15 @@ const (
 	// Listen returned the same error), or no Listen within
 	// Settings.ListenTimeout. Err says what.
 	Error
+	// Forked: Fork has started the worker's process; Online follows.
+	// Node's "fork" event.
+	Forked
+	// Configured: Setup changed the settings of later forks (Worker is
+	// nil). Node's "setup" event.
+	Configured
 )
 
-var kindNames = [...]string{"", "online", "listening", "message", "disconnect", "exit", "error"}
+var kindNames = [...]string{"", "online", "listening", "message", "disconnect", "exit", "error", "fork", "setup"}
 
 // String returns Node's name for the kind ("online", "exit", ...).
 func (k EventKind) String() string {

@@ -68,6 +68,52 @@ var helpers = map[string]func(){
 		for range cluster.Messages() {
 		}
 	},
+	// unix serves this worker's pid over HTTP on the unix socket $SOCK.
+	"unix": func() {
+		ln, err := cluster.Listen("unix", os.Getenv("SOCK"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			os.Exit(3)
+		}
+		cluster.Serve(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, os.Getpid())
+		})}, ln)
+	},
+	// udp answers each datagram on 127.0.0.1:$PORT with its pid, after
+	// telling the primary its port.
+	"udp": func() {
+		pc, err := cluster.ListenPacket("udp4", "127.0.0.1:"+os.Getenv("PORT"))
+		if err != nil {
+			cluster.Send(map[string]string{"err": err.Error()})
+			os.Exit(3)
+		}
+		cluster.Send(map[string]int{"port": pc.LocalAddr().(*net.UDPAddr).Port})
+		buf := make([]byte, 64)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo([]byte(strconv.Itoa(os.Getpid())), from)
+		}
+	},
+	// families listens on "::" as tcp6 and as tcp, and says on which ports.
+	"families": func() {
+		v6, err1 := cluster.Listen("tcp6", "[::]:0")
+		dual, err2 := cluster.Listen("tcp", "[::]:0")
+		if err := errors.Join(err1, err2); err != nil {
+			cluster.Send(map[string]string{"err": err.Error()})
+			os.Exit(3)
+		}
+		cluster.Send(map[string]int{"v6only": v6.Addr().(*net.TCPAddr).Port, "dual": dual.Addr().(*net.TCPAddr).Port})
+		go http.Serve(v6, http.NotFoundHandler())
+		http.Serve(dual, http.NotFoundHandler())
+	},
+	// leave disconnects by itself once told to, and exits.
+	"leave": func() {
+		<-cluster.Messages()
+		cluster.Disconnect()
+	},
 	// nolisten never listens.
 	"nolisten": func() {
 		for range cluster.Messages() {

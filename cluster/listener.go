@@ -138,3 +138,19 @@ func (s *sharedListener) Close() error {
 	s.once.Do(func() { s.c.send(map[string]any{"act": "close", "key": s.key}, nil) })
 	return err
 }
+
+// sharedPacket is the primary's UDP socket, used by every worker: Node's
+// primary shares dgram sockets whatever its policy.
+type sharedPacket struct {
+	*net.UDPConn
+	c    *Child
+	key  string
+	once sync.Once
+}
+
+// Close closes this worker's copy of the socket and tells the primary.
+func (s *sharedPacket) Close() error {
+	err := s.UDPConn.Close()
+	s.once.Do(func() { s.c.send(map[string]any{"act": "close", "key": s.key}, nil) })
+	return err
+}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,6 +176,7 @@ func (p *Primary) Setup(s Settings) error {
 		p.np = nodecluster.New(nodecluster.Options{Sched: string(s.Sched), Logf: s.Logf})
 	}
 	p.s = s
+	p.events.push(Event{Kind: Configured})
 	return nil
 }
 
@@ -224,6 +226,7 @@ func (p *Primary) Fork(env map[string]string) (*Worker, error) {
 	// Events of one worker arrive on their own channel, so a slow consumer
 	// of one never delays another's protocol; 16 absorbs the start burst.
 	evs := make(chan nodecluster.Event, 16)
+	p.events.push(Event{Kind: Forked, Worker: w})
 	p.np.AddWorker(id, parent, evs)
 	go w.forward(evs)
 	go w.wait()
@@ -313,6 +316,29 @@ func (p *Primary) Broadcast(v any) error {
 	return errors.Join(errs...)
 }
 
+// Disconnect disconnects every worker (Node's cluster.disconnect()) and
+// returns once each has closed its channel, or ctx ends: they take no new
+// connection, finish what they serve and exit by themselves. It returns
+// the joined errors of workers it could not reach.
+func (p *Primary) Disconnect(ctx context.Context) error {
+	var errs []error
+	ws := p.Workers()
+	for _, w := range ws {
+		if err := w.Disconnect(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, w := range ws {
+		select {
+		case <-w.disconnected:
+		case <-w.done:
+		case <-ctx.Done():
+			return errors.Join(append(errs, fmt.Errorf("cluster: disconnecting: %w", ctx.Err()))...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Close kills the remaining workers (SIGKILL), waits for them, closes the
 // listening sockets and then the Events channel. For a graceful stop,
 // Disconnect the workers and wait for their Exit events first.
@@ -348,7 +374,8 @@ type Worker struct {
 	done         chan struct{} // closed after the Exit event
 
 	mu       sync.Mutex
-	intended bool // Disconnect or Kill was called
+	intended bool // Disconnect or Kill was called, or the worker disconnected itself
+	dead     bool // its process has exited
 	code     int
 	sig      os.Signal
 }
@@ -409,9 +436,29 @@ func (w *Worker) Disconnect() error {
 	return nil
 }
 
-// ExitedAfterDisconnect reports whether the primary asked the worker to go
-// (Disconnect or Kill), to tell planned exits from crashes in an Exit
-// handler, as Node's worker.exitedAfterDisconnect does.
+// IsConnected reports whether the worker's channel is still open (Node's
+// worker.isConnected()).
+func (w *Worker) IsConnected() bool {
+	select {
+	case <-w.disconnected:
+		return false
+	default:
+		return true
+	}
+}
+
+// IsDead reports whether the worker's process has exited (Node's
+// worker.isDead()). Its Exit event may still be on its way.
+func (w *Worker) IsDead() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dead
+}
+
+// ExitedAfterDisconnect reports whether the worker was meant to go: the
+// primary asked it (Disconnect or Kill), or it disconnected by itself
+// (Disconnect in the worker). It tells planned exits from crashes in an
+// Exit handler, as Node's worker.exitedAfterDisconnect does.
 func (w *Worker) ExitedAfterDisconnect() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -445,16 +492,21 @@ func (w *Worker) forward(evs <-chan nodecluster.Event) {
 		case nodecluster.Online:
 			out.Kind = Online
 		case nodecluster.Listening:
-			out.Kind, out.Addr = Listening, tcpAddr(ev.Address, ev.Port)
+			out.Kind, out.Addr = Listening, listenAddr(ev.Address, ev.Port)
 			w.listenOnce.Do(func() { close(w.listening) })
 		case nodecluster.Message:
 			out.Kind, out.Msg = Message, ev.Msg
 		case nodecluster.Ready:
 			out.Kind, out.Msg = Message, json.RawMessage(`"ready"`)
 		case nodecluster.Error:
-			out.Kind, out.Addr, out.Err = Error, tcpAddr(ev.Address, ev.Port), ev.Err
+			out.Kind, out.Addr, out.Err = Error, listenAddr(ev.Address, ev.Port), ev.Err
 		case nodecluster.Disconnected:
 			out.Kind, out.Err = Disconnected, ev.Err
+		case nodecluster.Leaving:
+			w.mu.Lock()
+			w.intended = true
+			w.mu.Unlock()
+			continue
 		default:
 			continue
 		}
@@ -466,7 +518,12 @@ func (w *Worker) forward(evs <-chan nodecluster.Event) {
 	}
 }
 
-func tcpAddr(address string, port int) *net.TCPAddr {
+// listenAddr is a worker's listen address: TCP, or a unix socket's path
+// (port -1).
+func listenAddr(address string, port int) net.Addr {
+	if port < 0 {
+		return &net.UnixAddr{Name: address, Net: "unix"}
+	}
 	return &net.TCPAddr{IP: net.ParseIP(address), Port: port}
 }
 
@@ -478,6 +535,9 @@ const disconnectGrace = 2 * time.Second
 // wait reports the worker's exit after its Disconnected event.
 func (w *Worker) wait() {
 	code, sig := w.proc.Wait()
+	w.mu.Lock()
+	w.dead = true
+	w.mu.Unlock()
 	select {
 	case <-w.disconnected:
 	case <-time.After(disconnectGrace):

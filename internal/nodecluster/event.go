@@ -23,9 +23,12 @@ const (
 	// Address are the request). The worker received the errno and its
 	// server emitted 'error'.
 	Error
+	// Leaving: the worker disconnects by itself (worker.disconnect() in
+	// Node); it takes no new connection. Node's exitedAfterDisconnect.
+	Leaving
 )
 
-var kindNames = [...]string{"online", "listening", "message", "ready", "disconnected", "error"}
+var kindNames = [...]string{"online", "listening", "message", "ready", "disconnected", "error", "leaving"}
 
 // String returns the kind's lower-case name.
 func (k EventKind) String() string {

@@ -414,6 +414,7 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 		p.takeOut(w)
 		p.mu.Unlock()
 		w.ch.Send(clusterMsg{Cmd: "NODE_CLUSTER", Ack: ackOf(q.Seq), Seq: p.seq.Add(1)})
+		p.emit(w, Event{Kind: Leaving})
 	default:
 		p.logf("worker %d: ignoring cluster act %q", w.id, q.Act)
 	}

@@ -145,11 +145,10 @@ func (l *listener) accept() (int, error) {
 	fd, aerr := -1, error(nil)
 	err := l.accRC.Read(func(s uintptr) bool {
 		for {
-			r, _, e := syscall.Syscall6(syscall.SYS_ACCEPT4, s, 0, 0,
-				syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+			r, e := accept4(int(s))
 			switch e {
 			case 0:
-				fd = int(r)
+				fd = r
 				return true
 			case syscall.EINTR, syscall.ECONNABORTED: // as net's Accept does
 				continue

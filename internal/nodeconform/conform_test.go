@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/cluster"
 )
 
 // tendBin is tend, built for this test run.
@@ -53,10 +55,15 @@ func TestConformance(t *testing.T) {
 				t.Parallel()
 				env := []string{"GROUP=" + g.name, "HELD_PORT=" + strconv.Itoa(held)}
 				want := runNode(t, pair.node, g.workers, env)
-				got := runTend(t, pair.tend, g.workers, env)
-				for _, name := range slices.Sorted(maps.Keys(want)) {
-					if !bytes.Equal(got[name], want[name]) {
-						t.Errorf("%s: under Node's primary (%s) %s, under tend (--sched %s) %s", name, pair.node, want[name], pair.tend, got[name])
+				for _, under := range []struct {
+					name string
+					run  func(*testing.T, string, int, []string) map[string]json.RawMessage
+				}{{"tend (--sched " + pair.tend + ")", runTend}, {"the cluster package's primary (" + pair.tend + ")", runGo}} {
+					got := under.run(t, pair.tend, g.workers, env)
+					for _, name := range slices.Sorted(maps.Keys(want)) {
+						if !bytes.Equal(got[name], want[name]) {
+							t.Errorf("%s: under Node's primary (%s) %s, under %s %s", name, pair.node, want[name], under.name, got[name])
+						}
 					}
 				}
 			})
@@ -80,6 +87,26 @@ func runNode(t *testing.T, sched string, workers int, env []string) map[string]j
 		cmd.Wait()
 	}()
 	return results(t, dir, workers, "Node's primary")
+}
+
+// runGo runs the cases under a primary of the Go cluster package, in this
+// process: Node workers cannot tell it from Node's primary either.
+func runGo(t *testing.T, sched string, workers int, env []string) map[string]json.RawMessage {
+	dir := t.TempDir()
+	p, err := cluster.NewPrimary(cluster.Settings{Exec: "node", Args: []string{"testdata/cases.cjs"},
+		Sched:  map[string]cluster.Sched{"rr": cluster.RoundRobin, "shared": cluster.Shared}[sched],
+		Env:    append(env, "RESULT_DIR="+dir, "FREE_PORT="+strconv.Itoa(freePort(t)), "PORT="+strconv.Itoa(freePort(t))),
+		Stdout: os.Stderr, Stderr: os.Stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for range workers {
+		if _, err := p.Fork(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return results(t, dir, workers, "the cluster package's primary")
 }
 
 // runTend runs the cases under tend, with the port bound up front as

@@ -6,8 +6,9 @@
 // addresses and families, servers closed and opened again, exclusive
 // servers, unix sockets, UDP, ...) and writes what it saw. The test runs
 // it under Node's own primary (testdata/primary.cjs) in both scheduling
-// policies and under tend in the matching ones (rr, and shared for
-// Node's SCHED_NONE), and fails on any difference. Node is the oracle, so
+// policies, under tend in the matching ones (rr, and shared for Node's
+// SCHED_NONE) and under a primary of the Go cluster package, and fails on
+// any difference. Node is the oracle, so
 // the suite stays true when Node changes. It has no code of its own
 // beyond the test: `go test ./internal/nodeconform` runs it.
 package nodeconform

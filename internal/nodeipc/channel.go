@@ -114,7 +114,7 @@ type outgoing struct {
 // exec.Cmd.ExtraFiles[0] (fd 3 in the child); the caller closes it after
 // Start so that the child's exit is seen as EOF.
 func NewPair() (parent *Channel, child *os.File, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := socketpair()
 	if err != nil {
 		return nil, nil, fmt.Errorf("nodeipc: socketpair: %w", err)
 	}
@@ -507,7 +507,7 @@ func (c *Channel) send(line []byte, fd int, wait bool) (int, error) {
 	var werr error
 	err := c.rc.Write(func(s uintptr) bool {
 		for n < len(line) {
-			m, err := unix.SendmsgN(int(s), line[n:], oob, nil, unix.MSG_NOSIGNAL)
+			m, err := unix.SendmsgN(int(s), line[n:], oob, nil, msgNoSignal)
 			switch {
 			case err == unix.EINTR:
 				continue

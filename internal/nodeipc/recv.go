@@ -151,7 +151,7 @@ func (c *Channel) Unread() bool {
 		return true
 	}
 	n := 0
-	c.rc.Control(func(s uintptr) { n, _ = unix.IoctlGetInt(int(s), unix.SIOCINQ) })
+	c.rc.Control(func(s uintptr) { n, _ = unix.IoctlGetInt(int(s), ioctlInq) })
 	return n > 0
 }
 
@@ -210,7 +210,7 @@ func (c *Channel) fill() error {
 		for {
 			// MSG_CMSG_CLOEXEC: a received socket must not leak into
 			// children spawned before the caller gets to it.
-			n, oobn, flags, _, rerr = unix.Recvmsg(int(s), space, c.oob, unix.MSG_CMSG_CLOEXEC)
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(s), space, c.oob, msgCmsgCloexec)
 			if rerr != unix.EINTR {
 				if rerr == unix.EAGAIN {
 					c.unread.Store(false)
@@ -251,6 +251,7 @@ func (c *Channel) takeFDs(oob []byte, truncated bool) {
 	if msgs, err := unix.ParseSocketControlMessage(oob); err == nil {
 		for i := range msgs {
 			if fds, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+				cloexec(fds)
 				got = append(got, fds...)
 			}
 		}

@@ -35,8 +35,10 @@ func drainGrace(spec *tend.AppSpec) time.Duration {
 }
 
 // instanceEnv builds the environment of instance index of spec: the shell
-// environment, under the user's variables, under what tend sets.
-func instanceEnv(spec *tend.AppSpec, index, id int, extra map[string]string) []string {
+// environment, under the user's variables, under what tend sets. wid is
+// the process's worker id (TEND_ID): from 1, one per process of the app,
+// as Node's worker.id (NODE_UNIQUE_ID for Node workers).
+func instanceEnv(spec *tend.AppSpec, index, wid int, extra map[string]string) []string {
 	m := make(map[string]string, len(spec.BaseEnv)+len(spec.Env)+8)
 	for _, kv := range spec.BaseEnv {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -56,7 +58,7 @@ func instanceEnv(spec *tend.AppSpec, index, id int, extra map[string]string) []s
 	m[ivar] = strconv.Itoa(index)
 	m["TEND_APP"] = spec.Name
 	m["TEND_INSTANCE"] = strconv.Itoa(index)
-	m["TEND_ID"] = strconv.Itoa(id)
+	m["TEND_ID"] = strconv.Itoa(wid)
 	m["TEND_DRAIN_MS"] = strconv.FormatInt(drainGrace(spec).Milliseconds(), 10)
 	if v := spec.IncrementVar; v != "" {
 		base, _ := strconv.Atoi(m[v])

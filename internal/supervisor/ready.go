@@ -312,7 +312,7 @@ func (a *App) nodeEvent(ev nodecluster.Event) {
 		if r.listenPort == 0 {
 			r.listenPort = ev.Port
 		}
-		if p := a.spec.Port; p > 0 && ev.Port != p && ev.Port != 0 {
+		if p := a.spec.Port; p > 0 && ev.Port != p && ev.Port > 0 {
 			s.problem = fmt.Sprintf("listens on port %d, not on --port %d", ev.Port, p)
 			a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
 		}
@@ -322,7 +322,11 @@ func (a *App) nodeEvent(ev nodecluster.Event) {
 	case nodecluster.Ready:
 		a.markReady(r, "ready")
 	case nodecluster.Error:
-		s.problem = fmt.Sprintf("listen on port %d failed: %v", ev.Port, ev.Err)
+		where := fmt.Sprintf("port %d", ev.Port)
+		if ev.Port <= 0 && ev.Address != "" {
+			where = ev.Address // a unix socket's path
+		}
+		s.problem = fmt.Sprintf("listen on %s failed: %v", where, ev.Err)
 		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
 	case nodecluster.Message:
 		// What an app sends shows in tend logs, next to its output.

@@ -2,9 +2,16 @@ package nodeconform
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"maps"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -46,6 +53,7 @@ const resultWait = 60 * time.Second
 // each scheduling policy, and fails on each case where they differ.
 func TestConformance(t *testing.T) {
 	held := listen(t) // a port another process holds
+	cert, key := selfSigned(t)
 	for _, pair := range []struct{ node, tend string }{{"rr", "rr"}, {"none", "shared"}} {
 		for _, g := range []struct {
 			name    string
@@ -53,7 +61,7 @@ func TestConformance(t *testing.T) {
 		}{{"each", 2}, {"alone", 1}} {
 			t.Run(pair.tend+"/"+g.name, func(t *testing.T) {
 				t.Parallel()
-				env := []string{"GROUP=" + g.name, "HELD_PORT=" + strconv.Itoa(held)}
+				env := []string{"GROUP=" + g.name, "HELD_PORT=" + strconv.Itoa(held), "CERT_FILE=" + cert, "KEY_FILE=" + key}
 				want := runNode(t, pair.node, g.workers, env)
 				for _, under := range []struct {
 					name string
@@ -207,4 +215,31 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, as PEM files.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }

@@ -39,9 +39,9 @@ function close(server) {
 }
 
 // get does one request; it answers 'ok', an error code, or 'hang'.
-function get(opts) {
+function get(opts, proto = http) {
   return new Promise((resolve) => {
-    const req = http.get({ ...opts, agent: false, timeout: TIMEOUT }, (res) => {
+    const req = proto.get({ ...opts, agent: false, timeout: TIMEOUT }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode === 200 ? 'ok' : `status ${res.statusCode}`));
     });
@@ -121,6 +121,73 @@ const cases = {
     return { count: n, closed: await close(r.server) };
   },
 
+  // Requests through the primary's socket, as clients send them.
+  async pipelining() {
+    const r = await listen({ port: 0, host: '127.0.0.1' });
+    const answers = await new Promise((resolve) => {
+      const c = net.connect(r.server.address().port, '127.0.0.1');
+      let got = '';
+      const t = setTimeout(() => { c.destroy(); resolve('hang'); }, TIMEOUT);
+      c.on('data', (d) => { got += d; });
+      c.on('end', () => { clearTimeout(t); resolve(got.split('HTTP/1.1 200').length - 1); });
+      c.on('error', (err) => { clearTimeout(t); resolve(err.code); });
+      c.end('GET / HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(2) + 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    });
+    return { answers, closed: await close(r.server) };
+  },
+  async large_body() {
+    const server = http.createServer((req, res) => {
+      let n = 0;
+      req.on('data', (d) => { n += d.length; });
+      req.on('end', () => res.end(String(n)));
+    });
+    const r = await listen({ port: 0, host: '127.0.0.1' }, server);
+    const got = await new Promise((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: r.server.address().port, method: 'POST', agent: false }, (res) => {
+        let b = '';
+        res.on('data', (d) => { b += d; });
+        res.on('end', () => resolve(b));
+      });
+      req.on('error', (err) => resolve(err.code));
+      req.end(Buffer.alloc(8 << 20, 'x'));
+    });
+    return { got, closed: await close(r.server) };
+  },
+  async upgrade() {
+    const server = http.createServer(serve);
+    server.on('upgrade', (req, sock) => sock.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n'));
+    const r = await listen({ port: 0, host: '127.0.0.1' }, server);
+    const got = await new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: r.server.address().port, agent: false,
+        headers: { Connection: 'Upgrade', Upgrade: 'x' } });
+      req.on('upgrade', (res, sock) => { sock.destroy(); resolve(res.statusCode); });
+      req.on('response', (res) => resolve(res.statusCode));
+      req.on('error', (err) => resolve(err.code));
+    });
+    return { got, closed: await close(r.server) };
+  },
+  async https() {
+    const server = require('https').createServer({ cert: fs.readFileSync(env.CERT_FILE), key: fs.readFileSync(env.KEY_FILE) }, serve);
+    const r = await listen({ port: 0, host: '127.0.0.1' }, server);
+    const got = await get({ host: '127.0.0.1', port: r.server.address().port, rejectUnauthorized: false }, require('https'));
+    return { got, closed: await close(r.server) };
+  },
+  async two_ephemeral_servers() {
+    const a = await listen({ port: 0, host: '127.0.0.1' });
+    const b = await listen({ port: 0, host: '127.0.0.1' });
+    return { distinct: a.server.address().port !== b.server.address().port,
+      a: await get({ host: '127.0.0.1', port: a.server.address().port }),
+      b: await get({ host: '127.0.0.1', port: b.server.address().port }) };
+  },
+
+  // Messages to the primary.
+  async send_callback() {
+    return new Promise((resolve) => process.send({ hello: 1 }, (err) => resolve(err ? err.code : 'sent')));
+  },
+  async send_1mib() {
+    return new Promise((resolve) => process.send('x'.repeat(1 << 20), (err) => resolve(err ? err.code : 'sent')));
+  },
+
   // Other kinds of servers.
   async unix_socket() {
     const p = path.join(env.RESULT_DIR, `${env.GROUP}.sock`);
@@ -152,7 +219,8 @@ const cases = {
 const groups = {
   // Every worker runs these.
   each: ['bind_in_use', 'bind_not_available', 'bind_twice', 'default_address', 'dual_stack', 'ipv6_only',
-    'ipv4_any_on_port', 'loopback', 'exclusive', 'get_connections', 'unix_socket', 'udp'],
+    'ipv4_any_on_port', 'loopback', 'exclusive', 'get_connections', 'unix_socket', 'udp',
+    'pipelining', 'large_body', 'upgrade', 'https', 'two_ephemeral_servers', 'send_callback', 'send_1mib'],
   // One worker only: with two, whether a port closed by both can be bound
   // again at once depends on which closes its copy last, under Node too.
   alone: ['close_and_listen_again', 'all_closed_refuses'],

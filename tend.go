@@ -284,6 +284,8 @@ type ReloadStep struct {
 	// in fork mode): the new one could not bind them beside it, so the
 	// old one stopped first and the instance was down in between.
 	OwnPorts []int `json:"own_ports,omitempty"`
+	// Hint says, with OwnPorts, how the app would reload without downtime.
+	Hint string `json:"hint,omitempty"`
 }
 
 // ReloadReport is the outcome of one reload (or scale) of one app.

@@ -175,9 +175,9 @@ func (e *env) printReports(reps []tend.ReloadReport) {
 			fmt.Fprintf(e.errOut, "  %s[%d] (id %d): %s\n", r.App, st.Instance, st.ID, strings.Join(parts, ", "))
 		}
 		if i := slices.IndexFunc(r.Steps, func(st tend.ReloadStep) bool { return len(st.OwnPorts) > 0 }); i >= 0 {
-			port := r.Steps[i].OwnPorts[0]
-			fmt.Fprintf(e.errOut, "  %s: %s listens on port %d itself, so each instance stopped before its new process could bind it and was down in between; for a %s without downtime let tend hold the port: start it with --port %d (a Node app: -i 1)\n",
-				e.paint(yellow, "warning"), r.App, port, r.Action, port)
+			st := r.Steps[i]
+			fmt.Fprintf(e.errOut, "  %s: %s listens on port %d itself, so each instance stopped before its new process could bind it and was down in between; for a %s without downtime, %s\n",
+				e.paint(yellow, "warning"), r.App, st.OwnPorts[0], r.Action, st.Hint)
 		}
 		if len(r.EnvChanges) > 0 {
 			fmt.Fprintf(e.errOut, "  environment: %s\n", strings.Join(r.EnvChanges, " "))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -246,4 +247,41 @@ func TestGunicorn(t *testing.T) {
 		t.Errorf("reload report = %+v, want ready by sd_notify", rep)
 	}
 	t.Logf("%d requests from %d gunicorn workers", l.total(), len(l.perPID))
+}
+
+// TestRelistenKeepsHostAndPort: a Node server that closes and listens
+// again on --port keeps --host's address, and the port stays tend's
+// meanwhile (it holds --port for the app's life).
+func TestRelistenKeepsHostAndPort(t *testing.T) {
+	h := newHarness(t)
+	port := freePort(t)
+	script := filepath.Join(repoRoot(t), "internal", "cli", "testdata", "relisten.js")
+	h.ok("start", script, "-i", "1", "--port", strconv.Itoa(port), "--host", "127.0.0.1")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	address := func() string {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Fields(string(b))[0]
+	}
+	if a := address(); a != "127.0.0.1" {
+		t.Fatalf("the server listens on %s, want --host 127.0.0.1", a)
+	}
+	h.ok("send", "relisten", `"relisten"`)
+	h.poll("the server listening again", func() bool {
+		b, _ := os.ReadFile(filepath.Join(h.home, "logs", "relisten-out-0.log"))
+		return strings.Contains(string(b), "relistened")
+	})
+	if a := address(); a != "127.0.0.1" {
+		t.Errorf("after listening again the server is on %s, want --host 127.0.0.1", a)
+	}
+	// Nothing of tend's listens on another address of the port.
+	if c, err := net.DialTimeout("tcp6", fmt.Sprintf("[::1]:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Errorf("port %d answers on ::1: it was bound anew on every address", port)
+	}
 }

@@ -61,7 +61,8 @@ type Daemon struct {
 	shutDone chan struct{}              // closed when the first shutdown is done
 	starting sync.WaitGroup             // starts in flight, which shutdown waits for
 	creating map[string]*supervisor.App // apps of starts in flight, for logs -f
-	reserved int                        // instances starts and scales in flight hold room for; guarded by mu
+	reserved int                        // instances starts in flight hold room for; guarded by mu
+	scaling  map[*supervisor.App]int    // scales in flight: the count each app goes to; guarded by mu
 	quit     chan struct{}              // closed to end the daemon (kill)
 	exe      string                     // this binary, the LISTEN_PID shim
 
@@ -214,6 +215,7 @@ func New(home string) *Daemon {
 		apps: map[string]*supervisor.App{}, stats: map[int]procstat.Usage{},
 		quit: make(chan struct{}), quitting: make(chan struct{}), shutDone: make(chan struct{}),
 		creating: map[string]*supervisor.App{},
+		scaling:  map[*supervisor.App]int{},
 	}
 	d.settings.MaxInstances = defaultMaxInstances()
 	if u, err := user.Current(); err == nil {
@@ -452,8 +454,10 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		if err != nil {
 			return nil, err
 		}
-		if note != "" {
-			notes = append(notes, note)
+		for _, n := range []string{note, readyURLWarning(spec)} {
+			if n != "" {
+				notes = append(notes, n)
+			}
 		}
 		res[i] = r
 	}
@@ -578,14 +582,15 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 // limitHint says where the instance limit comes from.
 const limitHint = "max_instances in $TEND_HOME/config.yaml; by default it follows the open file limit, ulimit -n, at 6 descriptors an instance"
 
-// room is how many more instances the daemon's limit allows, with those
-// of the apps but except running and those held for starts and scales in
-// flight. Caller holds mu.
+// room is how many more instances the daemon's limit allows: the limit
+// less the instances of every app but except (one being scaled counts as
+// the count it goes to) and those held for starts in flight. Caller holds
+// mu.
 func (d *Daemon) room(except ...*supervisor.App) int {
 	used := d.reserved
 	for _, a := range d.allApps() {
 		if !slices.Contains(except, a) {
-			used += len(a.Instances())
+			used += max(len(a.Instances()), d.scaling[a])
 		}
 	}
 	return d.settings.MaxInstances - used
@@ -707,16 +712,17 @@ func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
 	if !slices.Contains(valid, s.Sched) {
 		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, s.Sched, s.ExecMode, strings.Join(valid, " or "))
 	}
-	return checkReadyURL(s)
+	return nil
 }
 
-// checkReadyURL refuses a ready_url on the port the instances share in
+// readyURLWarning warns of a ready_url on the port the instances share in
 // cluster and socket modes: any instance may answer there, so during a
-// reload an old one would answer for the new one, which would count as
-// ready before it is (proxy mode probes each instance's own port).
-func checkReadyURL(s *tend.AppSpec) error {
+// reload an old one answers for the new one, which counts as ready before
+// it is (proxy mode probes each instance's own port). A warning, not an
+// error: apps saved with one must still come back at boot.
+func readyURLWarning(s *tend.AppSpec) string {
 	if s.ReadyURL == "" || s.Port == 0 || (s.ExecMode != tend.ModeCluster && s.ExecMode != tend.ModeSocket) {
-		return nil
+		return ""
 	}
 	rest := s.ReadyURL
 	if _, after, ok := strings.Cut(rest, "://"); ok {
@@ -725,11 +731,12 @@ func checkReadyURL(s *tend.AppSpec) error {
 	hostport, _, _ := strings.Cut(rest, "/")
 	_, port, err := net.SplitHostPort(hostport)
 	if err != nil || (port != "$PORT" && port != "${PORT}" && port != strconv.Itoa(s.Port)) {
-		return nil
+		return ""
 	}
-	return tend.Errorf(tend.EINVALID, "app %s: ready_url %s probes port %d, which every instance shares in %s mode: an old instance would answer "+
-		"for a new one during a reload; have the app say it is ready (sd_notify READY=1, or --wait-ready and process.send('ready')), "+
-		"probe a port of each instance's own, or use --exec-mode proxy, which probes each instance", s.Name, s.ReadyURL, s.Port, s.ExecMode)
+	return fmt.Sprintf("%s: ready_url %s probes port %d, which every instance shares in %s mode: during a reload an old instance "+
+		"answers for the new one, which then counts as ready before it is; have the app say it is ready (sd_notify READY=1, or "+
+		"--wait-ready and process.send('ready')), probe a port of each instance's own, or use --exec-mode proxy, which probes each instance",
+		s.Name, s.ReadyURL, s.Port, s.ExecMode)
 }
 
 // checkNodeCluster verifies, once per node binary, that tend can be its
@@ -745,6 +752,11 @@ func (d *Daemon) checkNodeCluster(s *tend.AppSpec, r supervisor.Resolved) (strin
 		return "", nil
 	}
 	d.log.Warn("Node's cluster protocol failed tend's check", "node", r.Path, "err", err)
+	if s.Port == 0 && s.Instances <= 1 {
+		// A cluster only because -i was given: one process does as well.
+		s.ExecMode, s.Sched = tend.ModeFork, ""
+		return fmt.Sprintf("%s: Node's cluster protocol failed tend's check (%v): running in fork mode", s.Name, err), nil
+	}
 	if s.Port == 0 {
 		return "", tend.Errorf(tend.EFAILED, "app %s: tend cannot be the cluster primary of %s (%v); give --port so its instances can share the port through socket activation instead", s.Name, r.Path, err)
 	}
@@ -902,6 +914,14 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 		if err != nil {
 			return out, err
 		}
+		d.mu.Lock()
+		cur := d.apps[spec.Name]
+		d.mu.Unlock()
+		if cur != nil && cur.Spec().ExecMode == tend.ModeFork && spec.ExecMode == "" && spec.Port == 0 && spec.Instances <= 1 {
+			// Started in fork mode (by a tend from before `instances: 1`
+			// made a Node app a cluster): a reload cannot change the mode.
+			spec.ExecMode = tend.ModeFork
+		}
 		if err := chooseMode(spec, r); err != nil {
 			return out, err
 		}
@@ -1015,26 +1035,29 @@ func (d *Daemon) scale(ctx context.Context, req tend.ScaleRequest) (tend.ReloadR
 		return out, tend.Errorf(tend.ENOTFOUND, "no app named %q (see tend ls)", req.App)
 	}
 	d.mu.Lock()
-	room, now := d.room(a), len(a.Instances())
-	n, base := req.Count, 0
+	room, now := d.room(a), len(a.Instances()) // room: how many a may have
+	target := req.Count
 	if req.Relative {
-		base = now // n is compared before the sum: no overflow
+		target = now + req.Count
+		if req.Count > room-now {
+			target = room + 1 // more than fits, without an overflow
+		}
 	}
-	if n > room-base {
+	if target > now && target > room {
+		// Growing past the limit; shrinking is always allowed, also when
+		// the daemon is over a limit that was lowered.
 		d.mu.Unlock()
 		return out, tend.Errorf(tend.EINVALID, "scaling %s would pass this daemon's limit of %d instances in all: %s can have %d (%s)",
 			req.App, d.settings.MaxInstances, req.App, max(room, 0), limitHint)
 	}
-	n += base
-	held := max(n-now, 0)
-	d.reserved += held
+	d.scaling[a] = target // counted as that many until it is done
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
-		d.reserved -= held
+		delete(d.scaling, a)
 		d.mu.Unlock()
 	}()
-	rep, err := a.Scale(ctx, n)
+	rep, err := a.Scale(ctx, target)
 	out.Reports = append(out.Reports, rep)
 	out.Instances = d.instances()
 	return out, err

@@ -23,8 +23,9 @@ type Socket interface {
 // Networks of Options.Listen besides "tcp", "tcp4" and "tcp6".
 const (
 	NetUnix = "unix" // address is the socket's path
+	NetUDP  = "udp"  // on "::": both families
 	NetUDP4 = "udp4"
-	NetUDP6 = "udp6"
+	NetUDP6 = "udp6" // IPv6 only
 )
 
 // DefaultListen binds address:port on network ("" means all addresses,
@@ -42,23 +43,19 @@ func DefaultListen(network, address string, port int) (Socket, error) {
 		}
 		ln.SetUnlinkOnClose(false)
 		return ln, nil
-	case NetUDP4, NetUDP6:
-		var lc net.ListenConfig
+	case NetUDP, NetUDP4, NetUDP6:
+		// SO_REUSEADDR as if every worker asked for reuseAddr (dgram's
+		// flag does not reach Listen): a multicast app's bind that works
+		// under Node works here; a second bind of the port by another
+		// program succeeds only if that one set it too.
+		lc := net.ListenConfig{Control: reuseAddr}
 		c, err := lc.ListenPacket(context.Background(), network, net.JoinHostPort(address, strconv.Itoa(port)))
 		if err != nil {
 			return nil, err
 		}
 		return c.(*net.UDPConn), nil
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := net.ListenConfig{Control: reuseAddr}
 	ln, err := lc.Listen(context.Background(), network, net.JoinHostPort(address, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
@@ -69,6 +66,17 @@ func DefaultListen(network, address string, port int) (Socket, error) {
 		return nil, fmt.Errorf("listen %s: not a TCP listener", network)
 	}
 	return tl, nil
+}
+
+// reuseAddr sets SO_REUSEADDR on a socket about to be bound.
+func reuseAddr(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // FileSocket makes a Socket of a descriptor kept elsewhere (tend's

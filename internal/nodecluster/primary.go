@@ -41,6 +41,11 @@ type Options struct {
 	// keeps a copy of it), under Node's key for it, and with a nil ln of
 	// each one closed because every worker closed its server.
 	Bound func(key string, ln Socket)
+	// KeepPort is a TCP port the manager holds for the app (tend's
+	// --port): its sockets stay open when every worker has closed its
+	// server, as while workers restart. Other sockets close then, and
+	// their port refuses, as under Node.
+	KeepPort int
 }
 
 // A Primary is the Node cluster primary for one app: it owns the app's
@@ -51,6 +56,7 @@ type Primary struct {
 	listen func(network, address string, port int) (Socket, error)
 	logf   func(format string, args ...any)
 	bound  func(key string, ln Socket)
+	keep   int
 
 	seq atomic.Int64 // Node's sendHelper seq: replies come back as ack
 
@@ -89,6 +95,7 @@ func New(opt Options) *Primary {
 		listen:    opt.Listen,
 		logf:      opt.Logf,
 		bound:     opt.Bound,
+		keep:      opt.KeepPort,
 		workers:   map[int]*worker{},
 		listeners: map[string]*listener{},
 		pending:   map[int64]*handoff{},
@@ -391,7 +398,7 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 		// while in service, nobody listens: the port closes and refuses,
 		// as under Node. A listen() for the key meanwhile waits until the
 		// keeper's copy is closed too, then binds anew.
-		if len(l.members) > 0 || w.leaving || w.out {
+		if len(l.members) > 0 || w.leaving || w.out || l.port == p.keep && !l.udp && l.path == "" && p.keep > 0 {
 			p.mu.Unlock()
 			break
 		}

@@ -100,16 +100,24 @@ func (p *Primary) queryServer(w *worker, q *clusterMsg, seq json.RawMessage) {
 		p.emit(w, Event{Kind: Error, Port: port, Address: address, Err: err})
 	}
 
-	l, err := p.listenerFor(w, q, key, address, port, portOK)
-	if err != nil {
-		fail(err)
-		return
+	var l *listener
+	for {
+		var err error
+		l, err = p.listenerFor(w, q, key, address, port, portOK)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if l == nil {
+			return // Node ignores queryServer from a disconnecting worker too
+		}
+		p.mu.Lock()
+		if p.listeners[key] == l {
+			break // still open, and p.mu held from here on
+		}
+		// Every other worker closed it meanwhile: bind again.
+		p.mu.Unlock()
 	}
-	if l == nil {
-		return // Node ignores queryServer from a disconnecting worker too
-	}
-
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	if isNull(l.data) {
 		l.data = q.Data // the first worker's TLS ticket keys, shared by all
@@ -220,8 +228,11 @@ func (p *Primary) bind(q *clusterMsg, key, address string, port int, portOK bool
 	return l, nil
 }
 
-// uvTCPIPv6Only is libuv's UV_TCP_IPV6ONLY, the flag of listen({ipv6Only}).
-const uvTCPIPv6Only = 1
+// libuv's flags for listen({ipv6Only}) and dgram's bind({ipv6Only}).
+const (
+	uvTCPIPv6Only = 1
+	uvUDPIPv6Only = 1
+)
 
 // networkFor picks the network for Listen. A null address means all
 // addresses; Node tries "::" then "0.0.0.0", which "tcp" with "" matches.
@@ -240,7 +251,13 @@ func networkFor(q *clusterMsg, address string) (string, error) {
 			return "", fmt.Errorf("a unix socket without a path: %w", syscall.EINVAL)
 		}
 		return NetUnix, nil
-	case at == NetUDP4 || at == NetUDP6:
+	case at == NetUDP4:
+		return at, nil
+	case at == NetUDP6:
+		// As for TCP: "::" takes IPv4 too unless ipv6Only.
+		if flags, _ := jsInt(q.Flags); address == "::" && flags&uvUDPIPv6Only == 0 {
+			return "udp", nil
+		}
 		return at, nil
 	case at != "4" && at != "6":
 		return "", fmt.Errorf("address type %s: %w", at, syscall.ENOTSUP)

@@ -2,16 +2,24 @@ package procexec
 
 import (
 	"bufio"
+	"encoding/hex"
+	"net"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ListenPorts returns the TCP ports that processes pids listen on with
-// sockets of their own, sorted: what a second copy of them could not bind
-// while they run. The sockets are found through /proc/pid/fd, the ports
-// in the network namespace of pids[0].
+// sockets of their own and that a second copy of them could not bind
+// while they run, sorted. Not counted: ports in the ephemeral range (a
+// listen on port 0: a debugger, an admin page; the next copy gets another
+// one) and sockets with SO_REUSEPORT (the next copy binds beside them;
+// tried with a bind of our own, which the kernel allows only if the
+// holder set it and runs as the same user). The sockets are found
+// through /proc/pid/fd, the ports in the network namespace of pids[0].
 func ListenPorts(pids []int) []int {
 	inodes := map[string]bool{}
 	for _, pid := range pids {
@@ -30,23 +38,65 @@ func ListenPorts(pids []int) []int {
 	if len(pids) == 0 || len(inodes) == 0 {
 		return nil
 	}
+	low, high := ephemeralRange()
 	var ports []int
 	for _, table := range []string{"tcp", "tcp6"} {
-		ports = append(ports, listening("/proc/"+strconv.Itoa(pids[0])+"/net/"+table, inodes)...)
+		for _, a := range listening("/proc/"+strconv.Itoa(pids[0])+"/net/"+table, inodes) {
+			if (a.Port < low || a.Port > high) && !reusePort(a) {
+				ports = append(ports, a.Port)
+			}
+		}
 	}
 	slices.Sort(ports)
 	return slices.Compact(ports)
 }
 
-// listening reads a /proc/net/tcp table: the ports of the sockets in
+// ephemeralRange is the kernel's range for port 0 binds.
+func ephemeralRange() (low, high int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if f := strings.Fields(string(b)); err == nil && len(f) == 2 {
+		low, _ = strconv.Atoi(f[0])
+		high, _ = strconv.Atoi(f[1])
+		return low, high
+	}
+	return 32768, 60999 // Linux's default
+}
+
+// reusePort reports whether a socket with SO_REUSEPORT can be bound to a
+// beside its holder: then so can the holder's next copy.
+func reusePort(a *net.TCPAddr) bool {
+	family, sa := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Port: a.Port})
+	if ip4 := a.IP.To4(); ip4 != nil {
+		s4 := &unix.SockaddrInet4{Port: a.Port}
+		copy(s4.Addr[:], ip4)
+		family, sa = unix.AF_INET, s4
+	} else {
+		copy(sa.(*unix.SockaddrInet6).Addr[:], a.IP.To16())
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	if family == unix.AF_INET6 {
+		// As the holder: an IPv4 holder's port on "::" would clash anyway.
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) != nil {
+		return false
+	}
+	return unix.Bind(fd, sa) == nil
+}
+
+// listening reads a /proc/net/tcp table: the addresses of the sockets in
 // state LISTEN (0A) whose inode is in inodes.
-func listening(path string, inodes map[string]bool) []int {
+func listening(path string, inodes map[string]bool) []*net.TCPAddr {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	var ports []int
+	var addrs []*net.TCPAddr
 	sc := bufio.NewScanner(f)
 	sc.Scan() // the header
 	for sc.Scan() {
@@ -55,10 +105,18 @@ func listening(path string, inodes map[string]bool) []int {
 		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] {
 			continue
 		}
-		_, hex, ok := strings.Cut(f[1], ":")
-		if port, err := strconv.ParseUint(hex, 16, 16); ok && err == nil {
-			ports = append(ports, int(port))
+		ipHex, portHex, ok := strings.Cut(f[1], ":")
+		port, err := strconv.ParseUint(portHex, 16, 16)
+		raw, herr := hex.DecodeString(ipHex)
+		if !ok || err != nil || herr != nil || len(raw)%4 != 0 {
+			continue
 		}
+		// The address is in 32-bit words in the host's order (little
+		// endian here).
+		for i := 0; i < len(raw); i += 4 {
+			raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+		}
+		addrs = append(addrs, &net.TCPAddr{IP: net.IP(raw), Port: int(port)})
 	}
-	return ports
+	return addrs
 }

@@ -601,6 +601,12 @@ func newMarker() string {
 // watchExit handles r's end in the actor once its process is gone.
 func (a *App) watchExit(r *run) {
 	pid := r.proc.PID()
+	select {
+	case <-r.proc.Done(): // found gone (on a resume): its pid is nobody's
+		go a.post(func() { a.exited(r, time.Now()) })
+		return
+	default:
+	}
 	addInstance(pid)
 	go func() {
 		<-r.proc.Done()

@@ -29,3 +29,25 @@ func TestDrainGraceEnv(t *testing.T) {
 		}
 	}
 }
+
+// fitsPre: which listen() of a Node worker gets the socket bound up front
+// for --port on --host.
+func TestFitsPre(t *testing.T) {
+	for _, c := range []struct {
+		host, network, address string
+		fits                   bool
+	}{
+		{"", "tcp", "", true},          // listen(port): both families, as bound
+		{"", "tcp", "::", true},        // listen(port, '::')
+		{"", "tcp6", "::", false},      // ipv6Only: not the dual-stack socket
+		{"", "tcp4", "0.0.0.0", false}, // IPv4 only, as under Node
+		{"::", "tcp6", "::", false},    // --host :: is dual-stack too
+		{"127.0.0.1", "tcp", "", true}, // --host is where listen(port) goes
+		{"127.0.0.1", "tcp4", "127.0.0.1", true},
+		{"127.0.0.1", "tcp4", "10.0.0.1", false},
+	} {
+		if got := fitsPre(c.host, c.network, c.address); got != c.fits {
+			t.Errorf("--host %q, listen %s %q: fits %v, want %v", c.host, c.network, c.address, got, c.fits)
+		}
+	}
+}

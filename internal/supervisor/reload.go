@@ -86,7 +86,7 @@ func (a *App) finish(rep tend.ReloadReport, failed error) (tend.ReloadReport, er
 		rep.Error = failed.Error()
 		kept := "the old instances keep serving"
 		if slices.ContainsFunc(rep.Steps, func(st tend.ReloadStep) bool { return st.Error != "" && len(st.OwnPorts) > 0 }) {
-			kept = "its old process had stopped first (it listens on its port itself): the instance restarts as after a crash"
+			kept = "its old process had stopped first (it listens on its port itself), so the instance runs on as its restart policy says"
 		}
 		failed = tend.Errorf(tend.EFAILED, "%s of %s stopped: %v; %s", rep.Action, rep.App, failed, kept)
 	}
@@ -275,16 +275,27 @@ func (a *App) stopFirst(s *slot, cause string, step *tend.ReloadStep) {
 	if gone == nil {
 		return
 	}
+	step.OldPID, step.OwnPorts, step.Hint = pid, ports, ownPortHint(a.res.Node, ports[0])
 	a.opt.Logf("%s[%d] pid %d listens on port %s itself: stopped before its replacement starts, so the instance is down in between; "+
-		"for a %s without downtime let tend hold the port: --port %d%s",
-		a.Name(), s.index, pid, joinInts(ports), cause, ports[0], map[bool]string{true: " (or -i 1: a Node app then runs as a cluster)"}[a.res.Node])
-	step.OldPID, step.OwnPorts = pid, ports
+		"for a %s without downtime, %s", a.Name(), s.index, pid, joinInts(ports), cause, step.Hint)
 	// Not cut short by ctx: the slot is empty until this returns, and
 	// stopRun ends it within kill_timeout.
 	begin := time.Now()
 	<-gone
 	step.StoppedMS = time.Since(begin).Milliseconds()
 	return
+}
+
+// ownPortHint says how an app on a port of its own reloads without
+// downtime: tend must hold the port. A Node app does nothing for it (tend
+// is its cluster primary); any other app must take the socket from tend
+// or listen where tend forwards to.
+func ownPortHint(node bool, port int) string {
+	if node {
+		return fmt.Sprintf("start it with -i 1 or --port %d: tend then holds the port as its cluster primary", port)
+	}
+	return fmt.Sprintf("let tend hold the port: --port %d with the app taking the socket as fd 3 (systemd socket activation: "+
+		"gunicorn, uvicorn --fd 3), or --port %d --exec-mode proxy with the app listening on $PORT", port, port)
 }
 
 func joinInts(v []int) string {

@@ -315,7 +315,7 @@ func resumeShare(spec *tend.AppSpec, node bool, stored map[string][]*os.File, cl
 	}
 	switch spec.ExecMode {
 	case tend.ModeCluster:
-		sh.pre, sh.preHost = takeTCP(storePre), spec.Host
+		sh.pre, sh.preHost, sh.port = takeTCP(storePre), spec.Host, spec.Port
 	case tend.ModeSocket, tend.ModeProxy:
 		if sh.ln = takeTCP(storePort); sh.ln == nil {
 			ln, err := bindPort(spec)

@@ -36,6 +36,7 @@ type share struct {
 	events  chan nodecluster.Event
 	pre     *net.TCPListener // --port bound up front, handed to the first matching listen()
 	preHost string           // the --host pre is bound on
+	port    int              // cluster mode: --port, which stays bound for the app's life
 	dir     string           // the app's cwd, where a worker's relative unix socket path is
 
 	store Store // keeps copies of the sockets (tend's keeper), or nil
@@ -61,7 +62,7 @@ func newShare(spec *tend.AppSpec, node bool, opt Options) (*share, error) {
 			if err != nil {
 				return nil, err
 			}
-			sh.pre, sh.preHost = ln, spec.Host
+			sh.pre, sh.preHost, sh.port = ln, spec.Host, spec.Port
 		}
 	case tend.ModeSocket, tend.ModeProxy:
 		ln, err := bindPort(spec)
@@ -99,7 +100,7 @@ func (sh *share) start(spec *tend.AppSpec, logf func(string, ...any)) {
 	// carries the cluster protocol. Events are forwarded to the app's
 	// actor; the buffer absorbs bursts (a message flood) while it is busy.
 	sh.events = make(chan nodecluster.Event, 256)
-	sh.primary = nodecluster.New(nodecluster.Options{Sched: sched, Listen: sh.listen, Logf: logf, Bound: sh.bound})
+	sh.primary = nodecluster.New(nodecluster.Options{Sched: sched, Listen: sh.listen, Logf: logf, Bound: sh.bound, KeepPort: sh.port})
 }
 
 // Names of the app's sockets in the Store.
@@ -226,8 +227,13 @@ func (sh *share) listen(network, address string, port int) (nodecluster.Socket, 
 			address = filepath.Join(sh.dir, address)
 		}
 		return nodecluster.DefaultListen(network, address, port)
-	case nodecluster.NetUDP4, nodecluster.NetUDP6:
+	case nodecluster.NetUDP, nodecluster.NetUDP4, nodecluster.NetUDP6:
 		return nodecluster.DefaultListen(network, address, port)
+	}
+	if port > 0 && port == sh.port && address == "" {
+		// A listen() without an address on --port listens where --host
+		// says, also after the socket bound up front was given away.
+		address = sh.preHost
 	}
 	sh.mu.Lock()
 	pre := sh.pre
@@ -257,12 +263,12 @@ func (sh *share) listen(network, address string, port int) (nodecluster.Socket, 
 // app that asks for 0.0.0.0 gets an IPv4 socket, as under Node.
 func fitsPre(host, network, address string) bool {
 	switch {
-	case address == "" || address == host:
+	case address == "":
 		return true
-	case host == "" || host == "::":
+	case host == "" || host == "::": // pre takes both families
 		return address == "::" && network == "tcp"
 	}
-	return false
+	return address == host
 }
 
 // ready puts instance id, listening at addr, into rotation.

@@ -204,6 +204,24 @@ const cases = {
     });
   },
 
+  // Alone (with two workers on one socket either may read a datagram):
+  // a udp6 socket on "::" takes IPv4 too, as a TCP server does.
+  async udp6_takes_ipv4() {
+    const s = dgram.createSocket('udp6');
+    const bound = await new Promise((resolve) => {
+      s.once('error', (err) => resolve(err.code));
+      s.bind(0, '::', () => resolve('bound'));
+    });
+    if (bound !== 'bound') return bound;
+    const got = new Promise((resolve) => {
+      const t = setTimeout(() => resolve('hang'), TIMEOUT);
+      s.once('message', () => { clearTimeout(t); resolve('received'); });
+    });
+    const c = dgram.createSocket('udp4');
+    c.send('x', s.address().port, '127.0.0.1', () => c.close());
+    return got;
+  },
+
   // Alone: when the only worker closes its server, the port refuses.
   async all_closed_refuses() {
     const r = await listen({ port: +env.FREE_PORT, host: '127.0.0.1' });
@@ -223,7 +241,7 @@ const groups = {
     'pipelining', 'large_body', 'upgrade', 'https', 'two_ephemeral_servers', 'send_callback', 'send_1mib'],
   // One worker only: with two, whether a port closed by both can be bound
   // again at once depends on which closes its copy last, under Node too.
-  alone: ['close_and_listen_again', 'all_closed_refuses'],
+  alone: ['close_and_listen_again', 'all_closed_refuses', 'udp6_takes_ipv4'],
 };
 
 (async () => {

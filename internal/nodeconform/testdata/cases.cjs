@@ -41,7 +41,7 @@ function close(server) {
 // get does one request; it answers 'ok', an error code, or 'hang'.
 function get(opts, proto = http) {
   return new Promise((resolve) => {
-    const req = proto.get({ ...opts, agent: false, timeout: TIMEOUT }, (res) => {
+    const req = proto.get({ agent: false, ...opts, timeout: TIMEOUT }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode === 200 ? 'ok' : `status ${res.statusCode}`));
     });
@@ -172,6 +172,39 @@ const cases = {
     const got = await get({ host: '127.0.0.1', port: r.server.address().port, rejectUnauthorized: false }, require('https'));
     return { got, closed: await close(r.server) };
   },
+  async tls_resumption() {
+    // The primary shares the first worker's ticket keys (queryServer's
+    // data) with every worker: a session resumes on whichever answers.
+    const tls = require('tls');
+    const server = tls.createServer({ cert: fs.readFileSync(env.CERT_FILE), key: fs.readFileSync(env.KEY_FILE) },
+      (sock) => sock.end('ok'));
+    const r = await listen({ port: 0, host: '127.0.0.1' }, server);
+    const connect = (session) => new Promise((resolve) => {
+      const c = tls.connect({ host: '127.0.0.1', port: r.server.address().port, rejectUnauthorized: false, session, maxVersion: 'TLSv1.2' });
+      let got;
+      c.once('session', (s) => { got = s; });
+      c.on('data', () => {});
+      c.on('end', () => resolve({ reused: c.isSessionReused(), session: got }));
+      c.on('error', (err) => resolve({ err: err.code }));
+    });
+    const first = await connect();
+    const runs = [];
+    for (let i = 0; i < 4; i++) runs.push((await connect(first.session)).reused);
+    return { first: first.reused, again: runs, closed: await close(r.server) };
+  },
+  async close_with_idle_keepalive() {
+    const r = await listen({ port: 0, host: '127.0.0.1' });
+    const agent = new http.Agent({ keepAlive: true });
+    const first = await new Promise((resolve) => {
+      http.get({ host: '127.0.0.1', port: r.server.address().port, agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve('ok'));
+      }).on('error', (err) => resolve(err.code));
+    });
+    const closed = await close(r.server); // Node 19+ closes idle keep-alive connections
+    agent.destroy();
+    return { first, closed };
+  },
   async two_ephemeral_servers() {
     const a = await listen({ port: 0, host: '127.0.0.1' });
     const b = await listen({ port: 0, host: '127.0.0.1' });
@@ -222,6 +255,20 @@ const cases = {
     return got;
   },
 
+  // Alone: a worker at maxConnections refuses what the primary hands it;
+  // the connection is served once it has room.
+  async max_connections() {
+    const server = http.createServer(serve);
+    server.maxConnections = 1;
+    const r = await listen({ port: 0, host: '127.0.0.1' }, server);
+    const port = r.server.address().port;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    await get({ host: '127.0.0.1', port, agent }); // holds the one connection
+    const second = get({ host: '127.0.0.1', port });
+    setTimeout(() => agent.destroy(), 300);
+    return { second: await second, closed: await close(r.server) };
+  },
+
   // Alone: when the only worker closes its server, the port refuses.
   async all_closed_refuses() {
     const r = await listen({ port: +env.FREE_PORT, host: '127.0.0.1' });
@@ -238,10 +285,11 @@ const groups = {
   // Every worker runs these.
   each: ['bind_in_use', 'bind_not_available', 'bind_twice', 'default_address', 'dual_stack', 'ipv6_only',
     'ipv4_any_on_port', 'loopback', 'exclusive', 'get_connections', 'unix_socket', 'udp',
-    'pipelining', 'large_body', 'upgrade', 'https', 'two_ephemeral_servers', 'send_callback', 'send_1mib'],
+    'pipelining', 'large_body', 'upgrade', 'https', 'tls_resumption', 'close_with_idle_keepalive', 'two_ephemeral_servers',
+    'send_callback', 'send_1mib'],
   // One worker only: with two, whether a port closed by both can be bound
   // again at once depends on which closes its copy last, under Node too.
-  alone: ['close_and_listen_again', 'all_closed_refuses', 'udp6_takes_ipv4'],
+  alone: ['close_and_listen_again', 'all_closed_refuses', 'udp6_takes_ipv4', 'max_connections'],
 };
 
 (async () => {

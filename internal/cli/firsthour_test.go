@@ -3,7 +3,6 @@ package cli_test
 import (
 	"context"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/client"
 	"github.com/tendhq/tend/internal/procexec"
+	"github.com/tendhq/tend/internal/testport"
 )
 
 // What a PM2 user meets in the first hour.
@@ -154,14 +154,14 @@ func TestOwnPortReload(t *testing.T) {
 		}
 	}
 
-	port := fixedPort(t)
+	port := testport.Free(t)
 	h.ok("start", script, "--name", "node", "--env", "OWN_PORT="+strconv.Itoa(port))
 	serves(port, func(pid int) bool { return pid == pidOf("node") })
 	reload("node", port, true, "start it with -i 1 or --port "+strconv.Itoa(port))
 	serves(port, func(pid int) bool { return pid == pidOf("node") })
 
 	// Python's own server, as Debian ships it.
-	pyPort := fixedPort(t)
+	pyPort := testport.Free(t)
 	h.ok("start", "/usr/bin/python3", "--name", "py", "--", "-m", "http.server", "--bind", "127.0.0.1", strconv.Itoa(pyPort))
 	h.poll("python's server", func() bool { return listenPort(pidOf("py")) == pyPort })
 	reload("py", pyPort, true, "--port "+strconv.Itoa(pyPort)+" --exec-mode proxy with the app listening on $PORT")
@@ -171,7 +171,7 @@ func TestOwnPortReload(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "app.conf")
 	os.WriteFile(conf, []byte("a"), 0o644)
-	wPort := fixedPort(t)
+	wPort := testport.Free(t)
 	h.ok("start", script, "--name", "w", "--cwd", dir, "--watch", "--watch-delay", "100ms", "--env", "OWN_PORT="+strconv.Itoa(wPort))
 	serves(wPort, func(pid int) bool { return pid == pidOf("w") })
 	first := pidOf("w")
@@ -182,7 +182,7 @@ func TestOwnPortReload(t *testing.T) {
 	}
 
 	// -i 1: a Node app is a one-worker cluster, tend holds its port.
-	cPort := fixedPort(t)
+	cPort := testport.Free(t)
 	h.ok("start", script, "--name", "c", "-i", "1", "--env", "OWN_PORT="+strconv.Itoa(cPort))
 	for _, in := range h.ls() {
 		if in.Name == "c" && in.Mode != tend.ModeCluster {
@@ -192,21 +192,6 @@ func TestOwnPortReload(t *testing.T) {
 	serves(cPort, func(pid int) bool { return pid == pidOf("c") })
 	reload("c", cPort, false, "")
 	serves(cPort, func(pid int) bool { return pid == pidOf("c") })
-}
-
-// fixedPort is a free port below the ephemeral range, as apps that choose
-// their port use: one from port 0 would not count as the app's own.
-func fixedPort(t *testing.T) int {
-	t.Helper()
-	for range 1000 {
-		port := 20000 + mrand.IntN(10000)
-		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port between 20000 and 30000")
-	return 0
 }
 
 // listenPort is the TCP port pid listens on itself, 0 for none.

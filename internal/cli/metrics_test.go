@@ -8,11 +8,12 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/tendhq/tend/internal/testport"
 )
 
 func TestMetricsEndpoint(t *testing.T) {
 	h := newHarness(t)
-	port := freePort(t)
+	port := testport.Free(t)
 	h.env = append(h.env, "TEND_METRICS_ADDR=:"+strconv.Itoa(port)) // no host: loopback
 	h.ok("start", h.self, "--name", "web", "-i", "2", "--", "serve")
 	h.poll("sampled", func() bool { in := h.ls(); return len(in) == 2 && in[0].Memory > 0 })

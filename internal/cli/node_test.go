@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/testport"
 )
 
 func nodeApp(t *testing.T) string {
@@ -20,7 +21,7 @@ func nodeApp(t *testing.T) string {
 
 func TestNodeClusterRoundRobin(t *testing.T) {
 	h := newHarness(t)
-	port := freePort(t)
+	port := testport.Free(t)
 	h.ok("start", nodeApp(t), "--name", "web", "-i", "2", "--port", strconv.Itoa(port))
 	insts := h.await("both workers listening", func(in []tend.Instance) bool {
 		return allStatus(2, tend.StatusOnline)(in) && in[0].Ready && in[1].Ready
@@ -69,7 +70,7 @@ func TestNodeClusterRoundRobin(t *testing.T) {
 
 func TestNodeClusterShared(t *testing.T) {
 	h := newHarness(t)
-	port := freePort(t)
+	port := testport.Free(t)
 	h.ok("start", nodeApp(t), "-i", "2", "--port", strconv.Itoa(port), "--sched", "shared")
 	h.await("listening", func(in []tend.Instance) bool { return len(in) == 2 && in[0].Ready && in[1].Ready })
 	for range 20 {
@@ -94,9 +95,9 @@ func TestNodeClusterShared(t *testing.T) {
 
 func TestNodeClusterReports(t *testing.T) {
 	h := newHarness(t)
-	port := freePort(t)
+	port := testport.Free(t)
 	td := filepath.Join(repoRoot(t), "internal", "cli", "testdata")
-	other := freePort(t)
+	other := testport.Free(t)
 	h.ok("start", filepath.Join(td, "otherport.js"), "-i", "2", "--port", strconv.Itoa(port), "--env", "OTHER_PORT="+strconv.Itoa(other))
 	h.ok("start", filepath.Join(td, "nolisten.js"), "-i", "2", "--listen-timeout", "300ms")
 	insts := h.await("both reported", func(in []tend.Instance) bool {
@@ -116,7 +117,7 @@ func TestNodeClusterReports(t *testing.T) {
 
 func TestNodePortInUseByAnotherApp(t *testing.T) {
 	h := newHarness(t)
-	port := strconv.Itoa(freePort(t))
+	port := strconv.Itoa(testport.Free(t))
 	h.ok("start", nodeApp(t), "--name", "a", "--port", port)
 	errOut := h.fail(1, "start", nodeApp(t), "--name", "b", "--port", port)
 	if !strings.Contains(errOut, "port "+port+" is already used by the tend app a") {
@@ -126,7 +127,7 @@ func TestNodePortInUseByAnotherApp(t *testing.T) {
 
 func TestSend(t *testing.T) {
 	h := newHarness(t)
-	h.ok("start", nodeApp(t), "--name", "web", "-i", "2", "--port", strconv.Itoa(freePort(t)))
+	h.ok("start", nodeApp(t), "--name", "web", "-i", "2", "--port", strconv.Itoa(testport.Free(t)))
 	h.ok("start", h.self, "--name", "py", "--", "channel")
 	h.await("workers listening", func(in []tend.Instance) bool { return len(in) == 3 && in[0].Ready && in[1].Ready })
 	h.awaitLog("py", "channel fd 3")
@@ -157,7 +158,7 @@ func TestSend(t *testing.T) {
 func TestNodeFallbackWithoutClusterProtocol(t *testing.T) {
 	h := newHarness(t)
 	h.env = append(h.env, "TEND_NODE_CLUSTER=off") // the probe fails as on a Node tend does not understand
-	port := freePort(t)
+	port := testport.Free(t)
 	_, errOut, code := h.run("start", nodeApp(t), "--name", "web", "-i", "2", "--port", strconv.Itoa(port))
 	if code != 0 || !strings.Contains(errOut, "note: web: Node's cluster protocol failed tend's check") {
 		t.Fatalf("start: exit %d, stderr %q", code, errOut)
@@ -190,7 +191,7 @@ func TestClusterWorkerStop(t *testing.T) {
 	t.Run("leaves by itself", func(t *testing.T) {
 		h := newHarness(t)
 		h.env = append(h.env, "CLEANUP_MS=300")
-		port := strconv.Itoa(freePort(t))
+		port := strconv.Itoa(testport.Free(t))
 		h.ok("start", sse, "--name", "web", "-i", "1", "--port", port, "--kill-timeout", "4s")
 		h.await("ready", func(in []tend.Instance) bool { return len(in) == 1 && in[0].Ready })
 		h.ok("stop", "web")
@@ -205,7 +206,7 @@ func TestClusterWorkerStop(t *testing.T) {
 	})
 	t.Run("held by a stream", func(t *testing.T) {
 		h := newHarness(t)
-		port := strconv.Itoa(freePort(t))
+		port := strconv.Itoa(testport.Free(t))
 		h.ok("start", sse, "--name", "web", "-i", "1", "--port", port, "--kill-timeout", "4s")
 		h.await("ready", func(in []tend.Instance) bool { return len(in) == 1 && in[0].Ready })
 		resp, err := http.Get("http://127.0.0.1:" + port + "/events")

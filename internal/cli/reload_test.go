@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/testport"
 )
 
 func bootApp(t *testing.T) string {
@@ -86,7 +87,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	for _, keepAlive := range []bool{false, true} {
 		t.Run(fmt.Sprintf("keepalive=%v", keepAlive), func(t *testing.T) {
 			h := newHarness(t)
-			port := freePort(t)
+			port := testport.Free(t)
 			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 			h.ok("start", bootApp(t), "--name", "b", "-i", "2", "--port", strconv.Itoa(port))
 			before := h.await("listening", func(in []tend.Instance) bool { return len(in) == 2 && in[0].Ready && in[1].Ready })
@@ -162,7 +163,7 @@ func TestReloadGoUnderKeepAliveLoad(t *testing.T) {
 	for _, mode := range []string{"socket", "proxy"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t)
-			port := freePort(t)
+			port := testport.Free(t)
 			h.ok("start", hello, "--name", "hello", "-i", "2", "--port", strconv.Itoa(port), "--exec-mode", mode)
 			h.await("ready", func(in []tend.Instance) bool { return len(in) == 2 && in[0].Ready && in[1].Ready })
 			l := startKeepAlive(fmt.Sprintf("http://127.0.0.1:%d/", port), 4)
@@ -198,7 +199,7 @@ func TestReloadAbortKeepsOldInstances(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			port := freePort(t)
+			port := testport.Free(t)
 			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 			h.ok("start", bootApp(t), "--name", "b", "-i", "2", "--port", strconv.Itoa(port), "--listen-timeout", tc.timeout)
 			before := h.await("listening", func(in []tend.Instance) bool { return len(in) == 2 && in[0].Ready && in[1].Ready })
@@ -258,7 +259,7 @@ func TestReadinessSignals(t *testing.T) {
 				if dash < 0 {
 					dash = len(args)
 				}
-				args = slices.Insert(args, dash, "--port", strconv.Itoa(freePort(t)))
+				args = slices.Insert(args, dash, "--port", strconv.Itoa(testport.Free(t)))
 			}
 			h.env = append(h.env, "HEALTH_DELAY_MS=150")
 			h.ok(args...)
@@ -280,7 +281,7 @@ const h0 = "<self>"
 
 func TestScaleUnderLoad(t *testing.T) {
 	h := newHarness(t)
-	port := freePort(t)
+	port := testport.Free(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	h.ok("start", bootApp(t), "--name", "b", "-i", "2", "--port", strconv.Itoa(port))
 	h.await("listening", func(in []tend.Instance) bool { return len(in) == 2 && in[0].Ready && in[1].Ready })
@@ -311,7 +312,7 @@ func TestScaleUnderLoad(t *testing.T) {
 
 func TestRestartKeepsPortBound(t *testing.T) {
 	h := newHarness(t)
-	port := freePort(t)
+	port := testport.Free(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	h.ok("start", bootApp(t), "--name", "b", "-i", "1", "--port", strconv.Itoa(port))
 	h.await("listening", func(in []tend.Instance) bool { return len(in) == 1 && in[0].Ready })
@@ -328,7 +329,7 @@ func TestRestartKeepsPortBound(t *testing.T) {
 
 func TestSingleInstanceReload(t *testing.T) {
 	h := newHarness(t)
-	port := freePort(t)
+	port := testport.Free(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	h.ok("start", bootApp(t), "--name", "b", "-i", "1", "--port", strconv.Itoa(port))
 	h.await("listening", func(in []tend.Instance) bool { return len(in) == 1 && in[0].Ready })
@@ -349,7 +350,7 @@ func TestUpdateEnv(t *testing.T) {
 	h := newHarness(t)
 	base := h.env
 	h.env = append(base, "FROM_SHELL=old")
-	h.ok("start", bootApp(t), "--name", "b", "--port", strconv.Itoa(freePort(t)))
+	h.ok("start", bootApp(t), "--name", "b", "--port", strconv.Itoa(testport.Free(t)))
 	h.awaitLog("b", "env FROM_SHELL=old")
 	reload := func(env []string, args ...string) (string, int) {
 		h.env = env
@@ -381,7 +382,7 @@ func TestUpdateEnv(t *testing.T) {
 
 func TestShutdownWithMessage(t *testing.T) {
 	h := newHarness(t)
-	h.ok("start", bootApp(t), "--name", "b", "--port", strconv.Itoa(freePort(t)), "--shutdown-with-message")
+	h.ok("start", bootApp(t), "--name", "b", "--port", strconv.Itoa(testport.Free(t)), "--shutdown-with-message")
 	h.await("listening", func(in []tend.Instance) bool { return len(in) == 1 && in[0].Ready })
 	h.ok("stop", "b")
 	h.awaitLog("b", "shutdown message")

@@ -18,18 +18,8 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/testport"
 )
-
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 var pidRe = regexp.MustCompile(`pid (\d+)`)
 
@@ -131,7 +121,7 @@ func TestSharedPort(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			port := freePort(t)
+			port := testport.Free(t)
 			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 			out := h.ok(append(tc.args, "--port", strconv.Itoa(port))...)
 			if !strings.Contains(out, tc.mode) {
@@ -227,7 +217,7 @@ func repoRoot(t *testing.T) string {
 // reload is gated on it.
 func TestGunicorn(t *testing.T) {
 	h := newHarness(t)
-	port := freePort(t)
+	port := testport.Free(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	dir := filepath.Join(repoRoot(t), "examples", "python")
 	// gunicorn drains on SIGTERM (SIGINT, PM2's default, is its quick
@@ -254,7 +244,7 @@ func TestGunicorn(t *testing.T) {
 // meanwhile (it holds --port for the app's life).
 func TestRelistenKeepsHostAndPort(t *testing.T) {
 	h := newHarness(t)
-	port := freePort(t)
+	port := testport.Free(t)
 	script := filepath.Join(repoRoot(t), "internal", "cli", "testdata", "relisten.js")
 	h.ok("start", script, "-i", "1", "--port", strconv.Itoa(port), "--host", "127.0.0.1")
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/client"
+	"github.com/tendhq/tend/internal/testport"
 )
 
 // The daemon is not a single point of failure: tend's keeper holds the
@@ -85,7 +86,7 @@ func TestDaemonKillUnderLoad(t *testing.T) {
 	for _, mode := range []string{"socket", "cluster-rr", "cluster-shared", "proxy", "fork"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t)
-			port := strconv.Itoa(freePort(t))
+			port := strconv.Itoa(testport.Free(t))
 			args := map[string][]string{
 				"socket":         {"start", h.self, "--name", "web", "-i", "2", "--port", port, "--", "activated"},
 				"cluster-rr":     {"start", nodeApp(t), "--name", "web", "-i", "2", "--port", port},
@@ -278,7 +279,7 @@ func TestUpdate(t *testing.T) {
 			t.Fatalf("old tend %v: %v\n%s", args, err, out)
 		}
 	}
-	sockPort, nodePort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
+	sockPort, nodePort := strconv.Itoa(testport.Free(t)), strconv.Itoa(testport.Free(t))
 	runOld("start", h.self, "--name", "go", "-i", "2", "--port", sockPort, "--", "activated")
 	runOld("start", nodeApp(t), "--name", "node", "-i", "2", "--port", nodePort)
 	errOut := h.fail(1, "ls")
@@ -398,7 +399,7 @@ func fdCount(pid int) int {
 // and no process, and the keeper's memory stays flat.
 func TestManyDaemonKills(t *testing.T) {
 	h := newHarness(t)
-	sockPort, nodePort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
+	sockPort, nodePort := strconv.Itoa(testport.Free(t)), strconv.Itoa(testport.Free(t))
 	h.ok("start", h.self, "--name", "go", "-i", "2", "--port", sockPort, "--", "activated")
 	h.ok("start", nodeApp(t), "--name", "node", "-i", "2", "--port", nodePort)
 	h.await("ready", func(in []tend.Instance) bool {

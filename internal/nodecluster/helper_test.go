@@ -147,17 +147,6 @@ func (h *harness) waitListening(id, port int) {
 	})
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // get does one request on a fresh connection and returns the body. It uses
 // a bare connection so that no client retry can hide a failed request.
 func get(port int, tc *tls.Config) (string, error) {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/nodeipc"
+	"github.com/tendhq/tend/internal/testport"
 )
 
 // TestRoundRobinIsExact checks round robin to within one connection for a
@@ -32,7 +33,7 @@ func TestRoundRobinIsExact(t *testing.T) {
 	for _, app := range []string{"http.cjs", "esm.mjs"} {
 		t.Run(app, func(t *testing.T) {
 			h := newHarness(t, "")
-			port := freePort(t)
+			port := testport.Free(t)
 			w1 := h.start(1, app, "PORT="+strconv.Itoa(port))
 			w2 := h.start(2, app, "PORT="+strconv.Itoa(port))
 			h.waitListening(1, port)
@@ -55,7 +56,7 @@ func TestRoundRobinIsExact(t *testing.T) {
 
 func TestSharedServesFromEveryWorker(t *testing.T) {
 	h := newHarness(t, SchedShared)
-	port := freePort(t)
+	port := testport.Free(t)
 	w1 := h.start(1, "http.cjs", "PORT="+strconv.Itoa(port))
 	w2 := h.start(2, "http.cjs", "PORT="+strconv.Itoa(port))
 	h.waitListening(1, port)
@@ -105,7 +106,7 @@ func TestHTTPS(t *testing.T) {
 	for _, sched := range []string{SchedRR, SchedShared} {
 		t.Run(sched, func(t *testing.T) {
 			h := newHarness(t, sched)
-			port := freePort(t)
+			port := testport.Free(t)
 			env := []string{"PORT=" + strconv.Itoa(port), "TLS_KEY=" + keyPath, "TLS_CERT=" + certPath}
 			w1 := h.start(1, "https.cjs", env...)
 			w2 := h.start(2, "https.cjs", env...)
@@ -124,7 +125,7 @@ func TestHTTPS(t *testing.T) {
 
 func TestTwoServersAndEphemeralPort(t *testing.T) {
 	h := newHarness(t, "")
-	port := freePort(t)
+	port := testport.Free(t)
 	w1 := h.start(1, "two.cjs", "PORT="+strconv.Itoa(port))
 	w2 := h.start(2, "two.cjs", "PORT="+strconv.Itoa(port))
 	var side [2]int
@@ -170,7 +171,7 @@ func TestMessages(t *testing.T) {
 
 func TestReady(t *testing.T) {
 	h := newHarness(t, "")
-	port := freePort(t)
+	port := testport.Free(t)
 	h.start(1, "ready.cjs", "PORT="+strconv.Itoa(port))
 	h.waitKind(1, Ready)
 	if body, err := get(port, nil); err != nil || body == "" {
@@ -203,7 +204,7 @@ func TestPortInUse(t *testing.T) {
 
 func TestKillWorkerLosesNoRequest(t *testing.T) {
 	h := newHarness(t, "")
-	port := freePort(t)
+	port := testport.Free(t)
 	w1 := h.start(1, "http.cjs", "PORT="+strconv.Itoa(port))
 	w2 := h.start(2, "http.cjs", "PORT="+strconv.Itoa(port))
 	h.waitListening(1, port)
@@ -228,7 +229,7 @@ func TestKillWorkerLosesNoRequest(t *testing.T) {
 
 func TestDrainAndDisconnect(t *testing.T) {
 	h := newHarness(t, "")
-	port := freePort(t)
+	port := testport.Free(t)
 	w1 := h.start(1, "http.cjs", "PORT="+strconv.Itoa(port))
 	w2 := h.start(2, "http.cjs", "PORT="+strconv.Itoa(port))
 	h.waitListening(1, port)
@@ -254,7 +255,7 @@ func TestPortOutlivesWorkers(t *testing.T) {
 	for _, sched := range []string{SchedRR, SchedShared} {
 		t.Run(sched, func(t *testing.T) {
 			h := newHarness(t, sched)
-			port := freePort(t)
+			port := testport.Free(t)
 			w1 := h.start(1, "http.cjs", "PORT="+strconv.Itoa(port))
 			h.waitListening(1, port)
 			if _, err := get(port, nil); err != nil {
@@ -377,7 +378,7 @@ func TestNewconnReply(t *testing.T) {
 // each refusal, and the connection is served once the worker has room.
 func TestMaxConnectionsDoesNotSpin(t *testing.T) {
 	h := newHarness(t, "")
-	port := freePort(t)
+	port := testport.Free(t)
 	h.start(1, "maxconn.cjs", "PORT="+strconv.Itoa(port))
 	h.waitListening(1, port)
 	request := func(c net.Conn) (string, error) {
@@ -426,7 +427,7 @@ func TestMaxConnectionsDoesNotSpin(t *testing.T) {
 // close completes.
 func TestSocketSentToPrimary(t *testing.T) {
 	h := newHarness(t, "")
-	port := freePort(t)
+	port := testport.Free(t)
 	h.start(1, "sendsock.cjs", "PORT="+strconv.Itoa(port))
 	h.waitListening(1, port)
 	c, err := net.DialTimeout("tcp4", "127.0.0.1:"+strconv.Itoa(port), testTimeout)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/cluster"
+	"github.com/tendhq/tend/internal/testport"
 )
 
 // tendBin is tend, built for this test run.
@@ -84,7 +85,7 @@ func runNode(t *testing.T, sched string, workers int, env []string) map[string]j
 	dir := t.TempDir()
 	cmd := exec.Command("node", "testdata/primary.cjs")
 	cmd.Env = append(os.Environ(), append(env, "SCHED="+sched, "WORKERS="+strconv.Itoa(workers), "RESULT_DIR="+dir,
-		"FREE_PORT="+strconv.Itoa(freePort(t)), "PORT="+strconv.Itoa(freePort(t)))...)
+		"FREE_PORT="+strconv.Itoa(testport.Free(t)), "PORT="+strconv.Itoa(testport.Free(t)))...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -103,7 +104,7 @@ func runGo(t *testing.T, sched string, workers int, env []string) map[string]jso
 	dir := t.TempDir()
 	p, err := cluster.NewPrimary(cluster.Settings{Exec: "node", Args: []string{"testdata/cases.cjs"},
 		Sched:  map[string]cluster.Sched{"rr": cluster.RoundRobin, "shared": cluster.Shared}[sched],
-		Env:    append(env, "RESULT_DIR="+dir, "FREE_PORT="+strconv.Itoa(freePort(t)), "PORT="+strconv.Itoa(freePort(t))),
+		Env:    append(env, "RESULT_DIR="+dir, "FREE_PORT="+strconv.Itoa(testport.Free(t)), "PORT="+strconv.Itoa(testport.Free(t))),
 		Stdout: os.Stderr, Stderr: os.Stderr})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func runGo(t *testing.T, sched string, workers int, env []string) map[string]jso
 func runTend(t *testing.T, sched string, workers int, env []string) map[string]json.RawMessage {
 	dir := t.TempDir()
 	home := t.TempDir()
-	tendEnv := append(os.Environ(), append(env, "TEND_HOME="+home, "RESULT_DIR="+dir, "FREE_PORT="+strconv.Itoa(freePort(t)))...)
+	tendEnv := append(os.Environ(), append(env, "TEND_HOME="+home, "RESULT_DIR="+dir, "FREE_PORT="+strconv.Itoa(testport.Free(t)))...)
 	run := func(args ...string) []byte {
 		cmd := exec.Command(tendBin, args...)
 		cmd.Env = tendEnv
@@ -137,7 +138,7 @@ func runTend(t *testing.T, sched string, workers int, env []string) map[string]j
 		t.Fatal(err)
 	}
 	defer run("kill")
-	run("start", script, "--name", "conform", "-i", strconv.Itoa(workers), "--sched", sched, "--port", strconv.Itoa(freePort(t)))
+	run("start", script, "--name", "conform", "-i", strconv.Itoa(workers), "--sched", sched, "--port", strconv.Itoa(testport.Free(t)))
 	r := results(t, dir, workers, "tend")
 	if t.Failed() {
 		log, _ := os.ReadFile(filepath.Join(home, "tend.log"))
@@ -204,16 +205,6 @@ func listen(t *testing.T) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// freePort returns a port that was free a moment ago, on every address.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
 

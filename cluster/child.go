@@ -58,11 +58,12 @@ type Child struct {
 	rr         map[string]*rrListener          // round-robin listeners by key
 	shared     []*sharedListener
 	packets    []*sharedPacket
-	indexes    map[string]int // per address, Node's server index
-	inherited  []net.Listener // socket activation, not yet returned by Listen
-	activated  bool           // activation.Listeners was called
-	lost       bool           // the channel is gone
-	disc       chan struct{}  // closed when a disconnect starts
+	indexes    map[string]*indexSet // per address, Node's server indexes
+	keyIndex   map[string]keyIndex  // per server key, its index, freed on close
+	inherited  []net.Listener       // socket activation, not yet returned by Listen
+	activated  bool                 // activation.Listeners was called
+	lost       bool                 // the channel is gone
+	disc       chan struct{}        // closed when a disconnect starts
 	discOnce   sync.Once
 	discDone   chan struct{} // closed when the disconnect is complete
 	serving    sync.WaitGroup
@@ -86,7 +87,7 @@ type reply struct {
 func newChild(id int, kind childKind, ch *nodeipc.Channel, orphan func()) *Child {
 	c := &Child{id: id, kind: kind, ch: ch, orphan: orphan,
 		msgs: newQueue[json.RawMessage](), pending: map[int64]func(reply, *os.File){},
-		rr: map[string]*rrListener{}, indexes: map[string]int{},
+		rr: map[string]*rrListener{}, indexes: map[string]*indexSet{}, keyIndex: map[string]keyIndex{},
 		disc: make(chan struct{}), discDone: make(chan struct{})}
 	if ch == nil {
 		c.msgs.close()
@@ -100,7 +101,7 @@ func newChild(id int, kind childKind, ch *nodeipc.Channel, orphan func()) *Child
 }
 
 // ID returns the worker's id: NODE_UNIQUE_ID under a cluster primary,
-// TEND_ID under tend's socket mode, 0 in a primary.
+// TEND_WORKER_ID under tend (from 1, one per process), 0 in a primary.
 func (c *Child) ID() int { return c.id }
 
 // IsWorker reports whether c is a worker (false only for a primary's own
@@ -318,6 +319,17 @@ func (c *Child) listenInherited(network, address string) (net.Listener, error) {
 			return nil, fmt.Errorf("cluster: listen %s %s: %w", network, address, err)
 		}
 		c.inherited = lns
+	}
+	if network == "unix" {
+		// tend passes TCP sockets: a path is the program's own to bind,
+		// unless the manager (systemd) passed that very socket.
+		for i, ln := range c.inherited {
+			if a, ok := ln.Addr().(*net.UnixAddr); ok && a.Name == address {
+				c.inherited = append(c.inherited[:i], c.inherited[i+1:]...)
+				return ln, nil
+			}
+		}
+		return net.Listen(network, address)
 	}
 	if len(c.inherited) == 0 {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: addrString(address),

@@ -59,10 +59,10 @@ func fromEnv() *Child {
 		id, _ := strconv.Atoi(uid)
 		return newChild(id, kindNode, ch, exit0)
 	case activated():
-		id, _ := strconv.Atoi(os.Getenv("TEND_ID"))
+		id, _ := strconv.Atoi(os.Getenv("TEND_WORKER_ID"))
 		return newChild(id, kindActivation, ch, exit0)
 	case ch != nil:
-		id, _ := strconv.Atoi(os.Getenv("TEND_ID"))
+		id, _ := strconv.Atoi(os.Getenv("TEND_WORKER_ID"))
 		return newChild(id, kindManaged, ch, exit0)
 	}
 	return newChild(0, kindPrimary, nil, exit0)

@@ -325,7 +325,7 @@ func TestUnderTendSocketMode(t *testing.T) {
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "CLUSTER_TEST_SHIM=1", workerEnv+"=http", "ADDR=:3000",
-		"LISTEN_FDS=1", "LISTEN_FDNAMES=app", "NOTIFY_SOCKET="+ns.Path(), "TEND_ID=7")
+		"LISTEN_FDS=1", "LISTEN_FDNAMES=app", "NOTIFY_SOCKET="+ns.Path(), "TEND_WORKER_ID=7")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -459,7 +459,7 @@ func TestTendChannel(t *testing.T) {
 		}
 		t.Cleanup(func() { parent.Close() })
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), workerEnv+"=echo", "TEND_ID=4", "TEND_CHANNEL_FD=3")
+		cmd.Env = append(os.Environ(), workerEnv+"=echo", "TEND_WORKER_ID=4", "TEND_CHANNEL_FD=3")
 		cmd.ExtraFiles = []*os.File{child}
 		if activated {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")

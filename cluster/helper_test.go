@@ -114,6 +114,22 @@ var helpers = map[string]func(){
 		<-cluster.Messages()
 		cluster.Disconnect()
 	},
+	// relisten listens on $ADDR, says on which port, and on any message
+	// closes its listener and listens on that port again.
+	"relisten": func() {
+		ln, err := cluster.Listen("tcp", os.Getenv("ADDR"))
+		if err != nil {
+			os.Exit(3)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		cluster.Send(map[string]int{"port": port})
+		<-cluster.Messages()
+		ln.Close()
+		_, err = cluster.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		cluster.Send(map[string]string{"again": fmt.Sprint(err)})
+		for range cluster.Messages() {
+		}
+	},
 	// nolisten never listens.
 	"nolisten": func() {
 		for range cluster.Messages() {

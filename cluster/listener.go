@@ -113,7 +113,7 @@ func (l *rrListener) Close() error {
 		delete(l.c.rr, l.key)
 	}
 	l.c.mu.Unlock()
-	l.c.send(map[string]any{"act": "close", "key": l.key}, nil)
+	l.c.closeServer(l.key)
 	return nil
 }
 
@@ -135,7 +135,7 @@ type sharedListener struct {
 // the socket stays open in the primary and the other workers.
 func (s *sharedListener) Close() error {
 	err := s.Listener.Close()
-	s.once.Do(func() { s.c.send(map[string]any{"act": "close", "key": s.key}, nil) })
+	s.once.Do(func() { s.c.closeServer(s.key) })
 	return err
 }
 
@@ -151,6 +151,6 @@ type sharedPacket struct {
 // Close closes this worker's copy of the socket and tells the primary.
 func (s *sharedPacket) Close() error {
 	err := s.UDPConn.Close()
-	s.once.Do(func() { s.c.send(map[string]any{"act": "close", "key": s.key}, nil) })
+	s.once.Do(func() { s.c.closeServer(s.key) })
 	return err
 }

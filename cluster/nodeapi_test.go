@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/cluster"
+	"github.com/tendhq/tend/internal/testport"
 )
 
 // The parts of Node's cluster API beyond TCP and the basic life cycle:
@@ -70,12 +71,21 @@ func TestUDP(t *testing.T) {
 		pids[strconv.Itoa(h.fork(nil).PID())] = true
 	}
 	ports := map[int]bool{}
-	for range 2 {
-		m := decode(t, h.next("port", kind(cluster.Message, nil)))
+	listening := 0 // Node's workers report a dgram bind as listening too
+	for seen := 0; seen < 4; seen++ {
+		ev := h.next("port or listening", func(ev cluster.Event) bool { return ev.Kind == cluster.Message || ev.Kind == cluster.Listening })
+		if ev.Kind == cluster.Listening {
+			listening++
+			continue
+		}
+		m := decode(t, ev)
 		if m["err"] != nil {
 			t.Fatalf("ListenPacket in a worker: %v", m["err"])
 		}
 		ports[int(m["port"].(float64))] = true
+	}
+	if listening != 2 {
+		t.Errorf("%d listening events for 2 workers' ListenPacket", listening)
 	}
 	if len(ports) != 1 {
 		t.Fatalf("the workers bound ports %v, want one shared port", ports)
@@ -181,5 +191,23 @@ func TestDisconnectAll(t *testing.T) {
 		if !w.ExitedAfterDisconnect() {
 			t.Errorf("worker %d: ExitedAfterDisconnect false", w.ID())
 		}
+	}
+}
+
+// TestListenAgainAfterClose: a worker that closes its only server on an
+// address and listens there again gets the same key (Node counts server
+// indexes per address from 0 again), so it rejoins the socket the other
+// worker still uses instead of failing to bind it.
+func TestListenAgainAfterClose(t *testing.T) {
+	h := newHarness(t, "relisten", cluster.RoundRobin, "ADDR=127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	w1 := h.fork(nil)
+	h.fork(nil)
+	for range 2 {
+		h.next("port", kind(cluster.Message, nil))
+	}
+	w1.Send("again")
+	m := decode(t, h.next("again", func(ev cluster.Event) bool { return ev.Kind == cluster.Message && ev.Worker == w1 }))
+	if m["again"] != "<nil>" {
+		t.Errorf("Listen after Close on the same address: %v, want it to rejoin the shared socket", m["again"])
 	}
 }

@@ -316,13 +316,20 @@ func (p *Primary) Broadcast(v any) error {
 	return errors.Join(errs...)
 }
 
-// Disconnect disconnects every worker (Node's cluster.disconnect()) and
-// returns once each has closed its channel, or ctx ends: they take no new
-// connection, finish what they serve and exit by themselves. It returns
-// the joined errors of workers it could not reach.
+// Disconnect disconnects every connected worker (Node's
+// cluster.disconnect()) and returns once each has closed its channel, or
+// ctx ends: they take no new connection, finish what they serve and exit
+// by themselves. It returns the joined errors of workers it could not
+// reach. Unlike Node's primary it keeps its listening sockets, as it does
+// while workers restart: Fork more workers, or Close.
 func (p *Primary) Disconnect(ctx context.Context) error {
 	var errs []error
-	ws := p.Workers()
+	var ws []*Worker
+	for _, w := range p.Workers() {
+		if w.IsConnected() && !w.IsDead() {
+			ws = append(ws, w)
+		}
+	}
 	for _, w := range ws {
 		if err := w.Disconnect(); err != nil {
 			errs = append(errs, err)

@@ -36,10 +36,7 @@ func (c *Child) queryServer(network, address string) (any, error) {
 	}
 	udp := strings.HasPrefix(network, "udp")
 	idxKey := fmt.Sprint(addr, ":", port, ":", at)
-	c.mu.Lock()
-	index := c.indexes[idxKey]
-	c.indexes[idxKey]++
-	c.mu.Unlock()
+	index := c.takeIndex(idxKey)
 
 	type result struct {
 		sock any
@@ -51,6 +48,11 @@ func (c *Child) queryServer(network, address string) (any, error) {
 	err = c.send(q, func(r reply, f *os.File) {
 		// Runs in the read loop, so the listener is registered before the
 		// first newconn, which follows this reply on the channel.
+		if r.Key != "" {
+			c.mu.Lock()
+			c.keyIndex[r.Key] = keyIndex{idxKey, index}
+			c.mu.Unlock()
+		}
 		switch {
 		case r.Cmd == "": // channel lost
 			res <- result{err: ErrDisconnected}
@@ -89,25 +91,75 @@ func (c *Child) queryServer(network, address string) (any, error) {
 		return nil, opErr(fmt.Errorf("no answer from the primary in %v", listenTimeout))
 	}
 	if r.err != nil {
-		return nil, opErr(r.err)
+		return nil, opErr(r.err) // the index stays taken, as in Node
 	}
+	lm := map[string]any{"act": "listening", "index": index, "address": address, "port": -1, "addressType": at}
 	switch ln := r.sock.(type) {
-	case net.PacketConn: // Node says nothing of a dgram socket's bind
+	case net.PacketConn:
+		if a, ok := ln.LocalAddr().(*net.UDPAddr); ok {
+			lm["address"], lm["port"] = a.IP.String(), a.Port
+		}
 	case net.Listener:
-		lm := map[string]any{"act": "listening", "index": index, "address": address, "port": -1, "addressType": at}
 		if a, ok := ln.Addr().(*net.TCPAddr); ok {
 			lm["address"], lm["port"] = a.IP.String(), a.Port
 		}
-		c.send(lm, nil)
 	}
+	c.send(lm, nil)
 	return r.sock, nil
+}
+
+// indexSet is Node's per-address count of a worker's servers: the key of
+// the next server on an address ends in the next index, and the count
+// starts again once every server on it has closed.
+type indexSet struct {
+	next int
+	live map[int]bool
+}
+
+// keyIndex is where a server's index was taken.
+type keyIndex struct {
+	idxKey string
+	index  int
+}
+
+// takeIndex returns the next server index for address key idxKey.
+func (c *Child) takeIndex(idxKey string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set := c.indexes[idxKey]
+	if set == nil {
+		set = &indexSet{live: map[int]bool{}}
+		c.indexes[idxKey] = set
+	}
+	index := set.next
+	set.next++
+	set.live[index] = true
+	return index
+}
+
+// closeServer tells the primary that this worker closed its server key,
+// and frees the server's index.
+func (c *Child) closeServer(key string) {
+	c.mu.Lock()
+	if ki, ok := c.keyIndex[key]; ok {
+		delete(c.keyIndex, key)
+		if set := c.indexes[ki.idxKey]; set != nil {
+			delete(set.live, ki.index)
+			if len(set.live) == 0 {
+				delete(c.indexes, ki.idxKey)
+			}
+		}
+	}
+	c.mu.Unlock()
+	c.send(map[string]any{"act": "close", "key": key}, nil)
 }
 
 // queryAddress turns a Go network and address into the fields of Node's
 // queryServer: the address (nil for every address of both families),
 // port, addressType (4, 6, -1 for a unix path, "udp4", "udp6") and flags
-// (1, UV_TCP_IPV6ONLY, for tcp6 on "::": Go's tcp6 is IPv6 only, Node's
-// "::" both families unless told). udp without a host is udp4.
+// (1, IPv6 only, for tcp6 and udp6 on "::": Go's are IPv6 only, Node's
+// "::" both families unless told), so that addresses mean what they mean
+// in Go's net. udp without a host is udp4.
 func queryAddress(network, address string) (addr any, port int, at any, flags int, err error) {
 	if network == "unix" {
 		if address == "" {
@@ -136,7 +188,7 @@ func queryAddress(network, address string) (addr any, port int, at any, flags in
 		case "tcp6":
 			return "::", port, 6, 1, nil
 		case "udp6":
-			return "::", port, "udp6", 0, nil
+			return "::", port, "udp6", 1, nil
 		}
 		return "0.0.0.0", port, "udp4", 0, nil
 	}
@@ -149,11 +201,16 @@ func queryAddress(network, address string) (addr any, port int, at any, flags in
 		ip = ips[0] // LookupIP returns an error rather than nothing
 	}
 	v4 := ip.To4() != nil
-	if strings.HasPrefix(network, "udp") {
-		return ip.String(), port, map[bool]string{true: "udp4", false: "udp6"}[v4], 0, nil
+	if network == "tcp6" || network == "udp6" {
+		if ip.IsUnspecified() {
+			flags = 1 // Go's tcp6 and udp6 on "::" are IPv6 only
+		}
 	}
-	if network == "tcp6" && ip.IsUnspecified() {
-		flags = 1
+	if strings.HasPrefix(network, "udp") {
+		return ip.String(), port, map[bool]string{true: "udp4", false: "udp6"}[v4], flags, nil
+	}
+	if network == "tcp" && ip.IsUnspecified() {
+		return nil, port, 4, 0, nil // Go's tcp on 0.0.0.0 or :: is every address of both families
 	}
 	return ip.String(), port, map[bool]int{true: 4, false: 6}[v4], flags, nil
 }

@@ -275,3 +275,39 @@ func TestRelistenKeepsHostAndPort(t *testing.T) {
 		t.Errorf("port %d answers on ::1: it was bound anew on every address", port)
 	}
 }
+
+// TestRelistenOnAnotherAddress: a Node server that closes on --port and
+// listens there again on another address binds it, as under Node (the
+// socket tend kept for the port has no worker left and goes).
+func TestRelistenOnAnotherAddress(t *testing.T) {
+	h := newHarness(t)
+	port := testport.Free(t)
+	script := filepath.Join(repoRoot(t), "internal", "cli", "testdata", "relisten.js")
+	h.ok("start", script, "-i", "1", "--port", strconv.Itoa(port))
+	h.poll("the server listening", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	h.ok("send", "relisten", `"loopback"`)
+	var log string
+	h.poll("the server listening again", func() bool {
+		b, _ := os.ReadFile(filepath.Join(h.home, "logs", "relisten-out-0.log"))
+		log = string(b)
+		return strings.Contains(log, "relistened") || strings.Contains(log, "error")
+	})
+	if !strings.Contains(log, "relistened") {
+		t.Fatalf("listen on 127.0.0.1 after close: %s", log)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if a := strings.Fields(string(b))[0]; a != "127.0.0.1" {
+		t.Errorf("the server listens on %s, want 127.0.0.1", a)
+	}
+}

@@ -93,3 +93,34 @@ func TestInstanceLimitOverflow(t *testing.T) {
 		t.Errorf("%d instances made, %d held after a refused start", n, held)
 	}
 }
+
+// TestScaleOverALoweredLimit: with more instances than the limit allows
+// (it was lowered), growing is refused and changes nothing; shrinking
+// works.
+func TestScaleOverALoweredLimit(t *testing.T) {
+	d, home := serveTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := client.New(home)
+	if _, err := c.Start(ctx, tend.StartRequest{Apps: []tend.AppSpec{{Name: "s", Script: "/bin/sleep", Args: []string{"1000"},
+		Interpreter: "none", Cwd: "/", Instances: 4}}}); err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	d.settings.MaxInstances = 2
+	d.mu.Unlock()
+	for _, req := range []tend.ScaleRequest{{App: "s", Count: 1, Relative: true}, {App: "s", Count: 5}} {
+		if _, err := c.Scale(ctx, req.App, req.Count, req.Relative); tend.ErrorCode(err) != tend.EINVALID {
+			t.Errorf("scale %+v over the limit: %v, want %s", req, err, tend.EINVALID)
+		}
+		if n := len(d.instances()); n != 4 {
+			t.Fatalf("scale %+v: %d instances, want the 4 there were", req, n)
+		}
+	}
+	if _, err := c.Scale(ctx, "s", -1, true); err != nil {
+		t.Errorf("scale -1 over the limit: %v, want it to shrink", err)
+	}
+	if n := len(d.instances()); n != 3 {
+		t.Errorf("after scale -1: %d instances, want 3", n)
+	}
+}

@@ -1036,19 +1036,22 @@ func (d *Daemon) scale(ctx context.Context, req tend.ScaleRequest) (tend.ReloadR
 	}
 	d.mu.Lock()
 	room, now := d.room(a), len(a.Instances()) // room: how many a may have
-	target := req.Count
-	if req.Relative {
-		target = now + req.Count
-		if req.Count > room-now {
-			target = room + 1 // more than fits, without an overflow
-		}
+	if _, busy := d.scaling[a]; busy {
+		d.mu.Unlock()
+		return out, tend.Errorf(tend.ECONFLICT, "a reload or scale of %s is already under way", req.App)
 	}
-	if target > now && target > room {
-		// Growing past the limit; shrinking is always allowed, also when
-		// the daemon is over a limit that was lowered.
+	target := req.Count
+	// Growing past the limit is refused (compared before any sum: no
+	// overflow); shrinking is always allowed, also when the daemon is over
+	// a limit that was lowered.
+	tooMany := !req.Relative && target > now && target > room || req.Relative && req.Count > 0 && req.Count > room-now
+	if tooMany {
 		d.mu.Unlock()
 		return out, tend.Errorf(tend.EINVALID, "scaling %s would pass this daemon's limit of %d instances in all: %s can have %d (%s)",
 			req.App, d.settings.MaxInstances, req.App, max(room, 0), limitHint)
+	}
+	if req.Relative {
+		target = now + req.Count
 	}
 	d.scaling[a] = target // counted as that many until it is done
 	d.mu.Unlock()

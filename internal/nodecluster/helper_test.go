@@ -40,11 +40,11 @@ type proc struct {
 
 // loopbackListen keeps tests off external interfaces: "all addresses"
 // becomes 127.0.0.1.
-func loopbackListen(network, address string, port int) (Socket, error) {
+func loopbackListen(network, address string, port int, reuseAddr bool) (Socket, error) {
 	if address == "" {
 		network, address = "tcp4", "127.0.0.1"
 	}
-	return DefaultListen(network, address, port)
+	return DefaultListen(network, address, port, reuseAddr)
 }
 
 func newHarness(t *testing.T, sched string) *harness {

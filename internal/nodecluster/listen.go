@@ -33,8 +33,10 @@ const (
 // that a port whose previous owner left connections in TIME_WAIT can be
 // bound again at once; a unix socket listens on the path address, which
 // the Primary removes when it closes the socket (not when the daemon
-// exits: tend's keeper keeps the socket meanwhile); a UDP socket is bound.
-func DefaultListen(network, address string, port int) (Socket, error) {
+// exits: tend's keeper keeps the socket meanwhile); a UDP socket is bound,
+// with SO_REUSEADDR only if reuseAddr (on UDP it lets another program,
+// of any user, bind the port too: only when the app asked, as in Node).
+func DefaultListen(network, address string, port int, reuseAddr bool) (Socket, error) {
 	switch network {
 	case NetUnix:
 		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: address, Net: "unix"})
@@ -44,18 +46,17 @@ func DefaultListen(network, address string, port int) (Socket, error) {
 		ln.SetUnlinkOnClose(false)
 		return ln, nil
 	case NetUDP, NetUDP4, NetUDP6:
-		// SO_REUSEADDR as if every worker asked for reuseAddr (dgram's
-		// flag does not reach Listen): a multicast app's bind that works
-		// under Node works here; a second bind of the port by another
-		// program succeeds only if that one set it too.
-		lc := net.ListenConfig{Control: reuseAddr}
+		var lc net.ListenConfig
+		if reuseAddr {
+			lc.Control = setReuseAddr
+		}
 		c, err := lc.ListenPacket(context.Background(), network, net.JoinHostPort(address, strconv.Itoa(port)))
 		if err != nil {
 			return nil, err
 		}
 		return c.(*net.UDPConn), nil
 	}
-	lc := net.ListenConfig{Control: reuseAddr}
+	lc := net.ListenConfig{Control: setReuseAddr}
 	ln, err := lc.Listen(context.Background(), network, net.JoinHostPort(address, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
@@ -68,8 +69,8 @@ func DefaultListen(network, address string, port int) (Socket, error) {
 	return tl, nil
 }
 
-// reuseAddr sets SO_REUSEADDR on a socket about to be bound.
-func reuseAddr(_, _ string, c syscall.RawConn) error {
+// setReuseAddr sets SO_REUSEADDR on a socket about to be bound.
+func setReuseAddr(_, _ string, c syscall.RawConn) error {
 	var serr error
 	if err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)

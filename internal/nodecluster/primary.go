@@ -30,10 +30,11 @@ type Options struct {
 	// (address "" = all addresses, dual stack, like Node), "tcp4", "tcp6",
 	// NetUnix (address is a path, as the worker gave it) or NetUDP4 and
 	// NetUDP6 (a dgram socket's bind); port may be 0. The Primary owns the
-	// returned Socket. An error that wraps a syscall.Errno (as net's do)
-	// reaches the worker as that errno, any other as EINVAL. Default:
-	// DefaultListen.
-	Listen func(network, address string, port int) (Socket, error)
+	// returned Socket. reuseAddr is dgram's reuseAddr (TCP listeners
+	// always reuse the address). An error that wraps a syscall.Errno (as
+	// net's do) reaches the worker as that errno, any other as EINVAL.
+	// Default: DefaultListen.
+	Listen func(network, address string, port int, reuseAddr bool) (Socket, error)
 	// Logf receives diagnostics (bad messages from workers, accept errors).
 	// Default: discard.
 	Logf func(format string, args ...any)
@@ -53,7 +54,7 @@ type Options struct {
 // methods are safe for concurrent use.
 type Primary struct {
 	sched  string
-	listen func(network, address string, port int) (Socket, error)
+	listen func(network, address string, port int, reuseAddr bool) (Socket, error)
 	logf   func(format string, args ...any)
 	bound  func(key string, ln Socket)
 	keep   int

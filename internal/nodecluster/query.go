@@ -214,7 +214,11 @@ func (p *Primary) bind(q *clusterMsg, key, address string, port int, portOK bool
 	if network != NetUnix {
 		where = net.JoinHostPort(address, strconv.Itoa(port))
 	}
-	ln, err := p.listen(network, address, port)
+	if port > 0 && port == p.keep && network != NetUnix {
+		p.releaseKept(port, key)
+	}
+	flags, _ := jsInt(q.Flags)
+	ln, err := p.listen(network, address, port, flags&uvUDPReuseAddr != 0)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", where, err)
 	}
@@ -230,9 +234,32 @@ func (p *Primary) bind(q *clusterMsg, key, address string, port int, portOK bool
 
 // libuv's flags for listen({ipv6Only}) and dgram's bind({ipv6Only}).
 const (
-	uvTCPIPv6Only = 1
-	uvUDPIPv6Only = 1
+	uvTCPIPv6Only  = 1
+	uvUDPIPv6Only  = 1
+	uvUDPReuseAddr = 4
 )
+
+// releaseKept closes the sockets of the kept port that no worker has open
+// any more but key's: a worker that closed its server there and listens
+// again with another address binds it anew, as under Node, and the port
+// stays the app's.
+func (p *Primary) releaseKept(port int, key string) {
+	p.mu.Lock()
+	var idle []string
+	for k, l := range p.listeners {
+		if k != key && l.port == port && len(l.members) == 0 && !l.udp && l.path == "" {
+			l.close()
+			delete(p.listeners, k)
+			idle = append(idle, k)
+		}
+	}
+	p.mu.Unlock()
+	for _, k := range idle {
+		if p.bound != nil {
+			p.bound(k, nil)
+		}
+	}
+}
 
 // networkFor picks the network for Listen. A null address means all
 // addresses; Node tries "::" then "0.0.0.0", which "tcp" with "" matches.

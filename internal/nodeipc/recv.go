@@ -210,7 +210,7 @@ func (c *Channel) fill() error {
 		for {
 			// MSG_CMSG_CLOEXEC: a received socket must not leak into
 			// children spawned before the caller gets to it.
-			n, oobn, flags, _, rerr = unix.Recvmsg(int(s), space, c.oob, msgCmsgCloexec)
+			n, oobn, flags, rerr = recvmsg(int(s), space, c.oob)
 			if rerr != unix.EINTR {
 				if rerr == unix.EAGAIN {
 					c.unread.Store(false)
@@ -251,7 +251,6 @@ func (c *Channel) takeFDs(oob []byte, truncated bool) {
 	if msgs, err := unix.ParseSocketControlMessage(oob); err == nil {
 		for i := range msgs {
 			if fds, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-				cloexec(fds)
 				got = append(got, fds...)
 			}
 		}

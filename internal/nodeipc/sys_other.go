@@ -11,9 +11,8 @@ import (
 // Elsewhere (macOS has neither flag) close-on-exec is set after the call,
 // and Go's runtime already turns SIGPIPE on a socket into EPIPE.
 const (
-	msgCmsgCloexec = 0
-	msgNoSignal    = 0
-	ioctlInq       = 0x4004667f // FIONREAD, _IOR('f', 127, int) on macOS and the BSDs
+	msgNoSignal = 0
+	ioctlInq    = 0x4004667f // FIONREAD, _IOR('f', 127, int) on macOS and the BSDs
 )
 
 // socketpair returns a connected, close-on-exec unix stream pair. The
@@ -29,9 +28,23 @@ func socketpair() ([2]int, error) {
 	return fds, err
 }
 
-// cloexec marks received descriptors close-on-exec.
-func cloexec(fds []int) {
-	for _, fd := range fds {
-		unix.CloseOnExec(fd)
+// recvmsg reads from s; descriptors it receives are close-on-exec, marked
+// under the fork lock, so that no concurrent exec inherits one meanwhile.
+func recvmsg(s int, p, oob []byte) (n, oobn, flags int, err error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	n, oobn, flags, _, err = unix.Recvmsg(s, p, oob, 0)
+	if err != nil || oobn == 0 {
+		return n, oobn, flags, err
 	}
+	if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
+		for i := range msgs {
+			if fds, perr := unix.ParseUnixRights(&msgs[i]); perr == nil {
+				for _, fd := range fds {
+					unix.CloseOnExec(fd)
+				}
+			}
+		}
+	}
+	return n, oobn, flags, err
 }

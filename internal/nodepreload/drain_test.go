@@ -34,8 +34,8 @@ func TestDrainKeepsIdleConnectionsForAnAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := nodecluster.New(nodecluster.Options{Listen: func(network, address string, port int) (nodecluster.Socket, error) {
-		return nodecluster.DefaultListen("tcp4", "127.0.0.1", port)
+	p := nodecluster.New(nodecluster.Options{Listen: func(network, address string, port int, _ bool) (nodecluster.Socket, error) {
+		return nodecluster.DefaultListen("tcp4", "127.0.0.1", port, false)
 	}, Logf: t.Logf})
 	defer p.Close()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")

@@ -14,11 +14,12 @@ import (
 
 // ListenPorts returns the TCP ports that processes pids listen on with
 // sockets of their own and that a second copy of them could not bind
-// while they run, sorted. Not counted: ports in the ephemeral range (a
-// listen on port 0: a debugger, an admin page; the next copy gets another
-// one) and sockets with SO_REUSEPORT (the next copy binds beside them;
-// tried with a bind of our own, which the kernel allows only if the
-// holder set it and runs as the same user). The sockets are found
+// while they run, sorted. Not counted: sockets with SO_REUSEPORT (the next
+// copy binds beside them; tried with a bind of our own, which the kernel
+// allows only if the holder set it and runs as the same user). A port
+// from a listen on port 0 (a debugger, an admin page) counts: /proc
+// cannot tell it from a fixed port in the ephemeral range (gRPC's 50051),
+// and a copy that cannot bind its port would fail. The sockets are found
 // through /proc/pid/fd, the ports in the network namespace of pids[0].
 func ListenPorts(pids []int) []int {
 	inodes := map[string]bool{}
@@ -38,28 +39,16 @@ func ListenPorts(pids []int) []int {
 	if len(pids) == 0 || len(inodes) == 0 {
 		return nil
 	}
-	low, high := ephemeralRange()
 	var ports []int
 	for _, table := range []string{"tcp", "tcp6"} {
 		for _, a := range listening("/proc/"+strconv.Itoa(pids[0])+"/net/"+table, inodes) {
-			if (a.Port < low || a.Port > high) && !reusePort(a) {
+			if !reusePort(a) {
 				ports = append(ports, a.Port)
 			}
 		}
 	}
 	slices.Sort(ports)
 	return slices.Compact(ports)
-}
-
-// ephemeralRange is the kernel's range for port 0 binds.
-func ephemeralRange() (low, high int) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if f := strings.Fields(string(b)); err == nil && len(f) == 2 {
-		low, _ = strconv.Atoi(f[0])
-		high, _ = strconv.Atoi(f[1])
-		return low, high
-	}
-	return 32768, 60999 // Linux's default
 }
 
 // reusePort reports whether a socket with SO_REUSEPORT can be bound to a

@@ -556,7 +556,7 @@ func (a *App) launch(s *slot) (*run, error) {
 	}
 	a.nextWID++
 	r := &run{slot: s, wid: a.nextWID, marker: newMarker()}
-	env := append(instanceEnv(&a.spec, s.index, r.wid, nil), procexec.MarkerEnv+"="+r.marker)
+	env := append(instanceEnv(&a.spec, s.index, s.id, r.wid, nil), procexec.MarkerEnv+"="+r.marker)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: pipes.out, Stderr: pipes.err,
 		Label: label{App: a.spec.Name, Slot: s.id, WID: r.wid}.String(),
 		Hold:  []procexec.Held{{Name: heldOut, FD: pipes.readOut}, {Name: heldErr, FD: pipes.readErr}}}

@@ -17,7 +17,7 @@ import (
 var stripped = []string{
 	"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
 	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID",
-	"NOTIFY_SOCKET", "TEND_APP", "TEND_INSTANCE", "TEND_ID", "TEND_CHANNEL_FD", "TEND_DRAIN_MS",
+	"NOTIFY_SOCKET", "TEND_APP", "TEND_INSTANCE", "TEND_ID", "TEND_WORKER_ID", "TEND_CHANNEL_FD", "TEND_DRAIN_MS",
 	procexec.MarkerEnv,
 }
 
@@ -35,10 +35,11 @@ func drainGrace(spec *tend.AppSpec) time.Duration {
 }
 
 // instanceEnv builds the environment of instance index of spec: the shell
-// environment, under the user's variables, under what tend sets. wid is
-// the process's worker id (TEND_ID): from 1, one per process of the app,
-// as Node's worker.id (NODE_UNIQUE_ID for Node workers).
-func instanceEnv(spec *tend.AppSpec, index, wid int, extra map[string]string) []string {
+// environment, under the user's variables, under what tend sets: id is
+// the instance's id in tend ls (TEND_ID), wid the process's worker id
+// (TEND_WORKER_ID: from 1, one per process of the app, as Node's
+// worker.id, NODE_UNIQUE_ID for Node workers).
+func instanceEnv(spec *tend.AppSpec, index, id, wid int, extra map[string]string) []string {
 	m := make(map[string]string, len(spec.BaseEnv)+len(spec.Env)+8)
 	for _, kv := range spec.BaseEnv {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -58,7 +59,8 @@ func instanceEnv(spec *tend.AppSpec, index, wid int, extra map[string]string) []
 	m[ivar] = strconv.Itoa(index)
 	m["TEND_APP"] = spec.Name
 	m["TEND_INSTANCE"] = strconv.Itoa(index)
-	m["TEND_ID"] = strconv.Itoa(wid)
+	m["TEND_ID"] = strconv.Itoa(id)
+	m["TEND_WORKER_ID"] = strconv.Itoa(wid)
 	m["TEND_DRAIN_MS"] = strconv.FormatInt(drainGrace(spec).Milliseconds(), 10)
 	if v := spec.IncrementVar; v != "" {
 		base, _ := strconv.Atoi(m[v])

@@ -20,7 +20,7 @@ func TestDrainGraceEnv(t *testing.T) {
 	} {
 		spec := &tend.AppSpec{Name: "a", KillTimeout: tc.killTimeout,
 			BaseEnv: []string{"TEND_DRAIN_MS=9", "TEND_CHANNEL_FD=7"}}
-		env := instanceEnv(spec, 0, 0, nil)
+		env := instanceEnv(spec, 0, 0, 1, nil)
 		if !slices.Contains(env, tc.want) {
 			t.Errorf("kill_timeout %v: env has no %s: %v", tc.killTimeout.D(), tc.want, env)
 		}

@@ -220,15 +220,15 @@ func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int
 // listen binds a socket for a Node worker's listen(). The first request for
 // the pre-bound --port on all addresses gets that socket. A unix socket's
 // relative path is the app's cwd's, as it is the primary's under Node.
-func (sh *share) listen(network, address string, port int) (nodecluster.Socket, error) {
+func (sh *share) listen(network, address string, port int, reuseAddr bool) (nodecluster.Socket, error) {
 	switch network {
 	case nodecluster.NetUnix:
 		if !filepath.IsAbs(address) && !strings.HasPrefix(address, "\x00") {
 			address = filepath.Join(sh.dir, address)
 		}
-		return nodecluster.DefaultListen(network, address, port)
+		return nodecluster.DefaultListen(network, address, port, false)
 	case nodecluster.NetUDP, nodecluster.NetUDP4, nodecluster.NetUDP6:
-		return nodecluster.DefaultListen(network, address, port)
+		return nodecluster.DefaultListen(network, address, port, reuseAddr)
 	}
 	if port > 0 && port == sh.port && address == "" {
 		// A listen() without an address on --port listens where --host

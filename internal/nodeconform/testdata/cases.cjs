@@ -269,6 +269,21 @@ const cases = {
     return { second: await second, closed: await close(r.server) };
   },
 
+  // Alone: a dgram port is bound twice only by sockets that ask for
+  // reuseAddr (on UDP it would let any user's program share the port).
+  async udp_reuse_addr() {
+    const bind = (opts, port) => new Promise((resolve) => {
+      const s = dgram.createSocket(opts);
+      s.once('error', (err) => resolve({ code: err.code }));
+      s.bind(port, '127.0.0.1', () => resolve({ port: s.address().port }));
+    });
+    const a = await bind({ type: 'udp4', reuseAddr: true }, 0);
+    if (a.code) return a.code;
+    const b = await bind({ type: 'udp4', reuseAddr: true }, a.port);
+    const c = await bind({ type: 'udp4' }, a.port);
+    return { with: b.code || 'bound', without: c.code || 'bound' };
+  },
+
   // Alone: when the only worker closes its server, the port refuses.
   async all_closed_refuses() {
     const r = await listen({ port: +env.FREE_PORT, host: '127.0.0.1' });
@@ -289,7 +304,7 @@ const groups = {
     'send_callback', 'send_1mib'],
   // One worker only: with two, whether a port closed by both can be bound
   // again at once depends on which closes its copy last, under Node too.
-  alone: ['close_and_listen_again', 'all_closed_refuses', 'udp6_takes_ipv4', 'max_connections'],
+  alone: ['close_and_listen_again', 'all_closed_refuses', 'udp6_takes_ipv4', 'max_connections', 'udp_reuse_addr'],
 };
 
 (async () => {

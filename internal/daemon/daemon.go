@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -579,40 +578,6 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 	return notes, nil
 }
 
-// limitHint says where the instance limit comes from.
-const limitHint = "max_instances in $TEND_HOME/config.yaml; by default it follows the open file limit, ulimit -n, at 6 descriptors an instance"
-
-// room is how many more instances the daemon's limit allows: the limit
-// less the instances of every app but except (one being scaled counts as
-// the count it goes to) and those held for starts in flight. Caller holds
-// mu.
-func (d *Daemon) room(except ...*supervisor.App) int {
-	used := d.reserved
-	for _, a := range d.allApps() {
-		if !slices.Contains(except, a) {
-			used += max(len(a.Instances()), d.scaling[a])
-		}
-	}
-	return d.settings.MaxInstances - used
-}
-
-// reserveStart holds room for the instances of specs (the replaced apps'
-// instances go) or refuses them, up front, before a slot is made. It
-// returns what to give back to d.reserved once the apps count by
-// themselves. Caller holds mu.
-func (d *Daemon) reserveStart(specs []tend.AppSpec, replaced []*supervisor.App) (int, error) {
-	room, held := d.room(replaced...), 0
-	for _, spec := range specs {
-		if spec.Instances > room-held {
-			return 0, tend.Errorf(tend.EINVALID, "starting %s (%d instances) would pass this daemon's limit of %d instances in all: %d more fit (%s)",
-				spec.Name, spec.Instances, d.settings.MaxInstances, max(room-held, 0), limitHint)
-		}
-		held += spec.Instances
-	}
-	d.reserved += held
-	return held, nil
-}
-
 // toStart returns the ids of a's instances that start now: all (nil) but
 // the indexes in stopped. Restoring a saved state (resurrect) follows it;
 // otherwise autostart off starts none.
@@ -630,138 +595,6 @@ func toStart(a *supervisor.App, spec tend.AppSpec, stopped []int, restoring bool
 		}
 	}
 	return ids
-}
-
-// normalize checks and completes what the daemon needs of a spec.
-func normalize(s *tend.AppSpec) error {
-	if s.Script == "" {
-		return tend.Errorf(tend.EINVALID, "app %q has no script", s.Name)
-	}
-	if err := tend.CheckName(s.Name); err != nil {
-		return tend.Errorf(tend.EINVALID, "app for %s: %v (--name)", s.Script, err)
-	}
-	if s.Namespace != "" {
-		if err := tend.CheckName(s.Namespace); err != nil {
-			return tend.Errorf(tend.EINVALID, "app %s: namespace %v", s.Name, err)
-		}
-	}
-	if s.Cwd == "" {
-		return tend.Errorf(tend.EINVALID, "app %s has no working directory", s.Name)
-	}
-	if !filepath.IsAbs(s.Cwd) {
-		return tend.Errorf(tend.EINVALID, "app %s: working directory %s is not absolute", s.Name, s.Cwd)
-	}
-	if s.Instances < 1 {
-		s.Instances = 1
-	}
-	for _, d := range []struct {
-		key string
-		v   tend.Duration
-	}{{"kill_timeout", s.KillTimeout}, {"min_uptime", s.MinUptime}, {"restart_delay", s.RestartDelay}, {"exp_backoff_restart_delay", s.ExpBackoffRestartDelay}, {"listen_timeout", s.ListenTimeout}} {
-		if d.v < 0 {
-			return tend.Errorf(tend.EINVALID, "app %s: %s must not be negative", s.Name, d.key)
-		}
-	}
-	if s.MaxRestarts < 0 {
-		return tend.Errorf(tend.EINVALID, "app %s: max_restarts must not be negative", s.Name)
-	}
-	return nil
-}
-
-// chooseMode settles how the instances of spec share its port: Node
-// scripts get the Node cluster protocol (with a port, more than one
-// instance, or a count the user gave, as PM2 does), anything else with a
-// port gets socket activation; the rest is a plain fork.
-func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
-	switch s.ExecMode {
-	case "":
-		switch {
-		case r.Node && (s.Port > 0 || s.Instances > 1 || s.InstancesGiven):
-			s.ExecMode = tend.ModeCluster
-		case s.Port > 0:
-			s.ExecMode = tend.ModeSocket
-		default:
-			s.ExecMode = tend.ModeFork
-		}
-	case tend.ModeFork:
-	case tend.ModeCluster:
-		if !r.Node {
-			return tend.Errorf(tend.EINVALID, "app %s: cluster mode speaks Node's cluster protocol and %s is not a Node script; use --exec-mode socket (the app takes fd 3) or proxy (the app listens on $PORT)", s.Name, s.Script)
-		}
-	case tend.ModeSocket, tend.ModeProxy:
-		if s.Port == 0 {
-			return tend.Errorf(tend.EINVALID, "app %s: %s mode needs --port: the port the instances share", s.Name, s.ExecMode)
-		}
-	default:
-		return tend.Errorf(tend.EINVALID, "app %s: exec mode %q is not one of fork, cluster, socket, proxy", s.Name, s.ExecMode)
-	}
-	valid := map[string][]string{
-		tend.ModeCluster: {tend.SchedRoundRobin, tend.SchedShared},
-		tend.ModeSocket:  {tend.SchedShared},
-		tend.ModeProxy:   {tend.SchedRoundRobin, tend.SchedLeastConn},
-	}[s.ExecMode]
-	if s.ExecMode == tend.ModeFork {
-		if s.Sched != "" {
-			return tend.Errorf(tend.EINVALID, "app %s: --sched applies only when instances share a port (--port)", s.Name)
-		}
-		return nil
-	}
-	if s.Sched == "" {
-		s.Sched = valid[0]
-	}
-	if !slices.Contains(valid, s.Sched) {
-		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, s.Sched, s.ExecMode, strings.Join(valid, " or "))
-	}
-	return nil
-}
-
-// readyURLWarning warns of a ready_url on the port the instances share in
-// cluster and socket modes: any instance may answer there, so during a
-// reload an old one answers for the new one, which counts as ready before
-// it is (proxy mode probes each instance's own port). A warning, not an
-// error: apps saved with one must still come back at boot.
-func readyURLWarning(s *tend.AppSpec) string {
-	if s.ReadyURL == "" || s.Port == 0 || (s.ExecMode != tend.ModeCluster && s.ExecMode != tend.ModeSocket) {
-		return ""
-	}
-	rest := s.ReadyURL
-	if _, after, ok := strings.Cut(rest, "://"); ok {
-		rest = after
-	}
-	hostport, _, _ := strings.Cut(rest, "/")
-	_, port, err := net.SplitHostPort(hostport)
-	if err != nil || (port != "$PORT" && port != "${PORT}" && port != strconv.Itoa(s.Port)) {
-		return ""
-	}
-	return fmt.Sprintf("%s: ready_url %s probes port %d, which every instance shares in %s mode: during a reload an old instance "+
-		"answers for the new one, which then counts as ready before it is; have the app say it is ready (sd_notify READY=1, or "+
-		"--wait-ready and process.send('ready')), probe a port of each instance's own, or use --exec-mode proxy, which probes each instance",
-		s.Name, s.ReadyURL, s.Port, s.ExecMode)
-}
-
-// checkNodeCluster verifies, once per node binary, that tend can be its
-// cluster primary. If not, an app with --port falls back to socket mode
-// with the listen preload, and the returned note says so; without a port
-// there is nothing to fall back to.
-func (d *Daemon) checkNodeCluster(s *tend.AppSpec, r supervisor.Resolved) (string, error) {
-	if s.ExecMode != tend.ModeCluster {
-		return "", nil
-	}
-	err := nodepreload.Check(r.Path, tend.Home(d.home).Run())
-	if err == nil {
-		return "", nil
-	}
-	d.log.Warn("Node's cluster protocol failed tend's check", "node", r.Path, "err", err)
-	if s.Port == 0 && s.Instances <= 1 {
-		// A cluster only because -i was given: one process does as well.
-		s.ExecMode, s.Sched = tend.ModeFork, ""
-		return fmt.Sprintf("%s: Node's cluster protocol failed tend's check (%v): running in fork mode", s.Name, err), nil
-	}
-	if s.Port == 0 {
-		return "", tend.Errorf(tend.EFAILED, "app %s: tend cannot be the cluster primary of %s (%v); give --port so its instances can share the port through socket activation instead", s.Name, r.Path, err)
-	}
-	s.ExecMode, s.Sched = tend.ModeSocket, tend.SchedShared
-	return fmt.Sprintf("%s: Node's cluster protocol failed tend's check (%v): running in socket mode, with a preload that hands listen(%d) the shared socket", s.Name, err, s.Port), nil
 }
 
 // selection is what a list of targets picked: per app, the instance ids
@@ -1023,47 +856,6 @@ func envMap(env []string) map[string]string {
 		}
 	}
 	return m
-}
-
-// scale sets an app's instance count.
-func (d *Daemon) scale(ctx context.Context, req tend.ScaleRequest) (tend.ReloadResult, error) {
-	out := tend.ReloadResult{Reports: []tend.ReloadReport{}}
-	d.mu.Lock()
-	a := d.apps[req.App]
-	d.mu.Unlock()
-	if a == nil {
-		return out, tend.Errorf(tend.ENOTFOUND, "no app named %q (see tend ls)", req.App)
-	}
-	d.mu.Lock()
-	room, now := d.room(a), len(a.Instances()) // room: how many a may have
-	if _, busy := d.scaling[a]; busy {
-		d.mu.Unlock()
-		return out, tend.Errorf(tend.ECONFLICT, "a reload or scale of %s is already under way", req.App)
-	}
-	target := req.Count
-	// Growing past the limit is refused (compared before any sum: no
-	// overflow); shrinking is always allowed, also when the daemon is over
-	// a limit that was lowered.
-	tooMany := !req.Relative && target > now && target > room || req.Relative && req.Count > 0 && req.Count > room-now
-	if tooMany {
-		d.mu.Unlock()
-		return out, tend.Errorf(tend.EINVALID, "scaling %s would pass this daemon's limit of %d instances in all: %s can have %d (%s)",
-			req.App, d.settings.MaxInstances, req.App, max(room, 0), limitHint)
-	}
-	if req.Relative {
-		target = now + req.Count
-	}
-	d.scaling[a] = target // counted as that many until it is done
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.scaling, a)
-		d.mu.Unlock()
-	}()
-	rep, err := a.Scale(ctx, target)
-	out.Reports = append(out.Reports, rep)
-	out.Instances = d.instances()
-	return out, err
 }
 
 // reopenLogs reopens every log file (after an external rotation).

@@ -1,0 +1,146 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/nodepreload"
+	"github.com/tendhq/tend/internal/supervisor"
+)
+
+// normalize checks and completes what the daemon needs of a spec.
+func normalize(s *tend.AppSpec) error {
+	if s.Script == "" {
+		return tend.Errorf(tend.EINVALID, "app %q has no script", s.Name)
+	}
+	if err := tend.CheckName(s.Name); err != nil {
+		return tend.Errorf(tend.EINVALID, "app for %s: %v (--name)", s.Script, err)
+	}
+	if s.Namespace != "" {
+		if err := tend.CheckName(s.Namespace); err != nil {
+			return tend.Errorf(tend.EINVALID, "app %s: namespace %v", s.Name, err)
+		}
+	}
+	if s.Cwd == "" {
+		return tend.Errorf(tend.EINVALID, "app %s has no working directory", s.Name)
+	}
+	if !filepath.IsAbs(s.Cwd) {
+		return tend.Errorf(tend.EINVALID, "app %s: working directory %s is not absolute", s.Name, s.Cwd)
+	}
+	if s.Instances < 1 {
+		s.Instances = 1
+	}
+	for _, d := range []struct {
+		key string
+		v   tend.Duration
+	}{{"kill_timeout", s.KillTimeout}, {"min_uptime", s.MinUptime}, {"restart_delay", s.RestartDelay}, {"exp_backoff_restart_delay", s.ExpBackoffRestartDelay}, {"listen_timeout", s.ListenTimeout}} {
+		if d.v < 0 {
+			return tend.Errorf(tend.EINVALID, "app %s: %s must not be negative", s.Name, d.key)
+		}
+	}
+	if s.MaxRestarts < 0 {
+		return tend.Errorf(tend.EINVALID, "app %s: max_restarts must not be negative", s.Name)
+	}
+	return nil
+}
+
+// chooseMode settles how the instances of spec share its port: Node
+// scripts get the Node cluster protocol (with a port, more than one
+// instance, or a count the user gave, as PM2 does), anything else with a
+// port gets socket activation; the rest is a plain fork.
+func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
+	switch s.ExecMode {
+	case "":
+		switch {
+		case r.Node && (s.Port > 0 || s.Instances > 1 || s.InstancesGiven):
+			s.ExecMode = tend.ModeCluster
+		case s.Port > 0:
+			s.ExecMode = tend.ModeSocket
+		default:
+			s.ExecMode = tend.ModeFork
+		}
+	case tend.ModeFork:
+	case tend.ModeCluster:
+		if !r.Node {
+			return tend.Errorf(tend.EINVALID, "app %s: cluster mode speaks Node's cluster protocol and %s is not a Node script; use --exec-mode socket (the app takes fd 3) or proxy (the app listens on $PORT)", s.Name, s.Script)
+		}
+	case tend.ModeSocket, tend.ModeProxy:
+		if s.Port == 0 {
+			return tend.Errorf(tend.EINVALID, "app %s: %s mode needs --port: the port the instances share", s.Name, s.ExecMode)
+		}
+	default:
+		return tend.Errorf(tend.EINVALID, "app %s: exec mode %q is not one of fork, cluster, socket, proxy", s.Name, s.ExecMode)
+	}
+	valid := map[string][]string{
+		tend.ModeCluster: {tend.SchedRoundRobin, tend.SchedShared},
+		tend.ModeSocket:  {tend.SchedShared},
+		tend.ModeProxy:   {tend.SchedRoundRobin, tend.SchedLeastConn},
+	}[s.ExecMode]
+	if s.ExecMode == tend.ModeFork {
+		if s.Sched != "" {
+			return tend.Errorf(tend.EINVALID, "app %s: --sched applies only when instances share a port (--port)", s.Name)
+		}
+		return nil
+	}
+	if s.Sched == "" {
+		s.Sched = valid[0]
+	}
+	if !slices.Contains(valid, s.Sched) {
+		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, s.Sched, s.ExecMode, strings.Join(valid, " or "))
+	}
+	return nil
+}
+
+// readyURLWarning warns of a ready_url on the port the instances share in
+// cluster and socket modes: any instance may answer there, so during a
+// reload an old one answers for the new one, which counts as ready before
+// it is (proxy mode probes each instance's own port). A warning, not an
+// error: apps saved with one must still come back at boot.
+func readyURLWarning(s *tend.AppSpec) string {
+	if s.ReadyURL == "" || s.Port == 0 || (s.ExecMode != tend.ModeCluster && s.ExecMode != tend.ModeSocket) {
+		return ""
+	}
+	rest := s.ReadyURL
+	if _, after, ok := strings.Cut(rest, "://"); ok {
+		rest = after
+	}
+	hostport, _, _ := strings.Cut(rest, "/")
+	_, port, err := net.SplitHostPort(hostport)
+	if err != nil || (port != "$PORT" && port != "${PORT}" && port != strconv.Itoa(s.Port)) {
+		return ""
+	}
+	return fmt.Sprintf("%s: ready_url %s probes port %d, which every instance shares in %s mode: during a reload an old instance "+
+		"answers for the new one, which then counts as ready before it is; have the app say it is ready (sd_notify READY=1, or "+
+		"--wait-ready and process.send('ready')), probe a port of each instance's own, or use --exec-mode proxy, which probes each instance",
+		s.Name, s.ReadyURL, s.Port, s.ExecMode)
+}
+
+// checkNodeCluster verifies, once per node binary, that tend can be its
+// cluster primary. If not, an app with --port falls back to socket mode
+// with the listen preload, and the returned note says so; without a port
+// there is nothing to fall back to.
+func (d *Daemon) checkNodeCluster(s *tend.AppSpec, r supervisor.Resolved) (string, error) {
+	if s.ExecMode != tend.ModeCluster {
+		return "", nil
+	}
+	err := nodepreload.Check(r.Path, tend.Home(d.home).Run())
+	if err == nil {
+		return "", nil
+	}
+	d.log.Warn("Node's cluster protocol failed tend's check", "node", r.Path, "err", err)
+	if s.Port == 0 && s.Instances <= 1 {
+		// A cluster only because -i was given: one process does as well.
+		s.ExecMode, s.Sched = tend.ModeFork, ""
+		return fmt.Sprintf("%s: Node's cluster protocol failed tend's check (%v): running in fork mode", s.Name, err), nil
+	}
+	if s.Port == 0 {
+		return "", tend.Errorf(tend.EFAILED, "app %s: tend cannot be the cluster primary of %s (%v); give --port so its instances can share the port through socket activation instead", s.Name, r.Path, err)
+	}
+	s.ExecMode, s.Sched = tend.ModeSocket, tend.SchedShared
+	return fmt.Sprintf("%s: Node's cluster protocol failed tend's check (%v): running in socket mode, with a preload that hands listen(%d) the shared socket", s.Name, err, s.Port), nil
+}

@@ -188,7 +188,7 @@ type Exit struct {
 	Code     int       `json:"code"`             // -1 when killed by a signal
 	Signal   string    `json:"signal,omitempty"` // "SIGKILL", ...
 	UptimeMS int64     `json:"uptime_ms"`
-	Cause    string    `json:"cause"` // "crash", "stop", "restart", "reload", "memory", "exit"
+	Cause    string    `json:"cause"` // "crash", "exit" (code 0), "disconnect" (a Node worker that left by itself), "stop", "restart", "reload", "memory"
 }
 
 // Instance is one row of `tend ls`: one slot of an app and the process

@@ -4,7 +4,9 @@
 //
 // testdata/cases.cjs runs a list of worker-side behaviours (bind errors,
 // addresses and families, servers closed and opened again, exclusive
-// servers, unix sockets, UDP, ...) and writes what it saw. The test runs
+// servers, unix sockets, UDP, ...) and writes what it saw; in the exit
+// group it ends itself each way Node apps do, and the primaries' records
+// of the exit are compared. The test runs
 // it under Node's own primary (testdata/primary.cjs) in both scheduling
 // policies, under tend in the matching ones (rr, and shared for Node's
 // SCHED_NONE) and under a primary of the Go cluster package, and fails on

@@ -673,9 +673,13 @@ func (a *App) exited(r *run, gone time.Time) {
 		r.done()
 		return
 	}
-	ex.Cause = "exit"
-	if st.Code != 0 {
+	switch {
+	case r.left:
+		ex.Cause = "disconnect" // meant, as Node's exitedAfterDisconnect says
+	case st.Code != 0:
 		ex.Cause = "crash"
+	default:
+		ex.Cause = "exit"
 	}
 	a.recordExit(s, ex)
 	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, r.proc.PID(), st, up.Round(time.Millisecond))

@@ -32,6 +32,7 @@ type run struct {
 	probe      string // proxy mode: the private address it listens on
 	stopping   bool
 	stopCause  string // why it is stopped: stop, restart, delete, reload, scale
+	left       bool   // a Node worker that disconnected by itself (exitedAfterDisconnect)
 	exited     bool
 	tree       []procexec.Ref // descendants seen when the stop began
 	stopBegan  time.Time      // when the stop signal (or disconnect) went out
@@ -328,6 +329,8 @@ func (a *App) nodeEvent(ev nodecluster.Event) {
 		}
 		s.problem = fmt.Sprintf("listen on %s failed: %v", where, ev.Err)
 		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
+	case nodecluster.Leaving:
+		r.left = true
 	case nodecluster.Message:
 		// What an app sends shows in tend logs, next to its output.
 		s.sink.ReadFrom(logfile.Stdout, strings.NewReader("[message] "+string(ev.Msg)+"\n"))

@@ -77,6 +77,7 @@ type RunState struct {
 	Probe      string    `json:"probe,omitempty"`
 	Stopping   bool      `json:"stopping,omitempty"`
 	StopCause  string    `json:"stop_cause,omitempty"`
+	Left       bool      `json:"left,omitempty"` // disconnected by itself
 	StopBegan  time.Time `json:"stop_began,omitzero"`
 	Marker     string    `json:"marker,omitempty"`
 }
@@ -123,7 +124,7 @@ func (a *App) state() State {
 			}
 			rs := RunState{Role: role, PID: r.proc.PID(), WID: r.wid, Started: r.started, Ready: r.ready,
 				ReadyBy: r.readyBy, ReadyAt: r.readyAt, ReadyURL: r.readyURL, ListenPort: r.listenPort, Probe: r.probe,
-				Stopping: r.stopping, StopCause: r.stopCause, StopBegan: r.stopBegan, Marker: r.marker}
+				Stopping: r.stopping, StopCause: r.stopCause, StopBegan: r.stopBegan, Marker: r.marker, Left: r.left}
 			if p, ok := r.proc.(starter); ok {
 				rs.Start = p.StartTime()
 			}

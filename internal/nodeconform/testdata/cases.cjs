@@ -307,6 +307,21 @@ const groups = {
   alone: ['close_and_listen_again', 'all_closed_refuses', 'udp6_takes_ipv4', 'max_connections', 'udp_reuse_addr'],
 };
 
+// How a worker ends, for the "exit" group: its primary records the exit
+// (code, signal, whether it was meant: exitedAfterDisconnect).
+const exits = {
+  code: () => process.exit(3),
+  signal: () => process.kill(process.pid, 'SIGTERM'),
+  disconnect: () => cluster.worker.disconnect(), // then nothing keeps it alive
+  destroy: () => cluster.worker.destroy(),
+};
+
+if (env.GROUP === 'exit') {
+  // Once online (the primary has its channel), the way out $EXIT names.
+  setImmediate(exits[env.EXIT]);
+  return;
+}
+
 (async () => {
   const out = { worker_id_type: typeof cluster.worker.id };
   for (const name of groups[env.GROUP]) {

@@ -48,7 +48,7 @@ func (c *Child) queryServer(network, address string) (any, error) {
 	err = c.send(q, func(r reply, f *os.File) {
 		// Runs in the read loop, so the listener is registered before the
 		// first newconn, which follows this reply on the channel.
-		if r.Key != "" {
+		if r.Key != "" && (r.Errno == nil || *r.Errno == 0) {
 			c.mu.Lock()
 			c.keyIndex[r.Key] = keyIndex{idxKey, index}
 			c.mu.Unlock()
@@ -140,6 +140,9 @@ func (c *Child) takeIndex(idxKey string) int {
 // closeServer tells the primary that this worker closed its server key,
 // and frees the server's index.
 func (c *Child) closeServer(key string) {
+	// The close goes first: a Listen on the same address after the index
+	// is free sends its queryServer behind it.
+	c.send(map[string]any{"act": "close", "key": key}, nil)
 	c.mu.Lock()
 	if ki, ok := c.keyIndex[key]; ok {
 		delete(c.keyIndex, key)
@@ -151,7 +154,6 @@ func (c *Child) closeServer(key string) {
 		}
 	}
 	c.mu.Unlock()
-	c.send(map[string]any{"act": "close", "key": key}, nil)
 }
 
 // queryAddress turns a Go network and address into the fields of Node's

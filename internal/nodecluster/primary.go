@@ -79,6 +79,7 @@ type worker struct {
 	gone    chan struct{} // closed by RemoveWorker: stop delivering events
 	out     bool          // no new connections: drained, leaving or disconnected
 	leaving bool          // disconnect under way: queryServer is ignored, as in Node
+	left    bool          // the worker disconnected by itself (exitedAfterDisconnect)
 }
 
 // handoff is a connection sent to a worker and not yet answered.
@@ -168,6 +169,16 @@ func (p *Primary) Drain(id int) {
 	if w := p.workers[id]; w != nil {
 		p.takeOut(w)
 	}
+}
+
+// Left reports whether worker id disconnected by itself
+// (exitedAfterDisconnect), as known before its exit: ask it before
+// RemoveWorker.
+func (p *Primary) Left(id int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.workers[id]
+	return w != nil && w.left
 }
 
 // RemoveWorker forgets worker id, whose process is gone, and closes its
@@ -417,12 +428,13 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 		p.mu.Unlock()
 	case "exitedAfterDisconnect":
 		// The worker waits for this ack before it disconnects.
+		// Left says so from now on, before the ack lets the worker exit.
 		p.mu.Lock()
-		w.leaving = true
+		w.leaving, w.left = true, true
 		p.takeOut(w)
 		p.mu.Unlock()
-		w.ch.Send(clusterMsg{Cmd: "NODE_CLUSTER", Ack: ackOf(q.Seq), Seq: p.seq.Add(1)})
 		p.emit(w, Event{Kind: Leaving})
+		w.ch.Send(clusterMsg{Cmd: "NODE_CLUSTER", Ack: ackOf(q.Seq), Seq: p.seq.Add(1)})
 	default:
 		p.logf("worker %d: ignoring cluster act %q", w.id, q.Act)
 	}

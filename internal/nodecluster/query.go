@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -214,11 +215,11 @@ func (p *Primary) bind(q *clusterMsg, key, address string, port int, portOK bool
 	if network != NetUnix {
 		where = net.JoinHostPort(address, strconv.Itoa(port))
 	}
-	if port > 0 && port == p.keep && network != NetUnix {
-		p.releaseKept(port, key)
-	}
 	flags, _ := jsInt(q.Flags)
 	ln, err := p.listen(network, address, port, flags&uvUDPReuseAddr != 0)
+	if errors.Is(err, syscall.EADDRINUSE) && port > 0 && port == p.keep && strings.HasPrefix(network, "tcp") && p.releaseKept(port, key) {
+		ln, err = p.listen(network, address, port, false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", where, err)
 	}
@@ -239,17 +240,20 @@ const (
 	uvUDPReuseAddr = 4
 )
 
-// releaseKept closes the sockets of the kept port that no worker has open
-// any more but key's: a worker that closed its server there and listens
-// again with another address binds it anew, as under Node, and the port
-// stays the app's.
-func (p *Primary) releaseKept(port int, key string) {
+// releaseKept closes the TCP sockets of the kept port that no worker has
+// open any more but key's, once a bind there failed on them: a worker that
+// closed its server and listens again with another address binds it anew,
+// as under Node. It reports whether it closed any. A listen() for a
+// released key meanwhile waits until the keeper's copy is closed too.
+func (p *Primary) releaseKept(port int, key string) bool {
 	p.mu.Lock()
 	var idle []string
+	done := make(chan struct{})
 	for k, l := range p.listeners {
 		if k != key && l.port == port && len(l.members) == 0 && !l.udp && l.path == "" {
 			l.close()
 			delete(p.listeners, k)
+			p.binding[k] = done
 			idle = append(idle, k)
 		}
 	}
@@ -259,6 +263,13 @@ func (p *Primary) releaseKept(port int, key string) {
 			p.bound(k, nil)
 		}
 	}
+	p.mu.Lock()
+	for _, k := range idle {
+		delete(p.binding, k)
+	}
+	close(done)
+	p.mu.Unlock()
+	return len(idle) > 0
 }
 
 // networkFor picks the network for Listen. A null address means all

@@ -641,6 +641,9 @@ func (a *App) exited(r *run, gone time.Time) {
 	r.proc.KillRest(append(r.tree, procexec.Refs(procexec.Escaped(r.marker, procexec.Reapers(), isInstance, gone))...))
 	a.ended = append(a.ended, r) // released once its end is written down
 	s.handedBefore += a.share.connections()[r.wid]
+	// Its leave may have been said just before it exited: the primary
+	// knows it already, whatever the order the two reach the actor in.
+	r.left = r.left || a.share.left(r.wid)
 	a.share.exited(r.wid)
 	r.closeNotify()
 	if r.killTimer != nil {
@@ -674,10 +677,10 @@ func (a *App) exited(r *run, gone time.Time) {
 		return
 	}
 	switch {
+	case st.Code != 0:
+		ex.Cause = "crash" // also after a disconnect: a crash it is
 	case r.left:
 		ex.Cause = "disconnect" // meant, as Node's exitedAfterDisconnect says
-	case st.Code != 0:
-		ex.Cause = "crash"
 	default:
 		ex.Cause = "exit"
 	}

@@ -290,6 +290,9 @@ func (sh *share) drain(wid int) {
 	}
 }
 
+// left reports whether Node worker id disconnected by itself.
+func (sh *share) left(id int) bool { return sh.primary != nil && sh.primary.Left(id) }
+
 // exited takes instance id out of rotation.
 func (sh *share) exited(id int) {
 	if sh.primary != nil {

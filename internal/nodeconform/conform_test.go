@@ -115,6 +115,18 @@ func runGo(t *testing.T, sched string, workers int, env []string) map[string]jso
 			t.Fatal(err)
 		}
 	}
+	deadline := time.After(resultWait)
+	for online := 0; online < workers; {
+		select {
+		case ev := <-p.Events():
+			if ev.Kind == cluster.Online {
+				online++
+				ev.Worker.Send(map[string]string{"hello": "worker"})
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d workers online within %v", online, workers, resultWait)
+		}
+	}
 	return results(t, dir, workers, "the cluster package's primary")
 }
 
@@ -139,6 +151,7 @@ func runTend(t *testing.T, sched string, workers int, env []string) map[string]j
 	}
 	defer run("kill")
 	run("start", script, "--name", "conform", "-i", strconv.Itoa(workers), "--sched", sched, "--port", strconv.Itoa(testport.Free(t)))
+	run("send", "conform", `{"hello":"worker"}`)
 	r := results(t, dir, workers, "tend")
 	if t.Failed() {
 		log, _ := os.ReadFile(filepath.Join(home, "tend.log"))

@@ -20,6 +20,12 @@ if (!cluster.isWorker) {
 const env = process.env;
 const TIMEOUT = 2000; // what "hangs" means: far beyond any local answer
 
+// Messages from the primary, kept from the start: one may come before the
+// case that looks for it.
+const received = [];
+let onReceived = () => {};
+process.on('message', (m) => { received.push(m); onReceived(); });
+
 const serve = (req, res) => res.end('ok');
 
 // listen resolves to the server once listening, or to the error's code.
@@ -213,7 +219,16 @@ const cases = {
       b: await get({ host: '127.0.0.1', port: b.server.address().port }) };
   },
 
-  // Messages to the primary.
+  // Messages from and to the primary.
+  async message_from_primary() {
+    // The test has the primary send {"hello":"worker"} once the worker is up.
+    const has = () => received.some((m) => m && m.hello === 'worker');
+    if (has()) return 'received';
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve('hang'), 10 * TIMEOUT);
+      onReceived = () => { if (has()) { clearTimeout(t); resolve('received'); } };
+    });
+  },
   async send_callback() {
     return new Promise((resolve) => process.send({ hello: 1 }, (err) => resolve(err ? err.code : 'sent')));
   },
@@ -301,7 +316,7 @@ const groups = {
   each: ['bind_in_use', 'bind_not_available', 'bind_twice', 'default_address', 'dual_stack', 'ipv6_only',
     'ipv4_any_on_port', 'loopback', 'exclusive', 'get_connections', 'unix_socket', 'udp',
     'pipelining', 'large_body', 'upgrade', 'https', 'tls_resumption', 'close_with_idle_keepalive', 'two_ephemeral_servers',
-    'send_callback', 'send_1mib'],
+    'send_callback', 'send_1mib', 'message_from_primary'],
   // One worker only: with two, whether a port closed by both can be bound
   // again at once depends on which closes its copy last, under Node too.
   alone: ['close_and_listen_again', 'all_closed_refuses', 'udp6_takes_ipv4', 'max_connections', 'udp_reuse_addr'],

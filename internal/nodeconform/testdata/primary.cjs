@@ -8,6 +8,7 @@ const path = require('path');
 cluster.schedulingPolicy = process.env.SCHED === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
 cluster.setupPrimary({ exec: path.join(__dirname, 'cases.cjs') });
 for (let i = 0; i < +process.env.WORKERS; i++) cluster.fork();
+cluster.on('online', (worker) => worker.send({ hello: 'worker' }));
 // What the primary saw of a worker's end, as a result file of its own.
 cluster.on('exit', (worker, code, signal) => {
   const file = path.join(process.env.RESULT_DIR, `exit-${worker.process.pid}.json`);

@@ -90,7 +90,6 @@ type Sink struct {
 	tail        *ring
 	subs        map[*subscriber]struct{}
 	notice      *formatter // formats the sink's own lines, under mu
-	lines       []Line     // scratch for Tail
 	closed      bool
 	compressing bool
 	compressErr error

@@ -47,9 +47,8 @@ type Process struct {
 	ticks uint64 // start time after boot, see StartTime
 	cmd   *exec.Cmd
 
-	waitOnce sync.Once
-	state    Status
-	done     chan struct{}
+	state Status
+	done  chan struct{}
 }
 
 // Status is how a process ended.

@@ -283,7 +283,6 @@ func (a *App) stopFirst(s *slot, cause string, step *tend.ReloadStep) {
 	begin := time.Now()
 	<-gone
 	step.StoppedMS = time.Since(begin).Milliseconds()
-	return
 }
 
 // ownPortHint says how an app on a port of its own reloads without

@@ -39,12 +39,6 @@ func (r *ring) at(i int) (float64, bool) {
 	return r.buf[i%historyLen], true
 }
 
-// last returns the latest sample.
-func (r *ring) last() float64 {
-	v, _ := r.at(r.end - 1)
-	return v
-}
-
 // history is what the dashboard remembers of one instance.
 type history struct {
 	cpu, mem ring

@@ -3,7 +3,7 @@
 // nor an activated socket (say, `python -m http.server $PORT`).
 //
 // Each instance listens on its own loopback port, which tend picks with
-// FreePort and passes in PORT. The Proxy accepts on the public listener,
+// sockets.FreePort and passes in PORT. The Proxy accepts on the public listener,
 // picks an instance (round robin or least connections), and copies bytes
 // both ways; on Linux io.Copy between two *net.TCPConn uses splice(2), so
 // the data does not pass through user space. Half-closes are forwarded, so

@@ -266,19 +266,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// FreePort returns a loopback TCP port that is free now, for an instance's
-// PORT. Another process could take it before the instance binds it; the
-// proxy then sees that instance refuse and skips it, and tend's readiness
-// check reports the instance as failed.
-func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // track registers an open connection so that Close can close it; it
 // reports false once the proxy is closed.
 func (p *Proxy) track(c net.Conn) bool {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/sockets"
 )
 
 // start runs a proxy on a fresh loopback listener and returns its URL.
@@ -70,7 +71,7 @@ func pythonBackend(t *testing.T, id int) (Backend, *exec.Cmd) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
 	}
-	port, err := FreePort()
+	port, err := sockets.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +302,7 @@ func TestHoldUntilBackendAppears(t *testing.T) {
 }
 
 func TestHoldTimesOut(t *testing.T) {
-	port, err := FreePort() // nothing listens there
+	port, err := sockets.FreePort() // nothing listens there
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +396,7 @@ func TestHalfClose(t *testing.T) {
 }
 
 func TestFreePort(t *testing.T) {
-	port, err := FreePort()
+	port, err := sockets.FreePort()
 	if err != nil || port <= 0 {
 		t.Fatalf("FreePort = %d, %v", port, err)
 	}

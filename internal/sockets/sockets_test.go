@@ -263,3 +263,28 @@ func mustNonBlocking(t *testing.T, l syscall.Conn, when string) {
 		t.Fatalf("listening socket is blocking %s", when)
 	}
 }
+
+// TestFreePort: ports outside the ephemeral range, free, never the same
+// twice in a while.
+func TestFreePort(t *testing.T) {
+	first, last := portRange()
+	seen := map[int]bool{}
+	for range 50 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port < first || port > last {
+			t.Fatalf("port %d outside %d-%d", port, first, last)
+		}
+		if seen[port] {
+			t.Fatalf("port %d handed out twice", port)
+		}
+		seen[port] = true
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatalf("port %d is not free: %v", port, err)
+		}
+		l.Close()
+	}
+}

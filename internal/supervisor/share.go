@@ -176,7 +176,7 @@ func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int
 			c.Env = append(c.Env, "PORT="+strconv.Itoa(spec.Port))
 		}
 	case tend.ModeProxy:
-		port, err := proxy.FreePort()
+		port, err := sockets.FreePort()
 		if err != nil {
 			return nil, "", err
 		}

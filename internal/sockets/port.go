@@ -23,7 +23,7 @@ var given = struct {
 const givenFor = 5 * time.Minute
 
 // FreePort returns a TCP port for a program to listen on (a proxied
-// instance's PORT): free on loopback now, and outside the kernel's
+// instance's PORT): free on every address now, and outside the kernel's
 // ephemeral range, from which every connect() on the host draws its
 // source port. A port from listening on :0, closed and handed on, lies in
 // that range: the proxy's own connections to the other instances, or any
@@ -45,7 +45,7 @@ func FreePort() (int, error) {
 		if _, taken := given.at[port]; taken {
 			continue
 		}
-		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+		if l, err := net.Listen("tcp", ":"+strconv.Itoa(port)); err == nil { // every address, both families
 			l.Close()
 			given.at[port] = now
 			return port, nil

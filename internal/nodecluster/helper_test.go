@@ -155,11 +155,16 @@ func get(port int, tc *tls.Config) (string, error) {
 		return "", err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(testTimeout))
 	if tc != nil {
 		c = tls.Client(c, tc)
 	}
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"); err != nil {
+	return request(c, "Connection: close\r\n")
+}
+
+// request does one GET on c, with header lines added, and returns the body.
+func request(c net.Conn, header string) (string, error) {
+	c.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\n"+header+"\r\n"); err != nil {
 		return "", err
 	}
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)

@@ -408,24 +408,12 @@ func (p *Primary) handle(w *worker, m nodeipc.Message) {
 		// The socket stays bound while workers leave or restart: the next
 		// instance will want it. But once every worker closed its server
 		// while in service, nobody listens: the port closes and refuses,
-		// as under Node. A listen() for the key meanwhile waits until the
-		// keeper's copy is closed too, then binds anew.
-		if len(l.members) > 0 || w.leaving || w.out || l.port == p.keep && !l.udp && l.path == "" && p.keep > 0 {
-			p.mu.Unlock()
-			break
-		}
-		l.close()
-		delete(p.listeners, q.Key)
-		done := make(chan struct{})
-		p.binding[q.Key] = done
+		// as under Node.
+		closable := len(l.members) == 0 && !w.leaving && !w.out && !p.kept(l)
 		p.mu.Unlock()
-		if p.bound != nil {
-			p.bound(q.Key, nil)
+		if closable {
+			p.closeIdle(func(k string, l *listener) bool { return k == q.Key })
 		}
-		p.mu.Lock()
-		delete(p.binding, q.Key)
-		close(done)
-		p.mu.Unlock()
 	case "exitedAfterDisconnect":
 		// The worker waits for this ack before it disconnects.
 		// Left says so from now on, before the ack lets the worker exit.

@@ -1,7 +1,6 @@
 package nodecluster
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,10 +10,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -385,19 +382,6 @@ func TestMaxConnectionsDoesNotSpin(t *testing.T) {
 	port := testport.Free(t)
 	h.start(1, "maxconn.cjs", "PORT="+strconv.Itoa(port))
 	h.waitListening(1, port)
-	request := func(c net.Conn) (string, error) {
-		c.SetDeadline(time.Now().Add(testTimeout))
-		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"); err != nil {
-			return "", err
-		}
-		res, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			return "", err
-		}
-		defer res.Body.Close()
-		b, err := io.ReadAll(res.Body)
-		return string(b), err
-	}
 	dial := func() net.Conn {
 		c, err := net.DialTimeout("tcp4", "127.0.0.1:"+strconv.Itoa(port), testTimeout)
 		if err != nil {
@@ -407,7 +391,7 @@ func TestMaxConnectionsDoesNotSpin(t *testing.T) {
 		return c
 	}
 	first := dial()
-	if _, err := request(first); err != nil { // the worker holds it, kept alive
+	if _, err := request(first, ""); err != nil { // the worker holds it, kept alive
 		t.Fatal(err)
 	}
 	second := dial()
@@ -421,7 +405,7 @@ func TestMaxConnectionsDoesNotSpin(t *testing.T) {
 		t.Errorf("%d refused hand-offs in %v, want a few (a wait that grows to 100 ms between them)", refused, window)
 	}
 	first.Close()
-	if _, err := request(second); err != nil {
+	if _, err := request(second, ""); err != nil {
 		t.Fatalf("the queued connection was not served once the worker had room: %v", err)
 	}
 }

@@ -246,11 +246,24 @@ const (
 // as under Node. It reports whether it closed any. A listen() for a
 // released key meanwhile waits until the keeper's copy is closed too.
 func (p *Primary) releaseKept(port int, key string) bool {
+	return p.closeIdle(func(k string, l *listener) bool { return k != key && p.kept(l) && l.port == port }) > 0
+}
+
+// kept reports whether l is a TCP socket of the port the manager holds
+// (KeepPort). Caller holds p.mu.
+func (p *Primary) kept(l *listener) bool {
+	return p.keep > 0 && l.port == p.keep && !l.udp && l.path == ""
+}
+
+// closeIdle closes the listeners that match and that no worker has open,
+// and returns how many. A listen() for one of their keys meanwhile waits
+// until the manager's copy (Bound) is closed too, then binds anew.
+func (p *Primary) closeIdle(match func(key string, l *listener) bool) int {
 	p.mu.Lock()
 	var idle []string
 	done := make(chan struct{})
 	for k, l := range p.listeners {
-		if k != key && l.port == port && len(l.members) == 0 && !l.udp && l.path == "" {
+		if len(l.members) == 0 && match(k, l) {
 			l.close()
 			delete(p.listeners, k)
 			p.binding[k] = done
@@ -269,7 +282,7 @@ func (p *Primary) releaseKept(port int, key string) bool {
 	}
 	close(done)
 	p.mu.Unlock()
-	return len(idle) > 0
+	return len(idle)
 }
 
 // networkFor picks the network for Listen. A null address means all

@@ -134,23 +134,9 @@ func runGo(t *testing.T, sched string, workers int, env []string) map[string]jso
 // `tend start app.js -i N --port P` does.
 func runTend(t *testing.T, sched string, workers int, env []string) map[string]json.RawMessage {
 	dir := t.TempDir()
-	home := t.TempDir()
-	tendEnv := append(os.Environ(), append(env, "TEND_HOME="+home, "RESULT_DIR="+dir, "FREE_PORT="+strconv.Itoa(testport.Free(t)))...)
-	run := func(args ...string) []byte {
-		cmd := exec.Command(tendBin, args...)
-		cmd.Env = tendEnv
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("tend %v: %v\n%s", args, err, out)
-		}
-		return out
-	}
-	script, err := filepath.Abs("testdata/cases.cjs")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run, home := tendIn(t, append(env, "RESULT_DIR="+dir, "FREE_PORT="+strconv.Itoa(testport.Free(t))))
 	defer run("kill")
-	run("start", script, "--name", "conform", "-i", strconv.Itoa(workers), "--sched", sched, "--port", strconv.Itoa(testport.Free(t)))
+	run("start", casesScript(t), "--name", "conform", "-i", strconv.Itoa(workers), "--sched", sched, "--port", strconv.Itoa(testport.Free(t)))
 	run("send", "conform", `{"hello":"worker"}`)
 	r := results(t, dir, workers, "tend")
 	if t.Failed() {
@@ -158,6 +144,33 @@ func runTend(t *testing.T, sched string, workers int, env []string) map[string]j
 		t.Logf("tend.log:\n%s", log)
 	}
 	return r
+}
+
+// tendIn returns a runner of tend commands with env, in a home of their
+// own, and that home: a command that fails fails the test.
+func tendIn(t *testing.T, env []string) (run func(args ...string) []byte, home string) {
+	home = t.TempDir()
+	tendEnv := append(os.Environ(), append(env, "TEND_HOME="+home)...)
+	return func(args ...string) []byte {
+		cmd := exec.Command(tendBin, args...)
+		cmd.Env = tendEnv
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tend %v: %v\n%s%s", args, err, out, stderr.Bytes())
+		}
+		return out
+	}, home
+}
+
+// casesScript is the absolute path of the worker script.
+func casesScript(t *testing.T) string {
+	script, err := filepath.Abs("testdata/cases.cjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return script
 }
 
 // results waits for the result file of each of n workers; they must agree.

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -46,23 +44,9 @@ func TestConformanceExits(t *testing.T) {
 
 // tendExit runs the worker under tend and reads its exit from describe.
 func tendExit(t *testing.T, env []string) exitSeen {
-	home := t.TempDir()
-	tendEnv := append(os.Environ(), append(env, "TEND_HOME="+home)...)
-	run := func(args ...string) []byte {
-		cmd := exec.Command(tendBin, args...)
-		cmd.Env = tendEnv
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("tend %v: %v\n%s", args, err, out)
-		}
-		return out
-	}
-	script, err := filepath.Abs("testdata/cases.cjs")
-	if err != nil {
-		t.Fatal(err)
-	}
+	run, _ := tendIn(t, env)
 	defer run("kill")
-	run("start", script, "--name", "conform", "-i", "1", "--no-autorestart")
+	run("start", casesScript(t), "--name", "conform", "-i", "1", "--no-autorestart")
 	deadline := time.Now().Add(resultWait)
 	for {
 		var apps []struct{ Exits []tend.Exit }

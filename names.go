@@ -2,6 +2,8 @@ package tend
 
 import (
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -77,4 +79,37 @@ func isNumber(s string) bool {
 		}
 	}
 	return true
+}
+
+// interpreters are commands that run the next word, so the app is named for
+// that word: "python3 app.py" is "app", as PM2 names it.
+var interpreters = regexp.MustCompile(`^(node|nodejs|bun|deno|tsx|ts-node|python[0-9.]*|pypy[0-9.]*|ruby|php|perl|bash|sh|dash|zsh|ksh|fish|java|env|uv|uvx|exec)$`)
+
+// DefaultName is PM2's default app name: the script's base name without
+// its extension. For a command it is the first word that is not an
+// interpreter or a flag. What would not be a valid name is made one
+// (SafeName).
+func DefaultName(script string) string { return SafeName(baseName(script)) }
+
+func baseName(script string) string {
+	ws, err := SplitWords(script)
+	if err != nil || len(ws) == 0 {
+		ws = strings.Fields(script)
+	}
+	word := ""
+	for _, w := range ws {
+		if strings.HasPrefix(w, "-") || interpreters.MatchString(filepath.Base(w)) {
+			continue
+		}
+		word = w
+		break
+	}
+	if word == "" && len(ws) > 0 {
+		word = ws[0]
+	}
+	base := filepath.Base(word)
+	if name := strings.TrimSuffix(base, filepath.Ext(base)); name != "" {
+		return name
+	}
+	return base
 }

@@ -253,11 +253,20 @@ func EventOf(in Instance, kind string, t time.Time) Event {
 		Status: in.Status, Ready: in.Ready, Restarts: in.Restarts, Port: in.Port, LastExit: in.LastExit, Problem: in.Problem}
 }
 
-// App is the full picture of one app, as `tend describe` shows it.
+// Resolved is what tend chose for an app from its spec: how its
+// instances share the port, and what runs.
+type Resolved struct {
+	Mode       string   `json:"mode"`            // exec mode: the spec's, or the one tend chose
+	Sched      string   `json:"sched,omitempty"` // scheduling, when instances share a port
+	ScriptPath string   `json:"script_path"`     // resolved absolute path
+	Command    []string `json:"command"`         // argv actually executed
+}
+
+// App is the full picture of one app, as `tend describe` shows it: Spec
+// is what the user asked, Resolved what tend chose.
 type App struct {
-	Spec        AppSpec    `json:"spec"`
-	ScriptPath  string     `json:"script_path"`   // resolved absolute path
-	Command     []string   `json:"command"`       // argv actually executed
+	Spec AppSpec `json:"spec"`
+	Resolved
 	OutLog      []string   `json:"out_log"`       // per instance
 	ErrLog      []string   `json:"err_log"`       // per instance
 	Instances   []Instance `json:"instances"`     // one per slot

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -413,115 +412,6 @@ saved apps back.`,
 	return cmd
 }
 
-// stopSequence says how an instance of s is stopped, as the supervisor
-// does it.
-func stopSequence(s tend.AppSpec) string {
-	sig := cmpOr(s.KillSignal, tend.DefaultKillSignal)
-	kt := cmpOr(s.KillTimeout, tend.DefaultKillTimeout).D()
-	switch {
-	case s.ShutdownWithMessage:
-		return fmt.Sprintf("the message 'shutdown', then SIGKILL after %s", kt)
-	case s.ExecMode == tend.ModeCluster:
-		return fmt.Sprintf("disconnect (it leaves by itself), %s after %s if still running, SIGKILL after %s", sig, kt/2, kt)
-	}
-	return fmt.Sprintf("%s, then SIGKILL after %s", sig, kt)
-}
-
-// printDescribe prints one app as key: value sections.
-func (e *env) printDescribe(a tend.App) {
-	s := a.Spec
-	kv := func(k string, v any) {
-		fmt.Fprintf(e.out, "  %-22s %v\n", k+":", v)
-	}
-	fmt.Fprintln(e.out, e.paint(bold, "app "+s.Name))
-	if s.Namespace != "" {
-		kv("namespace", s.Namespace)
-	}
-	kv("script", s.Script)
-	if a.ScriptPath != "" {
-		kv("script path", a.ScriptPath)
-	}
-	kv("command", strings.Join(a.Command, " "))
-	kv("cwd", s.Cwd)
-	kv("interpreter", cmpOr(s.Interpreter, "(by extension)"))
-	kv("mode", cmpOr(s.ExecMode, tend.ModeFork))
-	if s.Port != 0 {
-		kv("port", s.Port)
-		kv("sched", cmpOr(s.Sched, tend.SchedRoundRobin))
-	}
-	kv("instances", s.Instances)
-	kv("created", a.CreatedAt.Local().Format(time.RFC3339))
-	fmt.Fprintln(e.out, e.paint(bold, "restart policy"))
-	kv("autorestart", s.AutorestartOn())
-	kv("max restarts", cmpOr(s.MaxRestarts, tend.DefaultMaxRestarts))
-	kv("min uptime", cmpOr(s.MinUptime, tend.DefaultMinUptime).D())
-	switch {
-	case s.RestartDelay > 0 && s.ExpBackoffRestartDelay == 0:
-		kv("restart delay", s.RestartDelay.D())
-	default:
-		kv("backoff", fmt.Sprintf("%s x1.5 per restart, cap %s", cmpOr(s.ExpBackoffRestartDelay, tend.BackoffBase).D(), tend.BackoffCap.D()))
-	}
-	if len(s.StopExitCodes) > 0 {
-		kv("stop exit codes", s.StopExitCodes)
-	}
-	if s.MaxMemoryRestart > 0 {
-		kv("max memory restart", human.Bytes(uint64(s.MaxMemoryRestart)))
-	}
-	if s.CronRestart != "" {
-		kv("cron restart", s.CronRestart)
-	}
-	if len(s.Watch) > 0 {
-		kv("watch", strings.Join(s.Watch, ", "))
-		if len(s.IgnoreWatch) > 0 {
-			kv("ignore watch", strings.Join(s.IgnoreWatch, ", "))
-		}
-	}
-	kv("kill signal", cmpOr(s.KillSignal, tend.DefaultKillSignal))
-	kv("kill timeout", cmpOr(s.KillTimeout, tend.DefaultKillTimeout).D())
-	kv("stop", stopSequence(s))
-	fmt.Fprintln(e.out, e.paint(bold, "logs"))
-	for i := range a.OutLog {
-		kv(fmt.Sprintf("[%d] out", i), a.OutLog[i])
-		kv(fmt.Sprintf("[%d] err", i), a.ErrLog[i])
-	}
-	for _, p := range a.LogProblems {
-		fmt.Fprintf(e.out, "  %s %s\n", e.paint(yellow, "!"), p)
-	}
-	fmt.Fprintln(e.out, e.paint(bold, "environment"))
-	if len(a.EnvValues) > 0 {
-		for _, v := range a.EnvValues {
-			fmt.Fprintf(e.out, "  %s\n", v)
-		}
-	} else if len(a.EnvKeys) > 0 {
-		kv("keys", strings.Join(a.EnvKeys, " ")+"  (values: --env)")
-	} else {
-		fmt.Fprintln(e.out, "  (none besides the shell's)")
-	}
-	fmt.Fprintln(e.out, e.paint(bold, "instances"))
-	e.printTable(a.Instances)
-	if r := a.LastReload; r != nil {
-		fmt.Fprintln(e.out, e.paint(bold, "last "+r.Action))
-		saved := e.errOut
-		e.errOut = e.out
-		e.printReports([]tend.ReloadReport{*r})
-		e.errOut = saved
-	}
-	fmt.Fprintln(e.out, e.paint(bold, "last exits"))
-	if len(a.Exits) == 0 {
-		fmt.Fprintln(e.out, "  (none)")
-	}
-	exits := slices.Clone(a.Exits)
-	slices.Reverse(exits)
-	for _, x := range exits {
-		how := fmt.Sprintf("code %d", x.Code)
-		if x.Signal != "" {
-			how = "signal " + x.Signal
-		}
-		fmt.Fprintf(e.out, "  %s  %-8s %-14s after %s\n", x.Time.Local().Format("2006-01-02 15:04:05"), x.Cause, how,
-			human.Duration(time.Duration(x.UptimeMS)*time.Millisecond))
-	}
-}
-
 func cmpOr[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
@@ -544,7 +434,7 @@ restart an app, use tend stop or tend restart, which also drain it.
   tend signal HUP 3              instance id 3 only`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := config.ParseSignal(args[0])
+			name, err := tend.ParseSignal(args[0])
 			if err != nil {
 				return usageErr("%v (a name such as SIGUSR2 or USR2, or a number)", err)
 			}

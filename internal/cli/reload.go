@@ -15,7 +15,6 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/client"
-	"github.com/tendhq/tend/internal/config"
 )
 
 func reloadCmd(e *env) *cobra.Command {
@@ -64,7 +63,7 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 				if !strings.Contains(kv, "=") {
 					continue // a name: the file's env_<name>
 				}
-				k, v, err := config.ParseEnvArg(kv)
+				k, v, err := tend.ParseEnvArg(kv)
 				if err != nil {
 					return usageErr("--env: %v", err)
 				}

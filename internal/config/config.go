@@ -179,7 +179,7 @@ func appNodes(filename string, doc *yaml.Node) ([]*yaml.Node, error) {
 		msg := fmt.Sprintf("unknown top-level key %q", e.key.Value)
 		if s := suggest(e.key.Value, topKeys); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
-		} else if _, isApp := appKeys[e.key.Value]; isApp {
+		} else if _, isApp := tend.Lookup(e.key.Value); isApp {
 			msg += "; list apps under \"apps:\""
 		}
 		return nil, posErr(filename, e.key, "%s", msg)

@@ -3,82 +3,17 @@ package config
 import (
 	"sort"
 	"strings"
+
+	"github.com/tendhq/tend"
 )
 
-// appKeys maps every per-app key tend understands, aliases included, to its
-// canonical PM2 name. The aliases are PM2's, so existing files load as is.
-var appKeys = map[string]string{
-	"name":                      "name",
-	"script":                    "script",
-	"exec":                      "script",
-	"cmd":                       "script",
-	"command":                   "script",
-	"args":                      "args",
-	"cwd":                       "cwd",
-	"interpreter":               "interpreter",
-	"exec_interpreter":          "interpreter",
-	"interpreter_args":          "interpreter_args",
-	"interpreterArgs":           "interpreter_args",
-	"node_args":                 "interpreter_args",
-	"instances":                 "instances",
-	"exec_mode":                 "exec_mode",
-	"port":                      "port",
-	"host":                      "host",
-	"log_max_size":              "log_max_size",
-	"log_retain":                "log_retain",
-	"log_compress":              "log_compress",
-	"sched":                     "sched",
-	"env":                       "env",
-	"autorestart":               "autorestart",
-	"autostart":                 "autostart",
-	"max_restarts":              "max_restarts",
-	"min_uptime":                "min_uptime",
-	"restart_delay":             "restart_delay",
-	"exp_backoff_restart_delay": "exp_backoff_restart_delay",
-	"kill_timeout":              "kill_timeout",
-	"listen_timeout":            "listen_timeout",
-	"kill_signal":               "kill_signal",
-	"stop_exit_codes":           "stop_exit_codes",
-	"max_memory_restart":        "max_memory_restart",
-	"cron_restart":              "cron_restart",
-	"cron":                      "cron_restart",
-	"namespace":                 "namespace",
-	"watch":                     "watch",
-	"ignore_watch":              "ignore_watch",
-	"watch_delay":               "watch_delay",
-	"shutdown_with_message":     "shutdown_with_message",
-	"wait_ready":                "wait_ready",
-	"ready_url":                 "ready_url",
-	"instance_var":              "instance_var",
-	"increment_var":             "increment_var",
-	"out_file":                  "out_file",
-	"out":                       "out_file",
-	"output":                    "out_file",
-	"out_log":                   "out_file",
-	"error_file":                "error_file",
-	"error":                     "error_file",
-	"err":                       "error_file",
-	"err_file":                  "error_file",
-	"err_log":                   "error_file",
-	"merge_logs":                "merge_logs",
-	"combine_logs":              "merge_logs",
-	"log_date_format":           "log_date_format",
-	"time":                      "time",
-	"log_type":                  "log_type",
-
-	// PM2 keys tend accepts and ignores: PM2's own instrumentation, source
-	// maps and deployment tracking, and flags of its CLI. Ignoring them
-	// keeps PM2 files loadable; none changes what runs or how it stops.
-	"source_map_support": ignoredKey,
-	"vizion":             ignoredKey,
-	"pmx":                ignoredKey,
-	"automation":         ignoredKey,
-	"treekill":           ignoredKey,
-	"force":              ignoredKey,
+// ignoredKeys are PM2 keys tend accepts and ignores: PM2's own
+// instrumentation, source maps and deployment tracking, and flags of its
+// CLI. Ignoring them keeps PM2 files loadable; none changes what runs or
+// how it stops. Every other key is a setting (tend.Settings).
+var ignoredKeys = map[string]bool{
+	"source_map_support": true, "vizion": true, "pmx": true, "automation": true, "treekill": true, "force": true,
 }
-
-// ignoredKey marks keys in appKeys that are accepted and dropped.
-const ignoredKey = "-"
 
 // unsupportedKeys are PM2 keys that tend does not implement. They are errors
 // rather than silently ignored because each one changes what the app sees
@@ -97,7 +32,10 @@ var topKeys = []string{"apps", "deploy"}
 
 // isScriptKey reports whether key is script or one of its aliases, which
 // marks a top-level mapping as a single app.
-func isScriptKey(key string) bool { return appKeys[key] == "script" }
+func isScriptKey(key string) bool {
+	st, ok := tend.Lookup(key)
+	return ok && st.Key == "script"
+}
 
 // suggest returns the candidate closest to key, or "" when none is close
 // enough to be a likely typo.
@@ -120,8 +58,12 @@ func suggest(key string, candidates []string) string {
 
 // appKeyNames returns every accepted per-app key, for suggestions.
 func appKeyNames() []string {
-	names := make([]string, 0, len(appKeys))
-	for k := range appKeys {
+	var names []string
+	for _, st := range tend.Settings {
+		names = append(names, st.Key)
+		names = append(names, st.Aliases...)
+	}
+	for k := range ignoredKeys {
 		names = append(names, k)
 	}
 	sort.Strings(names)

@@ -170,15 +170,6 @@ func boolean(n *yaml.Node) (bool, error) {
 	return false, errAt(n, "expected true or false, got %s", describe(n))
 }
 
-// boolPtr is boolean for the keys whose absence means their default.
-func boolPtr(n *yaml.Node) (*bool, error) {
-	b, err := boolean(n)
-	if err != nil {
-		return nil, err
-	}
-	return &b, nil
-}
-
 // numText returns a number or a string as text, for the keys that take
 // either ("2s" or 2000, "200M" or 209715200, "max" or 4). YAML spellings of
 // numbers (0x10, 1_000, 1e3) come back in plain decimal.
@@ -203,32 +194,4 @@ func numText(n *yaml.Node) (string, error) {
 		}
 	}
 	return "", errAt(n, "expected a number or a string, got %s", describe(n))
-}
-
-// words returns a list of strings from a list of scalars, or from one string
-// split as a shell would split it ("--port 3000 --name 'my app'").
-func words(n *yaml.Node) ([]string, error) {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		out := make([]string, 0, len(n.Content))
-		for _, c := range n.Content {
-			s, err := str(resolve(c))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s)
-		}
-		return out, nil
-	case yaml.ScalarNode:
-		s, err := str(n)
-		if err != nil {
-			return nil, errAt(n, "expected a string or a list of strings, got %s", describe(n))
-		}
-		w, err := splitWords(s)
-		if err != nil {
-			return nil, errAt(n, "%v", err)
-		}
-		return w, nil
-	}
-	return nil, errAt(n, "expected a string or a list of strings, got %s", describe(n))
 }

@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend"
-	"github.com/tendhq/tend/internal/config"
 	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/supervisor"
 )
@@ -106,7 +105,7 @@ func (d *Daemon) routes() http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		name, err := config.ParseSignal(req.Signal)
+		name, err := tend.ParseSignal(req.Signal)
 		if err != nil {
 			reply(w, nil, err)
 			return

@@ -446,14 +446,14 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []stri
 		if err != nil {
 			return nil, err
 		}
-		if err := chooseMode(spec, r); err != nil {
+		if err := chooseMode(spec, &r); err != nil {
 			return nil, err
 		}
-		note, err := d.checkNodeCluster(spec, r)
+		note, err := d.checkNodeCluster(spec, &r)
 		if err != nil {
 			return nil, err
 		}
-		for _, n := range []string{note, readyURLWarning(spec)} {
+		for _, n := range []string{note, readyURLWarning(spec, r.Mode)} {
 			if n != "" {
 				notes = append(notes, n)
 			}
@@ -750,13 +750,14 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 		d.mu.Lock()
 		cur := d.apps[spec.Name]
 		d.mu.Unlock()
-		if cur != nil && cur.Spec().ExecMode == tend.ModeFork && spec.ExecMode == "" && spec.Port == 0 && spec.Instances <= 1 {
-			// Started in fork mode (by a tend from before `instances: 1`
-			// made a Node app a cluster): a reload cannot change the mode.
-			spec.ExecMode = tend.ModeFork
-		}
-		if err := chooseMode(spec, r); err != nil {
+		if err := chooseMode(spec, &r); err != nil {
 			return out, err
+		}
+		if cur != nil && cur.Resolved().Mode == tend.ModeFork && spec.ExecMode == "" && spec.Port == 0 && spec.Instances <= 1 {
+			// Started in fork mode (by a tend from before `instances: 1`
+			// made a Node app a cluster, or after its check of Node's
+			// cluster protocol failed): a reload keeps the mode.
+			r.Mode, r.Sched = tend.ModeFork, ""
 		}
 		updates[spec.Name] = update{spec, &r}
 	}

@@ -81,7 +81,7 @@ func fuzzStart(body []byte) {
 			continue
 		}
 		if r, err := supervisor.Resolve(spec); err == nil {
-			chooseMode(spec, r)
+			chooseMode(spec, &r)
 		}
 	}
 }

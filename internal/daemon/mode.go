@@ -3,7 +3,6 @@ package daemon
 import (
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,56 +12,32 @@ import (
 	"github.com/tendhq/tend/internal/supervisor"
 )
 
-// normalize checks and completes what the daemon needs of a spec.
+// normalize checks a spec as it arrives (tend.AppSpec.Validate, the same
+// checks as the CLI's and the file's) and completes what the daemon needs.
 func normalize(s *tend.AppSpec) error {
-	if s.Script == "" {
-		return tend.Errorf(tend.EINVALID, "app %q has no script", s.Name)
+	if err := s.Validate(); err != nil {
+		return err
 	}
-	if err := tend.CheckName(s.Name); err != nil {
-		return tend.Errorf(tend.EINVALID, "app for %s: %v (--name)", s.Script, err)
-	}
-	if s.Namespace != "" {
-		if err := tend.CheckName(s.Namespace); err != nil {
-			return tend.Errorf(tend.EINVALID, "app %s: namespace %v", s.Name, err)
-		}
-	}
-	if s.Cwd == "" {
-		return tend.Errorf(tend.EINVALID, "app %s has no working directory", s.Name)
-	}
-	if !filepath.IsAbs(s.Cwd) {
-		return tend.Errorf(tend.EINVALID, "app %s: working directory %s is not absolute", s.Name, s.Cwd)
-	}
-	if s.Instances < 1 {
-		s.Instances = 1
-	}
-	for _, d := range []struct {
-		key string
-		v   tend.Duration
-	}{{"kill_timeout", s.KillTimeout}, {"min_uptime", s.MinUptime}, {"restart_delay", s.RestartDelay}, {"exp_backoff_restart_delay", s.ExpBackoffRestartDelay}, {"listen_timeout", s.ListenTimeout}} {
-		if d.v < 0 {
-			return tend.Errorf(tend.EINVALID, "app %s: %s must not be negative", s.Name, d.key)
-		}
-	}
-	if s.MaxRestarts < 0 {
-		return tend.Errorf(tend.EINVALID, "app %s: max_restarts must not be negative", s.Name)
-	}
+	s.Instances = max(s.Instances, 1)
 	return nil
 }
 
-// chooseMode settles how the instances of spec share its port: Node
-// scripts get the Node cluster protocol (with a port, more than one
-// instance, or a count the user gave, as PM2 does), anything else with a
-// port gets socket activation; the rest is a plain fork.
-func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
-	switch s.ExecMode {
+// chooseMode settles how the instances of spec share its port, in r (the
+// spec keeps what the user asked): Node scripts get the Node cluster
+// protocol (with a port, more than one instance, or a count the user
+// gave, as PM2 does), anything else with a port gets socket activation;
+// the rest is a plain fork.
+func chooseMode(s *tend.AppSpec, r *supervisor.Resolved) error {
+	r.Mode, r.Sched = s.ExecMode, s.Sched
+	switch r.Mode {
 	case "":
 		switch {
 		case r.Node && (s.Port > 0 || s.Instances > 1 || s.InstancesGiven):
-			s.ExecMode = tend.ModeCluster
+			r.Mode = tend.ModeCluster
 		case s.Port > 0:
-			s.ExecMode = tend.ModeSocket
+			r.Mode = tend.ModeSocket
 		default:
-			s.ExecMode = tend.ModeFork
+			r.Mode = tend.ModeFork
 		}
 	case tend.ModeFork:
 	case tend.ModeCluster:
@@ -71,27 +46,27 @@ func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
 		}
 	case tend.ModeSocket, tend.ModeProxy:
 		if s.Port == 0 {
-			return tend.Errorf(tend.EINVALID, "app %s: %s mode needs --port: the port the instances share", s.Name, s.ExecMode)
+			return tend.Errorf(tend.EINVALID, "app %s: %s mode needs --port: the port the instances share", s.Name, r.Mode)
 		}
 	default:
-		return tend.Errorf(tend.EINVALID, "app %s: exec mode %q is not one of fork, cluster, socket, proxy", s.Name, s.ExecMode)
+		return tend.Errorf(tend.EINVALID, "app %s: exec mode %q is not one of fork, cluster, socket, proxy", s.Name, r.Mode)
 	}
 	valid := map[string][]string{
 		tend.ModeCluster: {tend.SchedRoundRobin, tend.SchedShared},
 		tend.ModeSocket:  {tend.SchedShared},
 		tend.ModeProxy:   {tend.SchedRoundRobin, tend.SchedLeastConn},
-	}[s.ExecMode]
-	if s.ExecMode == tend.ModeFork {
-		if s.Sched != "" {
+	}[r.Mode]
+	if r.Mode == tend.ModeFork {
+		if r.Sched != "" {
 			return tend.Errorf(tend.EINVALID, "app %s: --sched applies only when instances share a port (--port)", s.Name)
 		}
 		return nil
 	}
-	if s.Sched == "" {
-		s.Sched = valid[0]
+	if r.Sched == "" {
+		r.Sched = valid[0]
 	}
-	if !slices.Contains(valid, s.Sched) {
-		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, s.Sched, s.ExecMode, strings.Join(valid, " or "))
+	if !slices.Contains(valid, r.Sched) {
+		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, r.Sched, r.Mode, strings.Join(valid, " or "))
 	}
 	return nil
 }
@@ -101,8 +76,8 @@ func chooseMode(s *tend.AppSpec, r supervisor.Resolved) error {
 // reload an old one answers for the new one, which counts as ready before
 // it is (proxy mode probes each instance's own port). A warning, not an
 // error: apps saved with one must still come back at boot.
-func readyURLWarning(s *tend.AppSpec) string {
-	if s.ReadyURL == "" || s.Port == 0 || (s.ExecMode != tend.ModeCluster && s.ExecMode != tend.ModeSocket) {
+func readyURLWarning(s *tend.AppSpec, mode string) string {
+	if s.ReadyURL == "" || s.Port == 0 || (mode != tend.ModeCluster && mode != tend.ModeSocket) {
 		return ""
 	}
 	rest := s.ReadyURL
@@ -117,15 +92,15 @@ func readyURLWarning(s *tend.AppSpec) string {
 	return fmt.Sprintf("%s: ready_url %s probes port %d, which every instance shares in %s mode: during a reload an old instance "+
 		"answers for the new one, which then counts as ready before it is; have the app say it is ready (sd_notify READY=1, or "+
 		"--wait-ready and process.send('ready')), probe a port of each instance's own, or use --exec-mode proxy, which probes each instance",
-		s.Name, s.ReadyURL, s.Port, s.ExecMode)
+		s.Name, s.ReadyURL, s.Port, mode)
 }
 
 // checkNodeCluster verifies, once per node binary, that tend can be its
 // cluster primary. If not, an app with --port falls back to socket mode
 // with the listen preload, and the returned note says so; without a port
 // there is nothing to fall back to.
-func (d *Daemon) checkNodeCluster(s *tend.AppSpec, r supervisor.Resolved) (string, error) {
-	if s.ExecMode != tend.ModeCluster {
+func (d *Daemon) checkNodeCluster(s *tend.AppSpec, r *supervisor.Resolved) (string, error) {
+	if r.Mode != tend.ModeCluster {
 		return "", nil
 	}
 	err := nodepreload.Check(r.Path, tend.Home(d.home).Run())
@@ -135,12 +110,12 @@ func (d *Daemon) checkNodeCluster(s *tend.AppSpec, r supervisor.Resolved) (strin
 	d.log.Warn("Node's cluster protocol failed tend's check", "node", r.Path, "err", err)
 	if s.Port == 0 && s.Instances <= 1 {
 		// A cluster only because -i was given: one process does as well.
-		s.ExecMode, s.Sched = tend.ModeFork, ""
+		r.Mode, r.Sched = tend.ModeFork, ""
 		return fmt.Sprintf("%s: Node's cluster protocol failed tend's check (%v): running in fork mode", s.Name, err), nil
 	}
 	if s.Port == 0 {
 		return "", tend.Errorf(tend.EFAILED, "app %s: tend cannot be the cluster primary of %s (%v); give --port so its instances can share the port through socket activation instead", s.Name, r.Path, err)
 	}
-	s.ExecMode, s.Sched = tend.ModeSocket, tend.SchedShared
+	r.Mode, r.Sched = tend.ModeSocket, tend.SchedShared
 	return fmt.Sprintf("%s: Node's cluster protocol failed tend's check (%v): running in socket mode, with a preload that hands listen(%d) the shared socket", s.Name, err, s.Port), nil
 }

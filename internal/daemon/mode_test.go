@@ -22,7 +22,7 @@ func TestReadyURLOnSharedPort(t *testing.T) {
 		{tend.ModeFork, "http://127.0.0.1:8000/", false},
 	} {
 		s := &tend.AppSpec{Name: "api", Port: 8000, ExecMode: c.mode, ReadyURL: c.url}
-		w := readyURLWarning(s)
+		w := readyURLWarning(s, c.mode)
 		if (w != "") != c.refused {
 			t.Errorf("%s %s: warning %q, want one: %v", c.mode, c.url, w, c.refused)
 		}

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend"
-	"github.com/tendhq/tend/internal/config"
 	"github.com/tendhq/tend/internal/private"
 )
 
@@ -62,7 +61,7 @@ func (s Settings) finish(path string) (Settings, error) {
 		s.MetricsAddr = v
 	}
 	if s.Logs.MaxSize != "" {
-		n, err := config.ParseBytes(s.Logs.MaxSize)
+		n, err := tend.ParseBytes(s.Logs.MaxSize)
 		if err != nil {
 			return s, fmt.Errorf("%s: logs.max_size: %v", path, err)
 		}

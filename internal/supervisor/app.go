@@ -126,6 +126,7 @@ type App struct {
 
 	view     atomic.Pointer[[]instView]
 	specView atomic.Pointer[tend.AppSpec]
+	resView  atomic.Pointer[Resolved]
 }
 
 // slot is one instance position of an app: a stable id, index and log
@@ -175,7 +176,7 @@ func New(spec tend.AppSpec, res Resolved, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	sh, err := newShare(&spec, res.Node, opt)
+	sh, err := newShare(&spec, res, opt)
 	if err != nil {
 		w.close()
 		return nil, err
@@ -355,6 +356,10 @@ func (a *App) Name() string { return a.specView.Load().Name }
 
 // Spec returns the app's current spec.
 func (a *App) Spec() tend.AppSpec { return *a.specView.Load() }
+
+// Resolved returns what runs for the current spec and how it shares its
+// port.
+func (a *App) Resolved() Resolved { return *a.resView.Load() }
 
 // Start launches every selected slot that is not running (all when ids is
 // nil), resetting their restart counters. It returns once the processes are
@@ -621,9 +626,9 @@ func (a *App) nodePreload() string {
 	switch {
 	case !a.res.Node:
 		return ""
-	case a.spec.ExecMode == tend.ModeSocket:
+	case a.res.Mode == tend.ModeSocket:
 		return a.opt.NodePreloads.Listen
-	case a.spec.ExecMode == tend.ModeCluster:
+	case a.res.Mode == tend.ModeCluster:
 		return a.opt.NodePreloads.Drain
 	}
 	return ""
@@ -702,7 +707,11 @@ func (a *App) afterExit(s *slot, code int, signaled bool, up time.Duration) {
 		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
 	case actRestart:
 		s.status = tend.StatusWaiting
-		a.armRestart(s, d.delay)
+		delay := d.delay
+		if d.backoff > 0 {
+			delay = jitter(delay) // a fixed restart_delay stays as given
+		}
+		a.armRestart(s, delay)
 	}
 }
 
@@ -796,7 +805,7 @@ func (a *App) stopRun(r *run, cause string) chan struct{} {
 		if a.share.primary.Send(r.wid, json.RawMessage(`"shutdown"`)) != nil {
 			r.proc.Signal(a.killSignal())
 		}
-	case a.spec.ExecMode == tend.ModeCluster:
+	case a.res.Mode == tend.ModeCluster:
 		// A Node worker is disconnected first, as Node's primary does: it
 		// takes no new connection, closes its servers, finishes what it
 		// serves and leaves by itself, running its 'disconnect' handlers.
@@ -869,13 +878,14 @@ func (a *App) killSignal() syscall.Signal {
 
 // publish stores a snapshot of the slots for Instances. Runs in the actor.
 func (a *App) publish() {
-	spec := a.spec
+	spec, res := a.spec, a.res
 	a.specView.Store(&spec)
+	a.resView.Store(&res)
 	v := make([]instView, len(a.slots))
 	for i, s := range a.slots {
 		in := tend.Instance{
 			ID: s.id, Name: a.spec.Name, Instance: s.index, Status: s.status,
-			Restarts: s.restarts, Mode: a.mode(), Port: a.spec.Port, Sched: a.spec.Sched, Namespace: a.spec.Namespace,
+			Restarts: s.restarts, Mode: a.mode(), Port: a.spec.Port, Sched: a.res.Sched, Namespace: a.spec.Namespace,
 			LastExit: s.lastExit, Problem: s.problem,
 		}
 		iv := instView{restartAt: s.restartAt, before: s.handedBefore}
@@ -938,12 +948,7 @@ func (a *App) emitChanges(old *[]instView, cur []instView) {
 	}
 }
 
-func (a *App) mode() string {
-	if a.spec.ExecMode == "" {
-		return tend.ModeFork
-	}
-	return a.spec.ExecMode
-}
+func (a *App) mode() string { return cmp.Or(a.res.Mode, tend.ModeFork) }
 
 // Instances returns the app's instances as of the last change, with uptime
 // and backoff computed now. It never waits for the actor.
@@ -974,7 +979,7 @@ func (a *App) Describe(withEnv bool) tend.App {
 	out := tend.App{CreatedAt: a.created}
 	a.read(func() {
 		out.Spec = a.spec
-		out.ScriptPath, out.Command = a.res.ScriptPath, a.res.Argv
+		out.Resolved = tend.Resolved{Mode: a.mode(), Sched: a.res.Sched, ScriptPath: a.res.ScriptPath, Command: a.res.Argv}
 		for _, s := range a.slots {
 			out.OutLog = append(out.OutLog, s.outPath)
 			out.ErrLog = append(out.ErrLog, s.errPath)

@@ -70,11 +70,13 @@ func TestBackoffTiming(t *testing.T) {
 		if len(starts) != 4 {
 			t.Fatalf("%d starts, want 4 (max_restarts unstable exits)", len(starts))
 		}
-		// gap = 10 ms of run + the backoff delay
-		want := []time.Duration{110 * time.Millisecond, 160 * time.Millisecond, 235 * time.Millisecond}
-		for i, w := range want {
-			if got := starts[i+1].Sub(starts[i]); got != w {
-				t.Errorf("gap %d = %v, want %v", i, got, w)
+		// gap = 10 ms of run + the backoff delay, plus up to a fifth
+		// of it (jitter)
+		backoff := []time.Duration{100 * time.Millisecond, 150 * time.Millisecond, 225 * time.Millisecond}
+		for i, b := range backoff {
+			run := 10 * time.Millisecond
+			if got := starts[i+1].Sub(starts[i]); got < run+b || got >= run+b+b/5 {
+				t.Errorf("gap %d = %v, want %v to %v", i, got, run+b, run+b+b/5)
 			}
 		}
 		if in.Restarts != 3 {

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -22,6 +23,16 @@ type decision struct {
 	delay    time.Duration
 	unstable int           // consecutive unstable restarts after this exit
 	backoff  time.Duration // current exponential delay, kept for the next exit
+}
+
+// jitter lengthens a restart delay by up to a fifth, at random, so that
+// the instances of an app that crashed together (a bad deploy, a lost
+// database) do not restart in lockstep and crash together again.
+func jitter(d time.Duration) time.Duration {
+	if d < 5 {
+		return d
+	}
+	return d + rand.N(d/5)
 }
 
 // decide applies the restart policy to an exit. unstable and backoff are

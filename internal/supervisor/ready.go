@@ -94,9 +94,9 @@ func (a *App) readySignal() string {
 		return "http"
 	case a.spec.WaitReady:
 		return "ready"
-	case a.spec.ExecMode == tend.ModeCluster:
+	case a.res.Mode == tend.ModeCluster:
 		return "listening"
-	case a.spec.ExecMode == tend.ModeProxy:
+	case a.res.Mode == tend.ModeProxy:
 		return "tcp"
 	}
 	return ""

@@ -45,7 +45,7 @@ func (a *App) Reload(ctx context.Context, ids []int, spec *tend.AppSpec, res *Re
 			return
 		}
 		if spec != nil {
-			if err := compatible(&a.spec, spec); err != nil {
+			if err := compatible(&a.spec, spec, a.res, res); err != nil {
 				conflict = err
 				return
 			}
@@ -130,10 +130,14 @@ func (a *App) replaceAll(ctx context.Context, slots []*slot, parallel int, cause
 
 // compatible checks that next can replace cur in a reload: the port and
 // the way instances share it cannot change under running instances.
-func compatible(cur, next *tend.AppSpec) error {
-	if cur.ExecMode != next.ExecMode || cur.Port != next.Port || cur.Sched != next.Sched || cur.Host != next.Host {
+func compatible(cur, next *tend.AppSpec, curRes Resolved, nextRes *Resolved) error {
+	nextMode, nextSched := curRes.Mode, curRes.Sched
+	if nextRes != nil {
+		nextMode, nextSched = nextRes.Mode, nextRes.Sched
+	}
+	if curRes.Mode != nextMode || cur.Port != next.Port || curRes.Sched != nextSched || cur.Host != next.Host {
 		return tend.Errorf(tend.EINVALID, "app %s: a reload cannot change exec_mode, port, host or sched (%s %d %s -> %s %d %s): use tend delete then tend start",
-			cur.Name, cur.ExecMode, cur.Port, cur.Sched, next.ExecMode, next.Port, next.Sched)
+			cur.Name, curRes.Mode, cur.Port, curRes.Sched, nextMode, next.Port, nextSched)
 	}
 	return nil
 }
@@ -250,7 +254,7 @@ func (a *App) replace(ctx context.Context, s *slot, cause string, keepStopped bo
 func (a *App) stopFirst(s *slot, cause string, step *tend.ReloadStep) {
 	var old *run
 	a.call(func() {
-		if a.spec.ExecMode == tend.ModeFork && s.cur != nil && !s.cur.stopping && s.next == nil {
+		if a.res.Mode == tend.ModeFork && s.cur != nil && !s.cur.stopping && s.next == nil {
 			old = s.cur
 		}
 	})

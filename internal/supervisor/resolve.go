@@ -18,6 +18,12 @@ type Resolved struct {
 	// $VAR and ${VAR} in the arguments take the instance's environment,
 	// as the shell PM2 runs such commands through would do.
 	Expand bool
+
+	// Mode and Sched are how the instances share the app's port, as the
+	// daemon chose them from the spec: tend.App shows them beside what
+	// the user asked (spec.ExecMode, spec.Sched), which stays as given.
+	Mode  string
+	Sched string
 }
 
 // interpreters maps a script's extension to the interpreter PM2 users
@@ -48,7 +54,10 @@ func Resolve(spec *tend.AppSpec) (Resolved, error) {
 	fi, statErr := os.Stat(abs)
 	if statErr != nil && strings.ContainsAny(script, " \t") {
 		// "python3 app.py": a command line, split into words.
-		words := splitWords(script)
+		words, err := tend.SplitWords(script)
+		if err != nil || len(words) == 0 {
+			return Resolved{}, tend.Errorf(tend.EINVALID, "app %s: script %q: %v", spec.Name, script, err)
+		}
 		prog, err := lookPath(words[0], pathEnv, cwd)
 		if err != nil {
 			return Resolved{}, tend.Errorf(tend.ENOTFOUND, "app %s: %s is not on PATH and is not a file in %s", spec.Name, words[0], cwd)
@@ -118,46 +127,6 @@ func lookPath(name, pathEnv, cwd string) (string, error) {
 func isExec(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-// splitWords splits a command line on blanks, honouring single and double
-// quotes and backslash escapes, as a shell would for simple commands.
-func splitWords(s string) []string {
-	var words []string
-	var cur strings.Builder
-	in := false
-	var quote rune
-	esc := false
-	for _, r := range s {
-		switch {
-		case esc:
-			cur.WriteRune(r)
-			esc, in = false, true
-		case r == '\\' && quote != '\'':
-			esc = true
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, in = r, true
-		case r == ' ' || r == '\t' || r == '\n':
-			if in {
-				words = append(words, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	if in {
-		words = append(words, cur.String())
-	}
-	return words
 }
 
 func envValue(env []string, key string) string {

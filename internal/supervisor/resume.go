@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net"
@@ -47,7 +48,11 @@ func Resume(st State, adopted []Adopted, stored map[string][]*os.File, opt Optio
 		opt.Logf("%s: %v; going on without it", spec.Name, err)
 		w = nil
 	}
-	sh, err := resumeShare(&spec, st.Res.Node, stored, st.Cluster, opt)
+	if st.Res.Mode == "" {
+		// Saved by a tend that kept its choice in the spec.
+		st.Res.Mode, st.Res.Sched = cmp.Or(spec.ExecMode, tend.ModeFork), spec.Sched
+	}
+	sh, err := resumeShare(&spec, st.Res, stored, st.Cluster, opt)
 	if err != nil {
 		w.close()
 		return nil, err
@@ -150,7 +155,7 @@ func (a *App) rearm(s *slot) {
 		case r.stopping:
 			a.armKill(r, a.killTimeout()-time.Since(r.stopBegan))
 			// Its stop signal, unless the daemon that went sent it already.
-			if left := a.leaveGrace() - time.Since(r.stopBegan); left > 0 && a.spec.ExecMode == tend.ModeCluster && !a.spec.ShutdownWithMessage {
+			if left := a.leaveGrace() - time.Since(r.stopBegan); left > 0 && a.res.Mode == tend.ModeCluster && !a.spec.ShutdownWithMessage {
 				a.armLeave(r, left)
 			}
 		case !r.ready:
@@ -182,7 +187,7 @@ func (a *App) adopt(s *slot, rs RunState, ad *Adopted) *run {
 	if f := ad.Files[heldChan]; f != nil {
 		if ch, err := nodeipc.FromFile(f); err == nil {
 			a.share.primary.AddWorker(r.wid, ch, a.share.events)
-			if r.stopping && a.spec.ExecMode == tend.ModeCluster {
+			if r.stopping && a.res.Mode == tend.ModeCluster {
 				a.share.primary.Leaving(r.wid)
 			}
 		}
@@ -294,8 +299,8 @@ func labelOf(s string) label {
 
 // resumeShare takes the app's sockets back from stored, binding anew only
 // what is missing.
-func resumeShare(spec *tend.AppSpec, node bool, stored map[string][]*os.File, cluster []nodecluster.ListenerState, opt Options) (*share, error) {
-	sh := &share{mode: spec.ExecMode, node: node, store: opt.Store, dir: spec.Cwd}
+func resumeShare(spec *tend.AppSpec, res Resolved, stored map[string][]*os.File, cluster []nodecluster.ListenerState, opt Options) (*share, error) {
+	sh := &share{mode: res.Mode, node: res.Node, store: opt.Store, dir: spec.Cwd}
 	sh.backends = map[int]proxy.Backend{}
 	take := func(name string) nodecluster.Socket {
 		fs := stored[name]
@@ -313,7 +318,7 @@ func resumeShare(spec *tend.AppSpec, node bool, stored map[string][]*os.File, cl
 		ln, _ := take(name).(*net.TCPListener)
 		return ln
 	}
-	switch spec.ExecMode {
+	switch res.Mode {
 	case tend.ModeCluster:
 		sh.pre, sh.preHost, sh.port = takeTCP(storePre), spec.Host, spec.Port
 	case tend.ModeSocket, tend.ModeProxy:
@@ -326,7 +331,7 @@ func resumeShare(spec *tend.AppSpec, node bool, stored map[string][]*os.File, cl
 			sh.put(storePort, ln)
 		}
 	}
-	sh.start(spec, opt.Logf)
+	sh.start(res, opt.Logf)
 	lns := map[string]nodecluster.Socket{}
 	for name := range stored {
 		if key, ok := strings.CutPrefix(name, storeListen); ok {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
-	"github.com/tendhq/tend/internal/config"
 )
 
 // The app's schedules: its cron_restart loop and its watch loop, both
@@ -19,7 +18,7 @@ import (
 // watch paths (nil without any): the errors are bad input.
 func checkSchedules(spec *tend.AppSpec) (*watcher, error) {
 	if spec.CronRestart != "" {
-		if _, err := config.ParseCron(spec.CronRestart); err != nil {
+		if _, err := tend.ParseCron(spec.CronRestart); err != nil {
 			return nil, tend.Errorf(tend.EINVALID, "app %s: cron_restart: %v", spec.Name, err)
 		}
 	}
@@ -79,7 +78,7 @@ func (a *App) stopSchedules() {
 // cronLoop replaces the running instances at each time of expr until the
 // app is closed or its schedules change.
 func (a *App) cronLoop(expr string, stop chan struct{}) {
-	sch, err := config.ParseCron(expr)
+	sch, err := tend.ParseCron(expr)
 	if err != nil {
 		return
 	}

@@ -51,9 +51,9 @@ const DefaultHost = "127.0.0.1"
 
 // newShare binds the app's port for socket and proxy modes; other modes
 // need nothing here.
-func newShare(spec *tend.AppSpec, node bool, opt Options) (*share, error) {
-	sh := &share{mode: spec.ExecMode, backends: map[int]proxy.Backend{}, node: node, store: opt.Store, dir: spec.Cwd}
-	switch spec.ExecMode {
+func newShare(spec *tend.AppSpec, res Resolved, opt Options) (*share, error) {
+	sh := &share{mode: res.Mode, backends: map[int]proxy.Backend{}, node: res.Node, store: opt.Store, dir: spec.Cwd}
+	switch res.Mode {
 	case tend.ModeCluster:
 		if spec.Port > 0 {
 			// Bind now, so a port in use fails the start with a clear
@@ -71,7 +71,7 @@ func newShare(spec *tend.AppSpec, node bool, opt Options) (*share, error) {
 		}
 		sh.ln = ln
 	}
-	sh.start(spec, opt.Logf)
+	sh.start(res, opt.Logf)
 	return sh, nil
 }
 
@@ -87,14 +87,14 @@ func bindPort(spec *tend.AppSpec) (*net.TCPListener, error) {
 
 // start starts what serves the app's connections: the proxy, and the
 // primary that speaks every instance's message channel.
-func (sh *share) start(spec *tend.AppSpec, logf func(string, ...any)) {
-	if spec.ExecMode == tend.ModeProxy {
-		sh.px = proxy.New(sh.ln, spec.Sched, logf)
+func (sh *share) start(res Resolved, logf func(string, ...any)) {
+	if res.Mode == tend.ModeProxy {
+		sh.px = proxy.New(sh.ln, res.Sched, logf)
 		go sh.px.Serve()
 	}
 	sched := tend.SchedRoundRobin
-	if spec.ExecMode == tend.ModeCluster && spec.Sched != "" {
-		sched = spec.Sched
+	if res.Mode == tend.ModeCluster && res.Sched != "" {
+		sched = res.Sched
 	}
 	// Every app gets a message channel; for Node cluster workers it also
 	// carries the cluster protocol. Events are forwarded to the app's

@@ -110,9 +110,9 @@ func state() *fake {
 		},
 		apps: []tend.App{
 			{Spec: tend.AppSpec{Name: "api", Script: "server.js", Args: []string{"--verbose"}, Cwd: "/srv/api", Instances: 2},
-				ScriptPath: "/srv/api/server.js", Exits: []tend.Exit{{Time: t0, Code: -1, Signal: "SIGKILL", UptimeMS: 7200e3, Cause: "memory"}}},
-			{Spec: tend.AppSpec{Name: "worker", Script: "worker.py", Cwd: "/srv/worker", Instances: 1}, ScriptPath: "/srv/worker/worker.py"},
-			{Spec: tend.AppSpec{Name: "cron", Script: "/usr/local/bin/cron-job", Cwd: "/"}, ScriptPath: "/usr/local/bin/cron-job"},
+				Resolved: tend.Resolved{ScriptPath: "/srv/api/server.js"}, Exits: []tend.Exit{{Time: t0, Code: -1, Signal: "SIGKILL", UptimeMS: 7200e3, Cause: "memory"}}},
+			{Spec: tend.AppSpec{Name: "worker", Script: "worker.py", Cwd: "/srv/worker", Instances: 1}, Resolved: tend.Resolved{ScriptPath: "/srv/worker/worker.py"}},
+			{Spec: tend.AppSpec{Name: "cron", Script: "/usr/local/bin/cron-job", Cwd: "/"}, Resolved: tend.Resolved{ScriptPath: "/usr/local/bin/cron-job"}},
 		},
 		logs: []tend.LogLine{
 			{Time: t0, App: "api", Instance: 0, ID: 0, Stream: "out", Message: "listening on :3000"},

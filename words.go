@@ -1,16 +1,26 @@
-package config
+package tend
 
 import (
 	"errors"
 	"strings"
 )
 
-// splitWords splits s into words the way a POSIX shell would, without
+// SplitWords splits s into words the way a POSIX shell would, without
 // expanding anything: blanks separate words, single quotes keep everything
 // literal, double quotes keep blanks and honour \" and \\, and a backslash
 // outside quotes escapes the next character. PM2 splits string args the same
-// way, so args: "--name 'my app'" gives ["--name", "my app"].
-func splitWords(s string) ([]string, error) {
+// way, so args: "--name 'my app'" gives ["--name", "my app"]. It is the one
+// splitter of command lines in tend: args, interpreter_args, and a script
+// given as a command ("python3 -m http.server").
+func SplitWords(s string) ([]string, error) { return split(s, false) }
+
+// SplitList splits a list given as one text, "src,config.json" or
+// "src config.json": as SplitWords, with commas outside quotes separating
+// items as blanks do. The flag and the file key of a list take the same
+// text the same way.
+func SplitList(s string) ([]string, error) { return split(s, true) }
+
+func split(s string, commas bool) ([]string, error) {
 	var (
 		out    []string
 		cur    strings.Builder
@@ -19,7 +29,7 @@ func splitWords(s string) ([]string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || (commas && c == ','):
 			if inWord {
 				out = append(out, cur.String())
 				cur.Reset()

@@ -1,11 +1,9 @@
-package config
+package tend
 
 import (
 	"time"
 
 	"github.com/robfig/cron/v3"
-
-	"github.com/tendhq/tend"
 )
 
 // cronParser reads schedules as PM2's cron_restart does: five fields
@@ -18,10 +16,10 @@ var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | 
 func ParseCron(s string) (cron.Schedule, error) {
 	sch, err := cronParser.Parse(s)
 	if err != nil {
-		return nil, tend.Errorf(tend.EINVALID, "%q: %v (five fields: minute hour day month weekday, e.g. \"0 3 * * *\"; or @daily, @every 6h)", s, err)
+		return nil, Errorf(EINVALID, "%q: %v (five fields: minute hour day month weekday, e.g. \"0 3 * * *\"; or @daily, @every 6h)", s, err)
 	}
 	if sch.Next(time.Now()).IsZero() {
-		return nil, tend.Errorf(tend.EINVALID, "%q never comes (no such date within five years)", s)
+		return nil, Errorf(EINVALID, "%q never comes (no such date within five years)", s)
 	}
 	return sch, nil
 }

@@ -1,11 +1,9 @@
-package config
+package tend
 
 import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/tendhq/tend"
 )
 
 // signals are the signals a user may name, by their canonical names. The
@@ -54,13 +52,13 @@ func ParseSignal(s string) (string, error) {
 				return name, nil
 			}
 		}
-		return "", tend.Errorf(tend.EINVALID, "unknown signal %q", s)
+		return "", Errorf(EINVALID, "unknown signal %q", s)
 	}
 	if !strings.HasPrefix(t, "SIG") {
 		t = "SIG" + t
 	}
 	if _, ok := signals[t]; !ok {
-		return "", tend.Errorf(tend.EINVALID, "unknown signal %q", s)
+		return "", Errorf(EINVALID, "unknown signal %q", s)
 	}
 	return t, nil
 }

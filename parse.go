@@ -1,20 +1,23 @@
-package config
+package tend
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tendhq/tend"
 )
 
-// numCPU is the count "max" and "-N" are relative to; a variable so that
+// NumCPU is the count "max" and "-N" are relative to; a variable so that
 // tests can pin it.
-var numCPU = runtime.NumCPU
+var NumCPU = runtime.NumCPU
 
 // ParseInstances parses an instance count as PM2 takes it (-i, instances:):
 // "max" or "0" is one per CPU, "-N" is N fewer than the CPUs but at least 1,
@@ -22,17 +25,17 @@ var numCPU = runtime.NumCPU
 func ParseInstances(s string) (int, error) {
 	s = strings.TrimSpace(s)
 	if strings.EqualFold(s, "max") {
-		return numCPU(), nil
+		return NumCPU(), nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, tend.Errorf(tend.EINVALID, "%q is not a number, \"max\" or \"-N\"", s)
+		return 0, Errorf(EINVALID, "%q is not a number, \"max\" or \"-N\"", s)
 	}
 	switch {
 	case n == 0:
-		return numCPU(), nil
+		return NumCPU(), nil
 	case n < 0:
-		return max(numCPU()+n, 1), nil
+		return max(NumCPU()+n, 1), nil
 	}
 	return n, nil
 }
@@ -40,26 +43,26 @@ func ParseInstances(s string) (int, error) {
 // ParseDuration parses a duration as PM2's time keys take it: a bare number
 // is milliseconds ("1500", "2.5"), anything else is a Go duration ("1500ms",
 // "2s", "1m", "1h", "1m30s"). Negative durations are an EINVALID error.
-func ParseDuration(s string) (tend.Duration, error) {
+func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	var d time.Duration
 	if isDecimal(s) {
 		ms, _ := strconv.ParseFloat(s, 64)
 		f := ms * float64(time.Millisecond)
 		if math.Abs(f) >= math.MaxInt64 {
-			return 0, tend.Errorf(tend.EINVALID, "%s is too long", s)
+			return 0, Errorf(EINVALID, "%s is too long", s)
 		}
 		d = time.Duration(f)
 	} else {
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {
-			return 0, tend.Errorf(tend.EINVALID, "%q is not a duration; use milliseconds or a unit: 1500, 1500ms, 2s, 1m, 1h", s)
+			return 0, Errorf(EINVALID, "%q is not a duration; use milliseconds or a unit: 1500, 1500ms, 2s, 1m, 1h", s)
 		}
 	}
 	if d < 0 {
-		return 0, tend.Errorf(tend.EINVALID, "%s must not be negative", s)
+		return 0, Errorf(EINVALID, "%s must not be negative", s)
 	}
-	return tend.Duration(d), nil
+	return Duration(d), nil
 }
 
 // isDecimal reports whether s is a plain decimal number (digits and at most
@@ -103,14 +106,14 @@ func ParseBytes(s string) (int64, error) {
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	if mult == 0 || err != nil || !isDecimal(num) {
-		return 0, tend.Errorf(tend.EINVALID, "%q is not a size; use bytes or a unit: 1024, 512K, 200M, 1G", s)
+		return 0, Errorf(EINVALID, "%q is not a size; use bytes or a unit: 1024, 512K, 200M, 1G", s)
 	}
 	if f < 0 {
-		return 0, tend.Errorf(tend.EINVALID, "%s must not be negative", s)
+		return 0, Errorf(EINVALID, "%s must not be negative", s)
 	}
 	b := f * mult
 	if b >= math.MaxInt64 {
-		return 0, tend.Errorf(tend.EINVALID, "%s is too large", s)
+		return 0, Errorf(EINVALID, "%s is too large", s)
 	}
 	return int64(b), nil
 }
@@ -124,11 +127,11 @@ func ParseEnvArg(s string) (key, value string, err error) {
 	if !ok {
 		value = os.Getenv(key)
 	}
-	if err := checkEnvName(key); err != nil {
-		return "", "", tend.Errorf(tend.EINVALID, "%q: %v; use KEY=VALUE", s, err)
+	if err := CheckEnvName(key); err != nil {
+		return "", "", Errorf(EINVALID, "%q: %v; use KEY=VALUE", s, err)
 	}
 	if strings.IndexByte(value, 0) >= 0 {
-		return "", "", tend.Errorf(tend.EINVALID, "%q: the value contains a NUL byte", s)
+		return "", "", Errorf(EINVALID, "%q: the value contains a NUL byte", s)
 	}
 	return key, value, nil
 }
@@ -138,8 +141,54 @@ func ParseEnvArg(s string) (key, value string, err error) {
 func CheckGlobs(patterns []string) error {
 	for _, p := range patterns {
 		if _, err := filepath.Match(p, ""); err != nil {
-			return tend.Errorf(tend.EINVALID, "%q is not a glob pattern: %v", p, err)
+			return Errorf(EINVALID, "%q is not a glob pattern: %v", p, err)
 		}
 	}
 	return nil
+}
+
+// CheckEnvName rejects names that cannot be environment variables.
+func CheckEnvName(k string) error {
+	switch {
+	case k == "":
+		return errors.New("the variable name is empty")
+	case strings.ContainsAny(k, "=\x00"):
+		return fmt.Errorf("%q is not a variable name", k)
+	}
+	return nil
+}
+
+// CheckURL accepts a readiness probe: an absolute http:// or https://
+// URL, or tcp://host:port. $VAR and ${VAR} stand for the instance's
+// variables ($PORT), which are known only when it starts.
+func CheckURL(s string) error {
+	u, err := url.Parse(os.Expand(s, func(string) string { return "1" }))
+	switch {
+	case err == nil && u.Scheme == "tcp" && u.Port() == "":
+		return fmt.Errorf("%q has no port: tcp://host:port", s)
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "tcp"):
+		return fmt.Errorf("%q is not an http:// or https:// URL", s)
+	}
+	return nil
+}
+
+// CheckHost accepts an IP address or "localhost": what tend binds a
+// shared port on.
+func CheckHost(s string) error {
+	if net.ParseIP(s) == nil && s != "localhost" {
+		return fmt.Errorf("%q is not an IP address (127.0.0.1, 0.0.0.0, ::1, ...)", s)
+	}
+	return nil
+}
+
+// oneOf accepts s when it is one of the choices.
+func oneOf[T ~string](s T, choices ...T) error {
+	if slices.Contains(choices, s) {
+		return nil
+	}
+	names := make([]string, len(choices))
+	for i, c := range choices {
+		names[i] = string(c)
+	}
+	return fmt.Errorf("%q is not one of %s", s, strings.Join(names, ", "))
 }

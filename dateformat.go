@@ -1,9 +1,9 @@
-package config
+package tend
 
 import "strings"
 
-// timeLayout is what `time: true` means: PM2's YYYY-MM-DDTHH:mm:ss.
-const timeLayout = "2006-01-02T15:04:05"
+// TimeLayout is what `time: true` means: PM2's YYYY-MM-DDTHH:mm:ss.
+const TimeLayout = "2006-01-02T15:04:05"
 
 // dayjsTokens maps dayjs format tokens to Go layout elements, longest first
 // so that "YYYY" wins over "YY". "H" (24-hour, unpadded) has no Go layout
@@ -21,11 +21,11 @@ var dayjsTokens = []struct{ dayjs, gol string }{
 	{"A", "PM"}, {"a", "pm"},
 }
 
-// goLayout translates a dayjs log_date_format (PM2's) into a Go time layout.
+// GoLayout translates a dayjs log_date_format (PM2's) into a Go time layout.
 // A format with none of dayjs's date or time tokens is taken to be a Go
 // layout already ("2006-01-02 15:04") and returned unchanged. Text in
 // [brackets] is kept literally, as dayjs does.
-func goLayout(f string) string {
+func GoLayout(f string) string {
 	if !looksDayjs(f) {
 		return f
 	}

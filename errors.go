@@ -5,20 +5,23 @@ import (
 	"fmt"
 )
 
-// Error codes. One place (Code.HTTPStatus, Code.ExitCode) maps them to
-// HTTP statuses and CLI exit codes.
+// Code is the kind of an Error, for programs: HTTPStatus and ExitCode map
+// it to the control API's statuses and the CLI's exit codes.
+type Code string
+
+// The error codes.
 const (
-	ENOTFOUND = "not_found" // a target, script or interpreter does not exist
-	EINVALID  = "invalid"   // bad input: flags, config, arguments
-	ECONFLICT = "conflict"  // name in use, port in use
-	EFAILED   = "failed"    // the operation ran and failed (reload aborted, app did not start)
-	EINTERNAL = "internal"  // a bug or an unexpected OS error
+	ENOTFOUND Code = "not_found" // a target, script or interpreter does not exist
+	EINVALID  Code = "invalid"   // bad input: flags, config, arguments
+	ECONFLICT Code = "conflict"  // name in use, port in use
+	EFAILED   Code = "failed"    // the operation ran and failed (reload aborted, app did not start)
+	EINTERNAL Code = "internal"  // a bug or an unexpected OS error
 )
 
 // Error is an error meant for the user: a code for programs and a message
 // that names the thing and how to fix it.
 type Error struct {
-	Code    string `json:"code"`
+	Code    Code   `json:"code"`
 	Message string `json:"message"`
 	cause   error  // what it came from, for errors.Is and errors.As; never sent
 }
@@ -29,18 +32,18 @@ func (e *Error) Error() string { return e.Message }
 func (e *Error) Unwrap() error { return e.cause }
 
 // Errorf returns an *Error with the given code.
-func Errorf(code, format string, args ...any) error {
+func Errorf(code Code, format string, args ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // Causef is Errorf for an error that rewords cause for the user: errors.Is
 // and errors.As still find cause (an errno a Node worker must get, say).
-func Causef(cause error, code, format string, args ...any) error {
+func Causef(cause error, code Code, format string, args ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), cause: cause}
 }
 
 // ErrorCode returns the code of err, EINTERNAL when it carries none.
-func ErrorCode(err error) string {
+func ErrorCode(err error) Code {
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Code
 	}
@@ -51,7 +54,7 @@ func ErrorCode(err error) string {
 }
 
 // HTTPStatus maps an error code to the control API's HTTP status.
-func HTTPStatus(code string) int {
+func HTTPStatus(code Code) int {
 	switch code {
 	case ENOTFOUND:
 		return 404

@@ -18,7 +18,7 @@ func pinCPUs(t *testing.T, n int) {
 func ms(n int) Duration { return Duration(time.Duration(n) * time.Millisecond) }
 
 // checkErr checks that err is an *Error with code and message msg.
-func checkErr(t *testing.T, err error, code, msg string) {
+func checkErr(t *testing.T, err error, code Code, msg string) {
 	t.Helper()
 	te, ok := errors.AsType[*Error](err)
 	if !ok {

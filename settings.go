@@ -185,7 +185,7 @@ func (s *AppSpec) Validate() error {
 // The codecs the table is made of, one per type of field.
 
 // text is a string field; parse checks and normalizes a value (nil: any).
-func text(f func(*AppSpec) *string, parse func(string) (string, error)) codec {
+func text[T ~string](f func(*AppSpec) *T, parse func(string) (string, error)) codec {
 	c := codec{
 		set: func(s *AppSpec, in Input) error {
 			v := in.Text
@@ -195,14 +195,14 @@ func text(f func(*AppSpec) *string, parse func(string) (string, error)) codec {
 					return err
 				}
 			}
-			*f(s) = v
+			*f(s) = T(v)
 			return nil
 		},
-		show: func(s *AppSpec) string { return *f(s) },
+		show: func(s *AppSpec) string { return string(*f(s)) },
 	}
 	if parse != nil {
 		c.check = func(s *AppSpec) error {
-			if v := *f(s); v != "" {
+			if v := string(*f(s)); v != "" {
 				_, err := parse(v)
 				return err
 			}

@@ -85,9 +85,9 @@ var Settings = []Setting{
 	// Sharing a port.
 	{Key: "exec_mode", Example: "cluster", Flag: "exec-mode", Kind: KindText, Group: "port", Default: "cluster for Node with -i or --port, socket with --port, else fork",
 		Help: "fork, cluster (Node), socket (LISTEN_FDS) or proxy ($PORT)",
-		codec: text(func(s *AppSpec) *string { return &s.ExecMode }, func(v string) (string, error) {
+		codec: text(func(s *AppSpec) *Mode { return &s.ExecMode }, func(v string) (string, error) {
 			v = strings.TrimSuffix(v, "_mode") // PM2 writes cluster_mode
-			return v, oneOf(v, ModeFork, ModeCluster, ModeSocket, ModeProxy)
+			return v, oneOf(Mode(v), ModeFork, ModeCluster, ModeSocket, ModeProxy)
 		})},
 	{Key: "port", Example: "3000", Flag: "port", Kind: KindNumber, Group: "port",
 		Help: "port the instances share (tend binds it)",
@@ -117,8 +117,8 @@ var Settings = []Setting{
 		codec: text(func(s *AppSpec) *string { return &s.Host }, func(v string) (string, error) { return v, CheckHost(v) })},
 	{Key: "sched", Example: "shared", Flag: "sched", Kind: KindText, Group: "port", Default: "rr (shared in socket mode)",
 		Help: "how connections are spread: rr, shared, leastconn (proxy mode)",
-		codec: text(func(s *AppSpec) *string { return &s.Sched }, func(v string) (string, error) {
-			return v, oneOf(v, SchedRoundRobin, SchedShared, SchedLeastConn)
+		codec: text(func(s *AppSpec) *Sched { return &s.Sched }, func(v string) (string, error) {
+			return v, oneOf(Sched(v), SchedRoundRobin, SchedShared, SchedLeastConn)
 		})},
 
 	// Restarts.

@@ -49,7 +49,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Defaults applied by AppSpec.Normalize when a field is zero.
+// Defaults that apply when a field of an AppSpec is zero.
 const (
 	// DefaultMinUptime is PM2's: an instance that exits sooner counts as an
 	// unstable restart.
@@ -75,24 +75,33 @@ const (
 	BackoffCap = Duration(15 * time.Second)
 )
 
-// Execution modes: how instances of an app get their connections.
+// Mode is an execution mode: how the instances of an app get their
+// connections.
+type Mode string
+
+// The execution modes.
 const (
-	ModeFork    = "fork"    // independent processes, nothing shared
-	ModeCluster = "cluster" // Node apps: tend is the Node cluster primary
-	ModeSocket  = "socket"  // any app: systemd socket activation (fd 3, LISTEN_FDS)
-	ModeProxy   = "proxy"   // any app: private PORT per instance, tend forwards
+	ModeFork    Mode = "fork"    // independent processes, nothing shared
+	ModeCluster Mode = "cluster" // Node apps: tend is the Node cluster primary
+	ModeSocket  Mode = "socket"  // any app: systemd socket activation (fd 3, LISTEN_FDS)
+	ModeProxy   Mode = "proxy"   // any app: private PORT per instance, tend forwards
 )
 
-// Scheduling policies for connections that tend hands out.
+// Sched is a scheduling policy: how connections are spread over the
+// instances that share a port.
+type Sched string
+
+// The scheduling policies.
 const (
-	SchedRoundRobin = "rr"        // tend accepts and hands each connection to the next free instance
-	SchedShared     = "shared"    // every instance accepts on the shared socket
-	SchedLeastConn  = "leastconn" // proxy mode: the instance with fewest open connections
+	SchedRoundRobin Sched = "rr"        // tend accepts and hands each connection to the next free instance
+	SchedShared     Sched = "shared"    // every instance accepts on the shared socket
+	SchedLeastConn  Sched = "leastconn" // proxy mode: the instance with fewest open connections
 )
 
 // AppSpec is what the user asked to run: the parsed form of `tend start`
 // flags or of one entry of an ecosystem file. Keys follow PM2's names.
-// The zero value of each optional field means "default" (see Normalize).
+// The zero value of each optional field means "default". Settings
+// describes every key; Validate checks a whole spec.
 type AppSpec struct {
 	Name            string   `json:"name"`
 	Namespace       string   `json:"namespace,omitempty"`   // a group of apps, a target as in PM2
@@ -145,13 +154,13 @@ type AppSpec struct {
 	IncrementVar string `json:"increment_var,omitempty"`
 
 	// Sharing a port.
-	ExecMode string `json:"exec_mode,omitempty"` // ModeFork, ModeCluster, ModeSocket, ModeProxy; "" = decided by Normalize
-	Port     int    `json:"port,omitempty"`
+	ExecMode Mode `json:"exec_mode,omitempty"` // ModeFork, ModeCluster, ModeSocket, ModeProxy; "" = the daemon decides (App.Resolved)
+	Port     int  `json:"port,omitempty"`
 	// Host is the address tend binds the shared port on in socket and
 	// proxy modes: loopback unless the user names another ("0.0.0.0").
 	// Node cluster apps bind what their listen() asks for.
 	Host  string `json:"host,omitempty"`
-	Sched string `json:"sched,omitempty"` // SchedRoundRobin, SchedShared, SchedLeastConn
+	Sched Sched  `json:"sched,omitempty"` // SchedRoundRobin, SchedShared, SchedLeastConn
 
 	// Logs.
 	OutFile       string `json:"out_file,omitempty"`
@@ -204,10 +213,10 @@ type Instance struct {
 	UptimeMS    int64   `json:"uptime_ms"`
 	CPU         float64 `json:"cpu"`    // percent of one core
 	Memory      uint64  `json:"memory"` // resident bytes, whole process tree
-	Mode        string  `json:"mode"`
+	Mode        Mode    `json:"mode"`
 	User        string  `json:"user"`
 	Port        int     `json:"port,omitempty"`
-	Sched       string  `json:"sched,omitempty"`
+	Sched       Sched   `json:"sched,omitempty"`
 	Connections uint64  `json:"connections,omitempty"` // handed to this instance by tend
 	Ready       bool    `json:"ready"`
 	// NextRestartMS is how long until a waiting instance restarts.
@@ -218,22 +227,25 @@ type Instance struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// Kinds of Event.
+// EventKind says what an Event reports.
+type EventKind string
+
+// The kinds of Event.
 const (
 	// EventInstance: the instance's state (status, pid, readiness,
 	// restarts, problem, port or last exit) changed, or it is the current
 	// state a stream starts with (or resumes with after EventLost).
-	EventInstance = "instance"
+	EventInstance EventKind = "instance"
 	// EventRemoved: the instance left its app (scale down, delete).
-	EventRemoved = "removed"
+	EventRemoved EventKind = "removed"
 	// EventLost: the reader fell behind and Lost events were dropped.
-	EventLost = "lost"
+	EventLost EventKind = "lost"
 )
 
 // Event is one line of `tend events`: a change of one instance.
 type Event struct {
 	Time     time.Time `json:"time"`
-	Kind     string    `json:"kind"` // EventInstance, EventRemoved, EventLost
+	Kind     EventKind `json:"kind"`
 	App      string    `json:"app,omitempty"`
 	ID       int       `json:"id"`
 	Instance int       `json:"instance"`
@@ -248,7 +260,7 @@ type Event struct {
 }
 
 // EventOf is the event that reports in's state.
-func EventOf(in Instance, kind string, t time.Time) Event {
+func EventOf(in Instance, kind EventKind, t time.Time) Event {
 	return Event{Time: t, Kind: kind, App: in.Name, ID: in.ID, Instance: in.Instance, PID: in.PID,
 		Status: in.Status, Ready: in.Ready, Restarts: in.Restarts, Port: in.Port, LastExit: in.LastExit, Problem: in.Problem}
 }
@@ -256,8 +268,8 @@ func EventOf(in Instance, kind string, t time.Time) Event {
 // Resolved is what tend chose for an app from its spec: how its
 // instances share the port, and what runs.
 type Resolved struct {
-	Mode       string   `json:"mode"`            // exec mode: the spec's, or the one tend chose
-	Sched      string   `json:"sched,omitempty"` // scheduling, when instances share a port
+	Mode       Mode     `json:"mode"`            // exec mode: the spec's, or the one tend chose
+	Sched      Sched    `json:"sched,omitempty"` // scheduling, when instances share a port
 	ScriptPath string   `json:"script_path"`     // resolved absolute path
 	Command    []string `json:"command"`         // argv actually executed
 }

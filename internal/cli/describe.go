@@ -13,7 +13,7 @@ import (
 
 // stopSequence says how an instance of s is stopped in mode, as the
 // supervisor does it.
-func stopSequence(s tend.AppSpec, mode string) string {
+func stopSequence(s tend.AppSpec, mode tend.Mode) string {
 	sig := cmpOr(s.KillSignal, tend.DefaultKillSignal)
 	kt := cmpOr(s.KillTimeout, tend.DefaultKillTimeout).D()
 	switch {
@@ -39,7 +39,7 @@ func (e *env) printDescribe(a tend.App) {
 	}
 	kv("command", strings.Join(a.Command, " "))
 	kv("created", a.CreatedAt.Local().Format(time.RFC3339))
-	chosen := map[string]string{"exec_mode": a.Mode, "sched": a.Sched, "instances": strconv.Itoa(len(a.Instances))}
+	chosen := map[string]string{"exec_mode": string(a.Mode), "sched": string(a.Sched), "instances": strconv.Itoa(len(a.Instances))}
 	for _, g := range tend.Groups {
 		if g.ID != "app" {
 			fmt.Fprintln(e.out, e.paint(bold, g.Title))

@@ -100,6 +100,7 @@ func TestInterruptedCommand(t *testing.T) {
 	h := newHarness(t)
 	h.ok("start", h.self, "--name", "stubborn", "--kill-timeout", "4s", "--", "stubborn")
 	h.await("online", allStatus(1, tend.StatusOnline))
+	h.awaitLog("stubborn", "ignoring") // its signal handlers are in place
 	cmd := exec.Command(tendBin, "stop", "stubborn")
 	cmd.Env = h.env
 	var out strings.Builder

@@ -510,7 +510,10 @@ func TestEscapedDaemon(t *testing.T) {
 	}
 	h.ok("start", h.self, "--name", "web", "--", "doublefork")
 	pid := escaped("web")
-	if keeper := h.ping().KeeperPID; parentOf(pid) != keeper {
+	// It says so before its parent exits; the keeper adopts it then.
+	keeper := h.ping().KeeperPID
+	h.poll("the escaped process adopted by the keeper", func() bool { return parentOf(pid) == keeper })
+	if parentOf(pid) != keeper {
 		t.Fatalf("the escaped pid %d has parent %d, not the keeper %d", pid, parentOf(pid), keeper)
 	}
 	h.ok("stop", "web")

@@ -63,9 +63,9 @@ func (e *env) printTable(insts []tend.Instance) {
 
 func modeLabel(in tend.Instance) string {
 	if in.Sched != "" && in.Mode != tend.ModeFork {
-		return in.Mode + "/" + in.Sched
+		return string(in.Mode) + "/" + string(in.Sched)
 	}
-	return in.Mode
+	return string(in.Mode)
 }
 
 func statusColor(s tend.Status) string {

@@ -350,7 +350,7 @@ func TestMergeBlowup(t *testing.T) {
 	}
 }
 
-func checkErr(t *testing.T, err error, code, msg string) {
+func checkErr(t *testing.T, err error, code tend.Code, msg string) {
 	t.Helper()
 	te, ok := errors.AsType[*tend.Error](err)
 	if !ok {

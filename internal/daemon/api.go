@@ -5,14 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -30,141 +26,123 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, tend.PingInfo{Version: tend.Version, PID: os.Getpid(), Home: d.home, StartedAt: d.started, KeeperPID: d.keeperPID()}, nil)
 	})
-	mux.HandleFunc("POST /v1/update", func(w http.ResponseWriter, r *http.Request) {
-		var req tend.UpdateRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		res, err := d.update(req)
-		reply(w, res, err)
-	})
-	mux.HandleFunc("GET /v1/instances", func(w http.ResponseWriter, r *http.Request) {
-		targets := r.URL.Query()["target"]
-		if len(targets) == 0 {
-			reply(w, d.instances(), nil)
-			return
-		}
-		sels, err := d.resolve(targets)
-		out := []tend.Instance{}
-		for _, s := range sels {
-			for _, in := range d.withStats(s.app.Instances()) {
-				if s.ids == nil || slices.Contains(s.ids, in.ID) {
-					out = append(out, in)
-				}
-			}
-		}
-		reply(w, out, err)
-	})
-	mux.HandleFunc("POST /v1/start", func(w http.ResponseWriter, r *http.Request) {
-		var req tend.StartRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		notes, err := d.start(r.Context(), req)
-		reply(w, tend.ActionResult{Instances: d.instances(), Notes: notes}, err)
-	})
+	mux.HandleFunc("GET /v1/instances", d.listInstances)
+	mux.HandleFunc("GET /v1/describe", d.describe)
+	mux.HandleFunc("GET /v1/logs", d.logs)
+	mux.HandleFunc("GET /v1/events", d.events)
+	// The work of what acts goes on if the client goes away: a half-done
+	// stop or reload would leave apps in a state nobody asked for.
+	mux.HandleFunc("POST /v1/update", handle(reply, func(_ context.Context, req tend.UpdateRequest) (tend.UpdateResult, error) {
+		return d.update(req)
+	}))
+	mux.HandleFunc("POST /v1/start", handle(reply, func(ctx context.Context, req tend.StartRequest) (tend.ActionResult, error) {
+		notes, err := d.start(ctx, req)
+		return tend.ActionResult{Instances: d.instances(), Notes: notes}, err
+	}))
 	for _, action := range []string{"stop", "restart", "delete", "flush"} {
-		mux.HandleFunc("POST /v1/"+action, func(w http.ResponseWriter, r *http.Request) {
-			var req tend.ActionRequest
-			if !decode(w, r, &req) {
-				return
-			}
-			// The work goes on if the client goes away: a half-done stop
-			// would leave apps in a state nobody asked for.
-			res, err := d.act(context.WithoutCancel(r.Context()), action, req.Targets)
-			reply(w, res, err)
-		})
+		mux.HandleFunc("POST /v1/"+action, handle(reply, func(ctx context.Context, req tend.ActionRequest) (tend.ActionResult, error) {
+			return d.act(context.WithoutCancel(ctx), action, req.Targets)
+		}))
 	}
-	mux.HandleFunc("GET /v1/describe", func(w http.ResponseWriter, r *http.Request) {
-		sels, err := d.resolve([]string{r.URL.Query().Get("target")})
-		var apps []tend.App
-		for _, s := range sels {
-			a := s.app.Describe(r.URL.Query().Get("env") == "1")
-			a.Instances = d.withStats(a.Instances)
-			if s.ids != nil {
-				a.Instances = slices.DeleteFunc(a.Instances, func(in tend.Instance) bool { return !slices.Contains(s.ids, in.ID) })
-			}
-			apps = append(apps, a)
-		}
-		reply(w, apps, err)
-	})
-	mux.HandleFunc("POST /v1/send", func(w http.ResponseWriter, r *http.Request) {
-		var req tend.SendRequest
-		if !decode(w, r, &req) {
-			return
-		}
+	mux.HandleFunc("POST /v1/send", handle(reply, func(_ context.Context, req tend.SendRequest) (tend.ActionResult, error) {
 		if !json.Valid(req.Message) {
-			reply(w, nil, tend.Errorf(tend.EINVALID, "the message is not valid JSON"))
-			return
+			return tend.ActionResult{}, tend.Errorf(tend.EINVALID, "the message is not valid JSON")
 		}
-		res, err := d.reach(req.Targets, func(a *supervisor.App, ids []int) ([]int, error) { return a.Send(ids, req.Message) })
-		reply(w, res, err)
-	})
-	mux.HandleFunc("POST /v1/signal", func(w http.ResponseWriter, r *http.Request) {
-		var req tend.SignalRequest
-		if !decode(w, r, &req) {
-			return
-		}
+		return d.reach(req.Targets, func(a *supervisor.App, ids []int) ([]int, error) { return a.Send(ids, req.Message) })
+	}))
+	mux.HandleFunc("POST /v1/signal", handle(reply, func(_ context.Context, req tend.SignalRequest) (tend.ActionResult, error) {
 		name, err := tend.ParseSignal(req.Signal)
 		if err != nil {
-			reply(w, nil, err)
-			return
+			return tend.ActionResult{}, err
 		}
 		sig := unix.SignalNum(name)
-		res, err := d.reach(req.Targets, func(a *supervisor.App, ids []int) ([]int, error) { return a.Signal(ids, sig) })
-		reply(w, res, err)
-	})
-	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
-		var req tend.ReloadRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		res, err := d.reload(context.WithoutCancel(r.Context()), req)
-		replyWithResult(w, res, err)
-	})
-	mux.HandleFunc("POST /v1/scale", func(w http.ResponseWriter, r *http.Request) {
-		var req tend.ScaleRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		res, err := d.scale(context.WithoutCancel(r.Context()), req)
-		replyWithResult(w, res, err)
-	})
-	mux.HandleFunc("POST /v1/save", func(w http.ResponseWriter, r *http.Request) {
-		var req tend.SaveRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		res, err := d.save(req.Force)
-		reply(w, res, err)
-	})
+		return d.reach(req.Targets, func(a *supervisor.App, ids []int) ([]int, error) { return a.Signal(ids, sig) })
+	}))
+	mux.HandleFunc("POST /v1/reload", handle(replyWithResult, func(ctx context.Context, req tend.ReloadRequest) (tend.ReloadResult, error) {
+		return d.reload(context.WithoutCancel(ctx), req)
+	}))
+	mux.HandleFunc("POST /v1/scale", handle(replyWithResult, func(ctx context.Context, req tend.ScaleRequest) (tend.ReloadResult, error) {
+		return d.scale(context.WithoutCancel(ctx), req)
+	}))
+	mux.HandleFunc("POST /v1/save", handle(reply, func(_ context.Context, req tend.SaveRequest) (tend.SaveResult, error) {
+		return d.save(req.Force)
+	}))
 	mux.HandleFunc("POST /v1/resurrect", func(w http.ResponseWriter, r *http.Request) {
 		res, err := d.resurrect(context.WithoutCancel(r.Context()))
 		reply(w, res, err)
 	})
-	mux.HandleFunc("GET /v1/logs", d.logs)
-	mux.HandleFunc("GET /v1/events", d.events)
-	mux.HandleFunc("POST /v1/kill", func(w http.ResponseWriter, r *http.Request) {
-		d.log.Info("kill requested: stopping every app")
-		d.mu.Lock()
-		apps := d.allApps()
-		d.mu.Unlock()
-		ids := []int{}
-		for _, a := range apps {
-			for _, in := range a.Instances() {
-				ids = append(ids, in.ID)
+	mux.HandleFunc("POST /v1/kill", d.kill)
+	return versioned(mux)
+}
+
+// handle is the shape of every request that acts: decode its JSON body
+// into a Req, run f, and answer with send (reply, or replyWithResult for
+// the results that say how far they got before an error).
+func handle[Req, Res any](send func(http.ResponseWriter, Res, error), f func(context.Context, Req) (Res, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if !decode(w, r, &req) {
+			return
+		}
+		res, err := f(r.Context(), req)
+		send(w, res, err)
+	}
+}
+
+// listInstances answers `tend ls`: every instance, or those of targets.
+func (d *Daemon) listInstances(w http.ResponseWriter, r *http.Request) {
+	targets := r.URL.Query()["target"]
+	if len(targets) == 0 {
+		reply(w, d.instances(), nil)
+		return
+	}
+	sels, err := d.resolve(targets)
+	out := []tend.Instance{}
+	for _, s := range sels {
+		for _, in := range d.withStats(s.app.Instances()) {
+			if s.ids == nil || slices.Contains(s.ids, in.ID) {
+				out = append(out, in)
 			}
 		}
-		d.shutdown()
-		reply(w, tend.ActionResult{Affected: ids, Instances: []tend.Instance{}}, nil)
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
+	}
+	reply(w, out, err)
+}
+
+// describe answers `tend describe`.
+func (d *Daemon) describe(w http.ResponseWriter, r *http.Request) {
+	sels, err := d.resolve([]string{r.URL.Query().Get("target")})
+	var apps []tend.App
+	for _, s := range sels {
+		a := s.app.Describe(r.URL.Query().Get("env") == "1")
+		a.Instances = d.withStats(a.Instances)
+		if s.ids != nil {
+			a.Instances = slices.DeleteFunc(a.Instances, func(in tend.Instance) bool { return !slices.Contains(s.ids, in.ID) })
 		}
-		// Serve ends (and shuts the server down) only after this answer
-		// is on its way: the handler returns first.
-		go d.end()
-	})
-	return versioned(mux)
+		apps = append(apps, a)
+	}
+	reply(w, apps, err)
+}
+
+// kill answers `tend kill`: every app stops, then the daemon ends.
+func (d *Daemon) kill(w http.ResponseWriter, r *http.Request) {
+	d.log.Info("kill requested: stopping every app")
+	d.mu.Lock()
+	apps := d.allApps()
+	d.mu.Unlock()
+	ids := []int{}
+	for _, a := range apps {
+		for _, in := range a.Instances() {
+			ids = append(ids, in.ID)
+		}
+	}
+	d.shutdown()
+	reply(w, tend.ActionResult{Affected: ids, Instances: []tend.Instance{}}, nil)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	// Serve ends (and shuts the server down) only after this answer is on
+	// its way: the handler returns first.
+	go d.end()
 }
 
 func versioned(h http.Handler) http.Handler {
@@ -177,14 +155,14 @@ func versioned(h http.Handler) http.Handler {
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	if err := dec.Decode(v); err != nil {
-		reply(w, nil, tend.Errorf(tend.EINVALID, "bad request body: %v", err))
+		reply[any](w, nil, tend.Errorf(tend.EINVALID, "bad request body: %v", err))
 		return false
 	}
 	return true
 }
 
 // reply writes v, or the error with the status its code maps to.
-func reply(w http.ResponseWriter, v any, err error) {
+func reply[T any](w http.ResponseWriter, v T, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		e, ok := errors.AsType[*tend.Error](err)
@@ -215,206 +193,6 @@ func replyWithResult(w http.ResponseWriter, res tend.ReloadResult, err error) {
 		*tend.Error
 		tend.ReloadResult
 	}{e, res})
-}
-
-// logs streams log lines as NDJSON: the last `lines` lines of each
-// selected instance, then, with follow=1, every new line until the client
-// goes away. Sinks outlive restarts, so following goes on across them, and
-// a follower also takes in the instances that appear later in what it
-// follows (a scale, a start; every app for all), from their first line.
-func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	lines, _ := strconv.Atoi(q.Get("lines"))
-	if lines < 0 {
-		lines = 0
-	}
-	stream := q.Get("stream") // "", "out" or "err"
-	follow := q.Get("follow") == "1"
-	since := time.Now()
-	// Instances that appear later are heard of through the events:
-	// subscribe before looking, so that none falls in between.
-	var events <-chan tend.Event
-	if follow {
-		sub, cancel := d.hub.subscribe()
-		defer cancel()
-		events = sub.ch
-	}
-	sels, match, err := d.selectEvents(q.Get("target"))
-	if err == nil && len(sels) == 0 && !follow {
-		err = tend.Errorf(tend.ENOTFOUND, "no app is running: all matches nothing")
-	}
-	if err != nil {
-		reply(w, nil, err)
-		return
-	}
-	keep := func(l tend.LogLine) bool { return stream == "" || l.Stream == stream }
-	ctx := r.Context()
-	merged := make(chan tend.LogLine, 256)
-	var forwarders sync.WaitGroup // end when their sinks close
-	cancels := map[int]func(){}   // the instances followed, by id, until removed
-	defer func() {
-		for _, c := range cancels {
-			c()
-		}
-	}()
-	// open subscribes to one instance's sink and returns its last n lines
-	// (-1: all that memory holds).
-	open := func(k supervisor.SlotSink, n int) []tend.LogLine {
-		all := n < 0
-		if all {
-			n = math.MaxInt32
-		}
-		b, live, cancel := k.Sink.Subscribe(n)
-		cancels[k.ID] = cancel
-		if n > len(b) && !all {
-			// More than the memory tail holds: the files have the rest.
-			b = k.Sink.Tail(n)
-		}
-		var out []tend.LogLine
-		for _, l := range b {
-			if ll := toLogLine(l, k.ID); keep(ll) {
-				out = append(out, ll)
-			}
-		}
-		if !follow {
-			return out
-		}
-		forwarders.Go(func() {
-			for {
-				select {
-				case l, ok := <-live:
-					if !ok {
-						return
-					}
-					select {
-					case merged <- toLogLine(l, k.ID):
-					case <-ctx.Done():
-						return
-					}
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-		return out
-	}
-	var backlog []tend.LogLine
-	for _, s := range sels {
-		for _, k := range s.app.Sinks(s.ids) {
-			backlog = append(backlog, open(k, lines)...)
-		}
-	}
-	// lines per instance, as PM2 counts them: a chatty instance does not
-	// hide a quiet one beside it.
-	slices.SortStableFunc(backlog, func(a, b tend.LogLine) int { return a.Time.Compare(b.Time) })
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	enc := json.NewEncoder(w)
-	for _, l := range backlog {
-		enc.Encode(l)
-	}
-	rc := http.NewResponseController(w)
-	rc.Flush()
-	if !follow {
-		return
-	}
-	rc.SetReadDeadline(time.Time{}) // a stream lives as long as its reader
-	// join follows an instance that appeared after the request: every
-	// line it wrote since then, then the new ones.
-	join := func(a *supervisor.App, id int) {
-		for _, k := range a.Sinks([]int{id}) {
-			for _, l := range open(k, -1) {
-				if !l.Time.Before(since) {
-					enc.Encode(l)
-				}
-			}
-		}
-	}
-	// A second for the apps' last lines on kill (see the quit case).
-	defer d.deadlineOnQuit(rc, time.Second)()
-	// Flushing per line costs a syscall each; batching to the next idle
-	// moment keeps `logs -f` cheap under a flood.
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	dirty := false
-	for {
-		select {
-		case l := <-merged:
-			if keep(l) {
-				enc.Encode(l)
-				dirty = true
-			}
-		case ev := <-events:
-			switch {
-			case ev.Kind == tend.EventInstance && cancels[ev.ID] == nil && match(ev):
-				d.mu.Lock()
-				a := cmp.Or(d.apps[ev.App], d.creating[ev.App])
-				d.mu.Unlock()
-				if a != nil {
-					join(a, ev.ID)
-					dirty = true
-				}
-			case ev.Kind == tend.EventRemoved && cancels[ev.ID] != nil:
-				// Its sink is closed: let it go, so that a long follow
-				// does not keep every instance it ever saw.
-				// Ids start again at 0 once no app is left: a new
-				// instance may come with this one's id.
-				cancels[ev.ID]()
-				delete(cancels, ev.ID)
-			case ev.Kind == tend.EventLost:
-				// Some events were dropped: look for new instances.
-				for _, a := range d.snapshotApps() {
-					for _, in := range a.Instances() {
-						if cancels[in.ID] == nil && match(tend.Event{Kind: tend.EventInstance, App: in.Name, ID: in.ID}) {
-							join(a, in.ID)
-							dirty = true
-						}
-					}
-				}
-			}
-		case <-tick.C:
-			if dirty {
-				rc.Flush()
-				dirty = false
-			}
-		case <-ctx.Done():
-			return
-		case <-d.quit:
-			// Every app is closed by now, and so is every sink: pass on
-			// what they still hold (the apps' last words), each line
-			// flushed, within the write deadline set above.
-			late := time.After(500 * time.Millisecond)
-			drained := make(chan struct{})
-			go func() { forwarders.Wait(); close(drained) }()
-			write := func(l tend.LogLine) bool {
-				return !keep(l) || enc.Encode(l) == nil && rc.Flush() == nil
-			}
-			for {
-				select {
-				case l := <-merged:
-					if !write(l) {
-						return
-					}
-				case <-drained:
-					for {
-						select {
-						case l := <-merged:
-							if !write(l) {
-								return
-							}
-						default:
-							rc.Flush()
-							return
-						}
-					}
-				case <-ctx.Done():
-					return
-				case <-late:
-					rc.Flush()
-					return
-				}
-			}
-		}
-	}
 }
 
 // reach calls f for the apps and instances targets select and gathers the

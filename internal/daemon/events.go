@@ -105,7 +105,7 @@ func (d *Daemon) selectEvents(target string) ([]selection, func(tend.Event) bool
 func (d *Daemon) events(w http.ResponseWriter, r *http.Request) {
 	_, match, err := d.selectEvents(r.URL.Query().Get("target"))
 	if err != nil {
-		reply(w, nil, err)
+		reply[any](w, nil, err)
 		return
 	}
 	// Subscribe before taking the snapshot: a change in between shows

@@ -51,7 +51,7 @@ func chooseMode(s *tend.AppSpec, r *supervisor.Resolved) error {
 	default:
 		return tend.Errorf(tend.EINVALID, "app %s: exec mode %q is not one of fork, cluster, socket, proxy", s.Name, r.Mode)
 	}
-	valid := map[string][]string{
+	valid := map[tend.Mode][]tend.Sched{
 		tend.ModeCluster: {tend.SchedRoundRobin, tend.SchedShared},
 		tend.ModeSocket:  {tend.SchedShared},
 		tend.ModeProxy:   {tend.SchedRoundRobin, tend.SchedLeastConn},
@@ -66,7 +66,9 @@ func chooseMode(s *tend.AppSpec, r *supervisor.Resolved) error {
 		r.Sched = valid[0]
 	}
 	if !slices.Contains(valid, r.Sched) {
-		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, r.Sched, r.Mode, strings.Join(valid, " or "))
+		choices := fmt.Sprint(valid) // [rr shared]
+		return tend.Errorf(tend.EINVALID, "app %s: scheduling %q is not available in %s mode (choose %s)", s.Name, r.Sched, r.Mode,
+			strings.ReplaceAll(strings.Trim(choices, "[]"), " ", " or "))
 	}
 	return nil
 }
@@ -76,7 +78,7 @@ func chooseMode(s *tend.AppSpec, r *supervisor.Resolved) error {
 // reload an old one answers for the new one, which counts as ready before
 // it is (proxy mode probes each instance's own port). A warning, not an
 // error: apps saved with one must still come back at boot.
-func readyURLWarning(s *tend.AppSpec, mode string) string {
+func readyURLWarning(s *tend.AppSpec, mode tend.Mode) string {
 	if s.ReadyURL == "" || s.Port == 0 || (mode != tend.ModeCluster && mode != tend.ModeSocket) {
 		return ""
 	}

@@ -11,8 +11,9 @@ import (
 // instance shares, an old one answers for a new one; tend start warns.
 func TestReadyURLOnSharedPort(t *testing.T) {
 	for _, c := range []struct {
-		mode, url string
-		refused   bool
+		mode    tend.Mode
+		url     string
+		refused bool
 	}{
 		{tend.ModeSocket, "http://127.0.0.1:$PORT/health", true},
 		{tend.ModeSocket, "tcp://127.0.0.1:${PORT}", true},

@@ -20,6 +20,6 @@
 // restart or reload, so clients wait in the backlog instead of being
 // refused. Sockets close only with Primary.Close.
 //
-// The protocol is Node's and internal (lib/internal/cluster/*.js); see
-// research/node-cluster.md in the shared notes.
+// The protocol is Node's and internal (lib/internal/cluster/*.js in Node's
+// source); internal/nodeconform checks it against Node's own primary.
 package nodecluster

@@ -81,9 +81,9 @@ var (
 	tracked = map[int]bool{}
 )
 
-// Start starts c as the leader of a new process group. The child is killed
-// if the daemon's thread that forked it dies (Pdeathsig) only when pdeath is
-// set; tend leaves it unset so apps survive a daemon upgrade path.
+// Start starts c as the leader of a new process group. No parent-death
+// signal is set: apps outlive the daemon (and its upgrades), and the
+// keeper, their parent, stops them when it is told to.
 func Start(c Cmd) (*Process, error) {
 	pidfd := -1
 	cmd := &exec.Cmd{

@@ -70,7 +70,7 @@ type Proxy struct {
 	DialTimeout time.Duration
 
 	ln     net.Listener
-	policy string
+	policy tend.Sched
 	logf   func(string, ...any)
 	ctx    context.Context // cancelled by Close, ending dials in progress
 	cancel context.CancelFunc
@@ -92,7 +92,7 @@ type Proxy struct {
 // ("leastconn"). Other policies panic: they are rejected when the app's
 // spec is validated, long before this. logf receives one line per event
 // worth a look (a backend refusing, a client dropped); nil discards them.
-func New(ln net.Listener, policy string, logf func(string, ...any)) *Proxy {
+func New(ln net.Listener, policy tend.Sched, logf func(string, ...any)) *Proxy {
 	switch policy {
 	case "", tend.SchedRoundRobin:
 		policy = tend.SchedRoundRobin

@@ -23,7 +23,7 @@ import (
 
 // start runs a proxy on a fresh loopback listener and returns its URL.
 // configure, if given, runs before Serve, as the Proxy's fields require.
-func start(t *testing.T, policy string, bs []Backend, configure ...func(*Proxy)) (*Proxy, string) {
+func start(t *testing.T, policy tend.Sched, bs []Backend, configure ...func(*Proxy)) (*Proxy, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -149,7 +149,7 @@ func TestListenErrorMessages(t *testing.T) {
 		port   int
 		err    error
 		holder func(int) (holder, bool)
-		code   string
+		code   tend.Code
 		msg    string
 	}{
 		{"in use, holder known", 8000, opErr(syscall.EADDRINUSE), found, tend.ECONFLICT,

@@ -22,8 +22,8 @@ type Resolved struct {
 	// Mode and Sched are how the instances share the app's port, as the
 	// daemon chose them from the spec: tend.App shows them beside what
 	// the user asked (spec.ExecMode, spec.Sched), which stays as given.
-	Mode  string
-	Sched string
+	Mode  tend.Mode
+	Sched tend.Sched
 }
 
 // interpreters maps a script's extension to the interpreter PM2 users

@@ -25,7 +25,7 @@ import (
 // the app's whole life: instances come and go, the socket stays, so a
 // crash or restart never refuses a connection (it waits in the backlog).
 type share struct {
-	mode string
+	mode tend.Mode
 	ln   *net.TCPListener
 	px   *proxy.Proxy
 
@@ -100,7 +100,7 @@ func (sh *share) start(res Resolved, logf func(string, ...any)) {
 	// carries the cluster protocol. Events are forwarded to the app's
 	// actor; the buffer absorbs bursts (a message flood) while it is busy.
 	sh.events = make(chan nodecluster.Event, 256)
-	sh.primary = nodecluster.New(nodecluster.Options{Sched: sched, Listen: sh.listen, Logf: logf, Bound: sh.bound, KeepPort: sh.port})
+	sh.primary = nodecluster.New(nodecluster.Options{Sched: string(sched), Listen: sh.listen, Logf: logf, Bound: sh.bound, KeepPort: sh.port})
 }
 
 // Names of the app's sockets in the Store.

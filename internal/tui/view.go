@@ -322,9 +322,9 @@ func (m *Model) details(it item, ok bool, w int, wide bool) []string {
 	}
 	if len(insts) > 0 {
 		in := insts[0]
-		mode := in.Mode
+		mode := string(in.Mode)
 		if in.Sched != "" && in.Mode != tend.ModeFork {
-			mode += "/" + in.Sched
+			mode += "/" + string(in.Sched)
 		}
 		meta = append(meta, mode)
 		if in.Port != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tendhq/tend/cluster/internal/seam"
 	"github.com/tendhq/tend/internal/activation"
+	"github.com/tendhq/tend/internal/logger"
 	"github.com/tendhq/tend/internal/nodecluster"
 	"github.com/tendhq/tend/internal/nodeipc"
 )
@@ -118,9 +119,7 @@ func (s Settings) withDefaults() (Settings, error) {
 	if s.Stderr == nil {
 		s.Stderr = os.Stderr
 	}
-	if s.Logf == nil {
-		s.Logf = func(string, ...any) {}
-	}
+	s.Logf = logger.Logf(s.Logf).Or()
 	return s, nil
 }
 

@@ -35,6 +35,17 @@ const ReadyFDEnv = "TEND_DAEMON_READY_FD"
 const sampleEvery = time.Second
 
 // Daemon owns the apps of one tend home.
+//
+// Locking: mu guards the registry (apps, order, nextID, creating,
+// reserved, scaling, quitting). It is never held while an app's actor is
+// waited for, so it is always the last lock taken, except for the two
+// leaves below it: statsMu (the last CPU and memory sample) and the
+// event hub's own lock. saveMu is taken before mu, by save alone. Each app
+// is an actor of its own (supervisor.App) and needs no lock here.
+//
+// Shutdown has three stages, one channel each: quitting is closed when it
+// begins (no new work), shutDone when every app is stopped, quit when the
+// daemon ends (streams finish, Serve returns).
 type Daemon struct {
 	home    string
 	log     *slog.Logger
@@ -42,7 +53,7 @@ type Daemon struct {
 	user    string
 
 	mu     sync.Mutex
-	apps   map[string]*supervisor.App // nil value: name reserved by a start in progress
+	apps   map[string]*supervisor.App // a nil value holds the name for a start in progress (claim)
 	order  []string                   // creation order, for ls
 	nextID int
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/logfile"
+	"github.com/tendhq/tend/internal/logger"
 	"github.com/tendhq/tend/internal/private"
 )
 
@@ -117,7 +118,7 @@ func (l *limiter) allow(key string, now time.Time) (ok bool, missed int) {
 
 // appLogf is the Logf of app name: its lines go to the daemon's log,
 // limitBurst of a kind per minute.
-func (d *Daemon) appLogf(name string) func(string, ...any) {
+func (d *Daemon) appLogf(name string) logger.Logf {
 	return func(format string, args ...any) {
 		ok, missed := d.limit.allow(name+"\x00"+format, time.Now())
 		if !ok {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/tendhq/tend/internal/logger"
 	"github.com/tendhq/tend/internal/nodeipc"
 )
 
@@ -37,7 +38,7 @@ type Options struct {
 	Listen func(network, address string, port int, reuseAddr bool) (Socket, error)
 	// Logf receives diagnostics (bad messages from workers, accept errors).
 	// Default: discard.
-	Logf func(format string, args ...any)
+	Logf logger.Logf
 	// Bound, if set, is told of each new listening socket (tend's keeper
 	// keeps a copy of it), under Node's key for it, and with a nil ln of
 	// each one closed because every worker closed its server.
@@ -55,7 +56,7 @@ type Options struct {
 type Primary struct {
 	sched  string
 	listen func(network, address string, port int, reuseAddr bool) (Socket, error)
-	logf   func(format string, args ...any)
+	logf   logger.Logf
 	bound  func(key string, ln Socket)
 	keep   int
 
@@ -95,7 +96,7 @@ func New(opt Options) *Primary {
 	p := &Primary{
 		sched:     opt.Sched,
 		listen:    opt.Listen,
-		logf:      opt.Logf,
+		logf:      opt.Logf.Or(),
 		bound:     opt.Bound,
 		keep:      opt.KeepPort,
 		workers:   map[int]*worker{},
@@ -113,9 +114,6 @@ func New(opt Options) *Primary {
 	}
 	if p.listen == nil {
 		p.listen = DefaultListen
-	}
-	if p.logf == nil {
-		p.logf = func(string, ...any) {}
 	}
 	return p
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/logger"
 )
 
 // ErrClosed is returned by Serve after Close.
@@ -71,7 +72,7 @@ type Proxy struct {
 
 	ln     net.Listener
 	policy tend.Sched
-	logf   func(string, ...any)
+	logf   logger.Logf
 	ctx    context.Context // cancelled by Close, ending dials in progress
 	cancel context.CancelFunc
 	done   <-chan struct{} // ctx.Done()
@@ -92,7 +93,7 @@ type Proxy struct {
 // ("leastconn"). Other policies panic: they are rejected when the app's
 // spec is validated, long before this. logf receives one line per event
 // worth a look (a backend refusing, a client dropped); nil discards them.
-func New(ln net.Listener, policy tend.Sched, logf func(string, ...any)) *Proxy {
+func New(ln net.Listener, policy tend.Sched, logf logger.Logf) *Proxy {
 	switch policy {
 	case "", tend.SchedRoundRobin:
 		policy = tend.SchedRoundRobin
@@ -100,14 +101,11 @@ func New(ln net.Listener, policy tend.Sched, logf func(string, ...any)) *Proxy {
 	default:
 		panic(fmt.Sprintf("proxy: unknown policy %q", policy))
 	}
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Proxy{
 		ln:      ln,
 		policy:  policy,
-		logf:    logf,
+		logf:    logf.Or(),
 		ctx:     ctx,
 		cancel:  cancel,
 		done:    ctx.Done(),

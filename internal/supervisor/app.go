@@ -13,6 +13,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/logfile"
+	"github.com/tendhq/tend/internal/logger"
 	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/procexec"
 )
@@ -41,10 +42,10 @@ type Store interface {
 // Options configure an App. The zero value of each field is usable except
 // LogDir.
 type Options struct {
-	LogDir string                        // where per-instance log files go unless the spec names them
-	RunDir string                        // private directory for NOTIFY_SOCKETs; "" disables sd_notify
-	NewID  func() int                    // allocates global instance ids; nil counts from 0
-	Logf   func(format string, a ...any) // the daemon's log; nil discards
+	LogDir string      // where per-instance log files go unless the spec names them
+	RunDir string      // private directory for NOTIFY_SOCKETs; "" disables sd_notify
+	NewID  func() int  // allocates global instance ids; nil counts from 0
+	Logf   logger.Logf // the daemon's log; nil discards
 	// Start starts a process; nil means procexec.Start.
 	Start func(procexec.Cmd) (Proc, error)
 	// Shim is the tend executable, re-executed as the LISTEN_PID shim in
@@ -194,9 +195,7 @@ func (opt Options) withDefaults() Options {
 	if opt.Start == nil {
 		opt.Start = func(c procexec.Cmd) (Proc, error) { return procexec.Start(c) }
 	}
-	if opt.Logf == nil {
-		opt.Logf = func(string, ...any) {}
-	}
+	opt.Logf = opt.Logf.Or()
 	if opt.NewID == nil {
 		n := 0
 		opt.NewID = func() int { n++; return n - 1 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/activation"
+	"github.com/tendhq/tend/internal/logger"
 	"github.com/tendhq/tend/internal/nodecluster"
 	"github.com/tendhq/tend/internal/nodeipc"
 	"github.com/tendhq/tend/internal/procexec"
@@ -87,7 +88,7 @@ func bindPort(spec *tend.AppSpec) (*net.TCPListener, error) {
 
 // start starts what serves the app's connections: the proxy, and the
 // primary that speaks every instance's message channel.
-func (sh *share) start(res Resolved, logf func(string, ...any)) {
+func (sh *share) start(res Resolved, logf logger.Logf) {
 	if res.Mode == tend.ModeProxy {
 		sh.px = proxy.New(sh.ln, res.Sched, logf)
 		go sh.px.Serve()

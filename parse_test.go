@@ -207,3 +207,19 @@ func TestSplitWords(t *testing.T) {
 		})
 	}
 }
+
+func TestJoinWords(t *testing.T) {
+	for _, words := range [][]string{
+		{"node", "--title", "my api", "app.js"},
+		{"a'b", `c"d`, "", "$HOME", `back\slash`, "*.js"},
+		{},
+	} {
+		got, err := SplitWords(JoinWords(words))
+		if err != nil || !reflect.DeepEqual(got, words) && len(words) > 0 {
+			t.Errorf("SplitWords(JoinWords(%q)) = %q, %v", words, got, err)
+		}
+	}
+	if got := JoinWords([]string{"node", "--title", "my api"}); got != "node --title 'my api'" {
+		t.Errorf("JoinWords = %q", got)
+	}
+}

@@ -318,7 +318,7 @@ func list(f func(*AppSpec) *[]string, check func([]string) error) codec {
 			}
 			return nil
 		},
-		show: func(s *AppSpec) string { return strings.Join(*f(s), " ") },
+		show: func(s *AppSpec) string { return JoinWords(*f(s)) },
 	}
 	if check != nil {
 		c.check = func(s *AppSpec) error { return check(*f(s)) }

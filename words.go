@@ -75,3 +75,22 @@ func split(s string, commas bool) ([]string, error) {
 	}
 	return out, nil
 }
+
+// JoinWords is the inverse of SplitWords: the words as one command line,
+// each quoted when a shell would split or expand it.
+func JoinWords(words []string) string {
+	var b strings.Builder
+	for i, w := range words {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if w != "" && !strings.ContainsAny(w, " \t\n\r'\"\\$`*?[]{}()<>|&;#~!") {
+			b.WriteString(w)
+			continue
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(w, "'", `'\''`))
+		b.WriteByte('\'')
+	}
+	return b.String()
+}

@@ -37,7 +37,7 @@ func (e *env) printDescribe(a tend.App) {
 	if a.ScriptPath != "" {
 		kv("script path", a.ScriptPath)
 	}
-	kv("command", strings.Join(a.Command, " "))
+	kv("command", tend.JoinWords(a.Command))
 	kv("created", a.CreatedAt.Local().Format(time.RFC3339))
 	chosen := map[string]string{"exec_mode": string(a.Mode), "sched": string(a.Sched), "instances": strconv.Itoa(len(a.Instances))}
 	for _, g := range tend.Groups {
@@ -54,7 +54,8 @@ func (e *env) printDescribe(a tend.App) {
 			switch {
 			case given:
 				kv(label, v)
-			case a.Mode == tend.ModeFork && (st.Key == "sched" || st.Key == "host"):
+			case st.Key == "sched" && a.Mode == tend.ModeFork, st.Key == "host" && s.Port == 0:
+				// They apply only to a port the instances share.
 			case chosen[st.Key] != "":
 				kv(label, chosen[st.Key]+e.paint(grey, " (chosen)"))
 			case v != "":

@@ -231,7 +231,9 @@ func (a *App) newSlot(id, index int) (*slot, error) {
 		Compress: a.spec.LogCompress || d.Compress,
 	})
 	if err != nil {
-		return nil, tend.Errorf(tend.EINVALID, "app %s: opening log files: %v", a.spec.Name, err)
+		// Only its options can fail it (a file that cannot be written is
+		// a problem the instance shows, not a failed start).
+		return nil, tend.Causef(err, tend.EINVALID, "app %s: log settings: %v", a.spec.Name, err)
 	}
 	s.sink = sink
 	return s, nil

@@ -101,41 +101,8 @@ const gcPercent = 50
 // tells systemd about the daemon (sd_notify: through the keeper, systemd's
 // main process, when there is one).
 func Run(home string, ready func(sdNotify func(string) error)) (err error) {
-	// The daemon's live heap is a megabyte or two and it idles most of the
-	// time, so Go's default target (collect at twice the live heap, 4 MB at
-	// least) would keep about as much garbage as data resident. Half of
-	// that keeps ~2 MB less for a few more short collections while apps
-	// flood their logs (BENCHMARKS.md). GOGC in the environment still wins.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	// One P, like Node's single-threaded primary: the daemon's work comes
-	// in small events (a connection to hand off, a line of output, an API
-	// call), and on a second P each one costs a cross-thread wake-up and
-	// work stealing. Side by side on 2 cores this cut the CPU per
-	// round-robin hand-off by a sixth and made proxy mode faster too
-	// (BENCHMARKS.md). Blocking syscalls still run beside it: Go hands the
-	// P on. GOMAXPROCS in the environment still wins.
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
-	}
-	readyFD := os.Getenv(ReadyFDEnv)
-	os.Unsetenv(ReadyFDEnv)
-	keep := []int{}
-	for _, v := range []string{readyFD, os.Getenv(keeper.FDEnv)} {
-		if n, err := strconv.Atoi(v); err == nil {
-			keep = append(keep, n)
-		}
-	}
-	procexec.CloseOnExecAll(keep...)
-	report := func(msg string) {
-		if n, e := strconv.Atoi(readyFD); e == nil {
-			f := os.NewFile(uintptr(n), "ready")
-			f.WriteString(msg + "\n")
-			f.Close()
-			readyFD = ""
-		}
-	}
+	tuneRuntime()
+	report := readyReporter()
 	defer func() {
 		if err != nil {
 			report(err.Error())
@@ -170,21 +137,8 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 	if err := procexec.SetSubreaper(); err != nil {
 		slog.Warn("cannot become a child subreaper", "err", err)
 	}
-	if d.preloads, err = nodepreload.Write(tend.Home(home).Run()); err != nil {
+	if err := d.openServices(); err != nil {
 		return err
-	}
-	if d.poller, err = logfile.NewPoller(); err != nil {
-		return err
-	}
-	if addr := os.Getenv(PprofEnv); addr != "" {
-		if err := servePprof(addr); err != nil {
-			return fmt.Errorf("%s: %w", PprofEnv, err)
-		}
-	}
-	if settings.MetricsAddr != "" {
-		if err := d.serveMetrics(settings.MetricsAddr); err != nil {
-			return fmt.Errorf("metrics (TEND_METRICS_ADDR or metrics_addr in %s): %w", tend.Home(home).Settings(), err)
-		}
 	}
 	// Last of what can fail: the keeper keeps the control socket from
 	// here on, and a keeper with something to keep restarts its daemon.
@@ -205,6 +159,74 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 		ready(d.sdNotify)
 	}
 	return d.serve(l, sigs)
+}
+
+// tuneRuntime sets the daemon's GC target and Ps, unless the environment
+// does.
+func tuneRuntime() {
+	// The daemon's live heap is a megabyte or two and it idles most of the
+	// time, so Go's default target (collect at twice the live heap, 4 MB at
+	// least) would keep about as much garbage as data resident. Half of
+	// that keeps ~2 MB less for a few more short collections while apps
+	// flood their logs (BENCHMARKS.md). GOGC in the environment still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	// One P, like Node's single-threaded primary: the daemon's work comes
+	// in small events (a connection to hand off, a line of output, an API
+	// call), and on a second P each one costs a cross-thread wake-up and
+	// work stealing. Side by side on 2 cores this cut the CPU per
+	// round-robin hand-off by a sixth and made proxy mode faster too
+	// (BENCHMARKS.md). Blocking syscalls still run beside it: Go hands the
+	// P on. GOMAXPROCS in the environment still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+}
+
+// readyReporter takes the fd a CLI that started the daemon waits on
+// (ReadyFDEnv), closes every other inherited fd but the keeper's, and
+// returns what reports to the CLI once: "ok" or why the start failed.
+func readyReporter() func(msg string) {
+	readyFD := os.Getenv(ReadyFDEnv)
+	os.Unsetenv(ReadyFDEnv)
+	keep := []int{}
+	for _, v := range []string{readyFD, os.Getenv(keeper.FDEnv)} {
+		if n, err := strconv.Atoi(v); err == nil {
+			keep = append(keep, n)
+		}
+	}
+	procexec.CloseOnExecAll(keep...)
+	return func(msg string) {
+		if n, e := strconv.Atoi(readyFD); e == nil {
+			f := os.NewFile(uintptr(n), "ready")
+			f.WriteString(msg + "\n")
+			f.Close()
+			readyFD = ""
+		}
+	}
+}
+
+// openServices writes the Node preloads and starts the log poller, and
+// the pprof and metrics servers when asked for.
+func (d *Daemon) openServices() (err error) {
+	if d.preloads, err = nodepreload.Write(tend.Home(d.home).Run()); err != nil {
+		return err
+	}
+	if d.poller, err = logfile.NewPoller(); err != nil {
+		return err
+	}
+	if addr := os.Getenv(PprofEnv); addr != "" {
+		if err := servePprof(addr); err != nil {
+			return fmt.Errorf("%s: %w", PprofEnv, err)
+		}
+	}
+	if d.settings.MetricsAddr != "" {
+		if err := d.serveMetrics(d.settings.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics (TEND_METRICS_ADDR or metrics_addr in %s): %w", tend.Home(d.home).Settings(), err)
+		}
+	}
+	return nil
 }
 
 // notifySignals catches what the daemon acts on: SIGINT and SIGTERM stop

@@ -36,7 +36,7 @@ const sampleEvery = time.Second
 
 // Daemon owns the apps of one tend home.
 //
-// Locking: mu guards the registry (apps, order, nextID, creating,
+// Locking: mu guards the registry (apps, pending, order, nextID, creating,
 // reserved, scaling, quitting). It is never held while an app's actor is
 // waited for, so it is always the last lock taken, except for the two
 // leaves below it: statsMu (the last CPU and memory sample) and the
@@ -53,7 +53,8 @@ type Daemon struct {
 	user    string
 
 	mu     sync.Mutex
-	apps   map[string]*supervisor.App // a nil value holds the name for a start in progress (claim)
+	apps    map[string]*supervisor.App // the apps that run, by name
+	pending map[string]bool            // names held by starts in flight (claim)
 	order  []string                   // creation order, for ls
 	nextID int
 
@@ -241,7 +242,7 @@ func notifySignals() chan os.Signal {
 func New(home string) *Daemon {
 	d := &Daemon{
 		home: home, log: slog.Default(), started: time.Now(),
-		apps: map[string]*supervisor.App{}, stats: map[int]procstat.Usage{},
+		apps: map[string]*supervisor.App{}, pending: map[string]bool{}, stats: map[int]procstat.Usage{},
 		quit: make(chan struct{}), quitting: make(chan struct{}), shutDone: make(chan struct{}),
 		creating: map[string]*supervisor.App{},
 		scaling:  map[*supervisor.App]int{},

@@ -114,6 +114,7 @@ func (d *Daemon) resurrect(ctx context.Context) (tend.ResurrectResult, error) {
 		name := da.Spec.Name
 		d.mu.Lock()
 		_, exists := d.apps[name]
+		exists = exists || d.pending[name]
 		d.mu.Unlock()
 		if exists {
 			res.Skipped = append(res.Skipped, name)

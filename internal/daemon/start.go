@@ -104,10 +104,10 @@ func (d *Daemon) prepare(specs []tend.AppSpec) (res []supervisor.Resolved, notes
 func (d *Daemon) claim(req tend.StartRequest) (replaced []*supervisor.App, held int, err error) {
 	for _, spec := range req.Apps {
 		a, exists := d.apps[spec.Name]
-		if !exists {
+		if !exists && !d.pending[spec.Name] {
 			continue
 		}
-		if a == nil || !req.Force {
+		if !exists || !req.Force {
 			return nil, 0, tend.Errorf(tend.ECONFLICT, "an app named %q already exists: pick another --name, use `tend restart %s`, or --force to replace it", spec.Name, spec.Name)
 		}
 		replaced = append(replaced, a)
@@ -117,7 +117,7 @@ func (d *Daemon) claim(req tend.StartRequest) (replaced []*supervisor.App, held 
 			continue
 		}
 		for _, a := range d.apps {
-			if a != nil && a.Spec().Port == spec.Port && !slices.Contains(replaced, a) {
+			if a.Spec().Port == spec.Port && !slices.Contains(replaced, a) {
 				return nil, 0, tend.Errorf(tend.ECONFLICT, "port %d is already used by the tend app %s (it keeps its port while stopped): tend delete %s, or choose another --port", spec.Port, a.Name(), a.Name())
 			}
 		}
@@ -125,14 +125,15 @@ func (d *Daemon) claim(req tend.StartRequest) (replaced []*supervisor.App, held 
 	if held, err = d.reserveStart(req.Apps, replaced); err != nil {
 		return nil, 0, err
 	}
-	if len(d.apps) == 0 {
+	if len(d.apps) == 0 && len(d.pending) == 0 {
 		d.nextID = 0
 	}
 	for _, spec := range req.Apps {
 		if _, exists := d.apps[spec.Name]; !exists {
 			d.order = append(d.order, spec.Name)
 		}
-		d.apps[spec.Name] = nil
+		delete(d.apps, spec.Name) // a replaced app stops next
+		d.pending[spec.Name] = true
 	}
 	return replaced, held, nil
 }
@@ -165,6 +166,7 @@ func (d *Daemon) launch(ctx context.Context, req tend.StartRequest, res []superv
 	d.reserved -= held
 	for _, a := range started {
 		d.apps[a.Name()] = a
+		delete(d.pending, a.Name())
 		delete(d.creating, a.Name())
 	}
 	return started, nil
@@ -180,6 +182,7 @@ func (d *Daemon) unclaim(ctx context.Context, req tend.StartRequest, started []*
 	d.reserved -= held
 	for _, spec := range req.Apps {
 		delete(d.apps, spec.Name)
+		delete(d.pending, spec.Name)
 		delete(d.creating, spec.Name)
 		d.order = slices.DeleteFunc(d.order, func(n string) bool { return n == spec.Name })
 	}

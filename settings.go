@@ -47,7 +47,10 @@ type Setting struct {
 	Invert bool
 	// Bare is the list that the flag alone, or true in a file, stands for
 	// (watch: "." watches the app's directory).
-	Bare    string
+	Bare string
+	// After makes it apply after the other settings, whatever the order
+	// they are written in: it depends on them (time on log_date_format).
+	After   bool
 	Kind    Kind
 	Group   string // the heading it appears under in describe and the README
 	Default string // what applies when it is not given, as help and describe say it
@@ -62,6 +65,7 @@ type codec struct {
 	set   func(s *AppSpec, in Input) error // parse in into s
 	check func(s *AppSpec) error           // is what s holds valid? the zero value always is
 	show  func(s *AppSpec) string          // what s holds, "" when unset
+	zero  func(s *AppSpec)                 // unsets it (Repair); nil for what a spec cannot lack
 }
 
 // Lookup returns the setting for a file key or one of its aliases.
@@ -139,6 +143,24 @@ func (st *Setting) Show(s *AppSpec) (string, bool) {
 	return st.Default, false
 }
 
+// Repair makes a stored spec valid (one from a dump, or run by an older
+// tend that checked less): each setting that fails its check goes back to
+// its default, and a note says so. What has no default (script, name,
+// cwd) stays for Validate to refuse.
+func (s *AppSpec) Repair() (notes []string) {
+	for i := range Settings {
+		st := &Settings[i]
+		if st.check == nil || st.zero == nil {
+			continue
+		}
+		if err := st.check(s); err != nil {
+			st.zero(s)
+			notes = append(notes, fmt.Sprintf("%s: %s: %v; using the default instead", s.Name, st.Key, err))
+		}
+	}
+	return notes
+}
+
 // Complete fills in what a spec built from flags or a file leaves to its
 // defaults: the working directory dir, one instance, the name of the
 // script. Every spec goes through it once, wherever it was written.
@@ -199,6 +221,7 @@ func text[T ~string](f func(*AppSpec) *T, parse func(string) (string, error)) co
 			return nil
 		},
 		show: func(s *AppSpec) string { return string(*f(s)) },
+		zero: func(s *AppSpec) { *f(s) = "" },
 	}
 	if parse != nil {
 		c.check = func(s *AppSpec) error {
@@ -232,6 +255,7 @@ func duration(f func(*AppSpec) *Duration) codec {
 			}
 			return ""
 		},
+		zero: func(s *AppSpec) { *f(s) = 0 },
 	}
 }
 
@@ -250,6 +274,7 @@ func size(f func(*AppSpec) *int64) codec {
 			}
 			return ""
 		},
+		zero: func(s *AppSpec) { *f(s) = 0 },
 	}
 }
 
@@ -272,6 +297,7 @@ func count(f func(*AppSpec) *int) codec {
 			}
 			return ""
 		},
+		zero: func(s *AppSpec) { *f(s) = 0 },
 	}
 }
 
@@ -308,6 +334,13 @@ func optFlag(f func(*AppSpec) **bool) codec {
 	}
 }
 
+// required marks a codec's field as one a spec cannot do without:
+// Repair leaves it to Validate.
+func required(c codec) codec {
+	c.zero = nil
+	return c
+}
+
 // list is a list of strings; check, if set, checks the items.
 func list(f func(*AppSpec) *[]string, check func([]string) error) codec {
 	c := codec{
@@ -319,6 +352,7 @@ func list(f func(*AppSpec) *[]string, check func([]string) error) codec {
 			return nil
 		},
 		show: func(s *AppSpec) string { return JoinWords(*f(s)) },
+		zero: func(s *AppSpec) { *f(s) = nil },
 	}
 	if check != nil {
 		c.check = func(s *AppSpec) error { return check(*f(s)) }

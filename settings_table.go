@@ -14,13 +14,16 @@ var Settings = []Setting{
 	// The app.
 	{Key: "name", Example: "api", Flag: "name", Short: "n", Kind: KindText, Group: "app", Default: "the script's name",
 		Help: "app name: a target of every command",
-		codec: text(func(s *AppSpec) *string { return &s.Name }, func(v string) (string, error) {
+		codec: required(text(func(s *AppSpec) *string { return &s.Name }, func(v string) (string, error) {
 			v = strings.TrimSpace(v)
 			return v, CheckName(v)
-		})},
+		}))},
 	{Key: "namespace", Example: "shop", Flag: "namespace", Kind: KindText, Group: "app",
 		Help: "a group of apps: a target of every command (tend restart <namespace>)",
 		codec: text(func(s *AppSpec) *string { return &s.Namespace }, func(v string) (string, error) {
+			if v == "" {
+				return v, nil // none
+			}
 			if err := CheckName(v); err != nil {
 				return v, fmt.Errorf("namespace %v", err)
 			}
@@ -28,12 +31,12 @@ var Settings = []Setting{
 		})},
 	{Key: "script", Example: "server.js", Aliases: []string{"exec", "cmd", "command"}, Kind: KindText, Group: "app",
 		Help: "what runs: a script, a program, or a command line (the argument of tend start)",
-		codec: text(func(s *AppSpec) *string { return &s.Script }, func(v string) (string, error) {
+		codec: required(text(func(s *AppSpec) *string { return &s.Script }, func(v string) (string, error) {
 			if strings.TrimSpace(v) == "" {
 				return v, errors.New("must not be empty")
 			}
 			return v, nil
-		})},
+		}))},
 	{Key: "args", Example: "--verbose", Kind: KindWords, Group: "app",
 		Help:  "arguments of the script (after -- on the command line)",
 		codec: list(func(s *AppSpec) *[]string { return &s.Args }, nil)},
@@ -60,6 +63,7 @@ var Settings = []Setting{
 				return err
 			},
 			check: func(s *AppSpec) error { return notNegative(int64(s.Instances)) },
+			zero:  func(s *AppSpec) { s.Instances, s.InstancesGiven = 1, false },
 			show: func(s *AppSpec) string {
 				if s.InstancesGiven {
 					return strconv.Itoa(s.Instances)
@@ -94,7 +98,7 @@ var Settings = []Setting{
 		codec: codec{
 			arg: "port",
 			set: func(s *AppSpec, in Input) (err error) {
-				if s.Port, err = parseInt(in.Text); err == nil {
+				if s.Port, err = parseInt(in.Text); err == nil && s.Port != 0 { // 0: none
 					err = checkPort(s.Port)
 				}
 				return err
@@ -105,6 +109,7 @@ var Settings = []Setting{
 				}
 				return checkPort(s.Port)
 			},
+			zero: func(s *AppSpec) { s.Port = 0 },
 			show: func(s *AppSpec) string {
 				if s.Port != 0 {
 					return strconv.Itoa(s.Port)
@@ -163,6 +168,7 @@ var Settings = []Setting{
 				return nil
 			},
 			show: func(s *AppSpec) string { return strings.Trim(fmt.Sprint(s.StopExitCodes), "[]") },
+			zero: func(s *AppSpec) { s.StopExitCodes = nil },
 		}},
 	{Key: "max_memory_restart", Example: "300M", Flag: "max-memory-restart", Kind: KindNumber, Group: "restarts",
 		Help:  "replace an instance above this memory, e.g. 300M",
@@ -212,15 +218,41 @@ var Settings = []Setting{
 		Help:  "variable incremented per instance, e.g. PORT",
 		codec: text(func(s *AppSpec) *string { return &s.IncrementVar }, envName)},
 
+	// Health.
+	{Key: "liveness_http", Example: "http://127.0.0.1:$PORT/healthz", Flag: "liveness-url", Kind: KindText, Group: "health",
+		Help:  "replace an instance when this URL stops answering 2xx ($PORT and the instance's variables expanded; the probe reaches that instance)",
+		codec: text(func(s *AppSpec) *string { return &s.LivenessHTTP }, httpURL)},
+	{Key: "liveness_tcp", Example: "127.0.0.1:$PORT", Flag: "liveness-tcp", Kind: KindText, Group: "health",
+		Help:  "replace an instance when this address stops accepting connections",
+		codec: text(func(s *AppSpec) *string { return &s.LivenessTCP }, hostPort)},
+	{Key: "liveness_exec", Example: "./healthcheck --quick", Flag: "liveness-exec", Kind: KindText, Group: "health",
+		Help:  "replace an instance when this command, run with its variables, stops exiting 0",
+		codec: text(func(s *AppSpec) *string { return &s.LivenessExec }, commandLine)},
+	{Key: "liveness_period", Example: "5s", Flag: "liveness-period", Kind: KindNumber, Group: "health", Default: DefaultLivenessPeriod.D().String(),
+		Help:  "time between two liveness probes of an instance",
+		codec: duration(func(s *AppSpec) *Duration { return &s.LivenessPeriod })},
+	{Key: "liveness_timeout", Example: "1s", Flag: "liveness-timeout", Kind: KindNumber, Group: "health", Default: DefaultLivenessTimeout.D().String(),
+		Help:  "a probe that takes longer fails",
+		codec: duration(func(s *AppSpec) *Duration { return &s.LivenessTimeout })},
+	{Key: "liveness_failure_threshold", Example: "2", Flag: "liveness-failure-threshold", Kind: KindNumber, Group: "health", Default: strconv.Itoa(DefaultLivenessFailures),
+		Help:  "failed probes in a row that replace the instance",
+		codec: count(func(s *AppSpec) *int { return &s.LivenessFailures })},
+	{Key: "liveness_initial_delay", Example: "30s", Flag: "liveness-initial-delay", Kind: KindNumber, Group: "health",
+		Help:  "time after an instance is ready before its first probe",
+		codec: duration(func(s *AppSpec) *Duration { return &s.LivenessDelay })},
+	{Key: "watchdog", Example: "10s", Flag: "watchdog", Kind: KindNumber, Group: "health",
+		Help:  "the systemd watchdog: instances get WATCHDOG_USEC and must send WATCHDOG=1 (sd_notify) within it, or are replaced",
+		codec: duration(func(s *AppSpec) *Duration { return &s.Watchdog })},
+
 	// Logs.
 	{Key: "out_file", Example: "out.log", Aliases: []string{"out", "output", "out_log"}, Flag: "output", Short: "o", Kind: KindText, Group: "logs",
 		Default: "$TEND_HOME/logs/<name>-out-<i>.log",
 		Help:    "stdout log file, relative to the app's directory",
-		codec:   text(func(s *AppSpec) *string { return &s.OutFile }, nil)},
+		codec:   text(func(s *AppSpec) *string { return &s.OutFile }, homePath)},
 	{Key: "error_file", Example: "err.log", Aliases: []string{"error", "err", "err_file", "err_log"}, Flag: "error", Short: "e", Kind: KindText, Group: "logs",
 		Default: "$TEND_HOME/logs/<name>-error-<i>.log",
 		Help:    "stderr log file, relative to the app's directory",
-		codec:   text(func(s *AppSpec) *string { return &s.ErrorFile }, nil)},
+		codec:   text(func(s *AppSpec) *string { return &s.ErrorFile }, homePath)},
 	{Key: "merge_logs", Example: "true", Aliases: []string{"combine_logs"}, Flag: "merge-logs", Kind: KindSwitch, Group: "logs",
 		Help:  "one log file per app instead of per instance",
 		codec: boolean(func(s *AppSpec) *bool { return &s.MergeLogs })},
@@ -229,7 +261,7 @@ var Settings = []Setting{
 		codec: text(func(s *AppSpec) *string { return &s.LogDateFormat }, func(v string) (string, error) {
 			return GoLayout(v), nil
 		})},
-	{Key: "time", Example: "true", Flag: "time", Kind: KindSwitch, Group: "logs",
+	{Key: "time", Example: "true", Flag: "time", Kind: KindSwitch, Group: "logs", After: true,
 		Help: "prefix each line with the time (YYYY-MM-DDTHH:mm:ss unless log_date_format says otherwise)",
 		codec: codec{
 			set: func(s *AppSpec, in Input) error {
@@ -262,10 +294,41 @@ var Settings = []Setting{
 
 // Groups names the headings of Setting.Group, in order.
 var Groups = []struct{ ID, Title string }{
-	{"app", "app"}, {"port", "sharing a port"}, {"restarts", "restarts"}, {"stop", "stop and readiness"}, {"logs", "logs"},
+	{"app", "app"}, {"port", "sharing a port"}, {"restarts", "restarts"}, {"stop", "stop and readiness"}, {"health", "health"}, {"logs", "logs"},
 }
 
 func envName(v string) (string, error) { return v, CheckEnvName(v) }
+
+// homePath expands a leading ~/ to the home directory; other paths stay as
+// given (relative ones are under the app's directory).
+func homePath(v string) (string, error) {
+	if v == "~" || strings.HasPrefix(v, "~/") {
+		return absPath(v, ""), nil
+	}
+	return v, nil
+}
+
+// httpURL accepts an http:// or https:// URL ($VARs allowed).
+func httpURL(v string) (string, error) {
+	if strings.HasPrefix(v, "tcp://") {
+		return v, fmt.Errorf("%q: a TCP probe is liveness_tcp (--liveness-tcp host:port)", v)
+	}
+	return v, CheckURL(v)
+}
+
+// hostPort accepts host:port ($VARs allowed).
+func hostPort(v string) (string, error) {
+	return v, CheckURL("tcp://" + strings.TrimPrefix(v, "tcp://"))
+}
+
+// commandLine accepts a command line a shell would split.
+func commandLine(v string) (string, error) {
+	w, err := SplitWords(v)
+	if err == nil && len(w) == 0 {
+		err = errors.New("the command is empty")
+	}
+	return v, err
+}
 
 func checkPort(p int) error {
 	if p < 1 || p > 65535 {

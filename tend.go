@@ -149,6 +149,18 @@ type AppSpec struct {
 	ListenTimeout       Duration `json:"listen_timeout,omitempty"`
 	ReadyURL            string   `json:"ready_url,omitempty"`
 
+	// Health: a liveness probe (one of HTTP, TCP or a command) that
+	// replaces an instance after FailureThreshold failures in a row, and
+	// the systemd watchdog (WATCHDOG_USEC, WATCHDOG=1 pings expected).
+	LivenessHTTP     string   `json:"liveness_http,omitempty"` // http(s) URL, 2xx expected; $PORT and the instance's variables expanded
+	LivenessTCP      string   `json:"liveness_tcp,omitempty"`  // host:port that must accept
+	LivenessExec     string   `json:"liveness_exec,omitempty"` // a command line that must exit 0
+	LivenessPeriod   Duration `json:"liveness_period,omitempty"`
+	LivenessTimeout  Duration `json:"liveness_timeout,omitempty"`
+	LivenessFailures int      `json:"liveness_failure_threshold,omitempty"`
+	LivenessDelay    Duration `json:"liveness_initial_delay,omitempty"`
+	Watchdog         Duration `json:"watchdog,omitempty"`
+
 	// Instance variables.
 	InstanceVar  string `json:"instance_var,omitempty"`
 	IncrementVar string `json:"increment_var,omitempty"`
@@ -176,6 +188,19 @@ type AppSpec struct {
 	LogCompress bool  `json:"log_compress,omitempty"`
 }
 
+// Liveness defaults, Kubernetes's but for the timeout: a loaded machine
+// answers a trivial request in well under 2 s, rarely under 1.
+const (
+	DefaultLivenessPeriod   = Duration(10 * time.Second)
+	DefaultLivenessTimeout  = Duration(2 * time.Second)
+	DefaultLivenessFailures = 3
+)
+
+// HasLiveness reports whether the app has a liveness probe.
+func (s *AppSpec) HasLiveness() bool {
+	return s.LivenessHTTP != "" || s.LivenessTCP != "" || s.LivenessExec != ""
+}
+
 // Log rotation defaults, unless the app or the daemon's config.yaml says
 // otherwise: logs never fill a disk silently (PM2 needs a plug-in for
 // this), and 10 files of 10 MB keep days of history for most services.
@@ -197,7 +222,7 @@ type Exit struct {
 	Code     int       `json:"code"`             // -1 when killed by a signal
 	Signal   string    `json:"signal,omitempty"` // "SIGKILL", ...
 	UptimeMS int64     `json:"uptime_ms"`
-	Cause    string    `json:"cause"` // "crash", "exit" (code 0), "disconnect" (a Node worker that left by itself), "stop", "restart", "reload", "memory"
+	Cause    string    `json:"cause"` // "crash", "exit" (code 0), "disconnect" (a Node worker that left by itself), "stop", "restart", "reload", "memory", "unhealthy"
 }
 
 // Instance is one row of `tend ls`: one slot of an app and the process
@@ -219,6 +244,11 @@ type Instance struct {
 	Sched       Sched   `json:"sched,omitempty"`
 	Connections uint64  `json:"connections,omitempty"` // handed to this instance by tend
 	Ready       bool    `json:"ready"`
+	// Health is what its liveness probe or watchdog says: "healthy",
+	// "failing" (fewer failures than the threshold), "unhealthy" (being
+	// replaced); "" without either, or before the first answer.
+	Health        string `json:"health,omitempty"`
+	ProbeFailures int    `json:"probe_failures,omitempty"` // failed probes of the current process
 	// NextRestartMS is how long until a waiting instance restarts.
 	NextRestartMS int64 `json:"next_restart_ms,omitempty"`
 	LastExit      *Exit `json:"last_exit,omitempty"`
@@ -256,13 +286,14 @@ type Event struct {
 	Port     int       `json:"port,omitempty"`
 	LastExit *Exit     `json:"last_exit,omitempty"`
 	Problem  string    `json:"problem,omitempty"`
+	Health   string    `json:"health,omitempty"`
 	Lost     int       `json:"lost,omitempty"`
 }
 
 // EventOf is the event that reports in's state.
 func EventOf(in Instance, kind EventKind, t time.Time) Event {
 	return Event{Time: t, Kind: kind, App: in.Name, ID: in.ID, Instance: in.Instance, PID: in.PID,
-		Status: in.Status, Ready: in.Ready, Restarts: in.Restarts, Port: in.Port, LastExit: in.LastExit, Problem: in.Problem}
+		Status: in.Status, Ready: in.Ready, Restarts: in.Restarts, Port: in.Port, LastExit: in.LastExit, Problem: in.Problem, Health: in.Health}
 }
 
 // Resolved is what tend chose for an app from its spec: how its

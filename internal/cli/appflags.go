@@ -127,16 +127,21 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 		return f.fileSpecs(target, extra, wd)
 	}
 	s := tend.AppSpec{Script: target, Args: extra, BaseEnv: os.Environ()}
-	for _, v := range f.values {
-		if len(v.given) == 0 {
-			continue
-		}
-		in, err := v.input(wd)
-		if err == nil {
-			err = v.st.Apply(&s, in)
-		}
-		if err != nil {
-			return nil, usageErr("--%s: %v", v.st.Flag, errText(err))
+	for _, after := range []bool{false, true} {
+		for _, v := range f.values {
+			if len(v.given) == 0 || v.st.After != after {
+				continue
+			}
+			in, err := v.input(wd)
+			if in.Text == "" && in.List == nil && (v.st.Kind == tend.KindText || v.st.Kind == tend.KindNumber) {
+				continue // --name "$UNSET": as if not given
+			}
+			if err == nil {
+				err = v.st.Apply(&s, in)
+			}
+			if err != nil {
+				return nil, usageErr("--%s: %v", v.st.Flag, errText(err))
+			}
 		}
 	}
 	s.Complete(wd)

@@ -39,7 +39,10 @@ func (e *env) printDescribe(a tend.App) {
 	}
 	kv("command", tend.JoinWords(a.Command))
 	kv("created", a.CreatedAt.Local().Format(time.RFC3339))
-	chosen := map[string]string{"exec_mode": string(a.Mode), "sched": string(a.Sched), "instances": strconv.Itoa(len(a.Instances))}
+	chosen := map[string]string{"exec_mode": string(a.Mode), "sched": string(a.Sched), "instances": strconv.Itoa(s.Instances)}
+	if a.Mode == tend.ModeCluster {
+		chosen["host"] = "what the app's listen() asks for (every interface by default, as Node)"
+	}
 	for _, g := range tend.Groups {
 		if g.ID != "app" {
 			fmt.Fprintln(e.out, e.paint(bold, g.Title))
@@ -52,10 +55,14 @@ func (e *env) printDescribe(a tend.App) {
 			label := strings.ReplaceAll(st.Key, "_", " ")
 			v, given := st.Show(&s)
 			switch {
+			case given && chosen[st.Key] != "" && v != chosen[st.Key] && st.Key != "host" && st.Key != "instances":
+				kv(label, chosen[st.Key]+e.paint(grey, " (chosen; asked: "+v+")"))
 			case given:
 				kv(label, v)
 			case st.Key == "sched" && a.Mode == tend.ModeFork, st.Key == "host" && s.Port == 0:
 				// They apply only to a port the instances share.
+			case st.Key == "exp_backoff_restart_delay" && s.RestartDelay > 0:
+				// restart_delay applies instead.
 			case chosen[st.Key] != "":
 				kv(label, chosen[st.Key]+e.paint(grey, " (chosen)"))
 			case v != "":

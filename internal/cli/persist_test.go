@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -286,4 +287,37 @@ func TestWatchInsideTendHome(t *testing.T) {
 	h.await("replaced by watch", func(in []tend.Instance) bool {
 		return in[0].PID != before[0].PID && in[0].LastExit != nil && in[0].LastExit.Cause == "watch"
 	})
+}
+
+// A dump written by an older tend, which checked less, comes back: what
+// this one refuses goes back to its default, and a note says so.
+func TestResurrectOlderDump(t *testing.T) {
+	h := newHarness(t)
+	cwd := t.TempDir()
+	spec := map[string]any{
+		"name": "old", "script": h.self, "args": []string{"serve"}, "cwd": cwd, "instances": 1,
+		"exec_mode": "fork", "log_type": "text", "ready_url": "localhost:3000", "stop_exit_codes": []int{300},
+		"host": "localhost6", "instance_var": "A=B", "kill_timeout": 2000,
+		"base_env": h.env, // TEND_FAKE_APP: h.self is the app
+	}
+	b, _ := json.Marshal(map[string]any{"version": 1, "tend": "0.0.9", "apps": []any{map[string]any{"spec": spec}}})
+	if err := os.MkdirAll(h.home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.home, "dump.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := h.run("resurrect")
+	if code != 0 {
+		t.Fatalf("resurrect of an older dump: exit %d: %s", code, errOut)
+	}
+	for _, key := range []string{"log_type", "ready_url", "stop_exit_codes", "host", "instance_var"} {
+		if !strings.Contains(errOut, key) {
+			t.Errorf("no note about %s: %s", key, errOut)
+		}
+	}
+	h.await("online", allStatus(1, tend.StatusOnline))
+	if out := h.ok("describe", "old"); !strings.Contains(out, "kill timeout:") || !strings.Contains(out, "2s") {
+		t.Errorf("the valid settings were not kept:\n%s", out)
+	}
 }

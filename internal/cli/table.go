@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,11 +17,13 @@ import (
 // a terminal, aligned plain columns when piped.
 func (e *env) printTable(insts []tend.Instance) {
 	head := []string{"id", "name", "mode", "pid", "uptime", "↺", "status", "cpu", "mem", "user"}
-	cluster := false
+	cluster, health := false, false
 	for _, in := range insts {
-		if in.Port != 0 {
-			cluster = true
-		}
+		cluster = cluster || in.Port != 0
+		health = health || in.Health != ""
+	}
+	if health {
+		head = slices.Insert(head, 7, "health")
 	}
 	if cluster {
 		head = append(head, "port", "conns")
@@ -39,6 +42,9 @@ func (e *env) printTable(insts []tend.Instance) {
 		row := []string{
 			strconv.Itoa(in.ID), in.Name, modeLabel(in), pid, uptime(in), strconv.Itoa(in.Restarts),
 			status, fmt.Sprintf("%.0f%%", in.CPU), human.Bytes(in.Memory), in.User,
+		}
+		if health {
+			row = slices.Insert(row, 7, cmpOr(in.Health, "-"))
 		}
 		if cluster {
 			port, conns := "-", "-"

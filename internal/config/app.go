@@ -41,6 +41,11 @@ func decodeApp(file string, index int, n *yaml.Node, opt Options, dir string) (t
 	}
 
 	seen := map[string]*yaml.Node{} // canonical key -> key as written
+	var later []entry               // settings that apply after the others
+	es, err = blocks(es)
+	if err != nil {
+		return tend.AppSpec{}, nil, d.errAt(err, n, "")
+	}
 	for _, e := range es {
 		key := e.key.Value
 		if strings.HasPrefix(key, "env_") && len(key) > len("env_") {
@@ -61,14 +66,58 @@ func decodeApp(file string, index int, n *yaml.Node, opt Options, dir string) (t
 				key, prev.Value, prev.Line, d.label)
 		}
 		seen[st.Key] = e.key
+		if st.After {
+			later = append(later, e)
+			continue
+		}
 		if err := d.set(st, key, e.val); err != nil {
 			return tend.AppSpec{}, nil, d.errAt(err, e.val, key)
+		}
+	}
+	for _, e := range later {
+		st, _ := tend.Lookup(e.key.Value)
+		if err := d.set(st, e.key.Value, e.val); err != nil {
+			return tend.AppSpec{}, nil, d.errAt(err, e.val, e.key.Value)
 		}
 	}
 	if err := d.finish(n); err != nil {
 		return tend.AppSpec{}, nil, err
 	}
 	return d.spec, d.nameNode, nil
+}
+
+// blocks flattens blocks of settings: `liveness: {http: URL, period: 5s}`
+// is liveness_http and liveness_period, each key positioned where it is
+// written.
+func blocks(es []entry) ([]entry, error) {
+	out := make([]entry, 0, len(es))
+	for _, e := range es {
+		_, known := tend.Lookup(e.key.Value)
+		if known || e.val.Kind != yaml.MappingNode || !isBlock(e.key.Value) {
+			out = append(out, e)
+			continue
+		}
+		inner, err := entries(e.val)
+		if err != nil {
+			return nil, err
+		}
+		for _, ie := range inner {
+			k := *ie.key
+			k.Value = e.key.Value + "_" + ie.key.Value
+			out = append(out, entry{key: &k, val: ie.val})
+		}
+	}
+	return out, nil
+}
+
+// isBlock reports whether prefix_ starts the keys of some settings.
+func isBlock(prefix string) bool {
+	for _, st := range tend.Settings {
+		if strings.HasPrefix(st.Key, prefix+"_") {
+			return true
+		}
+	}
+	return false
 }
 
 // nameApp finds the app's name, given or derived from its script, before

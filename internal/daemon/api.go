@@ -36,7 +36,7 @@ func (d *Daemon) routes() http.Handler {
 		return d.update(req)
 	}))
 	mux.HandleFunc("POST /v1/start", handle(reply, func(ctx context.Context, req tend.StartRequest) (tend.ActionResult, error) {
-		notes, err := d.start(ctx, req)
+		notes, err := d.start(ctx, req, false)
 		return tend.ActionResult{Instances: d.instances(), Notes: notes}, err
 	}))
 	for _, action := range []string{"stop", "restart", "delete", "flush"} {

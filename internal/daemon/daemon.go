@@ -52,11 +52,11 @@ type Daemon struct {
 	started time.Time
 	user    string
 
-	mu     sync.Mutex
+	mu      sync.Mutex
 	apps    map[string]*supervisor.App // the apps that run, by name
 	pending map[string]bool            // names held by starts in flight (claim)
-	order  []string                   // creation order, for ls
-	nextID int
+	order   []string                   // creation order, for ls
+	nextID  int
 
 	statsMu sync.Mutex
 	stats   map[int]procstat.Usage // by pid

@@ -123,7 +123,7 @@ func (d *Daemon) resurrect(ctx context.Context) (tend.ResurrectResult, error) {
 		// Stopped is given even when empty: the saved state wins over
 		// autostart.
 		req := tend.StartRequest{Apps: []tend.AppSpec{da.Spec}, Stopped: map[string][]int{name: da.Stopped}}
-		n, err := d.start(ctx, req)
+		n, err := d.start(ctx, req, true)
 		if err != nil {
 			res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", name, err))
 			continue

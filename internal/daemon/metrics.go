@@ -12,7 +12,9 @@ func (d *Daemon) Snapshot() ([]metrics.InstanceStats, []metrics.AppStats) {
 	var insts []metrics.InstanceStats
 	var apps []metrics.AppStats
 	for _, a := range d.snapshotApps() {
-		as := metrics.AppStats{Name: a.Name(), Desired: a.Spec().Instances, Reloads: a.Reloads()}
+		spec := a.Spec()
+		as := metrics.AppStats{Name: a.Name(), Desired: spec.Instances, Reloads: a.Reloads(),
+			Probed: spec.HasLiveness() || spec.Watchdog > 0, Unhealthy: a.Unhealthy()}
 		for _, in := range d.withStats(a.Instances()) {
 			is := metrics.InstanceStats{Instance: in}
 			d.statsMu.Lock()

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -79,22 +80,44 @@ func chooseMode(s *tend.AppSpec, r *supervisor.Resolved) error {
 // it is (proxy mode probes each instance's own port). A warning, not an
 // error: apps saved with one must still come back at boot.
 func readyURLWarning(s *tend.AppSpec, mode tend.Mode) string {
-	if s.ReadyURL == "" || s.Port == 0 || (mode != tend.ModeCluster && mode != tend.ModeSocket) {
-		return ""
-	}
-	rest := s.ReadyURL
-	if _, after, ok := strings.Cut(rest, "://"); ok {
-		rest = after
-	}
-	hostport, _, _ := strings.Cut(rest, "/")
-	_, port, err := net.SplitHostPort(hostport)
-	if err != nil || (port != "$PORT" && port != "${PORT}" && port != strconv.Itoa(s.Port)) {
+	if s.ReadyURL == "" || (mode != tend.ModeCluster && mode != tend.ModeSocket) || !onSharedPort(s, s.ReadyURL) {
 		return ""
 	}
 	return fmt.Sprintf("%s: ready_url %s probes port %d, which every instance shares in %s mode: during a reload an old instance "+
 		"answers for the new one, which then counts as ready before it is; have the app say it is ready (sd_notify READY=1, or "+
 		"--wait-ready and process.send('ready')), probe a port of each instance's own, or use --exec-mode proxy, which probes each instance",
 		s.Name, s.ReadyURL, s.Port, mode)
+}
+
+// livenessWarning warns of a liveness probe of the port the instances
+// share in socket mode: the kernel picks which instance answers, so the
+// probe may judge one by another's answer. (Cluster mode hands the probe's
+// connection to the worker it judges; proxy mode probes each instance's
+// own port.)
+func livenessWarning(s *tend.AppSpec, mode tend.Mode) string {
+	target := cmp.Or(s.LivenessHTTP, s.LivenessTCP)
+	if mode != tend.ModeSocket || target == "" || !onSharedPort(s, target) {
+		return ""
+	}
+	return fmt.Sprintf("%s: the liveness probe %s reaches port %d, which every instance shares in socket mode: whichever instance "+
+		"the kernel picks answers for the one probed; use --liveness-exec, the watchdog (--watchdog), a port of each instance's own, "+
+		"or --exec-mode proxy, which probes each instance", s.Name, target, s.Port)
+}
+
+// onSharedPort reports whether a probe target (a URL or host:port) is the
+// app's shared port: the port itself, or $PORT, which is it in cluster
+// and socket modes.
+func onSharedPort(s *tend.AppSpec, target string) bool {
+	if s.Port == 0 {
+		return false
+	}
+	rest := target
+	if _, after, ok := strings.Cut(rest, "://"); ok {
+		rest = after
+	}
+	hostport, _, _ := strings.Cut(rest, "/")
+	_, port, err := net.SplitHostPort(hostport)
+	return err == nil && (port == "$PORT" || port == "${PORT}" || port == strconv.Itoa(s.Port))
 }
 
 // checkNodeCluster verifies, once per node binary, that tend can be its

@@ -16,9 +16,18 @@ func (d *Daemon) newID() int {
 }
 
 // start registers and launches the apps of req. Every spec is checked
-// before anything starts: a bad one starts none.
-func (d *Daemon) start(ctx context.Context, req tend.StartRequest) (notes []string, err error) {
-	res, notes, err := d.prepare(req.Apps)
+// before anything starts: a bad one starts none. Stored specs (a dump, the
+// apps --force was replacing) were checked by the tend that stored them,
+// maybe less strictly: what this one refuses in them goes back to its
+// default, said in a note, rather than losing the app.
+func (d *Daemon) start(ctx context.Context, req tend.StartRequest, stored bool) (notes []string, err error) {
+	if stored {
+		for i := range req.Apps {
+			notes = append(notes, req.Apps[i].Repair()...)
+		}
+	}
+	res, more, err := d.prepare(req.Apps)
+	notes = append(notes, more...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +97,7 @@ func (d *Daemon) prepare(specs []tend.AppSpec) (res []supervisor.Resolved, notes
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, n := range []string{note, readyURLWarning(spec, r.Mode)} {
+		for _, n := range []string{note, readyURLWarning(spec, r.Mode), livenessWarning(spec, r.Mode)} {
 			if n != "" {
 				notes = append(notes, n)
 			}
@@ -191,7 +200,7 @@ func (d *Daemon) unclaim(ctx context.Context, req tend.StartRequest, started []*
 	if len(previous) == 0 || quitting {
 		return err
 	}
-	if _, rerr := d.start(context.WithoutCancel(ctx), tend.StartRequest{Apps: previous}); rerr != nil {
+	if _, rerr := d.start(context.WithoutCancel(ctx), tend.StartRequest{Apps: previous}, true); rerr != nil {
 		d.log.Error("restoring the apps --force was replacing", "err", rerr)
 		return tend.Errorf(tend.ErrorCode(err), "%v; additionally, restoring the previous app failed: %v", err, rerr)
 	}

@@ -26,6 +26,10 @@ type AppStats struct {
 	// Reloads counts finished reloads since the app was created, by
 	// outcome ("ok", "failed"). A nil map exports no reload series.
 	Reloads map[string]int
+	// Probed says the app has a liveness probe or a watchdog; Unhealthy
+	// counts the instances replaced for failing them.
+	Probed    bool
+	Unhealthy int
 	// Connections is how many connections tend handed to this app's
 	// instances (the sum over instances); 0 in modes where the instances
 	// accept by themselves.
@@ -130,6 +134,43 @@ func writeTend(w *textWriter, instances []InstanceStats, apps []AppStats) {
 	perApp("tend_app_connections_total",
 		"Connections tend handed to the app's instances.", counter,
 		func(a AppStats) float64 { return float64(a.Connections) })
+	writeHealth(w, instances, labels, apps)
+}
+
+// writeHealth writes the families of liveness probes and watchdogs, for
+// the instances and apps that have one: none otherwise.
+func writeHealth(w *textWriter, instances []InstanceStats, labels [][]string, apps []AppStats) {
+	var probed []int
+	for i, in := range instances {
+		if in.Health != "" {
+			probed = append(probed, i)
+		}
+	}
+	if len(probed) > 0 {
+		w.family("tend_instance_healthy",
+			"Whether the instance's liveness probe or watchdog passes (1) or not (0).", gauge)
+		for _, i := range probed {
+			w.sample(bool01(instances[i].Health == "healthy"), labels[i]...)
+		}
+		w.family("tend_instance_probe_failures_total",
+			"Failed liveness probes of the instance's current process.", counter)
+		for _, i := range probed {
+			w.sample(float64(instances[i].ProbeFailures), labels[i]...)
+		}
+	}
+	var checked []AppStats
+	for _, a := range apps {
+		if a.Probed {
+			checked = append(checked, a)
+		}
+	}
+	if len(checked) > 0 {
+		w.family("tend_app_unhealthy_replacements_total",
+			"Instances of the app replaced because their liveness probe or watchdog failed.", counter)
+		for _, a := range checked {
+			w.sample(float64(a.Unhealthy), "app", a.Name)
+		}
+	}
 }
 
 func bool01(b bool) float64 {

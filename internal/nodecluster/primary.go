@@ -66,6 +66,7 @@ type Primary struct {
 	workers   map[int]*worker
 	listeners map[string]*listener
 	pending   map[int64]*handoff       // RR newconn awaiting {ack, accepted}
+	probes    map[int64]chan bool      // Dial's newconn awaiting its answer
 	binding   map[string]chan struct{} // keys being bound; closed when done
 	closed    bool
 
@@ -102,6 +103,7 @@ func New(opt Options) *Primary {
 		workers:   map[int]*worker{},
 		listeners: map[string]*listener{},
 		pending:   map[int64]*handoff{},
+		probes:    map[int64]chan bool{},
 		binding:   map[string]chan struct{}{},
 	}
 	switch p.sched {

@@ -411,6 +411,9 @@ func (l *listener) newconn(seq int64) []byte {
 func (p *Primary) answered(w *worker, seq int64, accepted bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.probeAnswered(seq, accepted) {
+		return
+	}
 	h := p.pending[seq]
 	if h == nil || h.w != w.id {
 		return

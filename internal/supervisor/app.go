@@ -101,20 +101,21 @@ type App struct {
 	quit chan struct{}
 
 	// Owned by the actor goroutine.
-	spec       tend.AppSpec
-	res        Resolved
-	slots      []*slot
-	exits      []tend.Exit
-	nextWID    int // worker ids: one per process, unique in the app
-	reloading  bool
-	closing    bool // Close began: nothing starts any more
-	schedMu    sync.Mutex
-	schedStop  chan struct{} // ends the cron and watch loops of the spec in force
-	lastReload *tend.ReloadReport
-	reloads    map[string]int // by outcome
-	ended      []*run         // processes that ended, to release once written down
-	written    []byte         // the State last written
-	gone       bool           // deleted: its State is removed and not written again
+	spec           tend.AppSpec
+	res            Resolved
+	slots          []*slot
+	exits          []tend.Exit
+	nextWID        int // worker ids: one per process, unique in the app
+	reloading      bool
+	closing        bool // Close began: nothing starts any more
+	schedMu        sync.Mutex
+	schedStop      chan struct{} // ends the cron and watch loops of the spec in force
+	lastReload     *tend.ReloadReport
+	reloads        map[string]int // by outcome
+	unhealthyCount int            // instances replaced for failing their probe or watchdog
+	ended          []*run         // processes that ended, to release once written down
+	written        []byte         // the State last written
+	gone           bool           // deleted: its State is removed and not written again
 	// closingWritten: the State written last says a delete is under way.
 	closingWritten bool
 
@@ -145,6 +146,7 @@ type slot struct {
 	restartTimer *time.Timer
 	restartAt    time.Time
 	handedBefore uint64 // connections handed to this slot's past processes
+	unhealthy    int    // processes replaced as unhealthy in a row, with no passed probe between
 	// output holds, per process started, a channel closed once its
 	// stdout and stderr reached EOF: all it wrote is in the sink.
 	output []chan struct{}

@@ -70,13 +70,13 @@ func TestBackoffTiming(t *testing.T) {
 		if len(starts) != 4 {
 			t.Fatalf("%d starts, want 4 (max_restarts unstable exits)", len(starts))
 		}
-		// gap = 10 ms of run + the backoff delay, plus up to a fifth
+		// gap = 10 ms of run + the backoff delay, less up to a fifth
 		// of it (jitter)
 		backoff := []time.Duration{100 * time.Millisecond, 150 * time.Millisecond, 225 * time.Millisecond}
 		for i, b := range backoff {
 			run := 10 * time.Millisecond
-			if got := starts[i+1].Sub(starts[i]); got < run+b || got >= run+b+b/5 {
-				t.Errorf("gap %d = %v, want %v to %v", i, got, run+b, run+b+b/5)
+			if got := starts[i+1].Sub(starts[i]); got <= run+b-b/5 || got > run+b {
+				t.Errorf("gap %d = %v, want %v to %v", i, got, run+b-b/5, run+b)
 			}
 		}
 		if in.Restarts != 3 {

@@ -17,7 +17,7 @@ import (
 var stripped = []string{
 	"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
 	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID",
-	"NOTIFY_SOCKET", "TEND_APP", "TEND_INSTANCE", "TEND_ID", "TEND_WORKER_ID", "TEND_CHANNEL_FD", "TEND_DRAIN_MS",
+	"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "TEND_APP", "TEND_INSTANCE", "TEND_ID", "TEND_WORKER_ID", "TEND_CHANNEL_FD", "TEND_DRAIN_MS",
 	procexec.MarkerEnv,
 }
 
@@ -62,6 +62,11 @@ func instanceEnv(spec *tend.AppSpec, index, id, wid int, extra map[string]string
 	m["TEND_ID"] = strconv.Itoa(id)
 	m["TEND_WORKER_ID"] = strconv.Itoa(wid)
 	m["TEND_DRAIN_MS"] = strconv.FormatInt(drainGrace(spec).Milliseconds(), 10)
+	if d := spec.Watchdog.D(); d > 0 {
+		// No WATCHDOG_PID: sd_notify clients then take it as theirs
+		// whatever their pid (a shell script's child, say).
+		m["WATCHDOG_USEC"] = strconv.FormatInt(d.Microseconds(), 10)
+	}
 	if v := spec.IncrementVar; v != "" {
 		base, _ := strconv.Atoi(m[v])
 		m[v] = strconv.Itoa(base + index)

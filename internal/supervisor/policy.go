@@ -25,14 +25,15 @@ type decision struct {
 	backoff  time.Duration // current exponential delay, kept for the next exit
 }
 
-// jitter lengthens a restart delay by up to a fifth, at random, so that
+// jitter shortens a restart delay by up to a fifth, at random, so that
 // the instances of an app that crashed together (a bad deploy, a lost
-// database) do not restart in lockstep and crash together again.
+// database) do not restart in lockstep and crash together again. Shorter,
+// not longer: the delay and its cap stay upper bounds.
 func jitter(d time.Duration) time.Duration {
 	if d < 5 {
 		return d
 	}
-	return d + rand.N(d/5)
+	return d - rand.N(d/5)
 }
 
 // decide applies the restart policy to an exit. unstable and backoff are

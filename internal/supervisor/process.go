@@ -86,6 +86,7 @@ func (a *App) launch(s *slot) (*run, error) {
 	s.output = append(slices.DeleteFunc(s.output, isClosed), r.out)
 	r.proc, r.started, r.probe = p, time.Now(), probe
 	a.watchReady(r, cmd.Env)
+	a.watchHealth(r, cmd.Env)
 	a.watchExit(r)
 	return r, nil
 }
@@ -150,6 +151,9 @@ func (a *App) exited(r *run, gone time.Time) {
 		r.killTimer.Stop()
 	}
 	r.exited = true
+	if r.health.dog != nil {
+		r.health.dog.Stop()
+	}
 	ex := tend.Exit{Time: now, Code: st.Code, Signal: st.SignalName(), UptimeMS: up.Milliseconds()}
 	r.failReady(fmt.Errorf("exited (%s) after %s, before it was ready", st, up.Round(time.Millisecond)))
 	switch {

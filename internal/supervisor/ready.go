@@ -43,6 +43,8 @@ type run struct {
 	waiters    []chan struct{} // closed at exit
 	onReady    []chan error    // told once: nil when ready, why not otherwise
 	notify     *notify.Server
+	prober     *prober // its liveness probe, nil without one
+	health     health
 }
 
 func (r *run) done() {
@@ -148,6 +150,9 @@ func (a *App) serveNotify(r *run, srv *notify.Server) {
 			if m.Ready {
 				a.post(func() { a.markReady(r, "notify") })
 			}
+			if v := m.Fields["WATCHDOG"]; v != "" {
+				a.post(func() { a.pinged(r, v) })
+			}
 		}
 	}()
 }
@@ -220,6 +225,7 @@ func (a *App) markReady(r *run, by string) {
 	}
 	r.ready, r.readyBy, r.readyAt = true, by, time.Now()
 	a.share.ready(r.wid, r.probe)
+	a.startProbes(r)
 	r.failReady(nil)
 	if s := r.slot; r == s.cur && s.status == tend.StatusLaunching {
 		s.status = tend.StatusOnline

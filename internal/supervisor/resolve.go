@@ -55,8 +55,8 @@ func Resolve(spec *tend.AppSpec) (Resolved, error) {
 	if statErr != nil && strings.ContainsAny(script, " \t") {
 		// "python3 app.py": a command line, split into words.
 		words, err := tend.SplitWords(script)
-		if err != nil || len(words) == 0 {
-			return Resolved{}, tend.Errorf(tend.EINVALID, "app %s: script %q: %v", spec.Name, script, err)
+		if err != nil {
+			words = strings.Fields(script) // an unbalanced quote: as an older tend took it
 		}
 		prog, err := lookPath(words[0], pathEnv, cwd)
 		if err != nil {

@@ -18,8 +18,10 @@ import (
 )
 
 // StateVersion is the version of State. A daemon takes back states of
-// its own version and older ones it knows.
-const StateVersion = 1
+// its own version and older ones it knows. 2: the daemon's choice of
+// mode and scheduling is in Res; in 1 it overwrote the spec's, which a
+// daemon reading 1 only would take for the user's.
+const StateVersion = 2
 
 // State is what an app writes down after every change, so that a daemon
 // that takes over from this one (after a crash, a kill or an upgrade)

@@ -27,6 +27,7 @@ func (a *App) publish() {
 		iv := instView{restartAt: s.restartAt, before: s.handedBefore}
 		if r := s.cur; r != nil {
 			in.PID, in.Ready = r.proc.PID(), r.ready
+			in.Health, in.ProbeFailures = r.health.state, r.health.total
 			in.Port = cmp.Or(a.spec.Port, r.listenPort)
 			iv.started = r.started
 		}
@@ -56,7 +57,7 @@ func (a *App) emitChanges(old *[]instView, cur []instView) {
 	}
 	changed := func(o, in tend.Instance) bool {
 		return o.PID != in.PID || o.Status != in.Status || o.Ready != in.Ready ||
-			o.Restarts != in.Restarts || o.Problem != in.Problem || o.Port != in.Port ||
+			o.Restarts != in.Restarts || o.Problem != in.Problem || o.Port != in.Port || o.Health != in.Health ||
 			o.LastExit != in.LastExit // a new *Exit on every exit, also of a retired process
 	}
 	if len(prev) == len(cur) && slices.EqualFunc(prev, cur, func(o, c instView) bool { return o.ID == c.ID }) {

@@ -204,6 +204,9 @@ func (m *Model) row(it item, selected bool, c columns, w int) string {
 	if it.inst != nil {
 		in := it.inst
 		status, st = string(in.Status), statusStyle(in.Status)
+		if in.Status == tend.StatusOnline && (in.Health == "failing" || in.Health == "unhealthy") {
+			status, st = in.Health, stYellow // its probe or watchdog says so
+		}
 		up = "-"
 		if in.PID != 0 {
 			up = human.Duration(time.Duration(in.UptimeMS) * time.Millisecond)
@@ -360,6 +363,9 @@ func (m *Model) details(it item, ok bool, w int, wide bool) []string {
 		last += stYellow.Render(" · restart in " + human.Duration(time.Duration(it.inst.NextRestartMS)*time.Millisecond))
 	}
 	out = append(out, kv("exit", last))
+	if it.inst != nil && it.inst.Health != "" {
+		out = append(out, kv("health", it.inst.Health))
+	}
 	if problem != "" {
 		out = append(out, kv("problem", stYellow.Render(problem)))
 	}

@@ -1,0 +1,240 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/testport"
+)
+
+func healthApp(t *testing.T) string {
+	return filepath.Join(repoRoot(t), "internal", "cli", "testdata", "health.js")
+}
+
+// healthy reports whether n instances are online and their probes pass.
+func healthy(n int) func([]tend.Instance) bool {
+	return func(insts []tend.Instance) bool {
+		if len(insts) != n {
+			return false
+		}
+		for _, in := range insts {
+			if in.Status != tend.StatusOnline || in.Health != "healthy" {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// replaced reports whether instance index runs a process other than pid,
+// online and healthy.
+func replaced(index, pid int) func([]tend.Instance) bool {
+	return func(insts []tend.Instance) bool {
+		for _, in := range insts {
+			if in.Instance == index {
+				return in.PID != 0 && in.PID != pid && in.Status == tend.StatusOnline && in.Health == "healthy"
+			}
+		}
+		return false
+	}
+}
+
+// An instance whose /health turns to 500 is replaced, in cluster mode
+// (the probe's connection handed to that worker) and in proxy mode ($PORT
+// is the instance's own); the other instance is left alone. With a
+// command for a probe too.
+func TestLivenessReplacesFailingInstance(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		probe []string
+	}{
+		{"cluster", []string{"--liveness-url", "http://127.0.0.1:$APP_PORT/health"}},
+		{"proxy", []string{"--exec-mode", "proxy", "--liveness-url", "http://127.0.0.1:$PORT/health"}},
+		{"exec", []string{"--liveness-exec", "test ! -e ${HEALTH_FILE}-${NODE_APP_INSTANCE}"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			port := testport.Free(t)
+			flag := filepath.Join(t.TempDir(), "unwell")
+			h.env = append(h.env, "HEALTH_FILE="+flag, "APP_PORT="+strconv.Itoa(port))
+			args := append([]string{"start", healthApp(t), "--name", "hc", "-i", "2", "--port", strconv.Itoa(port),
+				"--liveness-period", "100ms", "--liveness-failure-threshold", "3"}, tc.probe...)
+			h.ok(args...)
+			before := h.await("healthy", healthy(2))
+			if err := os.WriteFile(flag+"-1", nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h.await("instance 1 unhealthy", func(insts []tend.Instance) bool { return insts[1].Health == "unhealthy" })
+			os.Remove(flag + "-1")
+			after := h.await("instance 1 replaced", replaced(1, before[1].PID))
+			if after[0].PID != before[0].PID || after[0].Restarts != 0 {
+				t.Errorf("instance 0 was touched: %+v", after[0])
+			}
+			apps := describeApp(t, h, "hc")
+			if x := apps.Exits; len(x) == 0 || x[len(x)-1].Cause != "unhealthy" {
+				t.Errorf("last exits %+v, want one with cause unhealthy", x)
+			}
+		})
+	}
+}
+
+// A probe that fails every other time, below the threshold of 2 in a row,
+// replaces nothing.
+func TestLivenessFlappingBelowThreshold(t *testing.T) {
+	h := newHarness(t)
+	port := testport.Free(t)
+	h.env = append(h.env, "FLAP=1", "HEALTH_FILE=/nonexistent")
+	h.ok("start", healthApp(t), "--name", "flap", "--port", strconv.Itoa(port), "-i", "1", "--exec-mode", "proxy",
+		"--liveness-url", "http://127.0.0.1:$PORT/health", "--liveness-period", "50ms", "--liveness-failure-threshold", "2")
+	first := h.await("online", allStatus(1, tend.StatusOnline))[0]
+	last := h.await("ten failed probes", func(insts []tend.Instance) bool { return insts[0].ProbeFailures >= 10 })[0]
+	if last.PID != first.PID || last.Restarts != 0 || last.Health == "unhealthy" {
+		t.Errorf("a probe failing every other time replaced the instance: %+v", last)
+	}
+}
+
+// A Python service that pings WATCHDOG=1 (sd_notify, standard library
+// only) and then stops pinging is replaced.
+func TestWatchdog(t *testing.T) {
+	h := newHarness(t)
+	stall := filepath.Join(t.TempDir(), "stall")
+	h.env = append(h.env, "STALL_FILE="+stall)
+	py := filepath.Join(repoRoot(t), "internal", "cli", "testdata", "watchdog.py")
+	h.ok("start", py, "--name", "dog", "--watchdog", "600ms")
+	first := h.await("healthy", healthy(1))[0]
+	if err := os.WriteFile(stall, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.await("unhealthy", func(insts []tend.Instance) bool { return insts[0].Health == "unhealthy" })
+	os.Remove(stall)
+	h.await("replaced", replaced(0, first.PID))
+	if x := describeApp(t, h, "dog").Exits; len(x) == 0 || x[len(x)-1].Cause != "unhealthy" {
+		t.Errorf("last exits %+v, want one with cause unhealthy", x)
+	}
+}
+
+// An instance stopped with SIGSTOP, one of two under a bounded load of new
+// connections: it is replaced, and no request sent after it was found
+// unhealthy fails; those sent while it was stopped are counted.
+func TestLivenessStoppedInstanceUnderLoad(t *testing.T) {
+	h := newHarness(t)
+	port := testport.Free(t)
+	h.env = append(h.env, "HEALTH_FILE=/nonexistent")
+	const period, threshold = 200 * time.Millisecond, 2
+	h.ok("start", healthApp(t), "--name", "hc", "-i", "2", "--port", strconv.Itoa(port), "--kill-timeout", "1s",
+		"--liveness-url", fmt.Sprintf("http://127.0.0.1:%d/health", port), "--liveness-timeout", "300ms",
+		"--liveness-period", period.String(), "--liveness-failure-threshold", strconv.Itoa(threshold))
+	before := h.await("healthy", healthy(2))
+	l := startTimedLoad(fmt.Sprintf("http://127.0.0.1:%d/", port), 4)
+	defer l.end()
+	l.until(t, 50)
+	stopped := time.Now()
+	syscall.Kill(before[1].PID, syscall.SIGSTOP)
+	defer syscall.Kill(before[1].PID, syscall.SIGCONT)
+	h.await("instance 1 unhealthy", func(insts []tend.Instance) bool { return insts[1].Health == "unhealthy" })
+	detected := time.Now()
+	h.await("instance 1 replaced", replaced(1, before[1].PID))
+	ready := time.Now()
+	l.until(t, 50)
+	l.end()
+	t.Logf("detected %s after SIGSTOP (period %s x %d), replaced %s later", detected.Sub(stopped).Round(time.Millisecond),
+		period, threshold, ready.Sub(detected).Round(time.Millisecond))
+	var early, late []error
+	for _, r := range l.results {
+		switch {
+		case r.err == nil:
+		case r.start.Before(detected):
+			early = append(early, r.err)
+		default:
+			late = append(late, r.err)
+		}
+	}
+	t.Logf("%d requests; %d failed of those sent before detection: %v", len(l.results), len(early), early)
+	if len(late) > 0 {
+		t.Errorf("%d requests sent after detection failed: %v", len(late), late)
+	}
+}
+
+// timedLoad sends requests on new connections and records when each
+// began and how it ended.
+type timedLoad struct {
+	mu      sync.Mutex
+	results []result
+	ok      int
+	stop    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+type result struct {
+	start time.Time
+	err   error
+}
+
+func startTimedLoad(url string, conc int) *timedLoad {
+	l := &timedLoad{stop: make(chan struct{})}
+	for range conc {
+		l.wg.Go(func() {
+			for n := 0; n < 100_000; n++ { // bounded, whatever happens
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				start := time.Now()
+				_, err := get(url)
+				l.mu.Lock()
+				l.results = append(l.results, result{start, err})
+				if err == nil {
+					l.ok++
+				}
+				l.mu.Unlock()
+			}
+		})
+	}
+	return l
+}
+
+// until waits for n more answered requests.
+func (l *timedLoad) until(t *testing.T, n int) {
+	t.Helper()
+	l.mu.Lock()
+	target := l.ok + n
+	l.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l.mu.Lock()
+		ok := l.ok
+		l.mu.Unlock()
+		if ok >= target {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("load stalled at %d answered requests", ok)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (l *timedLoad) end() {
+	l.once.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
+// describeApp is `tend describe app --json`'s one app.
+func describeApp(t *testing.T, h *harness, app string) tend.App {
+	t.Helper()
+	var apps []tend.App
+	if err := json.Unmarshal([]byte(h.ok("describe", app, "--json")), &apps); err != nil || len(apps) != 1 {
+		t.Fatalf("describe %s: %v", app, err)
+	}
+	return apps[0]
+}

@@ -1,0 +1,19 @@
+// A server for liveness tests: GET /health answers 500 while the file
+// $HEALTH_FILE-<instance> exists (and every other time with FLAP set), 200
+// otherwise; any other path answers with the pid, as boot.js does.
+const http = require('node:http');
+const fs = require('node:fs');
+let probes = 0;
+const server = http.createServer((req, res) => {
+  if (req.url === '/health') {
+    probes++;
+    const bad = fs.existsSync(`${process.env.HEALTH_FILE}-${process.env.NODE_APP_INSTANCE}`) ||
+      (process.env.FLAP && probes % 2 === 0);
+    res.writeHead(bad ? 500 : 200);
+    res.end(bad ? 'unwell\n' : 'well\n');
+    return;
+  }
+  res.end(`pid ${process.pid} build a\n`);
+});
+server.listen(Number(process.env.PORT));
+process.on('SIGINT', () => server.close(() => process.exit(0)));

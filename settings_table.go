@@ -244,6 +244,20 @@ var Settings = []Setting{
 		Help:  "the systemd watchdog: instances get WATCHDOG_USEC and must send WATCHDOG=1 (sd_notify) within it, or are replaced",
 		codec: duration(func(s *AppSpec) *Duration { return &s.Watchdog })},
 
+	// Notifications.
+	{Key: "on_exit", Example: "./notify.sh", Flag: "on-exit", Kind: KindText, Group: "notify",
+		Help:  "command run when an instance exits by itself (crash or exit), with TEND_EVENT, TEND_APP, TEND_INSTANCE, TEND_PID, TEND_EXIT_CODE, TEND_SIGNAL, TEND_REASON and TEND_LOG_LINES",
+		codec: text(func(s *AppSpec) *string { return &s.OnExit }, commandLine)},
+	{Key: "on_errored", Example: "./page-oncall.sh", Flag: "on-errored", Kind: KindText, Group: "notify",
+		Help:  "command run when an instance gives up restarting (errored); the same variables",
+		codec: text(func(s *AppSpec) *string { return &s.OnErrored }, commandLine)},
+	{Key: "on_unhealthy", Example: "./notify.sh", Flag: "on-unhealthy", Kind: KindText, Group: "notify",
+		Help:  "command run when an instance is found unhealthy and replaced; the same variables",
+		codec: text(func(s *AppSpec) *string { return &s.OnUnhealthy }, commandLine)},
+	{Key: "notify_url", Example: "https://hooks.example.com/tend", Flag: "notify-url", Kind: KindText, Group: "notify",
+		Help:  "URL that each of those events is POSTed to as JSON, with retries",
+		codec: text(func(s *AppSpec) *string { return &s.NotifyURL }, httpURL)},
+
 	// Logs.
 	{Key: "out_file", Example: "out.log", Aliases: []string{"out", "output", "out_log"}, Flag: "output", Short: "o", Kind: KindText, Group: "logs",
 		Default: "$TEND_HOME/logs/<name>-out-<i>.log",
@@ -294,7 +308,7 @@ var Settings = []Setting{
 
 // Groups names the headings of Setting.Group, in order.
 var Groups = []struct{ ID, Title string }{
-	{"app", "app"}, {"port", "sharing a port"}, {"restarts", "restarts"}, {"stop", "stop and readiness"}, {"health", "health"}, {"logs", "logs"},
+	{"app", "app"}, {"port", "sharing a port"}, {"restarts", "restarts"}, {"stop", "stop and readiness"}, {"health", "health"}, {"notify", "notifications"}, {"logs", "logs"},
 }
 
 func envName(v string) (string, error) { return v, CheckEnvName(v) }

@@ -161,6 +161,13 @@ type AppSpec struct {
 	LivenessDelay    Duration `json:"liveness_initial_delay,omitempty"`
 	Watchdog         Duration `json:"watchdog,omitempty"`
 
+	// Notifications: commands run, and a URL posted to, when an instance
+	// exits by itself, gives up (errored) or is found unhealthy.
+	OnExit      string `json:"on_exit,omitempty"`
+	OnErrored   string `json:"on_errored,omitempty"`
+	OnUnhealthy string `json:"on_unhealthy,omitempty"`
+	NotifyURL   string `json:"notify_url,omitempty"`
+
 	// Instance variables.
 	InstanceVar  string `json:"instance_var,omitempty"`
 	IncrementVar string `json:"increment_var,omitempty"`
@@ -195,6 +202,12 @@ const (
 	DefaultLivenessTimeout  = Duration(2 * time.Second)
 	DefaultLivenessFailures = 3
 )
+
+// HasHooks reports whether the app asks to be told of its instances'
+// exits, errors or ill health.
+func (s *AppSpec) HasHooks() bool {
+	return s.OnExit != "" || s.OnErrored != "" || s.OnUnhealthy != "" || s.NotifyURL != ""
+}
 
 // HasLiveness reports whether the app has a liveness probe.
 func (s *AppSpec) HasLiveness() bool {

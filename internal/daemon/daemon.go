@@ -79,6 +79,7 @@ type Daemon struct {
 	preloads  nodepreload.Paths // what Node apps load with --require
 	poller    *logfile.Poller
 	hub       eventHub     // instance events for GET /v1/events
+	hooks     hooks        // the apps' notifications (on_exit, notify_url, ...)
 	keeper    *keeper.Conn // keeps the apps' processes and sockets; nil under tend run
 	keeperAt  int          // the keeper's pid, the daemon's parent
 	upgrading string       // the binary this daemon hands over to (tend update)
@@ -287,6 +288,7 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			d.srv.Shutdown(ctx)
 			cancel()
+			d.hooks.stop()
 			if d.upgrading == "" {
 				os.Remove(tend.Home(d.home).Socket())
 				d.log.Info("daemon stopped")

@@ -226,6 +226,9 @@ func (d *Daemon) resume(inv *keeper.Inventory) {
 		}
 		d.mu.Unlock()
 		d.log.Info("app taken back", "name", name, "instances", len(a.Instances()))
+		if spec := a.Spec(); spec.HasHooks() {
+			d.hooks.watch(d)
+		}
 		if st.Closing {
 			go d.act(context.Background(), "delete", []string{name})
 		}

@@ -46,6 +46,9 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 			r.Mode, r.Sched = tend.ModeFork, ""
 		}
 		updates[spec.Name] = update{spec, &r}
+		if spec.HasHooks() {
+			d.hooks.watch(d)
+		}
 	}
 	var errs []error
 	for _, s := range sels {

@@ -93,6 +93,9 @@ func (d *Daemon) prepare(specs []tend.AppSpec) (res []supervisor.Resolved, notes
 		if err := chooseMode(spec, &r); err != nil {
 			return nil, nil, err
 		}
+		if spec.HasHooks() {
+			d.hooks.watch(d)
+		}
 		note, err := d.checkNodeCluster(spec, &r)
 		if err != nil {
 			return nil, nil, err

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tendhq/tend"
@@ -219,35 +217,15 @@ func (a *App) newProber(r *run, env []string) *prober {
 			return err
 		}
 	default:
-		words, _ := tend.SplitWords(a.spec.LivenessExec)
-		words = expandArgs(words, env)
-		p.what = "exec " + tend.JoinWords(words)
-		dir := a.spec.Cwd
+		line, dir := a.spec.LivenessExec, a.spec.Cwd
+		p.what = "exec " + line
 		// The instance's variables, but not its channel, sockets or
 		// preloads: those are the instance's alone.
 		penv := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
 			k, _, _ := strings.Cut(kv, "=")
 			return slices.Contains(stripped, k) || k == "NODE_OPTIONS" && a.nodePreload() != ""
 		})
-		prog, lookErr := lookPath(words[0], envValue(env, "PATH"), dir) // the app's PATH
-		p.check = func(ctx context.Context) error {
-			if lookErr != nil {
-				return fmt.Errorf("%s is not on the app's PATH nor a file in %s", words[0], dir)
-			}
-			cmd := exec.CommandContext(ctx, prog, words[1:]...)
-			cmd.Args[0] = words[0]
-			cmd.Dir, cmd.Env = dir, penv
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-			out, err := cmd.CombinedOutput()
-			if ctx.Err() != nil {
-				return fmt.Errorf("no answer within %s", p.timeout)
-			}
-			if err != nil {
-				return fmt.Errorf("%v: %s", err, firstLine(out))
-			}
-			return nil
-		}
+		p.check = func(ctx context.Context) error { return RunCommand(ctx, line, penv, dir) }
 	}
 	return p
 }
@@ -289,13 +267,4 @@ func unwrapURL(err error) error {
 		return ue.Unwrap()
 	}
 	return err
-}
-
-// firstLine is the first line of out, bounded, for a message.
-func firstLine(out []byte) string {
-	s, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
 }

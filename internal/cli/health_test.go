@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -237,4 +239,39 @@ func describeApp(t *testing.T, h *harness, app string) tend.App {
 		t.Fatalf("describe %s: %v", app, err)
 	}
 	return apps[0]
+}
+
+// In proxy mode an instance that answers in 2 s while the other answers at
+// once is taken out of rotation: the answers' p99 is fast again.
+func TestProxyEjectsSlowInstance(t *testing.T) {
+	h := newHarness(t)
+	port := testport.Free(t)
+	slow := filepath.Join(t.TempDir(), "slow")
+	if err := os.WriteFile(slow+"-1", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.env = append(h.env, "SLOW_FILE="+slow, "HEALTH_FILE=/nonexistent")
+	h.ok("start", healthApp(t), "--name", "px", "-i", "2", "--port", strconv.Itoa(port), "--exec-mode", "proxy")
+	h.await("online", allStatus(2, tend.StatusOnline))
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	l := startTimedLoad(url, 4)
+	h.poll("the slow instance ejected", func() bool {
+		b, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
+		return strings.Contains(string(b), "ejected for")
+	})
+	l.end()
+	var took []time.Duration
+	for range 100 {
+		start := time.Now()
+		if _, err := get(url); err != nil {
+			t.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	p99 := took[len(took)*99/100]
+	t.Logf("p99 of 100 requests with the slow instance ejected: %s", p99)
+	if p99 >= time.Second {
+		t.Errorf("p99 %s: the slow instance still gets requests", p99)
+	}
 }

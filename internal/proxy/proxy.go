@@ -49,6 +49,7 @@ type Stat struct {
 	Handed   uint64 // connections forwarded to it, in total
 	Active   int    // connections open to it now
 	Draining bool   // Drain was called: it gets no new connections
+	Ejected  bool   // out of rotation for a while: it failed or answered late (outlier.go)
 }
 
 // backend is a Backend with its state, guarded by Proxy.mu.
@@ -58,6 +59,7 @@ type backend struct {
 	failing  bool // the last dial failed; logged once per outage, not per client
 	handed   uint64
 	active   int
+	outlier
 }
 
 // Proxy forwards connections from one listener to a set of backends.
@@ -69,6 +71,13 @@ type Proxy struct {
 	// DialTimeout bounds one attempt to reach a backend; zero means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
+	// SlowAfter is how long a backend may take to answer a client's first
+	// bytes before the answer counts as late (outlier.go); zero means
+	// DefaultSlowAfter.
+	SlowAfter time.Duration
+	// EjectFor is how long a first ejection lasts (outlier.go); zero
+	// means 10 s.
+	EjectFor time.Duration
 
 	ln     net.Listener
 	policy tend.Sched
@@ -205,6 +214,7 @@ func (p *Proxy) Stats() map[int]Stat {
 		s.Handed += b.handed
 		s.Active += b.active
 		s.Draining = b.draining
+		s.Ejected = !b.until.IsZero() && time.Now().Before(b.until)
 		out[b.ID] = s
 	}
 	return out
@@ -288,14 +298,19 @@ func (p *Proxy) untrack(c net.Conn) {
 func (p *Proxy) pick() ([]*backend, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var up []*backend
+	var up, out []*backend
+	now := time.Now()
 	for _, b := range p.backends {
-		if !b.draining {
+		switch {
+		case b.draining:
+		case b.ejected(now):
+			out = append(out, b)
+		default:
 			up = append(up, b)
 		}
 	}
 	if len(up) == 0 {
-		return nil, p.changed
+		return out, p.changed // ejected ones, as a last resort
 	}
 	// Rotate for round robin; leastconn uses the rotation to break ties,
 	// so that idle backends share the load instead of the first taking all.
@@ -305,7 +320,7 @@ func (p *Proxy) pick() ([]*backend, <-chan struct{}) {
 	if p.policy == tend.SchedLeastConn {
 		slices.SortStableFunc(order, func(a, b *backend) int { return a.active - b.active })
 	}
-	return order, p.changed
+	return append(order, out...), p.changed
 }
 
 // handle forwards one client connection.
@@ -369,6 +384,7 @@ func (p *Proxy) dial(b *backend) net.Conn {
 	defer p.mu.Unlock()
 	if err != nil {
 		b.active--
+		p.failed(b, "connecting: "+err.Error())
 		if !b.failing {
 			b.failing = true
 			p.logf("proxy: backend %d (%s) is down, trying others: %v", b.ID, b.Addr, err)
@@ -402,20 +418,30 @@ func (p *Proxy) pipe(client, bc net.Conn, b *backend) {
 		}
 		p.mu.Unlock()
 	}()
+	w := &answerWatch{p: p, b: b}
 	up := make(chan struct{})
 	go func() {
 		defer close(up)
-		copyHalf(bc, client)
+		copyHalf(bc, client, w.sent)
 	}()
-	copyHalf(client, bc)
+	copyHalf(client, bc, w.answer)
 	<-up
 }
 
-// copyHalf copies src to dst. A clean end of src becomes a half-close of
-// dst, so the other side sees EOF but can still answer; an error closes
-// both, so the other direction ends too instead of waiting forever.
-func copyHalf(dst, src net.Conn) {
-	_, err := io.Copy(dst, src)
+// bufs hold the first chunk of each direction, which copyHalf copies by
+// hand to see it go by.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
+// copyHalf copies src to dst, calling first once the first bytes are
+// through. A clean end of src becomes a half-close of dst, so the other
+// side sees EOF but can still answer; an error closes both, so the other
+// direction ends too instead of waiting forever. After the first chunk
+// io.Copy takes over (splice(2) between two TCP connections).
+func copyHalf(dst, src net.Conn, first func()) {
+	err := copyFirst(dst, src, first)
+	if err == nil {
+		_, err = io.Copy(dst, src)
+	}
 	if err == nil {
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			return
@@ -423,4 +449,22 @@ func copyHalf(dst, src net.Conn) {
 	}
 	dst.Close()
 	src.Close()
+}
+
+// copyFirst copies src's first chunk to dst and calls first. io.EOF from
+// src is a clean end.
+func copyFirst(dst, src net.Conn, first func()) error {
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	n, err := src.Read(*bp)
+	if n > 0 {
+		first()
+		if _, werr := dst.Write((*bp)[:n]); werr != nil {
+			return werr
+		}
+	}
+	if err == io.EOF {
+		return nil
+	}
+	return err
 }

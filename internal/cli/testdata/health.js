@@ -1,6 +1,7 @@
 // A server for liveness tests: GET /health answers 500 while the file
 // $HEALTH_FILE-<instance> exists (and every other time with FLAP set), 200
-// otherwise; any other path answers with the pid, as boot.js does.
+// otherwise; any other path answers with the pid, as boot.js does, after
+// 2 s while the file $SLOW_FILE-<instance> exists.
 const http = require('node:http');
 const fs = require('node:fs');
 let probes = 0;
@@ -13,7 +14,8 @@ const server = http.createServer((req, res) => {
     res.end(bad ? 'unwell\n' : 'well\n');
     return;
   }
-  res.end(`pid ${process.pid} build a\n`);
+  const slow = process.env.SLOW_FILE && fs.existsSync(`${process.env.SLOW_FILE}-${process.env.NODE_APP_INSTANCE}`);
+  setTimeout(() => res.end(`pid ${process.pid} build a\n`), slow ? 2000 : 0);
 });
 server.listen(Number(process.env.PORT));
 process.on('SIGINT', () => server.close(() => process.exit(0)));

@@ -9,9 +9,12 @@ cluster.schedulingPolicy = process.env.SCHED === 'none' ? cluster.SCHED_NONE : c
 cluster.setupPrimary({ exec: path.join(__dirname, 'cases.cjs') });
 for (let i = 0; i < +process.env.WORKERS; i++) cluster.fork();
 cluster.on('online', (worker) => worker.send({ hello: 'worker' }));
-// What the primary saw of a worker's end, as a result file of its own.
+// What the primary saw of a worker's end, as a result file of its own,
+// renamed into place whole: the test reads every *.json it finds.
 cluster.on('exit', (worker, code, signal) => {
+  const fs = require('fs');
   const file = path.join(process.env.RESULT_DIR, `exit-${worker.process.pid}.json`);
-  require('fs').writeFileSync(file, JSON.stringify({ exit: { code, signal, planned: worker.exitedAfterDisconnect } }));
+  fs.writeFileSync(file + '.tmp', JSON.stringify({ exit: { code, signal, planned: worker.exitedAfterDisconnect } }));
+  fs.renameSync(file + '.tmp', file);
 });
 setInterval(() => {}, 1 << 30);

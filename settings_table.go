@@ -224,10 +224,10 @@ var Settings = []Setting{
 		codec: text(func(s *AppSpec) *string { return &s.LivenessHTTP }, httpURL)},
 	{Key: "liveness_tcp", Example: "127.0.0.1:$PORT", Flag: "liveness-tcp", Kind: KindText, Group: "health",
 		Help:  "replace an instance when this address stops accepting connections",
-		codec: text(func(s *AppSpec) *string { return &s.LivenessTCP }, hostPort)},
+		codec: oneProbe(text(func(s *AppSpec) *string { return &s.LivenessTCP }, hostPort))},
 	{Key: "liveness_exec", Example: "./healthcheck --quick", Flag: "liveness-exec", Kind: KindText, Group: "health",
 		Help:  "replace an instance when this command, run with its variables, stops exiting 0",
-		codec: text(func(s *AppSpec) *string { return &s.LivenessExec }, commandLine)},
+		codec: oneProbe(text(func(s *AppSpec) *string { return &s.LivenessExec }, commandLine))},
 	{Key: "liveness_period", Example: "5s", Flag: "liveness-period", Kind: KindNumber, Group: "health", Default: DefaultLivenessPeriod.D().String(),
 		Help:  "time between two liveness probes of an instance",
 		codec: duration(func(s *AppSpec) *Duration { return &s.LivenessPeriod })},
@@ -320,6 +320,25 @@ func homePath(v string) (string, error) {
 		return absPath(v, ""), nil
 	}
 	return v, nil
+}
+
+// oneProbe adds to a probe's check that no other probe is set: one
+// liveness probe per app.
+func oneProbe(c codec) codec {
+	check := c.check
+	c.check = func(s *AppSpec) error {
+		n := 0
+		for _, v := range []string{s.LivenessHTTP, s.LivenessTCP, s.LivenessExec} {
+			if v != "" {
+				n++
+			}
+		}
+		if n > 1 {
+			return errors.New("give one liveness probe: liveness_http, liveness_tcp or liveness_exec")
+		}
+		return check(s)
+	}
+	return c
 }
 
 // httpURL accepts an http:// or https:// URL ($VARs allowed).

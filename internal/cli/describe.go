@@ -31,7 +31,7 @@ func stopSequence(s tend.AppSpec, mode tend.Mode) string {
 func (e *env) printDescribe(a tend.App) {
 	s := a.Spec
 	kv := func(k string, v any) {
-		fmt.Fprintf(e.out, "  %-26s %v\n", k+":", v)
+		fmt.Fprintf(e.out, "  %-28s %v\n", k+":", v)
 	}
 	fmt.Fprintln(e.out, e.paint(bold, "app "+s.Name))
 	if a.ScriptPath != "" {
@@ -63,6 +63,8 @@ func (e *env) printDescribe(a tend.App) {
 				// They apply only to a port the instances share.
 			case st.Key == "exp_backoff_restart_delay" && s.RestartDelay > 0:
 				// restart_delay applies instead.
+			case st.Group == "health" && !s.HasLiveness():
+				// No probe: its defaults say nothing.
 			case chosen[st.Key] != "":
 				kv(label, chosen[st.Key]+e.paint(grey, " (chosen)"))
 			case v != "":

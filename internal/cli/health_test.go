@@ -80,10 +80,7 @@ func TestLivenessReplacesFailingInstance(t *testing.T) {
 			if after[0].PID != before[0].PID || after[0].Restarts != 0 {
 				t.Errorf("instance 0 was touched: %+v", after[0])
 			}
-			apps := describeApp(t, h, "hc")
-			if x := apps.Exits; len(x) == 0 || x[len(x)-1].Cause != "unhealthy" {
-				t.Errorf("last exits %+v, want one with cause unhealthy", x)
-			}
+			awaitExitCause(t, h, "hc", "unhealthy")
 		})
 	}
 }
@@ -118,9 +115,7 @@ func TestWatchdog(t *testing.T) {
 	h.await("unhealthy", func(insts []tend.Instance) bool { return insts[0].Health == "unhealthy" })
 	os.Remove(stall)
 	h.await("replaced", replaced(0, first.PID))
-	if x := describeApp(t, h, "dog").Exits; len(x) == 0 || x[len(x)-1].Cause != "unhealthy" {
-		t.Errorf("last exits %+v, want one with cause unhealthy", x)
-	}
+	awaitExitCause(t, h, "dog", "unhealthy")
 }
 
 // An instance stopped with SIGSTOP, one of two under a bounded load of new
@@ -231,6 +226,16 @@ func (l *timedLoad) end() {
 	l.wg.Wait()
 }
 
+// awaitExitCause waits until app's last exit has cause: the old process
+// ends after its replacement is ready.
+func awaitExitCause(t *testing.T, h *harness, app, cause string) {
+	t.Helper()
+	h.poll("an exit with cause "+cause, func() bool {
+		x := describeApp(t, h, app).Exits
+		return len(x) > 0 && x[len(x)-1].Cause == cause
+	})
+}
+
 // describeApp is `tend describe app --json`'s one app.
 func describeApp(t *testing.T, h *harness, app string) tend.App {
 	t.Helper()
@@ -273,5 +278,61 @@ func TestProxyEjectsSlowInstance(t *testing.T) {
 	t.Logf("p99 of 100 requests with the slow instance ejected: %s", p99)
 	if p99 >= time.Second {
 		t.Errorf("p99 %s: the slow instance still gets requests", p99)
+	}
+}
+
+// Probes go on under a daemon that took over from one that was killed.
+func TestLivenessAfterDaemonKill(t *testing.T) {
+	h := newHarness(t)
+	port := testport.Free(t)
+	flag := filepath.Join(t.TempDir(), "unwell")
+	h.env = append(h.env, "HEALTH_FILE="+flag)
+	h.ok("start", healthApp(t), "--name", "hc", "-i", "2", "--port", strconv.Itoa(port),
+		"--liveness-url", fmt.Sprintf("http://127.0.0.1:%d/health", port), "--liveness-period", "100ms", "--liveness-failure-threshold", "2")
+	before := h.await("healthy", healthy(2))
+	h.killDaemon()
+	if err := os.WriteFile(flag+"-1", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.await("instance 1 unhealthy", func(insts []tend.Instance) bool { return insts[1].Health == "unhealthy" })
+	os.Remove(flag + "-1")
+	h.await("instance 1 replaced", replaced(1, before[1].PID))
+}
+
+// When the replacement of an unhealthy instance cannot start (a broken
+// build), the old process goes on serving, back in rotation, and is judged
+// again: healthy once it is.
+func TestLivenessFailedReplacement(t *testing.T) {
+	h := newHarness(t)
+	port := testport.Free(t)
+	dir := t.TempDir()
+	flag, crash := filepath.Join(dir, "unwell"), filepath.Join(dir, "crash")
+	h.env = append(h.env, "HEALTH_FILE="+flag, "CRASH_FILE="+crash)
+	h.ok("start", healthApp(t), "--name", "hc", "-i", "2", "--port", strconv.Itoa(port), "--listen-timeout", "10s",
+		"--liveness-url", fmt.Sprintf("http://127.0.0.1:%d/health", port), "--liveness-period", "100ms", "--liveness-failure-threshold", "2")
+	before := h.await("healthy", healthy(2))
+	for _, f := range []string{crash, flag + "-1"} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.poll("the failed replacement in the daemon's log", func() bool {
+		b, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
+		return strings.Contains(string(b), "its replacement failed")
+	})
+	os.Remove(flag + "-1")
+	os.Remove(crash)
+	after := h.await("instance 1 healthy again, the same process", func(insts []tend.Instance) bool {
+		return insts[1].PID == before[1].PID && insts[1].Health == "healthy"
+	})
+	// Back in rotation: it answers requests again.
+	seen := map[int]bool{}
+	for range 20 {
+		if pid, err := get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+			seen[pid] = true
+		}
+	}
+	if !seen[after[1].PID] {
+		t.Errorf("instance 1 (pid %d) got no request after it was healthy again: %v", after[1].PID, seen)
 	}
 }

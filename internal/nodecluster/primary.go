@@ -66,7 +66,7 @@ type Primary struct {
 	workers   map[int]*worker
 	listeners map[string]*listener
 	pending   map[int64]*handoff       // RR newconn awaiting {ack, accepted}
-	probes    map[int64]chan bool      // Dial's newconn awaiting its answer
+	probes    map[int64]probe          // Dial's newconn awaiting its answer
 	binding   map[string]chan struct{} // keys being bound; closed when done
 	closed    bool
 
@@ -103,7 +103,7 @@ func New(opt Options) *Primary {
 		workers:   map[int]*worker{},
 		listeners: map[string]*listener{},
 		pending:   map[int64]*handoff{},
-		probes:    map[int64]chan bool{},
+		probes:    map[int64]probe{},
 		binding:   map[string]chan struct{}{},
 	}
 	switch p.sched {
@@ -168,6 +168,24 @@ func (p *Primary) Drain(id int) {
 	defer p.mu.Unlock()
 	if w := p.workers[id]; w != nil {
 		p.takeOut(w)
+	}
+}
+
+// Undrain puts worker id back in the round-robin rotation after Drain
+// (a replacement that was to take its place did not come).
+func (p *Primary) Undrain(id int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.workers[id]
+	if w == nil || w.leaving || !w.out {
+		return
+	}
+	w.out = false
+	for _, l := range p.listeners {
+		if l.members[id] {
+			p.makeFree(l, w)
+			p.dispatch(l)
+		}
 	}
 }
 
@@ -271,6 +289,14 @@ func (p *Primary) takeOut(w *worker) {
 // not answered for go back to the front of their queues. Caller holds p.mu.
 func (p *Primary) retire(w *worker) {
 	p.takeOut(w)
+	for _, pr := range p.probes {
+		if pr.w == w.id {
+			select {
+			case pr.answer <- false: // it is gone: Dial fails
+			default:
+			}
+		}
+	}
 	for seq, h := range p.pending {
 		if h.w == w.id {
 			delete(p.pending, seq)

@@ -23,16 +23,22 @@ func (p *Primary) Dial(ctx context.Context, id, port int) (net.Conn, error) {
 	p.mu.Lock()
 	w := p.workers[id]
 	var l *listener
+	held := false // some worker listens there through the primary
 	for _, c := range p.listeners {
-		if c.port == port && !c.udp && c.members[id] {
-			l = c
-			break
+		if c.port == port && !c.udp {
+			held = true
+			if c.members[id] {
+				l = c
+				break
+			}
 		}
 	}
 	p.mu.Unlock()
 	switch {
 	case w == nil:
 		return nil, fmt.Errorf("worker %d is gone", id)
+	case l == nil && held:
+		return nil, fmt.Errorf("worker %d does not listen on port %d (others do)", id, port)
 	case l == nil:
 		return nil, fmt.Errorf("worker %d on port %d: %w", id, port, ErrNotListening)
 	}
@@ -44,7 +50,7 @@ func (p *Primary) Dial(ctx context.Context, id, port int) (net.Conn, error) {
 	answer := make(chan bool, 1)
 	seq := p.seq.Add(1)
 	p.mu.Lock()
-	p.probes[seq] = answer
+	p.probes[seq] = probe{w: id, answer: answer}
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
@@ -76,12 +82,18 @@ func (p *Primary) Dial(ctx context.Context, id, port int) (net.Conn, error) {
 	}
 }
 
+// probe is a Dial waiting for worker w's answer.
+type probe struct {
+	w      int
+	answer chan bool
+}
+
 // probeAnswered delivers a worker's answer to a Dial. Caller holds p.mu.
 func (p *Primary) probeAnswered(seq int64, accepted bool) bool {
-	c, ok := p.probes[seq]
+	pr, ok := p.probes[seq]
 	if ok {
 		select {
-		case c <- accepted:
+		case pr.answer <- accepted:
 		default:
 		}
 	}
@@ -101,10 +113,21 @@ func loopbackPair(ctx context.Context) (net.Conn, *os.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	server, err := ln.AcceptTCP()
-	if err != nil {
-		client.Close()
-		return nil, nil, err
+	if dl, ok := ctx.Deadline(); ok {
+		ln.SetDeadline(dl)
+	}
+	var server *net.TCPConn
+	for server == nil {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		if c.RemoteAddr().String() != client.LocalAddr().String() {
+			c.Close() // another local process raced in: not ours to hand over
+			continue
+		}
+		server = c
 	}
 	f, err := server.File() // a blocking duplicate, as a worker expects
 	server.Close()

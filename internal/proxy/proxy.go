@@ -203,6 +203,19 @@ func (p *Proxy) Drain(id int) {
 	}
 }
 
+// Undrain puts backend id back in rotation after Drain.
+func (p *Proxy) Undrain(id int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range p.backends {
+		if b.ID == id {
+			b.draining = false
+		}
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
 // Stats returns the counts per backend id: the current backends, and
 // removed ones while they still have open connections.
 func (p *Proxy) Stats() map[int]Stat {

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -12,16 +13,19 @@ import (
 )
 
 // RunCommand runs a command line for tend (a liveness probe, a
-// notification hook): split as a shell splits it, $VARs expanded from env,
-// found on env's PATH, run in dir with env, in a process group of its own
-// that is killed, children and all, when ctx ends. The error says how it
-// failed, with the first line of what it printed.
+// notification hook): split as a shell splits it, $VAR and ${VAR} of env
+// expanded (others, "$?" or a shell's own variables, are left for the
+// shell: `sh -c 'x=1; test $x = 1'` works), found on env's PATH, run in dir
+// with env, in a process group of its own that is killed, children and
+// all, when ctx ends or it exits: what it leaves running does not outlive
+// it. The error says how it failed, with the first line of what it
+// printed.
 func RunCommand(ctx context.Context, line string, env []string, dir string) error {
 	words, err := tend.SplitWords(line)
 	if err != nil || len(words) == 0 {
 		return fmt.Errorf("%q is not a command line: %v", line, err)
 	}
-	words = expandArgs(words, env)
+	words = expandKnown(words, env)
 	prog, err := lookPath(words[0], envValue(env, "PATH"), dir)
 	if err != nil {
 		return fmt.Errorf("%s is not on the app's PATH nor a file in %s", words[0], dir)
@@ -33,6 +37,9 @@ func RunCommand(ctx context.Context, line string, env []string, dir string) erro
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second // a child that kept the output open
 	out, err := cmd.CombinedOutput()
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what it left behind
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("killed: no answer in time (%v)", context.Cause(ctx))
 	}
@@ -40,6 +47,27 @@ func RunCommand(ctx context.Context, line string, env []string, dir string) erro
 		return fmt.Errorf("%v: %s", err, firstLine(out))
 	}
 	return nil
+}
+
+// expandKnown replaces $VAR and ${VAR} in args with their values in env,
+// and leaves the references to anything else as written.
+func expandKnown(args, env []string) []string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = os.Expand(a, func(k string) string {
+			if v, ok := m[k]; ok {
+				return v
+			}
+			return "$" + k
+		})
+	}
+	return out
 }
 
 // firstLine is the first line of out, bounded, for a message.

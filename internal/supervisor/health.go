@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/nodecluster"
+	"github.com/tendhq/tend/internal/procexec"
 )
 
 // An instance's health: its liveness probe, which runs from the time it
@@ -34,64 +36,49 @@ const (
 
 // health is one process's: what its probes said.
 type health struct {
-	state string      // "" until a probe or ping said anything
-	fails int         // failed probes in a row
-	total int         // failed probes in all
-	dog   *time.Timer // the watchdog's deadline
+	state  string        // "" until a probe or ping said anything
+	fails  int           // failed probes in a row
+	total  int           // failed probes in all
+	dogFor time.Duration // its watchdog, as WATCHDOG_USEC told it at spawn
+	dog    *time.Timer   // the watchdog's deadline, from readiness
+	env    []string      // its environment, for its probe
+	paused atomic.Bool   // judged unhealthy, or stopping: probes wait
 }
 
 // prober is one process's liveness probe.
 type prober struct {
-	what      string // "http http://...", for messages
+	what      string // "GET http://...", for messages
 	period    time.Duration
 	timeout   time.Duration
 	threshold int
 	check     func(ctx context.Context) error
 }
 
-// watchHealth arms r's watchdog, and readies its liveness probe for when
-// it is ready. env is its environment. Runs in the actor.
+// watchHealth readies r's probe and watchdog, which start once it is ready
+// (startHealth). env is its environment. Runs in the actor.
 func (a *App) watchHealth(r *run, env []string) {
-	if d := a.spec.Watchdog.D(); d > 0 {
-		r.health.dog = time.AfterFunc(d, func() {
-			a.post(func() { a.unhealthy(r, fmt.Sprintf("no WATCHDOG=1 within watchdog (%s)", d)) })
-		})
-	}
+	r.health.dogFor, r.health.env = a.spec.Watchdog.D(), env
 	if a.spec.HasLiveness() {
 		r.prober = a.newProber(r, env)
 	}
 }
 
-// pinged handles a WATCHDOG= message of r: "1" pushes its deadline back,
-// "trigger" fails it at once, as systemd does. Runs in the actor.
-func (a *App) pinged(r *run, value string) {
-	if r.health.dog == nil || r.exited || r.stopping {
-		return
+// startHealth arms r's watchdog (systemd's starts when start-up is done)
+// and starts its probe, after the initial delay, until it exits. Runs in
+// the actor, when r is ready, or counted online without being so.
+func (a *App) startHealth(r *run) {
+	if d := r.health.dogFor; d > 0 && r.health.dog == nil {
+		r.health.dog = time.AfterFunc(d, func() { a.post(func() { a.dogExpired(r) }) })
 	}
-	if value == "trigger" {
-		a.unhealthy(r, "it sent WATCHDOG=trigger")
-		return
-	}
-	r.health.dog.Reset(a.spec.Watchdog.D())
-	if r.health.state != healthUnhealthy {
-		r.health.state = healthOK
-	}
-}
-
-// startProbes runs r's liveness probe from now (it is ready), after the
-// initial delay, until it exits. Runs in the actor.
-func (a *App) startProbes(r *run) {
 	p := r.prober
-	if p == nil {
+	if p == nil || r.probing {
 		return
 	}
+	r.probing = true
 	// A slot whose processes keep failing is probed later each time, as
 	// a crash loop restarts later each time: a broken build is not
 	// replaced in a tight loop.
-	delay := a.spec.LivenessDelay.D()
-	if n := r.slot.unhealthy; n > 0 {
-		delay += min(p.period<<min(n-1, 16), unhealthyBackoffCap)
-	}
+	delay := a.spec.LivenessDelay.D() + backoffFor(p.period, r.slot.unhealthy)
 	go func() {
 		t := time.NewTimer(delay)
 		defer t.Stop()
@@ -103,13 +90,64 @@ func (a *App) startProbes(r *run) {
 			case <-a.quit:
 				return
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
-			err := p.check(ctx)
-			cancel()
-			a.post(func() { a.probed(r, err) })
+			if !r.health.paused.Load() {
+				ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+				err := p.check(ctx)
+				cancel()
+				a.post(func() { a.probed(r, err) })
+			}
 			t.Reset(p.period)
 		}
 	}()
+}
+
+// backoffFor is the extra wait before the first probe of a slot's
+// process after n unhealthy ones in a row: the period, doubled each time,
+// up to unhealthyBackoffCap.
+func backoffFor(period time.Duration, n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	d := period
+	for range n - 1 {
+		if d >= unhealthyBackoffCap {
+			break
+		}
+		d *= 2
+	}
+	return min(d, unhealthyBackoffCap)
+}
+
+// dogExpired handles r's missed watchdog deadline. Runs in the actor.
+func (a *App) dogExpired(r *run) {
+	if r.exited || r.stopping {
+		return
+	}
+	if r != r.slot.cur {
+		// A reload's replacement, not serving yet: judged once it is.
+		r.health.dog.Reset(r.health.dogFor)
+		return
+	}
+	a.unhealthy(r, fmt.Sprintf("no WATCHDOG=1 within watchdog (%s)", r.health.dogFor))
+}
+
+// pinged handles a WATCHDOG= message of r: "1" pushes its deadline back,
+// "trigger" fails it at once, as systemd does. Runs in the actor.
+func (a *App) pinged(r *run, value string) {
+	if r.health.dogFor == 0 || r.exited || r.stopping {
+		return
+	}
+	if value == "trigger" {
+		a.unhealthy(r, "it sent WATCHDOG=trigger")
+		return
+	}
+	if r.health.dog != nil {
+		r.health.dog.Reset(r.health.dogFor)
+	}
+	if r.health.state != healthUnhealthy {
+		r.health.state = healthOK
+		a.healthy(r)
+	}
 }
 
 // probed records what r's probe said. Runs in the actor.
@@ -121,11 +159,8 @@ func (a *App) probed(r *run, err error) {
 		if r.health.fails > 0 {
 			a.opt.Logf("%s[%d] pid %d: liveness %s succeeds again after %d failures", a.spec.Name, r.slot.index, r.proc.PID(), r.prober.what, r.health.fails)
 		}
-		if p := r.slot.problem; r == r.slot.cur && (strings.HasPrefix(p, "unhealthy: ") || strings.HasPrefix(p, "liveness ")) {
-			r.slot.problem = "" // said of this process, or of the one it replaced
-		}
 		r.health.state, r.health.fails = healthOK, 0
-		r.slot.unhealthy = 0
+		a.healthy(r)
 		return
 	}
 	r.health.fails++
@@ -141,6 +176,15 @@ func (a *App) probed(r *run, err error) {
 	a.unhealthy(r, why)
 }
 
+// healthy clears what was said of r's slot's health. Runs in the actor.
+func (a *App) healthy(r *run) {
+	s := r.slot
+	s.unhealthy = 0
+	if p := s.problem; r == s.cur && (strings.HasPrefix(p, "unhealthy: ") || strings.HasPrefix(p, "liveness ")) {
+		s.problem = "" // said of this process, or of the one it replaced
+	}
+}
+
 // unhealthy takes r out of rotation and replaces it. Runs in the actor.
 func (a *App) unhealthy(r *run, why string) {
 	s := r.slot
@@ -148,22 +192,39 @@ func (a *App) unhealthy(r *run, why string) {
 		return
 	}
 	r.health.state = healthUnhealthy
+	r.health.paused.Store(true)
 	s.problem = "unhealthy: " + why
 	s.unhealthy++
-	a.unhealthyCount++
 	a.share.drain(r.wid) // recycle says so in the log
 	go func() {
-		if busy := a.recycle(context.Background(), []int{s.id}, "unhealthy restart", "unhealthy", why); busy {
-			// A reload or scale is under way: it may replace r anyway;
-			// if not, the next failed probe tries again.
-			a.post(func() {
-				if !r.exited && !r.stopping {
-					r.health.state, r.health.fails = healthFailing, r.prober.threshold-1
-					a.share.ready(r.wid, r.probe)
-				}
-			})
-		}
+		busy, err := a.recycle(context.Background(), []int{s.id}, "unhealthy restart", "unhealthy", why)
+		a.post(func() {
+			if busy || err != nil {
+				a.keepUnhealthy(r, busy, err)
+				return
+			}
+			a.unhealthyCount++
+		})
 	}()
+}
+
+// keepUnhealthy puts r back when its replacement could not be made: a
+// reload or scale was under way (busy), or the new process did not get
+// ready. It serves again, and is judged again from scratch. Runs in the
+// actor.
+func (a *App) keepUnhealthy(r *run, busy bool, err error) {
+	if r.exited || r.stopping {
+		return
+	}
+	if !busy {
+		a.opt.Logf("%s[%d] pid %d: its replacement failed (%v); it goes on serving, and is judged again", a.spec.Name, r.slot.index, r.proc.PID(), err)
+	}
+	r.health.state, r.health.fails = healthFailing, 0
+	r.health.paused.Store(false)
+	if r.health.dog != nil {
+		r.health.dog.Reset(r.health.dogFor)
+	}
+	a.share.undrain(r.wid)
 }
 
 // Unhealthy counts the instances the app replaced because they were
@@ -190,13 +251,18 @@ func (a *App) newProber(r *run, env []string) *prober {
 	case a.spec.LivenessHTTP != "":
 		u := expandArgs([]string{a.spec.LivenessHTTP}, env)[0]
 		p.what = "GET " + u
-		client := &http.Client{Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 		p.check = func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 			if err != nil {
 				return err
 			}
-			resp, err := client.Do(req)
+			// A transport per probe, dialling with the probe's own
+			// context: net/http dials with one of its own, which would
+			// not end a Dial of a worker that never answers.
+			tr := &http.Transport{DisableKeepAlives: true,
+				DialContext: func(_ context.Context, network, addr string) (net.Conn, error) { return dial(ctx, network, addr) }}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Do(req)
 			if err != nil {
 				return unwrapURL(err)
 			}
@@ -221,13 +287,23 @@ func (a *App) newProber(r *run, env []string) *prober {
 		p.what = "exec " + line
 		// The instance's variables, but not its channel, sockets or
 		// preloads: those are the instance's alone.
+		preload := a.nodePreload()
 		penv := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-			k, _, _ := strings.Cut(kv, "=")
-			return slices.Contains(stripped, k) || k == "NODE_OPTIONS" && a.nodePreload() != ""
+			k, v, _ := strings.Cut(kv, "=")
+			return slices.Contains(instanceOnly, k) || k == "NODE_OPTIONS" && preload != "" && strings.Contains(v, preload)
 		})
 		p.check = func(ctx context.Context) error { return RunCommand(ctx, line, penv, dir) }
 	}
 	return p
+}
+
+// instanceOnly are the variables of an instance that belong to its
+// process alone: a probe or hook run beside it must not take its channel,
+// its sockets or its notify socket for its own.
+var instanceOnly = []string{
+	"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID", "TEND_CHANNEL_FD",
+	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+	procexec.MarkerEnv,
 }
 
 // proberDial is how r's probe connects: in cluster mode, to a port the

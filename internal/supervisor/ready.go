@@ -44,6 +44,7 @@ type run struct {
 	onReady    []chan error    // told once: nil when ready, why not otherwise
 	notify     *notify.Server
 	prober     *prober // its liveness probe, nil without one
+	probing    bool    // its probe loop runs
 	health     health
 }
 
@@ -196,9 +197,11 @@ func (a *App) armReady(r *run) {
 			err := fmt.Errorf("not ready within listen_timeout (%s): no %s", timeout, signalText(signal))
 			r.failReady(err)
 			if s := r.slot; r == s.cur {
-				// Counted online, as PM2 does, but said plainly.
+				// Counted online, as PM2 does, but said plainly; its
+				// health is watched as if it were ready.
 				s.status = tend.StatusOnline
 				s.problem = err.Error()
+				a.startHealth(r)
 			}
 		})
 	})
@@ -225,7 +228,7 @@ func (a *App) markReady(r *run, by string) {
 	}
 	r.ready, r.readyBy, r.readyAt = true, by, time.Now()
 	a.share.ready(r.wid, r.probe)
-	a.startProbes(r)
+	a.startHealth(r)
 	r.failReady(nil)
 	if s := r.slot; r == s.cur && s.status == tend.StatusLaunching {
 		s.status = tend.StatusOnline

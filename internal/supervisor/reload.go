@@ -403,7 +403,7 @@ func (a *App) RestartForMemory(ctx context.Context, id int, used uint64) {
 // stopped. why goes to the daemon's log; action names the report and
 // cause the old processes' exits. It does nothing while a reload or scale
 // of the app is under way, and then reports busy.
-func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string) (busy bool) {
+func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string) (busy bool, err error) {
 	var slots []*slot
 	a.call(func() {
 		if a.reloading {
@@ -420,7 +420,7 @@ func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string)
 		a.reloading = len(slots) > 0
 	})
 	if len(slots) == 0 {
-		return busy
+		return busy, nil
 	}
 	what := fmt.Sprintf("%d instances one by one", len(slots))
 	if len(slots) == 1 {
@@ -428,10 +428,9 @@ func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string)
 	}
 	a.opt.Logf("%s: %s: replacing %s", a.Name(), why, what)
 	rep := tend.ReloadReport{App: a.Name(), Action: action, Time: time.Now()}
-	var err error
 	rep.Steps, err = a.replaceAll(ctx, slots, 1, cause, true)
 	a.finish(rep, err)
-	return false
+	return false, err
 }
 
 // Reloads counts the app's reloads, scales and memory restarts by outcome

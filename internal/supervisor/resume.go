@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -203,8 +204,27 @@ func (a *App) adopt(s *slot, rs RunState, ad *Adopted) *run {
 	case r.ready:
 		a.share.ready(r.wid, r.probe)
 	}
+	if !r.stopping {
+		// Its probe and watchdog go on under this daemon.
+		a.watchHealth(r, a.adoptedEnv(s, r))
+		if r.ready {
+			a.startHealth(r)
+		}
+	}
 	a.watchExit(r)
 	return r
+}
+
+// adoptedEnv is the environment of a process this daemon did not start,
+// as far as its probe needs it: the instance's variables, and PORT.
+func (a *App) adoptedEnv(s *slot, r *run) []string {
+	extra := map[string]string{}
+	if _, port, err := net.SplitHostPort(r.probe); err == nil {
+		extra["PORT"] = port // proxy mode: its own
+	} else if a.spec.Port > 0 {
+		extra["PORT"] = strconv.Itoa(a.spec.Port)
+	}
+	return instanceEnv(&a.spec, s.index, s.id, r.wid, extra)
 }
 
 // takeOutput reads the process's pipes into s's sink from where the

@@ -291,6 +291,14 @@ func (sh *share) drain(wid int) {
 	}
 }
 
+// undrain puts process wid back in rotation after drain.
+func (sh *share) undrain(wid int) {
+	sh.primary.Undrain(wid)
+	if sh.px != nil {
+		sh.px.Undrain(wid)
+	}
+}
+
 // left reports whether Node worker id disconnected by itself.
 func (sh *share) left(id int) bool { return sh.primary != nil && sh.primary.Left(id) }
 

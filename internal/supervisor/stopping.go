@@ -45,6 +45,7 @@ func (a *App) stopRun(r *run, cause string) chan struct{} {
 		return w
 	}
 	r.stopping, r.stopCause, r.stopBegan = true, cause, time.Now()
+	r.health.paused.Store(true) // no more probes of what is going
 	r.failReady(fmt.Errorf("stopped (%s) before it was ready", cause))
 	r.tree = r.proc.Tree()
 	// What it spawned that left its tree (a double-forked daemon) stops

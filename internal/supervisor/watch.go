@@ -202,7 +202,7 @@ func (a *App) watchLoop(w *watcher, stop chan struct{}) {
 			}
 			a.opt.Logf("%s: watch: %v", a.Name(), err)
 		case <-settle.C:
-			if a.recycle(context.Background(), nil, "watch restart", "watch", changed+" changed") {
+			if busy, _ := a.recycle(context.Background(), nil, "watch restart", "watch", changed+" changed"); busy {
 				// A reload or scale is under way: try again after it, so
 				// the change is not lost.
 				settle.Reset(delay)

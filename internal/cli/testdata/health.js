@@ -4,6 +4,8 @@
 // 2 s while the file $SLOW_FILE-<instance> exists.
 const http = require('node:http');
 const fs = require('node:fs');
+// A broken build: with the file $CRASH_FILE there, a new process dies at boot.
+if (process.env.CRASH_FILE && fs.existsSync(process.env.CRASH_FILE)) throw new Error('boot failure (CRASH_FILE)');
 let probes = 0;
 const server = http.createServer((req, res) => {
   if (req.url === '/health') {

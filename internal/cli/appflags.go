@@ -20,6 +20,7 @@ type startFlags struct {
 	values []*settingValue
 	env    *settingValue // --env, which names env_<name> for a config file
 	force  bool
+	only   []string // --only app1,app2 of a config file
 }
 
 // settingValue is the pflag.Value of one setting's flag: it keeps what was
@@ -67,6 +68,7 @@ func (f *startFlags) register(fl *pflag.FlagSet) {
 		}
 	}
 	fl.BoolVarP(&f.force, "force", "f", false, "replace an app of the same name")
+	fl.StringSliceVar(&f.only, "only", nil, "with a config file: only these of its apps, app1,app2")
 }
 
 // noOpt is what a flag given without a value means.
@@ -126,6 +128,9 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 	if config.IsConfigFile(target) {
 		return f.fileSpecs(target, extra, wd)
 	}
+	if len(f.only) > 0 {
+		return nil, usageErr("--only picks apps of a config file; %s is not one", target)
+	}
 	s := tend.AppSpec{Script: target, Args: extra, BaseEnv: os.Environ()}
 	for _, after := range []bool{false, true} {
 		for _, v := range f.values {
@@ -166,7 +171,11 @@ func (f *startFlags) fileSpecs(target string, extra []string, wd string) ([]tend
 		}
 		envName = v
 	}
-	return config.Load(target, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ()})
+	specs, err := config.Load(target, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ()})
+	if err != nil {
+		return nil, err
+	}
+	return onlyApps(specs, f.only)
 }
 
 // errText is the message of err without its code.

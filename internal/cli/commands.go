@@ -29,6 +29,7 @@ var actionHelp = map[string]string{
 
 // actionCmd builds stop, restart, delete and flush: they all take targets.
 func actionCmd(e *env, action string) *cobra.Command {
+	var only []string
 	cmd := &cobra.Command{
 		Use:     action + " <id|name|all|config file>...",
 		GroupID: "apps",
@@ -38,7 +39,7 @@ func actionCmd(e *env, action string) *cobra.Command {
 			if len(args) == 0 { // flush alone means every app
 				args = []string{"all"}
 			}
-			targets, err := expandTargets(args)
+			targets, err := expandTargets(args, only)
 			if err != nil {
 				return err
 			}
@@ -62,19 +63,20 @@ func actionCmd(e *env, action string) *cobra.Command {
 		cmd.Use = "flush [id|name|all]..."
 		cmd.Args = cobra.ArbitraryArgs
 	}
+	cmd.Flags().StringSliceVar(&only, "only", nil, "with a config file: only these of its apps, app1,app2")
 	return cmd
 }
 
 // expandTargets replaces config files among targets by the names of
 // their apps.
-func expandTargets(args []string) ([]string, error) {
-	targets, _, err := loadTargets(args, "")
+func expandTargets(args, only []string) ([]string, error) {
+	targets, _, err := loadTargets(args, "", only)
 	return targets, err
 }
 
 // loadTargets expands config files among args into the names of their
 // apps, and returns those apps' specs (with env_<envName> applied).
-func loadTargets(args []string, envName string) (targets []string, specs []tend.AppSpec, err error) {
+func loadTargets(args []string, envName string, only []string) (targets []string, specs []tend.AppSpec, err error) {
 	wd, _ := os.Getwd()
 	for _, a := range args {
 		if !config.IsConfigFile(a) {
@@ -82,6 +84,9 @@ func loadTargets(args []string, envName string) (targets []string, specs []tend.
 			continue
 		}
 		apps, err := config.Load(a, config.Options{EnvName: envName, Cwd: wd, BaseEnv: os.Environ()})
+		if err == nil {
+			apps, err = onlyApps(apps, only)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -154,7 +159,7 @@ func describeCmd(e *env) *cobra.Command {
 
 func logsCmd(e *env) *cobra.Command {
 	var q client.LogQuery
-	var errOnly, outOnly, noStream, asJSON, stamp bool
+	var errOnly, outOnly, noStream, asJSON, stamp, raw bool
 	instance := -1
 	cmd := &cobra.Command{
 		Use:     "logs [id|name|all]",
@@ -187,6 +192,10 @@ func logsCmd(e *env) *cobra.Command {
 				if asJSON {
 					return enc.Encode(l)
 				}
+				if raw {
+					_, err := fmt.Fprintln(e.out, l.Message)
+					return err
+				}
 				_, err := fmt.Fprintln(e.out, e.logLine(l, stamp))
 				return err
 			})
@@ -203,6 +212,7 @@ func logsCmd(e *env) *cobra.Command {
 	fl.BoolVar(&noStream, "nostream", false, "print the past lines and exit")
 	fl.BoolVar(&asJSON, "json", false, "print JSON lines")
 	fl.BoolVar(&stamp, "timestamp", false, "prefix lines with the time they were captured")
+	fl.BoolVar(&raw, "raw", false, "print the lines as the app wrote them, without app[instance]")
 	fl.IntVar(&instance, "instance", -1, "only the instance with this index (NODE_APP_INSTANCE)")
 	return cmd
 }
@@ -438,7 +448,7 @@ restart an app, use tend stop or tend restart, which also drain it.
 			if err != nil {
 				return usageErr("%v (a name such as SIGUSR2 or USR2, or a number)", err)
 			}
-			targets, err := expandTargets(args[1:])
+			targets, err := expandTargets(args[1:], nil)
 			if err != nil {
 				return err
 			}

@@ -33,8 +33,8 @@ func TestScaleDown(t *testing.T) {
 func TestUnknownCommands(t *testing.T) {
 	h := newHarness(t)
 	for cmd, want := range map[string]string{
-		"jlist":   `"jlist" is PM2's: with tend, tend ls --json`,
-		"env":     "tend describe <app|id> --env",
+		"pid":     `"pid" is PM2's: with tend, tend ls --json`,
+		"stopall": "tend stop all",
 		"monitor": "tend monit",
 		"dump":    "tend save",
 		"sart":    `unknown command "sart"; did you mean save or start? (tend --help lists the commands)`,

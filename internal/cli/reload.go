@@ -19,7 +19,7 @@ import (
 
 func reloadCmd(e *env) *cobra.Command {
 	var updateEnv bool
-	var envs, unset []string
+	var envs, unset, only []string
 	var parallel int
 	cmd := &cobra.Command{
 		Use:     "reload <id|name|all|config file>...",
@@ -53,7 +53,7 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 					envName = v
 				}
 			}
-			if req.Targets, req.Apps, err = loadTargets(args, envName); err != nil {
+			if req.Targets, req.Apps, err = loadTargets(args, envName, only); err != nil {
 				return err
 			}
 			if updateEnv {
@@ -88,6 +88,7 @@ HTTP or TCP probe (--ready-url); otherwise listen_timeout expiring.
 	cmd.Flags().StringArrayVar(&unset, "unset-env", nil, "KEY to remove from the new instances' environment (repeatable)")
 	cmd.Flags().StringArrayVar(&envs, "env", nil, "KEY=VALUE for the new instances (repeatable); with a config file, NAME selects env_NAME")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "instances replaced at once")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "with a config file: only these of its apps, app1,app2")
 	return cmd
 }
 

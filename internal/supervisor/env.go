@@ -17,7 +17,7 @@ import (
 var stripped = []string{
 	"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID",
 	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID",
-	"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "TEND_APP", "TEND_INSTANCE", "TEND_ID", "TEND_WORKER_ID", "TEND_CHANNEL_FD", "TEND_DRAIN_MS",
+	"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "pm_id", "TEND_APP", "TEND_INSTANCE", "TEND_ID", "TEND_WORKER_ID", "TEND_CHANNEL_FD", "TEND_DRAIN_MS",
 	procexec.MarkerEnv,
 }
 
@@ -60,6 +60,7 @@ func instanceEnv(spec *tend.AppSpec, index, id, wid int, extra map[string]string
 	m["TEND_APP"] = spec.Name
 	m["TEND_INSTANCE"] = strconv.Itoa(index)
 	m["TEND_ID"] = strconv.Itoa(id)
+	m["pm_id"] = strconv.Itoa(id) // PM2's name for it: "only on instance 0" checks read it
 	m["TEND_WORKER_ID"] = strconv.Itoa(wid)
 	m["TEND_DRAIN_MS"] = strconv.FormatInt(drainGrace(spec).Milliseconds(), 10)
 	if d := spec.Watchdog.D(); d > 0 {

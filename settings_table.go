@@ -86,6 +86,10 @@ var Settings = []Setting{
 			show: func(s *AppSpec) string { return "" }, // describe shows the keys, and values on request
 		}},
 
+	{Key: "env_file", Example: ".env", Flag: "env-file", Kind: KindList, Group: "app",
+		Help:  "dotenv files whose variables the app gets, under env: read at start and at each reload, values shown only by describe --env",
+		codec: list(func(s *AppSpec) *[]string { return &s.EnvFile }, nil)},
+
 	// Sharing a port.
 	{Key: "exec_mode", Example: "cluster", Flag: "exec-mode", Kind: KindText, Group: "port", Default: "cluster for Node with -i or --port, socket with --port, else fork",
 		Help: "fork, cluster (Node), socket (LISTEN_FDS) or proxy ($PORT)",

@@ -118,6 +118,9 @@ type AppSpec struct {
 
 	// Env holds the variables the user gave (--env, env:, env_<name>:).
 	Env map[string]string `json:"env,omitempty"`
+	// EnvFile lists dotenv files (relative to Cwd) whose variables sit
+	// under Env: read when the app starts and at each reload.
+	EnvFile []string `json:"env_file,omitempty"`
 	// BaseEnv is the environment of the shell that ran `tend start`
 	// ("KEY=VALUE" entries). It sits under Env and under what tend sets.
 	BaseEnv []string `json:"base_env,omitempty"`

@@ -97,3 +97,32 @@ func TestEcosystemSample(t *testing.T) {
 		t.Errorf("a second tend ecosystem: %q", errOut)
 	}
 }
+
+// env_file: its variables reach the app under --env's, a changed file
+// reaches the instances of a reload, and describe shows its values only
+// with --env.
+func TestEnvFile(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "app.env")
+	write := func(s string) {
+		if err := os.WriteFile(envFile, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("# secrets\nexport FROM_FLAG=\"from file\"\nFROM_SHELL=file-shell\n")
+	h.ok("start", h.self, "--name", "ef", "--cwd", dir, "--env-file", "app.env", "--env", "FROM_SHELL=flag wins", "--", "serve")
+	h.awaitLog("ef", "shell=flag wins flag=from file")
+	if out := h.ok("describe", "ef"); strings.Contains(out, "from file") || !strings.Contains(out, "FROM_FLAG") {
+		t.Errorf("describe without --env shows a value of the file, or not its key:\n%s", out)
+	}
+	if out := h.ok("describe", "ef", "--env"); !strings.Contains(out, "FROM_FLAG=from file") {
+		t.Errorf("describe --env does not show the file's value:\n%s", out)
+	}
+	write("FROM_FLAG=changed\n")
+	h.ok("reload", "ef")
+	h.awaitLog("ef", "flag=changed")
+	if errOut := h.fail(3, "start", h.self, "--name", "none", "--env-file", filepath.Join(dir, "nope.env"), "--", "serve"); !strings.Contains(errOut, "nope.env does not exist") {
+		t.Errorf("a missing env_file: %q", errOut)
+	}
+}

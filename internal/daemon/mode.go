@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/config"
 	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/supervisor"
 )
@@ -118,6 +119,23 @@ func onSharedPort(s *tend.AppSpec, target string) bool {
 	hostport, _, _ := strings.Cut(rest, "/")
 	_, port, err := net.SplitHostPort(hostport)
 	return err == nil && (port == "$PORT" || port == "${PORT}" || port == strconv.Itoa(s.Port))
+}
+
+// envFiles reads spec's env_file list; ${VAR} in them is an earlier
+// variable of the files, else the shell's that started the app.
+func envFiles(spec *tend.AppSpec) (map[string]string, error) {
+	if len(spec.EnvFile) == 0 {
+		return nil, nil
+	}
+	shell := envMap(spec.BaseEnv)
+	env, err := config.LoadEnvFiles(spec.EnvFile, spec.Cwd, func(k string) (string, bool) {
+		v, ok := shell[k]
+		return v, ok
+	})
+	if err != nil {
+		return nil, tend.Causef(err, tend.ErrorCode(err), "app %s: %v", spec.Name, err)
+	}
+	return env, nil
 }
 
 // checkNodeCluster verifies, once per node binary, that tend can be its

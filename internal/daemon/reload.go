@@ -36,6 +36,9 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 		d.mu.Lock()
 		cur := d.apps[spec.Name]
 		d.mu.Unlock()
+		if r.FileEnv, err = envFiles(spec); err != nil {
+			return out, err
+		}
 		if err := chooseMode(spec, &r); err != nil {
 			return out, err
 		}
@@ -62,6 +65,19 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 			}
 			changes = updateEnv(cur, &next, req)
 			u.spec = &next
+		}
+		if u.res == nil {
+			if spec := s.app.Spec(); len(spec.EnvFile) > 0 {
+				// A changed env_file reaches the new instances.
+				res := s.app.Resolved()
+				fileEnv, err := envFiles(&spec)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				res.FileEnv = fileEnv
+				u.res = &res
+			}
 		}
 		rep, err := s.app.Reload(ctx, s.ids, u.spec, u.res, req.Parallel)
 		rep.EnvChanges = changes

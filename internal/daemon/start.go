@@ -90,6 +90,9 @@ func (d *Daemon) prepare(specs []tend.AppSpec) (res []supervisor.Resolved, notes
 		if err != nil {
 			return nil, nil, err
 		}
+		if r.FileEnv, err = envFiles(spec); err != nil {
+			return nil, nil, err
+		}
 		if err := chooseMode(spec, &r); err != nil {
 			return nil, nil, err
 		}

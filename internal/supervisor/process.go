@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -56,7 +57,7 @@ func (a *App) launch(s *slot) (*run, error) {
 	}
 	a.nextWID++
 	r := &run{slot: s, wid: a.nextWID, marker: newMarker()}
-	env := append(instanceEnv(&a.spec, s.index, s.id, r.wid, nil), procexec.MarkerEnv+"="+r.marker)
+	env := append(instanceEnv(a.envSpec(), s.index, s.id, r.wid, nil), procexec.MarkerEnv+"="+r.marker)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: pipes.out, Stderr: pipes.err,
 		Label: label{App: a.spec.Name, Slot: s.id, WID: r.wid}.String(),
 		Hold:  []procexec.Held{{Name: heldOut, FD: pipes.readOut}, {Name: heldErr, FD: pipes.readErr}}}
@@ -89,6 +90,18 @@ func (a *App) launch(s *slot) (*run, error) {
 	a.watchHealth(r, cmd.Env)
 	a.watchExit(r)
 	return r, nil
+}
+
+// envSpec is the spec whose Env has the env_file variables under the
+// app's own.
+func (a *App) envSpec() *tend.AppSpec {
+	if len(a.res.FileEnv) == 0 {
+		return &a.spec
+	}
+	s := a.spec
+	s.Env = maps.Clone(a.res.FileEnv)
+	maps.Copy(s.Env, a.spec.Env)
+	return &s
 }
 
 // newMarker returns a value for procexec.MarkerEnv: random, so that no

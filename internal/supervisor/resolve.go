@@ -24,6 +24,9 @@ type Resolved struct {
 	// the user asked (spec.ExecMode, spec.Sched), which stays as given.
 	Mode  tend.Mode
 	Sched tend.Sched
+	// FileEnv holds the variables of the app's env_file, as read when it
+	// started or was last reloaded.
+	FileEnv map[string]string `json:",omitempty"`
 }
 
 // interpreters maps a script's extension to the interpreter PM2 users

@@ -224,7 +224,7 @@ func (a *App) adoptedEnv(s *slot, r *run) []string {
 	} else if a.spec.Port > 0 {
 		extra["PORT"] = strconv.Itoa(a.spec.Port)
 	}
-	return instanceEnv(&a.spec, s.index, s.id, r.wid, extra)
+	return instanceEnv(a.envSpec(), s.index, s.id, r.wid, extra)
 }
 
 // takeOutput reads the process's pipes into s's sink from where the

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -129,7 +130,14 @@ func (a *App) Describe(withEnv bool) tend.App {
 	})
 	out.Spec.BaseEnv = nil
 	out.Instances = a.Instances()
-	for k, v := range out.Spec.Env {
+	var fileEnv map[string]string
+	a.read(func() { fileEnv = a.res.FileEnv })
+	env := maps.Clone(fileEnv)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, out.Spec.Env)
+	for k, v := range env {
 		out.EnvKeys = append(out.EnvKeys, k)
 		if withEnv {
 			out.EnvValues = append(out.EnvValues, k+"="+v)

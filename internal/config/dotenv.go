@@ -1,0 +1,186 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/tendhq/tend"
+)
+
+// LoadEnvFiles reads an app's env_file list, each path relative to dir,
+// in order: a later file's variable wins over an earlier one's. lookup
+// gives what ${VAR} means when no file so far set VAR (the shell's
+// environment). Errors name the file and line.
+func LoadEnvFiles(paths []string, dir string, lookup func(string) (string, bool)) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range paths {
+		if !strings.HasPrefix(p, "/") {
+			p = dir + "/" + p
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, tend.Causef(err, tend.ENOTFOUND, "env_file %s does not exist", p)
+			}
+			return nil, tend.Causef(err, tend.EFAILED, "env_file %s: %v", p, unwrapPath(err))
+		}
+		vars, err := ParseDotenv(string(data), func(k string) (string, bool) {
+			if v, ok := out[k]; ok {
+				return v, true
+			}
+			return lookup(k)
+		})
+		if err != nil {
+			return nil, tend.Errorf(tend.EINVALID, "env_file %s:%v", p, err)
+		}
+		for k, v := range vars {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// ParseDotenv parses a dotenv file as docker compose and the dotenv
+// libraries read one: KEY=VALUE lines, an optional "export " before the
+// key, blank lines and # comments. A value is
+//   - bare: trimmed, up to a " #" comment, ${VAR}, ${VAR:-default} and
+//     $VAR expanded;
+//   - in single quotes: literal, across lines if need be;
+//   - in double quotes: \n \r \t \" \\ \$ escapes and ${VAR} expanded,
+//     across lines if need be.
+//
+// VAR is an earlier key of the file, else lookup's. An error says the line
+// (": line 3: ...").
+func ParseDotenv(data string, lookup func(string) (string, bool)) (map[string]string, error) {
+	out := map[string]string{}
+	get := func(k string) string {
+		if v, ok := out[k]; ok {
+			return v
+		}
+		v, _ := lookup(k)
+		return v
+	}
+	lines := strings.Split(strings.ReplaceAll(data, "\r\n", "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		n := i + 1
+		line := strings.TrimSpace(lines[i])
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		key, rest, ok := strings.Cut(line, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" || strings.ContainsAny(key, " \t\"'$") {
+			return nil, fmt.Errorf(" line %d: %q is not KEY=VALUE", n, lines[i])
+		}
+		rest = strings.TrimLeft(rest, " \t")
+		var val string
+		switch {
+		case strings.HasPrefix(rest, "'"), strings.HasPrefix(rest, `"`):
+			q := rest[0]
+			body := rest[1:]
+			// A quoted value may go on over the next lines.
+			for end := closing(body, q); end < 0; end = closing(body, q) {
+				if i+1 >= len(lines) {
+					return nil, fmt.Errorf(" line %d: %s: unterminated %c quote", n, key, q)
+				}
+				i++
+				body += "\n" + lines[i]
+			}
+			end := closing(body, q)
+			if tail := strings.TrimSpace(body[end+1:]); tail != "" && !strings.HasPrefix(tail, "#") {
+				return nil, fmt.Errorf(" line %d: %s: %q after the closing quote", n, key, tail)
+			}
+			val = body[:end]
+			if q == '"' {
+				val = unescape(val, get)
+			}
+		default:
+			if j := strings.Index(rest, " #"); j >= 0 {
+				rest = rest[:j]
+			}
+			val = expand(strings.TrimSpace(rest), get)
+		}
+		if strings.IndexByte(val, 0) >= 0 {
+			return nil, fmt.Errorf(" line %d: %s: the value contains a NUL byte", n, key)
+		}
+		out[key] = val
+	}
+	return out, nil
+}
+
+// closing is the index of the quote q that ends s, -1 if none: in double
+// quotes a backslash escapes the next character.
+func closing(s string, q byte) int {
+	for i := 0; i < len(s); i++ {
+		switch {
+		case q == '"' && s[i] == '\\':
+			i++
+		case s[i] == q:
+			return i
+		}
+	}
+	return -1
+}
+
+// unescape reads a double-quoted value: its escapes, and ${VAR} and $VAR
+// expanded unless the $ is escaped.
+func unescape(s string, get func(string) string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+			switch s[i] {
+			case 'n':
+				b.WriteByte('\n')
+			case 'r':
+				b.WriteByte('\r')
+			case 't':
+				b.WriteByte('\t')
+			default: // \" \\ \$ and anything else: the character itself
+				b.WriteByte(s[i])
+			}
+			continue
+		}
+		if s[i] == '$' {
+			name, size := varAt(s[i+1:])
+			if size > 0 {
+				name, def, hasDef := strings.Cut(name, ":-")
+				v := get(name)
+				if v == "" && hasDef {
+					v = def // ${VAR:-default}
+				}
+				b.WriteString(v)
+				i += size
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// expand replaces ${VAR} and $VAR in a bare value.
+func expand(s string, get func(string) string) string {
+	return unescape(strings.ReplaceAll(s, `\`, `\\`), get)
+}
+
+// varAt reads a variable reference after a '$': {NAME} or NAME. size is
+// how many bytes it took, 0 when there is none.
+func varAt(s string) (name string, size int) {
+	if strings.HasPrefix(s, "{") {
+		end := strings.IndexByte(s, '}')
+		if end < 2 {
+			return "", 0
+		}
+		return s[1:end], end + 1
+	}
+	n := 0
+	for n < len(s) && (s[n] == '_' || s[n] >= 'A' && s[n] <= 'Z' || s[n] >= 'a' && s[n] <= 'z' || n > 0 && s[n] >= '0' && s[n] <= '9') {
+		n++
+	}
+	return s[:n], n
+}

@@ -1,0 +1,85 @@
+package config
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tendhq/tend"
+)
+
+func TestParseDotenv(t *testing.T) {
+	src := strings.Join([]string{
+		"# a comment",
+		"",
+		"PLAIN=value",
+		"SPACED =  spaced value  ",
+		"export EXPORTED=yes",
+		"EMPTY=",
+		"COMMENTED=kept # dropped",
+		"HASH=a#b",
+		"SINGLE='literal $PLAIN \\n # kept'",
+		`DOUBLE="tab\there \"q\" \$PLAIN ${PLAIN}"`,
+		"BARE_VAR=$PLAIN/${HOME_DIR}/x",
+		"DEFAULT=${UNSET:-fallback}",
+		`MULTI="line one`,
+		`line two"`,
+		"MULTI_SINGLE='a",
+		"b'",
+		"URL=postgres://u:p@h:5432/db?sslmode=disable",
+		"EQUALS=a=b=c",
+		"CRLF=x\r",
+	}, "\n")
+	got, err := ParseDotenv(src, func(k string) (string, bool) {
+		if k == "HOME_DIR" {
+			return "/home/me", true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"PLAIN": "value", "SPACED": "spaced value", "EXPORTED": "yes", "EMPTY": "", "COMMENTED": "kept", "HASH": "a#b",
+		"SINGLE": `literal $PLAIN \n # kept`, "DOUBLE": "tab\there \"q\" $PLAIN value", "BARE_VAR": "value//home/me/x",
+		"DEFAULT": "fallback", "MULTI": "line one\nline two", "MULTI_SINGLE": "a\nb",
+		"URL": "postgres://u:p@h:5432/db?sslmode=disable", "EQUALS": "a=b=c", "CRLF": "x",
+	}
+	if !maps.Equal(got, want) {
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s = %q, want %q", k, got[k], v)
+			}
+		}
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("unexpected %s = %q", k, got[k])
+			}
+		}
+	}
+	for _, tc := range []struct{ src, err string }{
+		{"NOEQUALS", `line 1: "NOEQUALS" is not KEY=VALUE`},
+		{"A=1\nBAD KEY=2", `line 2: "BAD KEY=2" is not KEY=VALUE`},
+		{"Q=\"open", `line 1: Q: unterminated " quote`},
+		{"Q='a' b", `line 1: Q: "b" after the closing quote`},
+	} {
+		if _, err := ParseDotenv(tc.src, func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: error %v, want %q", tc.src, err, tc.err)
+		}
+	}
+}
+
+func TestLoadEnvFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "base.env"), []byte("A=1\nB=${A}2\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "local.env"), []byte("B=override-$A\n"), 0o600)
+	got, err := LoadEnvFiles([]string{"base.env", "local.env"}, dir, func(string) (string, bool) { return "", false })
+	if err != nil || got["A"] != "1" || got["B"] != "override-1" {
+		t.Errorf("got %v, %v", got, err)
+	}
+	if _, err := LoadEnvFiles([]string{"nope.env"}, dir, nil); tend.ErrorCode(err) != tend.ENOTFOUND {
+		t.Errorf("a missing file: %v", err)
+	}
+}

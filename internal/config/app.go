@@ -48,7 +48,8 @@ func decodeApp(file string, index int, n *yaml.Node, opt Options, dir string) (t
 	}
 	for _, e := range es {
 		key := e.key.Value
-		if strings.HasPrefix(key, "env_") && len(key) > len("env_") {
+		if _, known := tend.Lookup(key); !known && strings.HasPrefix(key, "env_") && len(key) > len("env_") {
+			// env_<name>, but for settings named so (env_file)
 			if err := d.envBlock(key, e.val); err != nil {
 				return tend.AppSpec{}, nil, d.errAt(err, e.val, key)
 			}

@@ -30,6 +30,7 @@ var actionHelp = map[string]string{
 // actionCmd builds stop, restart, delete and flush: they all take targets.
 func actionCmd(e *env, action string) *cobra.Command {
 	var only []string
+	var updateEnv bool
 	cmd := &cobra.Command{
 		Use:     action + " <id|name|all|config file>...",
 		GroupID: "apps",
@@ -42,6 +43,11 @@ func actionCmd(e *env, action string) *cobra.Command {
 			targets, err := expandTargets(args, only)
 			if err != nil {
 				return err
+			}
+			if updateEnv {
+				// PM2's restart --update-env: the new environment comes
+				// with a replacement as a reload makes it, one by one.
+				return e.reloadWithShellEnv(cmd, targets)
 			}
 			c, err := e.client(cmd.Context())
 			if err != nil {
@@ -64,6 +70,9 @@ func actionCmd(e *env, action string) *cobra.Command {
 		cmd.Args = cobra.ArbitraryArgs
 	}
 	cmd.Flags().StringSliceVar(&only, "only", nil, "with a config file: only these of its apps, app1,app2")
+	if action == "restart" {
+		cmd.Flags().BoolVarP(&updateEnv, "update-env", "a", false, "with this shell's environment (added or changed variables), replacing the instances one by one as tend reload does")
+	}
 	return cmd
 }
 

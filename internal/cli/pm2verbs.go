@@ -143,6 +143,25 @@ func (e *env) thenPresent(cmd *cobra.Command, then string, present []tend.AppSpe
 	return err
 }
 
+// reloadWithShellEnv is restart --update-env: a reload of targets with
+// this shell's environment.
+func (e *env) reloadWithShellEnv(cmd *cobra.Command, targets []string) error {
+	ctx := cmd.Context()
+	c, err := e.client(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := withReports(c.Reload(ctx, tend.ReloadRequest{Targets: targets, ShellEnv: os.Environ(), Parallel: 1}))
+	if res == nil {
+		return interrupted(ctx, err, "restart of "+strings.Join(targets, " "))
+	}
+	e.printReports(res.Reports)
+	if len(res.Instances) > 0 {
+		e.printTable(res.Instances)
+	}
+	return err
+}
+
 // jlistCmd is PM2's jlist (one line of JSON) and prettylist (indented).
 func jlistCmd(e *env, pretty bool) *cobra.Command {
 	name := map[bool]string{false: "jlist", true: "prettylist"}[pretty]

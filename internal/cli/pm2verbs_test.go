@@ -126,3 +126,13 @@ func TestEnvFile(t *testing.T) {
 		t.Errorf("a missing env_file: %q", errOut)
 	}
 }
+
+// restart --update-env gives the instances this shell's variables.
+func TestRestartUpdateEnv(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "ue", "--", "serve")
+	h.awaitLog("ue", "shell= flag=")
+	h.env = append(h.env, "FROM_SHELL=updated")
+	h.ok("restart", "ue", "--update-env")
+	h.awaitLog("ue", "shell=updated")
+}

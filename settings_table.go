@@ -248,6 +248,10 @@ var Settings = []Setting{
 		Help:  "the systemd watchdog: instances get WATCHDOG_USEC and must send WATCHDOG=1 (sd_notify) within it, or are replaced",
 		codec: duration(func(s *AppSpec) *Duration { return &s.Watchdog })},
 
+	{Key: "eject_slow_after", Example: "1s", Flag: "eject-slow-after", Kind: KindNumber, Group: "health",
+		Help:  "proxy mode: an instance that answers later than this 5 times in a row while others answer in time is out of rotation for 10s, doubling (off by default: long polls are some apps' normal)",
+		codec: duration(func(s *AppSpec) *Duration { return &s.EjectSlowAfter })},
+
 	// Notifications.
 	{Key: "on_exit", Example: "./notify.sh", Flag: "on-exit", Kind: KindText, Group: "notify",
 		Help:  "command run when an instance exits by itself (crash or exit), with TEND_EVENT, TEND_APP, TEND_INSTANCE, TEND_PID, TEND_EXIT_CODE, TEND_SIGNAL, TEND_REASON and TEND_LOG_LINES",

@@ -163,6 +163,10 @@ type AppSpec struct {
 	LivenessFailures int      `json:"liveness_failure_threshold,omitempty"`
 	LivenessDelay    Duration `json:"liveness_initial_delay,omitempty"`
 	Watchdog         Duration `json:"watchdog,omitempty"`
+	// EjectSlowAfter, in proxy mode, takes out of rotation for a while an
+	// instance that answers later than this while the others answer in
+	// time (outlier ejection); zero: only refused connections eject.
+	EjectSlowAfter Duration `json:"eject_slow_after,omitempty"`
 
 	// Notifications: commands run, and a URL posted to, when an instance
 	// exits by itself, gives up (errored) or is found unhealthy.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,6 +87,9 @@ func expandTargets(args, only []string) ([]string, error) {
 // loadTargets expands config files among args into the names of their
 // apps, and returns those apps' specs (with env_<envName> applied).
 func loadTargets(args []string, envName string, only []string) (targets []string, specs []tend.AppSpec, err error) {
+	if len(only) > 0 && !slices.ContainsFunc(args, config.IsConfigFile) {
+		return nil, nil, usageErr("--only picks apps of a config file, and none is among %s", strings.Join(args, " "))
+	}
 	wd, _ := os.Getwd()
 	for _, a := range args {
 		if !config.IsConfigFile(a) {

@@ -256,7 +256,7 @@ func TestProxyEjectsSlowInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.env = append(h.env, "SLOW_FILE="+slow, "HEALTH_FILE=/nonexistent")
-	h.ok("start", healthApp(t), "--name", "px", "-i", "2", "--port", strconv.Itoa(port), "--exec-mode", "proxy")
+	h.ok("start", healthApp(t), "--name", "px", "-i", "2", "--port", strconv.Itoa(port), "--exec-mode", "proxy", "--eject-slow-after", "1s")
 	h.await("online", allStatus(2, tend.StatusOnline))
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	l := startTimedLoad(url, 4)

@@ -108,3 +108,21 @@ func procsNamed(cmdline string) []int {
 	}
 	return pids
 }
+
+// What an app writes reaches a hook as data, never as code: a log line
+// with $(...) in it is not run by the hook's shell.
+func TestHookNoInjection(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	pwned, got := filepath.Join(dir, "pwned"), filepath.Join(dir, "lines")
+	h.ok("start", h.self, "--name", "inj", "--no-autorestart",
+		"--on-exit", "sh -c 'printf %s \"$TEND_LOG_LINES\" > "+got+"'", "--", "sayexit", "GET /q=$(touch "+pwned+") 404")
+	h.poll("the hook's output", func() bool { b, _ := os.ReadFile(got); return len(b) > 0 })
+	b, _ := os.ReadFile(got)
+	if !strings.Contains(string(b), "$(touch "+pwned+")") {
+		t.Errorf("the hook got %q, want the line as written", b)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Errorf("a log line ran as a command in the hook")
+	}
+}

@@ -77,6 +77,9 @@ func fakeApp(args []string) {
 		forever()
 	case "hello": // says hello and exits 0
 		fmt.Printf("hello from %d\n", os.Getpid())
+	case "sayexit": // prints its arguments, then exits 1
+		fmt.Println(strings.Join(args[1:], " "))
+		os.Exit(1)
 	case "crash":
 		fmt.Fprintln(os.Stderr, "crashing")
 		os.Exit(3)

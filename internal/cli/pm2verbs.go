@@ -53,7 +53,10 @@ func startOrCmd(e *env, then string) *cobra.Command {
 		Use:     name + " <config file>",
 		GroupID: "apps",
 		Short:   "Start the file's apps that do not run, " + then + " those that do (PM2's deploy verb)",
-		Args:    cobra.ExactArgs(1),
+		Long: "Start the file's apps that do not run, and " + then + " those that do: startOrReload replaces their\n" +
+			"instances one by one with the file's settings (and --env NAME's block); startOrRestart restarts them\n" +
+			"as they run, settings unchanged (use startOrReload to apply a changed file).",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !config.IsConfigFile(args[0]) {
 				return usageErr("%s takes an ecosystem file (.yaml, .yml, .json, .config.js), not %s", name, args[0])
@@ -220,6 +223,10 @@ func envCmd(e *env) *cobra.Command {
 				return tend.Causef(err, tend.EFAILED, "reading the environment of pid %d: %v", insts[0].PID, err)
 			}
 			vars := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+			if !slices.Contains(vars, "TEND_ID="+strconv.Itoa(id)) {
+				// It ended, and its pid is another process's now.
+				return tend.Errorf(tend.EFAILED, "instance %d's process (pid %d) is gone: try again", id, insts[0].PID)
+			}
 			sort.Strings(vars)
 			_, err = fmt.Fprintln(e.out, strings.Join(vars, "\n"))
 			return err
@@ -242,23 +249,26 @@ func ecosystemCmd(e *env) *cobra.Command {
 			if len(args) == 1 {
 				path = args[0]
 			}
-			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-			if force {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-			}
-			f, err := os.OpenFile(path, flags, 0o644)
-			if os.IsExist(err) {
+			if _, err := os.Lstat(path); err == nil && !force {
 				return tend.Errorf(tend.ECONFLICT, "%s exists: name another file, or --force to overwrite it", path)
 			}
+			// A new file renamed into place: --force replaces a symlink,
+			// never writes through it.
+			tmp := path + ".tend-new"
+			f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 			if err != nil {
 				return tend.Causef(err, tend.EFAILED, "%v", err)
 			}
-			if _, err := f.Write(sampleFile()); err != nil {
-				f.Close()
-				return err
+			_, err = f.Write(sampleFile())
+			if cerr := f.Close(); err == nil {
+				err = cerr
 			}
-			if err := f.Close(); err != nil {
-				return err
+			if err == nil {
+				err = os.Rename(tmp, path)
+			}
+			if err != nil {
+				os.Remove(tmp)
+				return tend.Causef(err, tend.EFAILED, "%v", err)
 			}
 			fmt.Fprintf(e.errOut, "tend: wrote %s; edit it, then tend start %s\n", path, path)
 			return nil

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -20,12 +21,9 @@ func LoadEnvFiles(paths []string, dir string, lookup func(string) (string, bool)
 		if !strings.HasPrefix(p, "/") {
 			p = dir + "/" + p
 		}
-		data, err := os.ReadFile(p)
+		data, err := readEnvFile(p)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, tend.Causef(err, tend.ENOTFOUND, "env_file %s does not exist", p)
-			}
-			return nil, tend.Causef(err, tend.EFAILED, "env_file %s: %v", p, unwrapPath(err))
+			return nil, err
 		}
 		vars, err := ParseDotenv(string(data), func(k string) (string, bool) {
 			if v, ok := out[k]; ok {
@@ -41,6 +39,36 @@ func LoadEnvFiles(paths []string, dir string, lookup func(string) (string, bool)
 		}
 	}
 	return out, nil
+}
+
+// maxEnvFile bounds an env_file: it is read into the daemon.
+const maxEnvFile = 1 << 20
+
+// readEnvFile reads p, a regular file of at most maxEnvFile bytes: not a
+// FIFO that would hang the daemon, nor a device that never ends.
+func readEnvFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, tend.Causef(err, tend.ENOTFOUND, "env_file %s does not exist", p)
+		}
+		return nil, tend.Causef(err, tend.EFAILED, "env_file %s: %v", p, unwrapPath(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, tend.Causef(err, tend.EFAILED, "env_file %s: %v", p, err)
+	case !fi.Mode().IsRegular():
+		return nil, tend.Errorf(tend.EINVALID, "env_file %s is not a regular file", p)
+	case fi.Size() > maxEnvFile:
+		return nil, tend.Errorf(tend.EINVALID, "env_file %s is %d bytes; at most %d", p, fi.Size(), maxEnvFile)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxEnvFile+1))
+	if err != nil {
+		return nil, tend.Causef(err, tend.EFAILED, "env_file %s: %v", p, err)
+	}
+	return data, nil
 }
 
 // ParseDotenv parses a dotenv file as docker compose and the dotenv
@@ -63,6 +91,7 @@ func ParseDotenv(data string, lookup func(string) (string, bool)) (map[string]st
 		v, _ := lookup(k)
 		return v
 	}
+	data = strings.TrimPrefix(data, "\ufeff") // editors on Windows add a BOM
 	lines := strings.Split(strings.ReplaceAll(data, "\r\n", "\n"), "\n")
 	for i := 0; i < len(lines); i++ {
 		n := i + 1
@@ -73,7 +102,7 @@ func ParseDotenv(data string, lookup func(string) (string, bool)) (map[string]st
 		line = strings.TrimPrefix(line, "export ")
 		key, rest, ok := strings.Cut(line, "=")
 		key = strings.TrimSpace(key)
-		if !ok || key == "" || strings.ContainsAny(key, " \t\"'$") {
+		if !ok || key == "" || strings.ContainsAny(key, " \t\"'$\x00") {
 			return nil, fmt.Errorf(" line %d: %q is not KEY=VALUE", n, lines[i])
 		}
 		rest = strings.TrimLeft(rest, " \t")
@@ -99,8 +128,13 @@ func ParseDotenv(data string, lookup func(string) (string, bool)) (map[string]st
 				val = unescape(val, get)
 			}
 		default:
-			if j := strings.Index(rest, " #"); j >= 0 {
-				rest = rest[:j]
+			// A # after a blank starts a comment (KEY= # a comment too);
+			// one inside a word (a#b) does not.
+			for j := range len(rest) {
+				if rest[j] == '#' && (j == 0 || rest[j-1] == ' ' || rest[j-1] == '\t') {
+					rest = rest[:j]
+					break
+				}
 			}
 			val = expand(strings.TrimSpace(rest), get)
 		}

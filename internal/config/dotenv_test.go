@@ -31,8 +31,10 @@ func TestParseDotenv(t *testing.T) {
 		"URL=postgres://u:p@h:5432/db?sslmode=disable",
 		"EQUALS=a=b=c",
 		"CRLF=x\r",
+		"EMPTY_COMMENT= # only a comment",
+		"TAB_COMMENT=v\t# comment",
 	}, "\n")
-	got, err := ParseDotenv(src, func(k string) (string, bool) {
+	got, err := ParseDotenv("\ufeff"+src, func(k string) (string, bool) {
 		if k == "HOME_DIR" {
 			return "/home/me", true
 		}
@@ -45,7 +47,7 @@ func TestParseDotenv(t *testing.T) {
 		"PLAIN": "value", "SPACED": "spaced value", "EXPORTED": "yes", "EMPTY": "", "COMMENTED": "kept", "HASH": "a#b",
 		"SINGLE": `literal $PLAIN \n # kept`, "DOUBLE": "tab\there \"q\" $PLAIN value", "BARE_VAR": "value//home/me/x",
 		"DEFAULT": "fallback", "MULTI": "line one\nline two", "MULTI_SINGLE": "a\nb",
-		"URL": "postgres://u:p@h:5432/db?sslmode=disable", "EQUALS": "a=b=c", "CRLF": "x",
+		"URL": "postgres://u:p@h:5432/db?sslmode=disable", "EQUALS": "a=b=c", "CRLF": "x", "EMPTY_COMMENT": "", "TAB_COMMENT": "v",
 	}
 	if !maps.Equal(got, want) {
 		for k, v := range want {

@@ -1,12 +1,10 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,8 +19,10 @@ import (
 // and its notify_url hear of what happens to its instances. They run
 // beside supervision, never in its way: the hooks read the event stream as
 // any `tend events` does (a slow reader loses events, never delays them),
-// wait in a bounded queue, run a few at a time, and a hook that hangs is
-// killed after hookTimeout.
+// wait in bounded queues (commands and posts apart, so a slow receiver
+// holds up no command), run a few at a time, and a hook that hangs is
+// killed after hookTimeout; a post gives up after hookTimeout, retries
+// included.
 
 // Hook is what a notification says, as a hook's environment (TEND_*) and
 // as the JSON notify_url receives.
@@ -40,31 +40,34 @@ type Hook struct {
 }
 
 const (
-	hookQueue    = 64               // notifications waiting; more are dropped and counted
-	hookWorkers  = 2                // hooks run at once
-	hookTimeout  = 30 * time.Second // a hook or a post that takes longer is killed or abandoned
+	hookQueue    = 64               // notifications waiting, per queue; past it the oldest exit is dropped
+	hookWorkers  = 2                // commands (and posts) run at once
+	hookTimeout  = 30 * time.Second // a hook that takes longer is killed; a post, retries included, given up
 	hookLogLines = 20
 	hookRetries  = 3 // posts to notify_url after the first, hk.retry apart, doubling
 )
 
 // hooks delivers notifications for the daemon's apps.
 type hooks struct {
-	d       *Daemon
-	once    sync.Once
-	queue   chan job
-	prev    map[int]tend.Event // the last state of each instance, to see changes
-	post    func(ctx context.Context, url string, body []byte) error
-	ctx     context.Context // ends with the daemon
-	cancel  context.CancelCauseFunc
-	running sync.WaitGroup // the workers
-	retry   time.Duration  // the first wait between posts; doubles
+	d      *Daemon
+	once   sync.Once
+	prev   map[int]tend.Event // the last state of each instance, to see changes
+	post   func(ctx context.Context, url string, body []byte) error
+	retry  time.Duration // the first wait between posts; doubles
+	cmds   jobQueue
+	posts  jobQueue
+	mu     sync.Mutex // guards ctx and cancel, set once by watch
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	// running counts the workers.
+	running sync.WaitGroup
 }
 
 // job is one hook to run, or one post to make.
 type job struct {
-	spec tend.AppSpec
-	cmd  string // "" for the post
-	h    Hook
+	a   *supervisor.App
+	cmd string // "" for the post
+	h   Hook
 }
 
 // watch starts delivering notifications, the first time an app that asks
@@ -72,7 +75,6 @@ type job struct {
 func (hk *hooks) watch(d *Daemon) {
 	hk.once.Do(func() {
 		hk.d = d
-		hk.queue = make(chan job, hookQueue)
 		hk.prev = map[int]tend.Event{}
 		if hk.post == nil {
 			hk.post = postJSON
@@ -82,7 +84,11 @@ func (hk *hooks) watch(d *Daemon) {
 		}
 		// Hooks still running when the daemon ends are killed with it
 		// (stop).
+		hk.mu.Lock()
 		hk.ctx, hk.cancel = context.WithCancelCause(context.Background())
+		hk.mu.Unlock()
+		hk.cmds.ready = make(chan struct{}, 1)
+		hk.posts.ready = make(chan struct{}, 1)
 		sub, _ := d.hub.subscribe() // for the daemon's life
 		// What runs already is where changes start from.
 		for _, a := range d.snapshotApps() {
@@ -92,7 +98,8 @@ func (hk *hooks) watch(d *Daemon) {
 		}
 		go hk.read(sub.ch)
 		for range hookWorkers {
-			hk.running.Go(hk.work)
+			hk.running.Go(func() { hk.work(&hk.cmds) })
+			hk.running.Go(func() { hk.work(&hk.posts) })
 		}
 	})
 }
@@ -100,10 +107,13 @@ func (hk *hooks) watch(d *Daemon) {
 // stop kills the hooks that run and drops those that wait, as the daemon
 // ends, and returns once they are gone: none outlives it.
 func (hk *hooks) stop() {
-	if hk.cancel == nil {
+	hk.mu.Lock()
+	cancel := hk.cancel
+	hk.mu.Unlock()
+	if cancel == nil {
 		return // never started
 	}
-	hk.cancel(errors.New("the daemon stopped"))
+	cancel(errors.New("the daemon stopped"))
 	done := make(chan struct{})
 	go func() { hk.running.Wait(); close(done) }()
 	select {
@@ -137,8 +147,7 @@ func (hk *hooks) read(events <-chan tend.Event) {
 			continue
 		}
 		for _, h := range changes(prev, ev) {
-			h.Log = lastLines(a, ev.ID)
-			hk.enqueue(spec, h)
+			hk.enqueue(a, spec, h)
 		}
 	}
 }
@@ -183,41 +192,40 @@ func exitText(x *tend.Exit) string {
 	return "exit code " + strconv.Itoa(x.Code)
 }
 
-// enqueue queues the app's hook for h and its post, dropping them when
-// the queue is full rather than waiting.
-func (hk *hooks) enqueue(spec tend.AppSpec, h Hook) {
-	var jobs []job
+// enqueue queues the app's hook for h and its post.
+func (hk *hooks) enqueue(a *supervisor.App, spec tend.AppSpec, h Hook) {
 	if cmd := map[string]string{"exit": spec.OnExit, "errored": spec.OnErrored, "unhealthy": spec.OnUnhealthy}[h.Event]; cmd != "" {
-		jobs = append(jobs, job{spec: spec, cmd: cmd, h: h})
+		hk.queue(&hk.cmds, job{a: a, cmd: cmd, h: h})
 	}
 	if spec.NotifyURL != "" {
-		jobs = append(jobs, job{spec: spec, h: h})
-	}
-	for _, j := range jobs {
-		select {
-		case hk.queue <- j:
-		default:
-			hk.d.log.Warn("notifications: the queue is full; dropped one", "app", h.App, "event", h.Event)
-		}
+		hk.queue(&hk.posts, job{a: a, h: h})
 	}
 }
 
-// work runs queued hooks and posts, one at a time.
-func (hk *hooks) work() {
+func (hk *hooks) queue(q *jobQueue, j job) {
+	if dropped, ok := q.push(j); ok {
+		hk.d.log.Warn("notifications: a queue is full; dropped the oldest", "app", dropped.h.App, "event", dropped.h.Event)
+	}
+}
+
+// work runs the jobs of q, one at a time.
+func (hk *hooks) work(q *jobQueue) {
 	for {
-		var j job
-		select {
-		case j = <-hk.queue:
-		case <-hk.ctx.Done():
+		j, ok := q.pop(hk.ctx)
+		if !ok {
 			return
 		}
+		// What the process wrote before it ended is all in the log.
+		j.a.AwaitExited(j.h.ID)
+		j.h.Log = lastLines(j.a, j.h.ID)
+		spec := j.a.Spec()
 		var err error
 		what := "notify_url"
 		if j.cmd != "" {
 			what = "on_" + j.h.Event
-			err = hk.runHook(j.spec, j.cmd, j.h)
+			err = hk.runHook(j.a, spec, j.cmd, j.h)
 		} else {
-			err = hk.deliver(j.spec.NotifyURL, j.h)
+			err = hk.deliver(spec.NotifyURL, j.h)
 		}
 		if err != nil {
 			hk.d.appLogf(j.h.App)("%s: %s of %s[%d] failed: %v", j.h.App, what, j.h.Event, j.h.Instance, err)
@@ -244,18 +252,25 @@ func lastLines(a *supervisor.App, id int) []string {
 }
 
 // runHook runs cmd for h in the app's directory, with the app's
-// environment and what h says, killed after hookTimeout.
-func (hk *hooks) runHook(spec tend.AppSpec, cmd string, h Hook) error {
+// environment and what h says, killed after hookTimeout. The command line
+// is not expanded by tend: what comes from the app (its log lines, the
+// reason) reaches the hook as variables only, never as code; a shell
+// expands "$TEND_APP" where the hook asks it to.
+func (hk *hooks) runHook(a *supervisor.App, spec tend.AppSpec, cmd string, h Hook) error {
 	ctx, cancel := context.WithTimeoutCause(hk.ctx, hookTimeout, fmt.Errorf("on_%s ran over %s", h.Event, hookTimeout))
 	defer cancel()
-	return supervisor.RunCommand(ctx, cmd, append(slices.Clone(spec.BaseEnv), hookEnv(spec, h)...), spec.Cwd)
+	return supervisor.RunCommand(ctx, cmd, hookEnv(a, spec, h), spec.Cwd, false)
 }
 
-// hookEnv is what a hook is told: the app's variables, then TEND_*.
-func hookEnv(spec tend.AppSpec, h Hook) []string {
-	env := make([]string, 0, len(spec.Env)+10)
-	for k, v := range spec.Env {
-		env = append(env, k+"="+v)
+// hookEnv is what a hook is told: the app's environment (the shell's, its
+// env_file, its own variables; none of an instance's own sockets), then
+// TEND_*.
+func hookEnv(a *supervisor.App, spec tend.AppSpec, h Hook) []string {
+	vars := envMap(spec.BaseEnv)
+	maps.Copy(vars, a.Resolved().FileEnv)
+	maps.Copy(vars, spec.Env)
+	for _, k := range supervisor.InstanceOnly {
+		delete(vars, k)
 	}
 	code := ""
 	if h.Code != nil {
@@ -265,49 +280,67 @@ func hookEnv(spec tend.AppSpec, h Hook) []string {
 	if len(log) > 8<<10 {
 		log = log[len(log)-8<<10:] // environments are bounded
 	}
-	return append(env, "TEND_EVENT="+h.Event, "TEND_APP="+h.App, "TEND_INSTANCE="+strconv.Itoa(h.Instance),
-		"TEND_ID="+strconv.Itoa(h.ID), "TEND_PID="+strconv.Itoa(h.PID), "TEND_EXIT_CODE="+code,
-		"TEND_SIGNAL="+h.Signal, "TEND_REASON="+h.Reason, "TEND_LOG_LINES="+log)
+	for k, v := range map[string]string{"TEND_EVENT": h.Event, "TEND_APP": h.App, "TEND_INSTANCE": strconv.Itoa(h.Instance),
+		"TEND_ID": strconv.Itoa(h.ID), "TEND_PID": strconv.Itoa(h.PID), "TEND_EXIT_CODE": code,
+		"TEND_SIGNAL": h.Signal, "TEND_REASON": h.Reason, "TEND_LOG_LINES": log} {
+		vars[k] = v
+	}
+	env := make([]string, 0, len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env = append(env, k+"="+strings.ReplaceAll(vars[k], "\x00", "")) // a NUL cannot be in an environment
+	}
+	return env
 }
 
-// deliver posts h to url, retrying with a doubling wait: a receiver that
-// is down for a moment still hears of it.
-func (hk *hooks) deliver(url string, h Hook) error {
-	body, err := json.Marshal(h)
-	if err != nil {
-		return err
+// jobQueue is a bounded queue of notifications. Full, it drops its oldest
+// exit notice (errored and unhealthy ones are rarer and matter more), or
+// else its oldest.
+type jobQueue struct {
+	mu    sync.Mutex
+	jobs  []job
+	ready chan struct{} // a 1-buffered signal that jobs is not empty
+}
+
+// push adds j, and returns what it dropped to make room.
+func (q *jobQueue) push(j job) (dropped job, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.jobs) >= hookQueue {
+		i := slices.IndexFunc(q.jobs, func(j job) bool { return j.h.Event == "exit" })
+		i = max(i, 0)
+		dropped, ok = q.jobs[i], true
+		q.jobs = slices.Delete(q.jobs, i, i+1)
 	}
-	wait := hk.retry
-	for try := 0; ; try++ {
-		ctx, cancel := context.WithTimeout(hk.ctx, hookTimeout/3)
-		err = hk.post(ctx, url, body)
-		cancel()
-		if err == nil || try == hookRetries || hk.ctx.Err() != nil {
-			return err
+	q.jobs = append(q.jobs, j)
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return dropped, ok
+}
+
+// pop takes the oldest job, waiting for one until ctx ends.
+func (q *jobQueue) pop(ctx context.Context) (job, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.jobs) > 0 {
+			j := q.jobs[0]
+			q.jobs = q.jobs[1:]
+			more := len(q.jobs) > 0
+			q.mu.Unlock()
+			if more {
+				select {
+				case q.ready <- struct{}{}: // the other worker's turn
+				default:
+				}
+			}
+			return j, true
 		}
+		q.mu.Unlock()
 		select {
-		case <-time.After(wait):
-		case <-hk.ctx.Done():
+		case <-q.ready:
+		case <-ctx.Done():
+			return job{}, false
 		}
-		wait *= 2
 	}
-}
-
-// postJSON POSTs body to url and wants a 2xx answer.
-func postJSON(ctx context.Context, url string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "tend/"+tend.Version)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s answered %s", url, resp.Status)
-	}
-	return nil
 }

@@ -67,7 +67,11 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 			u.spec = &next
 		}
 		if u.res == nil {
-			if spec := s.app.Spec(); len(spec.EnvFile) > 0 {
+			spec := s.app.Spec()
+			if u.spec != nil {
+				spec = *u.spec // the shell's new environment, for ${VAR} in the files
+			}
+			if len(spec.EnvFile) > 0 {
 				// A changed env_file reaches the new instances.
 				res := s.app.Resolved()
 				fileEnv, err := envFiles(&spec)

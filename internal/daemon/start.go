@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -26,7 +27,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest, stored bool) 
 			notes = append(notes, req.Apps[i].Repair()...)
 		}
 	}
-	res, more, err := d.prepare(req.Apps)
+	res, more, err := d.prepare(req.Apps, stored)
 	notes = append(notes, more...)
 	if err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest, stored bool) 
 // prepare checks the specs of a start (tend.AppSpec.Validate), finds what
 // each runs and decides how its instances share its port. notes are what
 // the user should know of those decisions.
-func (d *Daemon) prepare(specs []tend.AppSpec) (res []supervisor.Resolved, notes []string, err error) {
+func (d *Daemon) prepare(specs []tend.AppSpec, stored bool) (res []supervisor.Resolved, notes []string, err error) {
 	if len(specs) == 0 {
 		return nil, nil, tend.Errorf(tend.EINVALID, "nothing to start")
 	}
@@ -91,7 +92,12 @@ func (d *Daemon) prepare(specs []tend.AppSpec) (res []supervisor.Resolved, notes
 			return nil, nil, err
 		}
 		if r.FileEnv, err = envFiles(spec); err != nil {
-			return nil, nil, err
+			if !stored {
+				return nil, nil, err
+			}
+			// A saved app comes back without its variables rather than
+			// not at all; the note says why.
+			notes = append(notes, fmt.Sprintf("%v: it starts without them", err))
 		}
 		if err := chooseMode(spec, &r); err != nil {
 			return nil, nil, err

@@ -10,16 +10,14 @@ import (
 // whose connections fail, or that answers far more slowly than the others,
 // is taken out of rotation for a while, so that clients stop paying for it
 // before a liveness probe (if any) has it replaced. A failure is a
-// connection the instance refused or did not accept within DialTimeout, or
-// a first answer that took over SlowAfter while another instance answered
-// in time lately (when every instance is slow, the app is, and none is
-// ejected). ejectAfter failures in a row eject it for ejectBase, doubled
+// connection the instance refused or did not accept within DialTimeout,
+// or, when SlowAfter is set, an answer that took longer while another
+// instance answered in time lately (when every instance is slow, the app
+// is, and none is ejected). Latency is opt-in: long polls and slow
+// endpoints are some apps' normal. ejectAfter failures in a row eject it for ejectBase, doubled
 // for each ejection in a row, up to ejectMax; at most half the instances
 // are out at once, never the last one. Back in rotation it is on trial: its
 // next connection is the probe, and one failure ejects it again.
-
-// DefaultSlowAfter is Proxy.SlowAfter's default.
-const DefaultSlowAfter = time.Second
 
 const (
 	ejectAfter = 5
@@ -86,7 +84,7 @@ func (p *Proxy) failed(b *backend, why string) {
 // that it has not within SlowAfter (late). Caller holds p.mu.
 func (p *Proxy) answered(b *backend, took time.Duration, late bool) {
 	now := time.Now()
-	if !late {
+	if !late || p.SlowAfter <= 0 {
 		if b.trial || b.ejections > 0 {
 			p.logf("proxy: backend %d (%s) answers in time again", b.ID, b.Addr)
 		}
@@ -95,56 +93,54 @@ func (p *Proxy) answered(b *backend, took time.Duration, late bool) {
 	}
 	for _, o := range p.backends {
 		if o != b && !o.draining && now.Sub(o.fastAt) < fastWindow {
-			p.failed(b, fmt.Sprintf("no answer within %s, while others answer in time", p.slowAfter()))
+			p.failed(b, fmt.Sprintf("it took %s to answer, over %s, while others answer in time", took.Round(time.Millisecond), p.SlowAfter))
 			return
 		}
 	}
 }
 
-func (p *Proxy) slowAfter() time.Duration {
-	if p.SlowAfter > 0 {
-		return p.SlowAfter
-	}
-	return DefaultSlowAfter
-}
-
-// answerWatch times a connection's first answer: from the client's first
-// bytes reaching the backend to the backend's first bytes, judged at the
-// answer or, if it is late, at SlowAfter.
+// answerWatch times a connection's first answer: from the client's last
+// bytes before it (a slow upload is the client's time, not the backend's)
+// to the backend's first bytes. Only an answer is judged: a client that
+// sends half a request and waits, or gives up, says nothing of the
+// backend.
 type answerWatch struct {
 	p     *Proxy
 	b     *backend
 	mu    sync.Mutex
 	asked time.Time
 	done  bool
-	timer *time.Timer
 }
 
-// sent marks the client's first bytes delivered.
+// sent marks client bytes delivered, before any answer.
 func (w *answerWatch) sent() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.asked.IsZero() || w.done {
-		return
+	if !w.done {
+		w.asked = time.Now()
 	}
-	w.asked = time.Now()
-	w.timer = time.AfterFunc(w.p.slowAfter(), func() { w.judge(false) })
 }
 
-// answer marks the backend's first bytes read.
-func (w *answerWatch) answer() { w.judge(true) }
-
-func (w *answerWatch) judge(answered bool) {
+// answered reports whether the backend has answered.
+func (w *answerWatch) answered() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.done || w.asked.IsZero() {
-		w.done = w.done || answered // it spoke first: nothing to time
+	return w.done
+}
+
+// answer marks the backend's first bytes read, and judges them.
+func (w *answerWatch) answer() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
 		return
 	}
 	w.done = true
-	w.timer.Stop()
+	if w.asked.IsZero() {
+		return // it spoke first: nothing to time
+	}
 	took := time.Since(w.asked)
 	w.p.mu.Lock()
-	w.p.answered(w.b, took, !answered || took > w.p.slowAfter())
+	w.p.answered(w.b, took, took > w.p.SlowAfter)
 	w.p.mu.Unlock()
 }

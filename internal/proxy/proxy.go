@@ -71,9 +71,8 @@ type Proxy struct {
 	// DialTimeout bounds one attempt to reach a backend; zero means
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
-	// SlowAfter is how long a backend may take to answer a client's first
-	// bytes before the answer counts as late (outlier.go); zero means
-	// DefaultSlowAfter.
+	// SlowAfter is how long a backend may take to answer a client before
+	// the answer counts as late (outlier.go); zero: latency ejects none.
 	SlowAfter time.Duration
 	// EjectFor is how long a first ejection lasts (outlier.go); zero
 	// means 10 s.
@@ -435,7 +434,7 @@ func (p *Proxy) pipe(client, bc net.Conn, b *backend) {
 	up := make(chan struct{})
 	go func() {
 		defer close(up)
-		copyHalf(bc, client, w.sent)
+		copyUp(bc, client, w)
 	}()
 	copyHalf(client, bc, w.answer)
 	<-up
@@ -455,6 +454,12 @@ func copyHalf(dst, src net.Conn, first func()) {
 	if err == nil {
 		_, err = io.Copy(dst, src)
 	}
+	endHalf(dst, src, err)
+}
+
+// endHalf ends a direction: a clean end (err nil) half-closes dst, an
+// error closes both.
+func endHalf(dst, src net.Conn, err error) {
 	if err == nil {
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			return
@@ -462,6 +467,32 @@ func copyHalf(dst, src net.Conn, first func()) {
 	}
 	dst.Close()
 	src.Close()
+}
+
+// copyUp copies the client's bytes to the backend, telling w of each chunk
+// until the backend answers (by hand until then, io.Copy after), then
+// ends as copyHalf does.
+func copyUp(dst, src net.Conn, w *answerWatch) {
+	var err error
+	for err == nil && !w.answered() {
+		var n int
+		bp := bufs.Get().(*[]byte)
+		n, err = src.Read(*bp)
+		if n > 0 {
+			if _, werr := dst.Write((*bp)[:n]); werr != nil {
+				err = werr
+			}
+			w.sent()
+		}
+		bufs.Put(bp)
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	if err == nil {
+		_, err = io.Copy(dst, src)
+	}
+	endHalf(dst, src, err)
 }
 
 // copyFirst copies src's first chunk to dst and calls first. io.EOF from

@@ -13,19 +13,22 @@ import (
 )
 
 // RunCommand runs a command line for tend (a liveness probe, a
-// notification hook): split as a shell splits it, $VAR and ${VAR} of env
-// expanded (others, "$?" or a shell's own variables, are left for the
-// shell: `sh -c 'x=1; test $x = 1'` works), found on env's PATH, run in dir
+// notification hook): split as a shell splits it, with expand $VAR and
+// ${VAR} of env expanded (others, "$?" or a shell's own variables, are
+// left for the shell: `sh -c 'x=1; test $x = 1'` works), found on env's
+// PATH, run in dir
 // with env, in a process group of its own that is killed, children and
 // all, when ctx ends or it exits: what it leaves running does not outlive
 // it. The error says how it failed, with the first line of what it
 // printed.
-func RunCommand(ctx context.Context, line string, env []string, dir string) error {
+func RunCommand(ctx context.Context, line string, env []string, dir string, expand bool) error {
 	words, err := tend.SplitWords(line)
 	if err != nil || len(words) == 0 {
 		return fmt.Errorf("%q is not a command line: %v", line, err)
 	}
-	words = expandKnown(words, env)
+	if expand {
+		words = expandKnown(words, env)
+	}
 	prog, err := lookPath(words[0], envValue(env, "PATH"), dir)
 	if err != nil {
 		return fmt.Errorf("%s is not on the app's PATH nor a file in %s", words[0], dir)

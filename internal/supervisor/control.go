@@ -117,6 +117,31 @@ func (a *App) awaitOutput(ids []int) {
 	}
 }
 
+// AwaitExited waits, a short bounded time, until what the processes of
+// instance id that ended wrote is all in its log: a notification about an
+// exit then has the last lines.
+func (a *App) AwaitExited(id int) {
+	var outs []chan struct{}
+	a.read(func() {
+		for _, s := range a.selected([]int{id}) {
+			for _, c := range s.output {
+				if s.cur == nil || c != s.cur.out {
+					outs = append(outs, c)
+				}
+			}
+		}
+	})
+	deadline := time.NewTimer(outputGrace)
+	defer deadline.Stop()
+	for _, c := range outs {
+		select {
+		case <-c:
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
 func isClosed(c chan struct{}) bool {
 	select {
 	case <-c:

@@ -290,17 +290,19 @@ func (a *App) newProber(r *run, env []string) *prober {
 		preload := a.nodePreload()
 		penv := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
 			k, v, _ := strings.Cut(kv, "=")
-			return slices.Contains(instanceOnly, k) || k == "NODE_OPTIONS" && preload != "" && strings.Contains(v, preload)
+			return slices.Contains(InstanceOnly, k) || k == "NODE_OPTIONS" && preload != "" && strings.Contains(v, preload)
 		})
-		p.check = func(ctx context.Context) error { return RunCommand(ctx, line, penv, dir) }
+		p.check = func(ctx context.Context) error { return RunCommand(ctx, line, penv, dir, true) }
 	}
 	return p
 }
 
-// instanceOnly are the variables of an instance that belong to its
+
+
+// InstanceOnly are the variables of an instance that belong to its
 // process alone: a probe or hook run beside it must not take its channel,
 // its sockets or its notify socket for its own.
-var instanceOnly = []string{
+var InstanceOnly = []string{
 	"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NODE_UNIQUE_ID", "TEND_CHANNEL_FD",
 	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
 	procexec.MarkerEnv,

@@ -351,7 +351,7 @@ func resumeShare(spec *tend.AppSpec, res Resolved, stored map[string][]*os.File,
 			sh.put(storePort, ln)
 		}
 	}
-	sh.start(res, opt.Logf)
+	sh.start(res, spec.EjectSlowAfter.D(), opt.Logf)
 	lns := map[string]nodecluster.Socket{}
 	for name := range stored {
 		if key, ok := strings.CutPrefix(name, storeListen); ok {

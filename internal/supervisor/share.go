@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/activation"
@@ -72,7 +73,7 @@ func newShare(spec *tend.AppSpec, res Resolved, opt Options) (*share, error) {
 		}
 		sh.ln = ln
 	}
-	sh.start(res, opt.Logf)
+	sh.start(res, spec.EjectSlowAfter.D(), opt.Logf)
 	return sh, nil
 }
 
@@ -88,9 +89,10 @@ func bindPort(spec *tend.AppSpec) (*net.TCPListener, error) {
 
 // start starts what serves the app's connections: the proxy, and the
 // primary that speaks every instance's message channel.
-func (sh *share) start(res Resolved, logf logger.Logf) {
+func (sh *share) start(res Resolved, slowAfter time.Duration, logf logger.Logf) {
 	if res.Mode == tend.ModeProxy {
 		sh.px = proxy.New(sh.ln, res.Sched, logf)
+		sh.px.SlowAfter = slowAfter
 		go sh.px.Serve()
 	}
 	sched := tend.SchedRoundRobin

@@ -297,8 +297,6 @@ func (a *App) newProber(r *run, env []string) *prober {
 	return p
 }
 
-
-
 // InstanceOnly are the variables of an instance that belong to its
 // process alone: a probe or hook run beside it must not take its channel,
 // its sockets or its notify socket for its own.

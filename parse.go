@@ -8,16 +8,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// NumCPU is the count "max" and "-N" are relative to; a variable so that
-// tests can pin it.
-var NumCPU = runtime.NumCPU
 
 // ParseInstances parses an instance count as PM2 takes it (-i, instances:):
 // "max" or "0" is one per CPU, "-N" is N fewer than the CPUs but at least 1,

@@ -54,7 +54,7 @@ var Settings = []Setting{
 		Kind: KindWords, Group: "app", Help: "arguments of the interpreter, quoted as in a shell",
 		codec: list(func(s *AppSpec) *[]string { return &s.InterpreterArgs }, nil)},
 	{Key: "instances", Example: "max", Flag: "instances", Short: "i", Kind: KindNumber, Group: "app", Default: "1",
-		Help: "number of instances: N, max (one per core), or -N (cores minus N)",
+		Help: "number of instances: N, max (one per CPU: the cores, or a container's CPU quota below them), or -N (that less N)",
 		codec: codec{
 			arg: "n|max",
 			set: func(s *AppSpec, in Input) (err error) {

@@ -101,7 +101,7 @@ logs live in $TEND_HOME (default ~/.tend).`,
 	root.AddGroup(&cobra.Group{ID: "apps", Title: "Running apps:"}, &cobra.Group{ID: "look", Title: "Seeing what runs:"}, &cobra.Group{ID: "daemon", Title: "The daemon:"})
 	root.AddCommand(
 		startCmd(e), actionCmd(e, "stop"), actionCmd(e, "restart"), reloadCmd(e), scaleCmd(e), actionCmd(e, "delete"),
-		lsCmd(e), describeCmd(e), logsCmd(e), eventsCmd(e), actionCmd(e, "flush"), monitCmd(e),
+		lsCmd(e), describeCmd(e), logsCmd(e), eventsCmd(e), actionCmd(e, "flush"), actionCmd(e, "reset"), monitCmd(e),
 		sendCmd(e), signalCmd(e), pingCmd(e), killCmd(e), updateCmd(e), daemonCmd(e), runCmd(e), saveCmd(e), resurrectCmd(e), startupCmd(e),
 		startOrCmd(e, "reload"), startOrCmd(e, "restart"), jlistCmd(e, false), jlistCmd(e, true), envCmd(e), ecosystemCmd(e),
 	)

@@ -26,6 +26,7 @@ var actionHelp = map[string]string{
 	"restart": "Stop then start apps (the port stays bound)",
 	"delete":  "Stop apps and remove them from the list",
 	"flush":   "Empty the log files of apps",
+	"reset":   "Set apps' restart counters back to 0 (PM2's reset)",
 }
 
 // actionCmd builds stop, restart, delete and flush: they all take targets.
@@ -38,7 +39,7 @@ func actionCmd(e *env, action string) *cobra.Command {
 		Short:   actionHelp[action],
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 { // flush alone means every app
+			if len(args) == 0 { // flush and reset alone mean every app
 				args = []string{"all"}
 			}
 			targets, err := expandTargets(args, only)
@@ -65,9 +66,9 @@ func actionCmd(e *env, action string) *cobra.Command {
 			return nil
 		},
 	}
-	if action == "flush" {
+	if action == "flush" || action == "reset" {
 		cmd.GroupID = "look"
-		cmd.Use = "flush [id|name|all]..."
+		cmd.Use = action + " [id|name|all]..."
 		cmd.Args = cobra.ArbitraryArgs
 	}
 	cmd.Flags().StringSliceVar(&only, "only", nil, "with a config file: only these of its apps, app1,app2")

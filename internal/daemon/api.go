@@ -39,7 +39,7 @@ func (d *Daemon) routes() http.Handler {
 		notes, err := d.start(ctx, req, false)
 		return tend.ActionResult{Instances: d.instances(), Notes: notes}, err
 	}))
-	for _, action := range []string{"stop", "restart", "delete", "flush"} {
+	for _, action := range []string{"stop", "restart", "delete", "flush", "reset"} {
 		mux.HandleFunc("POST /v1/"+action, handle(reply, func(ctx context.Context, req tend.ActionRequest) (tend.ActionResult, error) {
 			return d.act(context.WithoutCancel(ctx), action, req.Targets)
 		}))

@@ -111,6 +111,8 @@ func (d *Daemon) act(ctx context.Context, action string, targets []string) (tend
 				errs[i] = s.app.Restart(ctx, s.ids)
 			case "delete":
 				errs[i] = d.delete(ctx, s)
+			case "reset":
+				s.app.Reset(s.ids)
 			case "flush":
 				for _, k := range s.app.Sinks(s.ids) {
 					if err := k.Sink.Flush(); err != nil {

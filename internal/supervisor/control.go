@@ -117,6 +117,16 @@ func (a *App) awaitOutput(ids []int) {
 	}
 }
 
+// Reset sets the restart counters of the selected slots back to zero, as
+// PM2's reset does; their history of exits stays.
+func (a *App) Reset(ids []int) {
+	a.call(func() {
+		for _, s := range a.selected(ids) {
+			s.restarts, s.unstable, s.unhealthy = 0, 0, 0
+		}
+	})
+}
+
 // AwaitExited waits, a short bounded time, until what the processes of
 // instance id that ended wrote is all in its log: a notification about an
 // exit then has the last lines.

@@ -141,7 +141,9 @@ func TestRestartUpdateEnv(t *testing.T) {
 func TestReset(t *testing.T) {
 	h := newHarness(t)
 	h.ok("start", h.self, "--name", "cr", "--max-restarts", "3", "--min-uptime", "10s", "--", "crash")
-	h.await("errored after restarts", func(in []tend.Instance) bool { return len(in) == 1 && in[0].Status == tend.StatusErrored && in[0].Restarts > 0 })
+	h.await("errored after restarts", func(in []tend.Instance) bool {
+		return len(in) == 1 && in[0].Status == tend.StatusErrored && in[0].Restarts > 0
+	})
 	h.ok("reset", "cr")
 	if in := h.ls()[0]; in.Restarts != 0 || in.LastExit == nil {
 		t.Errorf("after reset: restarts %d, last exit %v; want 0 and the exit kept", in.Restarts, in.LastExit)

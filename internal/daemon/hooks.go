@@ -217,7 +217,10 @@ func (hk *hooks) work(q *jobQueue) {
 		}
 		// What the process wrote before it ended is all in the log.
 		j.a.AwaitExited(j.h.ID)
-		j.h.Log = lastLines(j.a, j.h.ID)
+		if hk.ctx.Err() != nil {
+			return
+		}
+		j.h.Log = lastLines(j.a, j.h.ID, j.h.Time)
 		spec := j.a.Spec()
 		var err error
 		what := "notify_url"
@@ -240,15 +243,19 @@ func (hk *hooks) app(name string) *supervisor.App {
 	return hk.d.apps[name]
 }
 
-// lastLines are the last lines instance id wrote.
-func lastLines(a *supervisor.App, id int) []string {
+// lastLines are the last lines instance id wrote up to the event at t
+// (and the moment its output takes to be read): not those of the process
+// that replaced it since, when the queue was slow.
+func lastLines(a *supervisor.App, id int, t time.Time) []string {
 	out := []string{}
 	for _, k := range a.Sinks([]int{id}) {
-		for _, l := range k.Sink.Tail(hookLogLines) {
-			out = append(out, l.Text)
+		for _, l := range k.Sink.Tail(4 * hookLogLines) {
+			if l.Time.IsZero() || !l.Time.After(t.Add(time.Second)) {
+				out = append(out, l.Text)
+			}
 		}
 	}
-	return out
+	return out[max(0, len(out)-hookLogLines):]
 }
 
 // runHook runs cmd for h in the app's directory, with the app's
@@ -322,6 +329,9 @@ func (q *jobQueue) push(j job) (dropped job, ok bool) {
 // pop takes the oldest job, waiting for one until ctx ends.
 func (q *jobQueue) pop(ctx context.Context) (job, bool) {
 	for {
+		if ctx.Err() != nil {
+			return job{}, false // the daemon stops: what waits is dropped
+		}
 		q.mu.Lock()
 		if len(q.jobs) > 0 {
 			j := q.jobs[0]

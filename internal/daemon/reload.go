@@ -66,22 +66,23 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 			changes = updateEnv(cur, &next, req)
 			u.spec = &next
 		}
-		if u.res == nil {
-			spec := s.app.Spec()
-			if u.spec != nil {
-				spec = *u.spec // the shell's new environment, for ${VAR} in the files
+		spec := s.app.Spec()
+		if u.spec != nil {
+			spec = *u.spec // with the environment it goes on with, for ${VAR} in the files
+		}
+		if len(spec.EnvFile) > 0 {
+			// A changed env_file reaches the new instances.
+			res := s.app.Resolved()
+			if u.res != nil {
+				res = *u.res
 			}
-			if len(spec.EnvFile) > 0 {
-				// A changed env_file reaches the new instances.
-				res := s.app.Resolved()
-				fileEnv, err := envFiles(&spec)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				res.FileEnv = fileEnv
-				u.res = &res
+			fileEnv, err := envFiles(&spec)
+			if err != nil {
+				errs = append(errs, err)
+				continue
 			}
+			res.FileEnv = fileEnv
+			u.res = &res
 		}
 		rep, err := s.app.Reload(ctx, s.ids, u.spec, u.res, req.Parallel)
 		rep.EnvChanges = changes

@@ -212,7 +212,11 @@ func (d *Daemon) unclaim(ctx context.Context, req tend.StartRequest, started []*
 	if len(previous) == 0 || quitting {
 		return err
 	}
-	if _, rerr := d.start(context.WithoutCancel(ctx), tend.StartRequest{Apps: previous}, true); rerr != nil {
+	notes, rerr := d.start(context.WithoutCancel(ctx), tend.StartRequest{Apps: previous}, true)
+	for _, n := range notes {
+		d.log.Warn("restoring the apps --force was replacing", "note", n)
+	}
+	if rerr != nil {
 		d.log.Error("restoring the apps --force was replacing", "err", rerr)
 		return tend.Errorf(tend.ErrorCode(err), "%v; additionally, restoring the previous app failed: %v", err, rerr)
 	}

@@ -202,6 +202,13 @@ func (p *Proxy) Drain(id int) {
 	}
 }
 
+// SetSlowAfter changes SlowAfter while the proxy serves (a reload).
+func (p *Proxy) SetSlowAfter(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.SlowAfter = d
+}
+
 // Undrain puts backend id back in rotation after Drain.
 func (p *Proxy) Undrain(id int) {
 	p.mu.Lock()
@@ -479,10 +486,10 @@ func copyUp(dst, src net.Conn, w *answerWatch) {
 		bp := bufs.Get().(*[]byte)
 		n, err = src.Read(*bp)
 		if n > 0 {
+			w.sent() // before the write: an answer can come at once
 			if _, werr := dst.Write((*bp)[:n]); werr != nil {
 				err = werr
 			}
-			w.sent()
 		}
 		bufs.Put(bp)
 	}

@@ -75,6 +75,9 @@ func (a *App) Reload(ctx context.Context, ids []int, spec *tend.AppSpec, res *Re
 		a.startSchedules(w)
 		w = nil
 	}
+	if failed == nil && spec != nil && a.share.px != nil {
+		a.share.px.SetSlowAfter(spec.EjectSlowAfter.D())
+	}
 	return a.finish(rep, failed)
 }
 

@@ -336,3 +336,25 @@ func TestLivenessFailedReplacement(t *testing.T) {
 		t.Errorf("instance 1 (pid %d) got no request after it was healthy again: %v", after[1].PID, seen)
 	}
 }
+
+// A readiness probe of the port every worker shares reaches the worker it
+// judges: during a reload the new one is ready when its own /health says
+// so, not when an old one answers.
+func TestReadyURLReachesItsWorker(t *testing.T) {
+	h := newHarness(t)
+	port := testport.Free(t)
+	h.env = append(h.env, "WARM_MS=1500", "HEALTH_FILE=/nonexistent")
+	h.ok("start", healthApp(t), "--name", "warm", "-i", "2", "--port", strconv.Itoa(port),
+		"--ready-url", fmt.Sprintf("http://127.0.0.1:%d/health", port), "--listen-timeout", "20s")
+	h.await("ready", func(in []tend.Instance) bool { return len(in) == 2 && in[0].Ready && in[1].Ready })
+	h.ok("reload", "warm")
+	rep := lastReload(t, h, "warm")
+	if rep == nil || !rep.OK || len(rep.Steps) != 2 {
+		t.Fatalf("reload report %+v", rep)
+	}
+	for _, st := range rep.Steps {
+		if st.ReadyBy != "http" || st.ReadyMS < 1500 {
+			t.Errorf("instance %d ready by %s after %d ms: before its own warm-up of 1500 ms", st.Instance, st.ReadyBy, st.ReadyMS)
+		}
+	}
+}

@@ -76,12 +76,13 @@ func chooseMode(s *tend.AppSpec, r *supervisor.Resolved) error {
 }
 
 // readyURLWarning warns of a ready_url on the port the instances share in
-// cluster and socket modes: any instance may answer there, so during a
-// reload an old one answers for the new one, which counts as ready before
-// it is (proxy mode probes each instance's own port). A warning, not an
-// error: apps saved with one must still come back at boot.
+// socket mode: any instance may answer there, so during a reload an old
+// one answers for the new one, which counts as ready before it is. (Proxy
+// mode probes each instance's own port; cluster mode hands the probe's
+// connection to the worker it judges.) A warning, not an error: apps saved
+// with one must still come back at boot.
 func readyURLWarning(s *tend.AppSpec, mode tend.Mode) string {
-	if s.ReadyURL == "" || (mode != tend.ModeCluster && mode != tend.ModeSocket) || !onSharedPort(s, s.ReadyURL) {
+	if s.ReadyURL == "" || mode != tend.ModeSocket || !onSharedPort(s, s.ReadyURL) {
 		return ""
 	}
 	return fmt.Sprintf("%s: ready_url %s probes port %d, which every instance shares in %s mode: during a reload an old instance "+

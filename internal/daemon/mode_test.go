@@ -8,7 +8,8 @@ import (
 )
 
 // A readiness probe must reach the instance it judges: on the port every
-// instance shares, an old one answers for a new one; tend start warns.
+// instance shares in socket mode, an old one answers for a new one; tend
+// start warns. Cluster mode hands the probe to the worker it judges.
 func TestReadyURLOnSharedPort(t *testing.T) {
 	for _, c := range []struct {
 		mode    tend.Mode
@@ -17,7 +18,7 @@ func TestReadyURLOnSharedPort(t *testing.T) {
 	}{
 		{tend.ModeSocket, "http://127.0.0.1:$PORT/health", true},
 		{tend.ModeSocket, "tcp://127.0.0.1:${PORT}", true},
-		{tend.ModeCluster, "http://localhost:8000/", true},
+		{tend.ModeCluster, "http://localhost:8000/", false},      // the probe is handed to the worker it judges
 		{tend.ModeSocket, "http://127.0.0.1:9100/health", false}, // a port of the instance's own
 		{tend.ModeProxy, "http://127.0.0.1:$PORT/health", false}, // PORT is the instance's
 		{tend.ModeFork, "http://127.0.0.1:8000/", false},

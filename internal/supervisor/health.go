@@ -313,13 +313,15 @@ var InstanceOnly = []string{
 func (a *App) proberDial(r *run) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	primary, wid := a.share.primary, r.wid
-	cluster := a.res.Mode == tend.ModeCluster
+	cluster, shared := a.res.Mode == tend.ModeCluster, a.spec.Port
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if cluster {
 			if _, p, err := net.SplitHostPort(addr); err == nil {
 				port, _ := strconv.Atoi(p)
 				c, err := primary.Dial(ctx, wid, port)
-				if !errors.Is(err, nodecluster.ErrNotListening) {
+				// Not listening on --port, which tend holds: it is not
+				// there yet, whatever answers on the port.
+				if !errors.Is(err, nodecluster.ErrNotListening) || port == shared {
 					return c, err
 				}
 			}

@@ -173,16 +173,20 @@ func (a *App) armReady(r *run) {
 	ready := func(by string) func() {
 		return func() { a.post(func() { a.markReady(r, by) }) }
 	}
+	// In cluster mode the probe's connection goes to this worker, as a
+	// liveness probe's does: on the port every worker shares, another one
+	// would answer for it.
+	dial := a.proberDial(r)
 	switch {
 	case r.readyURL != "":
 		target := r.readyURL
 		if rest, ok := strings.CutPrefix(target, "tcp://"); ok {
-			go probeTCP(rest, r.proc.Done(), ready("tcp"))
+			go probeTCP(rest, dial, r.proc.Done(), ready("tcp"))
 		} else {
-			go probeHTTP(target, r.proc.Done(), ready("http"))
+			go probeHTTP(target, dial, r.proc.Done(), ready("http"))
 		}
 	case signal == "tcp" && r.probe != "":
-		go probeTCP(r.probe, r.proc.Done(), ready("tcp"))
+		go probeTCP(r.probe, dial, r.proc.Done(), ready("tcp"))
 	}
 	timeout := a.listenTimeout()
 	time.AfterFunc(timeout, func() {
@@ -239,11 +243,16 @@ func (a *App) markReady(r *run, by string) {
 // that a fast app joins within a few ms, cheap for a slow one.
 const probeEvery = 10 * time.Millisecond
 
+// dialFunc connects a probe.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // probeTCP calls ready once addr accepts a connection, unless done closes
 // first (the process died).
-func probeTCP(addr string, done <-chan struct{}, ready func()) {
+func probeTCP(addr string, dial dialFunc, done <-chan struct{}, ready func()) {
 	probe(done, ready, func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c, err := dial(ctx, "tcp", addr)
 		if err == nil {
 			c.Close()
 		}
@@ -252,16 +261,18 @@ func probeTCP(addr string, done <-chan struct{}, ready func()) {
 }
 
 // probeHTTP calls ready once u answers 2xx.
-func probeHTTP(u string, done <-chan struct{}, ready func()) {
+func probeHTTP(u string, dial dialFunc, done <-chan struct{}, ready func()) {
 	if _, err := url.Parse(u); err != nil {
 		return
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
 	probe(done, ready, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
-		resp, err := client.Do(req)
+		tr := &http.Transport{DisableKeepAlives: true,
+			DialContext: func(_ context.Context, network, addr string) (net.Conn, error) { return dial(ctx, network, addr) }}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Do(req)
 		if err != nil {
 			return false
 		}

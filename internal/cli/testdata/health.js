@@ -7,9 +7,15 @@ const fs = require('node:fs');
 // A broken build: with the file $CRASH_FILE there, a new process dies at boot.
 if (process.env.CRASH_FILE && fs.existsSync(process.env.CRASH_FILE)) throw new Error('boot failure (CRASH_FILE)');
 let probes = 0;
+const warmAt = Date.now() + Number(process.env.WARM_MS || 0); // 503 on /health until then
 const server = http.createServer((req, res) => {
   if (req.url === '/health') {
     probes++;
+    if (Date.now() < warmAt) {
+      res.writeHead(503);
+      res.end('warming up\n');
+      return;
+    }
     const bad = fs.existsSync(`${process.env.HEALTH_FILE}-${process.env.NODE_APP_INSTANCE}`) ||
       (process.env.FLAP && probes % 2 === 0);
     res.writeHead(bad ? 500 : 200);

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -50,27 +49,6 @@ func RunCommand(ctx context.Context, line string, env []string, dir string, expa
 		return fmt.Errorf("%v: %s", err, firstLine(out))
 	}
 	return nil
-}
-
-// expandKnown replaces $VAR and ${VAR} in args with their values in env,
-// and leaves the references to anything else as written.
-func expandKnown(args, env []string) []string {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = os.Expand(a, func(k string) string {
-			if v, ok := m[k]; ok {
-				return v
-			}
-			return "$" + k
-		})
-	}
-	return out
 }
 
 // firstLine is the first line of out, bounded, for a message.

@@ -99,11 +99,19 @@ const outputGrace = time.Second
 // awaitOutput waits, up to outputGrace, until the stopped processes of the
 // selected slots (all for nil) have no output left in their pipes, so that
 // closing their sinks loses none of it.
-func (a *App) awaitOutput(ids []int) {
+func (a *App) awaitOutput(ids []int) { a.awaitOutputs(ids, false) }
+
+// awaitOutputs is awaitOutput; ended leaves out the processes that still
+// serve.
+func (a *App) awaitOutputs(ids []int, ended bool) {
 	var outs []chan struct{}
 	a.read(func() {
 		for _, s := range a.selected(ids) {
-			outs = append(outs, s.output...)
+			for _, c := range s.output {
+				if !ended || s.cur == nil || c != s.cur.out {
+					outs = append(outs, c)
+				}
+			}
 		}
 	})
 	deadline := time.NewTimer(outputGrace)
@@ -130,27 +138,7 @@ func (a *App) Reset(ids []int) {
 // AwaitExited waits, a short bounded time, until what the processes of
 // instance id that ended wrote is all in its log: a notification about an
 // exit then has the last lines.
-func (a *App) AwaitExited(id int) {
-	var outs []chan struct{}
-	a.read(func() {
-		for _, s := range a.selected([]int{id}) {
-			for _, c := range s.output {
-				if s.cur == nil || c != s.cur.out {
-					outs = append(outs, c)
-				}
-			}
-		}
-	})
-	deadline := time.NewTimer(outputGrace)
-	defer deadline.Stop()
-	for _, c := range outs {
-		select {
-		case <-c:
-		case <-deadline.C:
-			return
-		}
-	}
-}
+func (a *App) AwaitExited(id int) { a.awaitOutputs([]int{id}, true) }
 
 func isClosed(c chan struct{}) bool {
 	select {

@@ -83,8 +83,15 @@ func instanceEnv(spec *tend.AppSpec, index, id, wid int, extra map[string]string
 	return env
 }
 
-// expandArgs replaces $VAR and ${VAR} in args with values from env.
-func expandArgs(args, env []string) []string {
+// expandArgs replaces $VAR and ${VAR} in args with values from env, as a
+// shell does: an unset one is empty.
+func expandArgs(args, env []string) []string { return expand(args, env, false) }
+
+// expandKnown is expandArgs that leaves the references to variables env
+// lacks as written ("$?", a shell's own variables).
+func expandKnown(args, env []string) []string { return expand(args, env, true) }
+
+func expand(args, env []string, keepUnknown bool) []string {
 	m := make(map[string]string, len(env))
 	for _, kv := range env {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -93,7 +100,12 @@ func expandArgs(args, env []string) []string {
 	}
 	out := make([]string, len(args))
 	for i, a := range args {
-		out[i] = os.Expand(a, func(k string) string { return m[k] })
+		out[i] = os.Expand(a, func(k string) string {
+			if v, ok := m[k]; ok || !keepUnknown {
+				return v
+			}
+			return "$" + k
+		})
 	}
 	return out
 }

@@ -41,7 +41,6 @@ type health struct {
 	total  int           // failed probes in all
 	dogFor time.Duration // its watchdog, as WATCHDOG_USEC told it at spawn
 	dog    *time.Timer   // the watchdog's deadline, from readiness
-	env    []string      // its environment, for its probe
 	paused atomic.Bool   // judged unhealthy, or stopping: probes wait
 }
 
@@ -57,7 +56,7 @@ type prober struct {
 // watchHealth readies r's probe and watchdog, which start once it is ready
 // (startHealth). env is its environment. Runs in the actor.
 func (a *App) watchHealth(r *run, env []string) {
-	r.health.dogFor, r.health.env = a.spec.Watchdog.D(), env
+	r.health.dogFor = a.spec.Watchdog.D()
 	if a.spec.HasLiveness() {
 		r.prober = a.newProber(r, env)
 	}

@@ -435,3 +435,21 @@ func absPath(p, dir string) string {
 	}
 	return filepath.Clean(p)
 }
+
+// percent is a share of one CPU: "150%", or "1.5" CPUs.
+func percent(f func(*AppSpec) *int) codec {
+	return codec{
+		arg: "percent",
+		set: func(s *AppSpec, in Input) (err error) {
+			*f(s), err = ParsePercent(in.Text)
+			return err
+		},
+		check: func(s *AppSpec) error { return notNegative(int64(*f(s))) },
+		show: func(s *AppSpec) string {
+			if n := *f(s); n != 0 {
+				return strconv.Itoa(n) + "%"
+			}
+			return ""
+		},
+	}
+}

@@ -125,6 +125,16 @@ type AppSpec struct {
 	// ("KEY=VALUE" entries). It sits under Env and under what tend sets.
 	BaseEnv []string `json:"base_env,omitempty"`
 
+	// User and Group run the instances as another user, by name or number
+	// (the daemon must be root); Group defaults to the user's own.
+	User  string `json:"user,omitempty"`
+	Group string `json:"group,omitempty"`
+	// MaxMemory, CPUQuota and MaxPids limit each instance, with what it
+	// starts, in a cgroup of its own: bytes, percent of one CPU, tasks.
+	MaxMemory int64 `json:"max_memory,omitempty"`
+	CPUQuota  int   `json:"cpu_quota,omitempty"`
+	MaxPids   int   `json:"max_pids,omitempty"`
+
 	// Restart policy.
 	Autorestart            *bool    `json:"autorestart,omitempty"` // nil = true
 	Autostart              *bool    `json:"autostart,omitempty"`   // nil = true; false: listed, stopped

@@ -18,11 +18,14 @@ func (d *Daemon) instances() []tend.Instance {
 	return d.withStats(out)
 }
 
-// withStats fills in the latest CPU, memory and user of instances.
+// withStats fills in the latest CPU and memory of instances, and the
+// user of those that run as the daemon's.
 func (d *Daemon) withStats(out []tend.Instance) []tend.Instance {
 	d.statsMu.Lock()
 	for i := range out {
-		out[i].User = d.user
+		if out[i].User == "" { // the app's own user, else the daemon's
+			out[i].User = d.user
+		}
 		if u, ok := d.stats[out[i].PID]; ok && out[i].PID != 0 {
 			out[i].CPU, out[i].Memory = u.CPU, u.Memory
 		}

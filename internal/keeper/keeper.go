@@ -320,12 +320,26 @@ func (k *keeper) spawn(p *packet, fds []int) (*child, error) {
 	pidfd := -1
 	pid, err := syscall.ForkExec(s.Path, s.Argv, &syscall.ProcAttr{
 		Dir: s.Dir, Env: s.Env, Files: files,
-		Sys: &syscall.SysProcAttr{Setpgid: true, PidFD: &pidfd},
+		Sys: procexec.SysProcAttr(s.Cred, &pidfd),
 	})
 	closeFiles(own) // the child has its copies
 	if err != nil {
 		closeFiles(keep)
 		return nil, &os.PathError{Op: "fork/exec", Path: s.Path, Err: err}
+	}
+	if err := procexec.JoinCgroups(pid, s.Cgroups); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		for {
+			if _, werr := unix.Wait4(pid, &ws, 0, nil); werr != unix.EINTR {
+				break
+			}
+		}
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+		closeFiles(keep)
+		return nil, err
 	}
 	c := &child{pid: pid, pidfd: pidfd, label: p.Label, start: procexec.StartTime(pid)}
 	for i, name := range p.Names {
@@ -562,7 +576,7 @@ func (k *keeper) sendInventory() {
 		}
 		k.tell(&packet{Op: opFD, Name: name}, fds)
 	}
-	k.tell(&packet{Op: opEnd}, nil)
+	k.tell(&packet{Op: opEnd, Names: []string{capIdentity}}, nil)
 }
 
 // readDaemon feeds the daemon's packets to the loop until its end.

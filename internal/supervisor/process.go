@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/tendhq/tend"
@@ -60,7 +62,8 @@ func (a *App) launch(s *slot) (*run, error) {
 	env := append(instanceEnv(a.envSpec(), s.index, s.id, r.wid, nil), procexec.MarkerEnv+"="+r.marker)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: pipes.out, Stderr: pipes.err,
 		Label: label{App: a.spec.Name, Slot: s.id, WID: r.wid}.String(),
-		Hold:  []procexec.Held{{Name: heldOut, FD: pipes.readOut}, {Name: heldErr, FD: pipes.readErr}}}
+		Hold:  []procexec.Held{{Name: heldOut, FD: pipes.readOut}, {Name: heldErr, FD: pipes.readErr}},
+		Cred:  a.res.Cred}
 	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, r.wid, a.opt.Store != nil)
 	if err != nil {
 		pipes.abort()
@@ -81,6 +84,9 @@ func (a *App) launch(s *slot) (*run, error) {
 	if err != nil {
 		pipes.abort()
 		r.closeNotify()
+		if a.res.Cred != nil && errors.Is(err, syscall.EACCES) {
+			err = fmt.Errorf("%w: user %s cannot enter %s or run %s; make them readable by it", err, cmp.Or(a.spec.User, "of group "+a.spec.Group), a.spec.Cwd, a.res.Path)
+		}
 		return nil, err
 	}
 	r.out = pipes.started()
@@ -92,14 +98,16 @@ func (a *App) launch(s *slot) (*run, error) {
 	return r, nil
 }
 
-// envSpec is the spec whose Env has the env_file variables under the
-// app's own.
+// envSpec is the spec whose Env has, under the app's own variables,
+// those of its env_file, and under both those of its user (HOME...).
 func (a *App) envSpec() *tend.AppSpec {
-	if len(a.res.FileEnv) == 0 {
+	if len(a.res.FileEnv) == 0 && len(a.res.UserEnv) == 0 {
 		return &a.spec
 	}
 	s := a.spec
-	s.Env = maps.Clone(a.res.FileEnv)
+	s.Env = make(map[string]string, len(a.res.UserEnv)+len(a.res.FileEnv)+len(a.spec.Env))
+	maps.Copy(s.Env, a.res.UserEnv)
+	maps.Copy(s.Env, a.res.FileEnv)
 	maps.Copy(s.Env, a.spec.Env)
 	return &s
 }
@@ -132,13 +140,20 @@ func (a *App) watchExit(r *run) {
 
 // nodePreload is the preload the app's processes load, if any.
 func (a *App) nodePreload() string {
+	paths := a.opt.NodePreloads
+	if a.res.Cred != nil && a.res.Node {
+		var err error
+		if paths, err = nodepreload.Public(); err != nil {
+			a.opt.Logf("%s: %v", a.spec.Name, err)
+		}
+	}
 	switch {
 	case !a.res.Node:
 		return ""
 	case a.res.Mode == tend.ModeSocket:
-		return a.opt.NodePreloads.Listen
+		return paths.Listen
 	case a.res.Mode == tend.ModeCluster:
-		return a.opt.NodePreloads.Drain
+		return paths.Drain
 	}
 	return ""
 }

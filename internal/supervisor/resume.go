@@ -194,7 +194,7 @@ func (a *App) adopt(s *slot, rs RunState, ad *Adopted) *run {
 		}
 	}
 	if f := ad.Files[heldNotify]; f != nil {
-		if srv, err := notify.FromFile(f, a.notifyPath(r)); err == nil {
+		if srv, err := notify.FromFile(f, a.notifyPath(r), a.notifyPeers()...); err == nil {
 			a.serveNotify(r, srv)
 		}
 	}

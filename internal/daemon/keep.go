@@ -133,6 +133,8 @@ func (d *Daemon) appOptions(name string) supervisor.Options {
 		Start:        d.spawn,
 		Shim:         d.exe,
 		NodePreloads: d.preloads,
+		Cgroups:      d.cgroups,
+		CgroupErr:    d.cgroupErr,
 		Events:       &d.hub,
 		Poller:       d.poller,
 		LogDefaults: supervisor.LogDefaults{

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/procstat"
+	"github.com/tendhq/tend/internal/supervisor"
 )
 
 // instances returns every instance with its latest CPU and memory.
@@ -41,16 +42,18 @@ func (d *Daemon) sampleLoop() {
 	defer t.Stop()
 	for {
 		var pids []int
+		of := map[int]*supervisor.App{}
 		for _, a := range d.snapshotApps() {
 			for _, in := range a.Instances() {
 				if in.PID != 0 {
 					pids = append(pids, in.PID)
+					of[in.PID] = a
 				}
 			}
 		}
 		var u map[int]procstat.Usage
 		if len(pids) > 0 {
-			u = s.Sample(pids)
+			u = s.Sample(pids, func(pid int) (time.Duration, []int, bool) { return of[pid].CgroupUsage(pid) })
 		}
 		d.statsMu.Lock()
 		d.stats = u

@@ -90,6 +90,19 @@ var (
 // signal is set: apps outlive the daemon (and its upgrades), and the
 // keeper, their parent, stops them when it is told to.
 func Start(c Cmd) (*Process, error) {
+	cgfd := OpenCgroup(c.Cgroups)
+	if cgfd >= 0 {
+		defer syscall.Close(cgfd)
+		p, err := start(c, cgfd)
+		if err == nil || !CloneUnsupported(err) {
+			return p, err
+		}
+	}
+	return start(c, -1)
+}
+
+// start is Start, born in the cgroup open as cgfd or joining c.Cgroups.
+func start(c Cmd, cgfd int) (*Process, error) {
 	pidfd := -1
 	cmd := &exec.Cmd{
 		Path:        c.Path,
@@ -97,7 +110,7 @@ func Start(c Cmd) (*Process, error) {
 		Env:         c.Env,
 		Dir:         c.Dir,
 		ExtraFiles:  c.ExtraFiles,
-		SysProcAttr: SysProcAttr(c.Cred, &pidfd),
+		SysProcAttr: SysProcAttr(c.Cred, &pidfd, cgfd),
 	}
 	if c.Stdout != nil {
 		cmd.Stdout = c.Stdout
@@ -113,6 +126,9 @@ func Start(c Cmd) (*Process, error) {
 	spawnMu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if cgfd >= 0 {
+		c.Cgroups = nil // born there
 	}
 	if err := JoinCgroups(cmd.Process.Pid, c.Cgroups); err != nil {
 		unix.Kill(cmd.Process.Pid, unix.SIGKILL)

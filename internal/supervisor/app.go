@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/cgroup"
 	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/logger"
 	"github.com/tendhq/tend/internal/nodepreload"
@@ -42,10 +43,14 @@ type Store interface {
 // Options configure an App. The zero value of each field is usable except
 // LogDir.
 type Options struct {
-	LogDir string      // where per-instance log files go unless the spec names them
-	RunDir string      // private directory for NOTIFY_SOCKETs; "" disables sd_notify
-	NewID  func() int  // allocates global instance ids; nil counts from 0
-	Logf   logger.Logf // the daemon's log; nil discards
+	// Cgroups gives each instance a cgroup of its own, with the app's
+	// limits; nil, with CgroupErr saying why, where tend has none.
+	Cgroups   *cgroup.Tree
+	CgroupErr error
+	LogDir    string      // where per-instance log files go unless the spec names them
+	RunDir    string      // private directory for NOTIFY_SOCKETs; "" disables sd_notify
+	NewID     func() int  // allocates global instance ids; nil counts from 0
+	Logf      logger.Logf // the daemon's log; nil discards
 	// Start starts a process; nil means procexec.Start.
 	Start func(procexec.Cmd) (Proc, error)
 	// Shim is the tend executable, re-executed as the LISTEN_PID shim in
@@ -159,6 +164,7 @@ type instView struct {
 	restartAt time.Time
 	wids      []int // live processes, for connection counts
 	before    uint64
+	cgroup    string // the serving process's cgroup key, "" for none
 }
 
 // New creates the app's slots, log sinks and shared port. It starts no

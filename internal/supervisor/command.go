@@ -37,7 +37,7 @@ func RunCommand(ctx context.Context, line string, env []string, dir string, expa
 	cmd := exec.CommandContext(ctx, prog, words[1:]...)
 	cmd.Args[0] = words[0]
 	cmd.Dir, cmd.Env = dir, env
-	cmd.SysProcAttr = procexec.SysProcAttr(cred, nil)
+	cmd.SysProcAttr = procexec.SysProcAttr(cred, nil, -1)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second // a child that kept the output open
 	out, err := cmd.CombinedOutput()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/human"
 	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/procexec"
 )
@@ -72,6 +73,11 @@ func (a *App) launch(s *slot) (*run, error) {
 	if preload := a.nodePreload(); preload != "" {
 		cmd.Env = append(cmd.Env, "NODE_OPTIONS="+nodepreload.Options(envValue(cmd.Env, "NODE_OPTIONS"), preload))
 	}
+	if err := a.joinCgroup(r, &cmd); err != nil {
+		after(false)
+		pipes.abort()
+		return nil, err
+	}
 	notifyDup := a.listenNotify(r, &cmd)
 	if a.res.Expand {
 		cmd.Args = expandArgs(cmd.Args, cmd.Env)
@@ -84,6 +90,7 @@ func (a *App) launch(s *slot) (*run, error) {
 	if err != nil {
 		pipes.abort()
 		r.closeNotify()
+		a.leaveCgroup(r, procexec.Status{})
 		if a.res.Cred != nil && errors.Is(err, syscall.EACCES) {
 			err = fmt.Errorf("%w: user %s cannot enter %s or run %s; make them readable by it", err, cmp.Or(a.spec.User, "of group "+a.spec.Group), a.spec.Cwd, a.res.Path)
 		}
@@ -182,6 +189,7 @@ func (a *App) exited(r *run, gone time.Time) {
 	if r.health.dog != nil {
 		r.health.dog.Stop()
 	}
+	oom := a.leaveCgroup(r, st)
 	ex := tend.Exit{Time: now, Code: st.Code, Signal: st.SignalName(), UptimeMS: up.Milliseconds()}
 	r.failReady(fmt.Errorf("exited (%s) after %s, before it was ready", st, up.Round(time.Millisecond)))
 	switch {
@@ -209,6 +217,8 @@ func (a *App) exited(r *run, gone time.Time) {
 		return
 	}
 	switch {
+	case oom:
+		ex.Cause = "oom-killed" // over max_memory
 	case st.Code != 0:
 		ex.Cause = "crash" // also after a disconnect: a crash it is
 	case r.left:
@@ -217,7 +227,11 @@ func (a *App) exited(r *run, gone time.Time) {
 		ex.Cause = "exit"
 	}
 	a.recordExit(s, ex)
-	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, r.proc.PID(), st, up.Round(time.Millisecond))
+	how := st.String()
+	if oom {
+		how = fmt.Sprintf("killed by the kernel's OOM killer at its max_memory of %s", human.Bytes(uint64(a.spec.MaxMemory)))
+	}
+	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, r.proc.PID(), how, up.Round(time.Millisecond))
 	a.afterExit(s, st.Code, st.Signal != 0, up)
 }
 

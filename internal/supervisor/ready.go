@@ -46,6 +46,7 @@ type run struct {
 	prober     *prober // its liveness probe, nil without one
 	probing    bool    // its probe loop runs
 	health     health
+	cgroup     bool // it has a cgroup of its own (cgroupKey)
 }
 
 func (r *run) done() {

@@ -31,6 +31,9 @@ func (a *App) publish() {
 			in.Health, in.ProbeFailures = r.health.state, r.health.total
 			in.Port = cmp.Or(a.spec.Port, r.listenPort)
 			iv.started = r.started
+			if r.cgroup {
+				iv.cgroup = cgroupKey(r)
+			}
 		}
 		for _, r := range append([]*run{s.cur, s.next}, s.old...) {
 			if r != nil {

@@ -1,0 +1,118 @@
+package export
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tendhq/tend"
+)
+
+// systemdTarget writes a service unit per app that runs tend run for it.
+var systemdTarget = &Target{
+	Name: "systemd", Title: "systemd",
+	write: writeSystemd,
+	Handling: map[string]Handling{
+		"name": Mapped, "cwd": Mapped, "env": Mapped, "autorestart": Mapped, "kill_timeout": Mapped,
+		"max_memory_restart": Mapped,
+		"namespace":          ByTend, "script": ByTend, "args": ByTend, "interpreter": ByTend, "interpreter_args": ByTend,
+		"instances": ByTend, "env_file": ByTend, "exec_mode": ByTend, "port": ByTend, "host": ByTend, "sched": ByTend,
+		"max_restarts": ByTend, "min_uptime": ByTend, "restart_delay": ByTend,
+		"exp_backoff_restart_delay": ByTend, "stop_exit_codes": ByTend, "cron_restart": ByTend,
+		"watch": ByTend, "ignore_watch": ByTend, "watch_delay": ByTend, "autostart": ByTend,
+		"kill_signal": ByTend, "shutdown_with_message": ByTend, "wait_ready": ByTend, "listen_timeout": ByTend,
+		"ready_url": ByTend, "instance_var": ByTend, "increment_var": ByTend,
+		"liveness_http": ByTend, "liveness_tcp": ByTend, "liveness_exec": ByTend, "liveness_period": ByTend,
+		"liveness_timeout": ByTend, "liveness_failure_threshold": ByTend, "liveness_initial_delay": ByTend,
+		"watchdog": ByTend, "eject_slow_after": ByTend,
+		"on_exit": ByTend, "on_errored": ByTend, "on_unhealthy": ByTend, "notify_url": ByTend,
+		"out_file": ByTend, "error_file": ByTend, "merge_logs": ByTend, "log_date_format": ByTend,
+		"time": ByTend, "log_type": ByTend, "log_max_size": ByTend, "log_retain": ByTend, "log_compress": ByTend,
+	},
+}
+
+// DefaultTend is the tend binary a systemd unit runs unless told.
+const DefaultTend = "/usr/local/bin/tend"
+
+// unitBase is what app name is called in its unit's name,
+// tend-<base>.service: name, with the characters a unit name cannot hold
+// ('+', and '@', which marks a template) as '-'.
+func unitBase(name string) string {
+	return strings.NewReplacer("+", "-", "@", "-").Replace(name)
+}
+
+func writeSystemd(w *writer, apps []tend.AppSpec) error {
+	names, err := w.names(apps, unitBase)
+	if err != nil {
+		return err
+	}
+	file, err := filepath.Abs(w.o.File)
+	if err != nil {
+		return err
+	}
+	tendPath := w.o.Tend
+	if tendPath == "" {
+		tendPath = DefaultTend
+	}
+	if !filepath.IsAbs(tendPath) {
+		return tend.Errorf(tend.EINVALID, "--tend %s is not an absolute path: systemd runs a program by its full path", tendPath)
+	}
+	for i := range apps {
+		s := &apps[i]
+		unit := "tend-" + names[s.Name] + ".service"
+		if i > 0 {
+			w.out.WriteString("\n")
+		}
+		// Each unit has a home of its own: tend run needs one no other
+		// daemon serves, and it must be private (StateDirectoryMode).
+		home := strings.TrimSuffix(unit, ".service")
+		fmt.Fprintf(&w.out, "# %s\n[Unit]\nDescription=tend: app %s of %s\n", unit, s.Name, specifiers(file))
+		w.out.WriteString("After=network-online.target\nWants=network-online.target\n\n[Service]\nType=exec\n")
+		fmt.Fprintf(&w.out, "ExecStart=%s\n", execLine(w.command(s, tendPath, file)))
+		fmt.Fprintf(&w.out, "WorkingDirectory=%s\n", specifiers(s.Cwd))
+		fmt.Fprintf(&w.out, "StateDirectory=%s\nStateDirectoryMode=0700\nEnvironment=TEND_HOME=%%S/%s\n", home, home)
+		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+			fmt.Fprintf(&w.out, "Environment=%s\n", quoteUnit(specifiers(k+"="+s.Env[k])))
+		}
+		if len(s.Env) > 0 {
+			w.warn(s, "env: every user can read Environment= lines (systemctl show): keep secrets in env_file")
+		}
+		restart := "on-failure" // tend run exits 1 when an instance errored
+		if !s.AutorestartOn() {
+			restart = "no"
+		}
+		fmt.Fprintf(&w.out, "Restart=%s\n", restart)
+		// mixed: SIGTERM reaches tend alone, which stops each app with its
+		// own kill_signal; SIGKILL reaches every process after the timeout.
+		fmt.Fprintf(&w.out, "KillMode=mixed\nTimeoutStopSec=%d\n", w.seconds(s, "kill_timeout", graceTime(s), 1))
+		if _, memory := resources(s); memory > 0 {
+			fmt.Fprintf(&w.out, "MemoryMax=%dM\n", mebibytes(memory))
+		}
+		w.out.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
+	}
+	return nil
+}
+
+// execLine is a command line as ExecStart= reads it: words with blanks
+// or quotes quoted, $ and % (variables and specifiers) doubled.
+func execLine(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		a = strings.ReplaceAll(specifiers(a), "$", "$$")
+		if a == "" || strings.ContainsAny(a, " \t\"'\\;") {
+			a = quoteUnit(a)
+		}
+		words[i] = a
+	}
+	return strings.Join(words, " ")
+}
+
+// quoteUnit quotes s in double quotes as unit files read them: \ and "
+// escaped, control characters in C style.
+func quoteUnit(s string) string { return strconv.Quote(s) }
+
+// specifiers doubles %, which a unit file reads as a specifier (%h, %S).
+func specifiers(s string) string { return strings.ReplaceAll(s, "%", "%%") }

@@ -84,7 +84,7 @@ func writeCompose(w *writer, apps []tend.AppSpec) error {
 		svc := composeService{
 			Image:           dollars(w.o.Image),
 			Command:         dollarsAll(w.command(s, "tend", filepath.Base(w.o.File))),
-			StopGracePeriod: graceTime(s).String(),
+			StopGracePeriod: (killTimeout(s) + exitTime).String(),
 			Restart:         "on-failure", // tend run exits 1 when an instance errored
 		}
 		if !s.AutorestartOn() {

@@ -135,6 +135,7 @@ func TestBadOptions(t *testing.T) {
 		{"negative drain", "kubernetes", apps, Options{File: "tend.yaml", Image: "x", DrainDelay: -time.Second}, "must not be negative"},
 		{"one name for two", "kubernetes", twins, Options{File: "tend.yaml", Image: "x"}, `apps "Api" and "api" would both be named "api"`},
 		{"relative tend", "systemd", apps, Options{File: "tend.yaml", Tend: "bin/tend"}, "not an absolute path"},
+		{"no file", "systemd", apps, Options{}, "no ecosystem file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tg, _ := Lookup(c.target)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tendhq/tend"
 	yaml "go.yaml.in/yaml/v4"
@@ -207,7 +208,7 @@ func (w *writer) deployment(s *tend.AppSpec, name string, labels map[string]stri
 	d.Selector.MatchLabels = map[string]string{"app.kubernetes.io/name": name}
 	d.Template.Metadata = k8sMeta{Labels: labels}
 	d.Template.Spec = k8sPod{
-		TerminationGracePeriodSeconds: drain + w.seconds(s, "kill_timeout", graceTime(s), 1),
+		TerminationGracePeriodSeconds: drain + w.seconds(s, "kill_timeout", killTimeout(s), 1) + int(exitTime/time.Second),
 		Containers:                    []k8sContainer{c},
 	}
 	return d

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tendhq/tend"
 )
@@ -87,7 +88,7 @@ func writeSystemd(w *writer, apps []tend.AppSpec) error {
 		fmt.Fprintf(&w.out, "Restart=%s\n", restart)
 		// mixed: SIGTERM reaches tend alone, which stops each app with its
 		// own kill_signal; SIGKILL reaches every process after the timeout.
-		fmt.Fprintf(&w.out, "KillMode=mixed\nTimeoutStopSec=%d\n", w.seconds(s, "kill_timeout", graceTime(s), 1))
+		fmt.Fprintf(&w.out, "KillMode=mixed\nTimeoutStopSec=%d\n", w.seconds(s, "kill_timeout", killTimeout(s), 1)+int(exitTime/time.Second))
 		if _, memory := resources(s); memory > 0 {
 			fmt.Fprintf(&w.out, "MemoryMax=%dM\n", mebibytes(memory))
 		}

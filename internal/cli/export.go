@@ -34,8 +34,8 @@ its working directory. What the manifests map:
                         max_memory_restart + 64Mi for tend itself
   env, env_NAME         the container's env (env_NAME with --env NAME)
   namespace             the label app.kubernetes.io/part-of
-Every other setting is applied by tend in the pod. instances: max is
-counted on this machine: give a number in the file to choose the CPUs.`,
+Every other setting is applied by tend in the pod. instances: max and -N
+count --cpus CPUs (by default this machine's).`,
 	"compose": `Write a compose file with a service per app of the file, as YAML on
 stdout. The service runs tend as PID 1:
   tend run <the file's base name> [--env NAME] --only <app>
@@ -52,7 +52,8 @@ its working directory. What the file maps:
   max_memory_restart    deploy.resources memory = instances x
                         max_memory_restart + 64M for tend itself
   env, env_NAME         environment ($ escaped as $$)
-Every other setting is applied by tend in the container.`,
+Every other setting is applied by tend in the container. instances: max
+and -N count --cpus CPUs (by default this machine's).`,
 	"systemd": `Write a service unit per app of the file, tend-<app>.service, each after a
 comment naming it, on stdout. The unit runs
   /usr/local/bin/tend run <the file's absolute path> [--env NAME] --only <app>
@@ -109,6 +110,7 @@ func exportTargetCmd(e *env, t *export.Target) *cobra.Command {
 	var o export.Options
 	var envName, command, drain string
 	var only []string
+	var cpus int
 	cmd := &cobra.Command{
 		Use:   t.Name + " <config file>",
 		Short: "Write what runs the file's apps under " + t.Title,
@@ -144,6 +146,14 @@ func exportTargetCmd(e *env, t *export.Target) *cobra.Command {
 				}
 				o.DrainDelay = d.D()
 			}
+			if cpus < 0 {
+				return usageErr("--cpus %d must not be negative", cpus)
+			}
+			if cpus > 0 {
+				// The file is read for the machine it will run on:
+				// instances: max there is its CPUs, not this machine's.
+				tend.NumCPU = func() int { return cpus }
+			}
 			specs, err := config.Load(file, config.Options{EnvName: envName})
 			if err != nil {
 				return err
@@ -165,6 +175,7 @@ func exportTargetCmd(e *env, t *export.Target) *cobra.Command {
 	switch t.Name {
 	case "kubernetes", "compose":
 		fl.StringVar(&o.Image, "image", "", "the image that holds tend and the file (required)")
+		fl.IntVar(&cpus, "cpus", 0, "the CPUs that instances: max and -N count in the container (0: this machine's)")
 	}
 	switch t.Name {
 	case "kubernetes":

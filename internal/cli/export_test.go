@@ -64,6 +64,15 @@ func TestExport(t *testing.T) {
 	if strings.Contains(out, "preStop") || !strings.Contains(out, "terminationGracePeriodSeconds: 6\n") {
 		t.Errorf("--drain-delay 0: want no preStop and kill_timeout's 5s and 1s:\n%s", out)
 	}
+	// instances: max counts the container's CPUs, as --cpus says.
+	maxFile := filepath.Join(t.TempDir(), "max.yaml")
+	if err := os.WriteFile(maxFile, []byte("apps:\n  - name: api\n    script: ./server.js\n    instances: max\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = h.ok("export", "compose", maxFile, "--image", "shop:1", "--cpus", "6")
+	if !strings.Contains(out, "cpus: '6'") {
+		t.Errorf("--cpus 6 with instances: max:\n%s", out)
+	}
 	if _, err := os.Stat(filepath.Join(h.home, "tend.sock")); err == nil {
 		t.Error("tend export started a daemon")
 	}
@@ -88,6 +97,7 @@ func TestExportBadInput(t *testing.T) {
 		{"unknown app", 3, []string{"systemd", file, "--only", "web"}, "--only web: the file has no app of that name"},
 		{"bad drain", 2, []string{"kubernetes", file, "--image", "x", "--drain-delay", "soon"}, "--drain-delay"},
 		{"empty command", 2, []string{"kubernetes", file, "--image", "x", "--command", ""}, "--command is empty"},
+		{"negative cpus", 2, []string{"kubernetes", file, "--image", "x", "--cpus", "-1"}, "--cpus -1 must not be negative"},
 		{"image flag for systemd", 2, []string{"systemd", file, "--image", "x"}, "unknown flag: --image"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

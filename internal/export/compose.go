@@ -15,22 +15,9 @@ import (
 var composeTarget = &Target{
 	Name: "compose", Title: "docker compose", needsImage: true,
 	write: writeCompose,
-	Handling: map[string]Handling{
-		"name": Mapped, "env": Mapped, "port": Mapped, "instances": Mapped, "max_memory_restart": Mapped,
-		"kill_timeout": Mapped, "autorestart": Mapped, "ready_url": Mapped,
-		"liveness_http": Mapped, "liveness_tcp": Mapped, "liveness_exec": Mapped, "liveness_period": Mapped,
-		"liveness_timeout": Mapped, "liveness_failure_threshold": Mapped, "liveness_initial_delay": Mapped,
-		"namespace": ByTend, "script": ByTend, "args": ByTend, "cwd": ByTend, "interpreter": ByTend, "interpreter_args": ByTend,
-		"env_file": ByTend, "exec_mode": ByTend, "host": ByTend, "sched": ByTend,
-		"max_restarts": ByTend, "min_uptime": ByTend, "restart_delay": ByTend,
-		"exp_backoff_restart_delay": ByTend, "stop_exit_codes": ByTend, "cron_restart": ByTend,
-		"watch": ByTend, "ignore_watch": ByTend, "watch_delay": ByTend, "autostart": ByTend,
-		"kill_signal": ByTend, "shutdown_with_message": ByTend, "wait_ready": ByTend, "listen_timeout": ByTend,
-		"instance_var": ByTend, "increment_var": ByTend, "watchdog": ByTend, "eject_slow_after": ByTend,
-		"on_exit": ByTend, "on_errored": ByTend, "on_unhealthy": ByTend, "notify_url": ByTend,
-		"out_file": ByTend, "error_file": ByTend, "merge_logs": ByTend, "log_date_format": ByTend,
-		"time": ByTend, "log_type": ByTend, "log_max_size": ByTend, "log_retain": ByTend, "log_compress": ByTend,
-	},
+	Handling: handling(
+		append([]string{"name", "env", "port", "instances", "max_memory_restart", "kill_timeout", "autorestart"}, probeKeys...),
+		"namespace"),
 }
 
 // The subset of the compose specification tend writes; the tests load

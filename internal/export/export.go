@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,39 @@ type Target struct {
 	Handling   map[string]Handling
 	needsImage bool
 	write      func(w *writer, apps []tend.AppSpec) error
+}
+
+// inTend are the settings that tend applies itself, from the file,
+// wherever it runs: what is run, how instances share a port, restarts,
+// readiness, hooks and logs. No target says them in its own terms.
+var inTend = []string{
+	"script", "args", "cwd", "interpreter", "interpreter_args", "env_file", "exec_mode", "host", "sched",
+	"max_restarts", "min_uptime", "restart_delay", "exp_backoff_restart_delay", "stop_exit_codes", "cron_restart",
+	"watch", "ignore_watch", "watch_delay", "autostart",
+	"kill_signal", "shutdown_with_message", "wait_ready", "listen_timeout", "instance_var", "increment_var",
+	"watchdog", "eject_slow_after", "on_exit", "on_errored", "on_unhealthy", "notify_url",
+	"out_file", "error_file", "merge_logs", "log_date_format", "time", "log_type", "log_max_size", "log_retain", "log_compress",
+}
+
+// handling is a target's Handling: mapped are Mapped; inTend, but those,
+// and byTend are ByTend. A key named twice is a mistake in the tables.
+func handling(mapped []string, byTend ...string) map[string]Handling {
+	h := map[string]Handling{}
+	set := func(k string, v Handling) {
+		if _, dup := h[k]; dup {
+			panic("export: " + k + " is handled twice")
+		}
+		h[k] = v
+	}
+	for _, k := range mapped {
+		set(k, Mapped)
+	}
+	for _, k := range append(slices.Clone(inTend), byTend...) {
+		if !slices.Contains(mapped, k) { // a target may say what tend does (cwd)
+			set(k, ByTend)
+		}
+	}
+	return h
 }
 
 // Targets are the outputs of tend export, in the order help lists them.
@@ -167,6 +201,10 @@ func (w *writer) seconds(s *tend.AppSpec, key string, d time.Duration, least int
 	}
 	return n
 }
+
+// probeKeys are the settings of an app's readiness and liveness probes.
+var probeKeys = []string{"ready_url", "liveness_http", "liveness_tcp", "liveness_exec",
+	"liveness_period", "liveness_timeout", "liveness_failure_threshold", "liveness_initial_delay"}
 
 // probe is a check of an app's health or readiness, as its setting says.
 type probe struct {

@@ -16,23 +16,10 @@ import (
 var systemdTarget = &Target{
 	Name: "systemd", Title: "systemd",
 	write: writeSystemd,
-	Handling: map[string]Handling{
-		"name": Mapped, "cwd": Mapped, "env": Mapped, "autorestart": Mapped, "kill_timeout": Mapped,
-		"max_memory_restart": Mapped,
-		"namespace":          ByTend, "script": ByTend, "args": ByTend, "interpreter": ByTend, "interpreter_args": ByTend,
-		"instances": ByTend, "env_file": ByTend, "exec_mode": ByTend, "port": ByTend, "host": ByTend, "sched": ByTend,
-		"max_restarts": ByTend, "min_uptime": ByTend, "restart_delay": ByTend,
-		"exp_backoff_restart_delay": ByTend, "stop_exit_codes": ByTend, "cron_restart": ByTend,
-		"watch": ByTend, "ignore_watch": ByTend, "watch_delay": ByTend, "autostart": ByTend,
-		"kill_signal": ByTend, "shutdown_with_message": ByTend, "wait_ready": ByTend, "listen_timeout": ByTend,
-		"ready_url": ByTend, "instance_var": ByTend, "increment_var": ByTend,
-		"liveness_http": ByTend, "liveness_tcp": ByTend, "liveness_exec": ByTend, "liveness_period": ByTend,
-		"liveness_timeout": ByTend, "liveness_failure_threshold": ByTend, "liveness_initial_delay": ByTend,
-		"watchdog": ByTend, "eject_slow_after": ByTend,
-		"on_exit": ByTend, "on_errored": ByTend, "on_unhealthy": ByTend, "notify_url": ByTend,
-		"out_file": ByTend, "error_file": ByTend, "merge_logs": ByTend, "log_date_format": ByTend,
-		"time": ByTend, "log_type": ByTend, "log_max_size": ByTend, "log_retain": ByTend, "log_compress": ByTend,
-	},
+	Handling: handling(
+		[]string{"name", "cwd", "env", "autorestart", "kill_timeout", "max_memory_restart"},
+		// A unit has no port, probe or CPU count of its own: tend has them.
+		append([]string{"namespace", "instances", "port"}, probeKeys...)...),
 }
 
 // DefaultTend is the tend binary a systemd unit runs unless told.

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"os/user"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -56,9 +58,11 @@ Every other setting is applied by tend in the container. instances: max
 and -N count --cpus CPUs (by default this machine's).`,
 	"systemd": `Write a service unit per app of the file, tend-<app>.service, each after a
 comment naming it, on stdout. The unit runs
-  /usr/local/bin/tend run <the file's absolute path> [--env NAME] --only <app>
-(--tend names another binary) with a TEND_HOME of its own in its
-StateDirectory, private to its user. What the units map:
+  <this tend> run <the file's absolute path> [--env NAME] --only <app>
+(--tend names another binary) as you (--user names another; as root, no
+User= is written), with this shell's PATH, as tend startup's unit does, and
+a TEND_HOME of its own in its StateDirectory, private to its user. What the
+units map:
   cwd                   WorkingDirectory=
   env, env_NAME         Environment= (readable by every user: keep secrets
                         in env_file)
@@ -67,9 +71,9 @@ StateDirectory, private to its user. What the units map:
                         KillMode=mixed: SIGTERM to tend, which stops each
                         app with its own kill_signal
   max_memory_restart    MemoryMax=: instances x max_memory_restart + 64M
-Every other setting is applied by tend in the unit. No User= is written:
-tend files have no user key (PM2's user and uid are refused); install the
-unit as the user's own (systemctl --user) or add User= yourself.`,
+Every other setting is applied by tend in the unit. tend files have no
+user key (PM2's user and uid are refused): every app of the file runs as
+the unit's user.`,
 }
 
 func exportCmd(e *env) *cobra.Command {
@@ -89,7 +93,7 @@ the output does not carry out is named on stderr, never dropped silently.
 
   tend export kubernetes tend.yaml --image registry.example.com/shop:1.0 | kubectl apply -f -
   tend export compose tend.yaml --image shop:1.0 > compose.yaml
-  tend export systemd tend.yaml > units.txt
+  tend export systemd tend.yaml | awk '/^# tend-.*\.service$/ {f = $2; next} {print > f}'
 
 tend export <target> --help says what each target maps.`,
 		Args: cobra.ArbitraryArgs,
@@ -129,6 +133,11 @@ func exportTargetCmd(e *env, t *export.Target) *cobra.Command {
 				return usageErr("%s is not an ecosystem file (.yaml, .yml, .json or .config.js): tend export reads the apps of one", file)
 			}
 			o.File, o.EnvName = file, envName
+			if t.Name == "systemd" {
+				if err := unitDefaults(cmd, &o); err != nil {
+					return err
+				}
+			}
 			if cmd.Flags().Changed("command") {
 				words, err := tend.SplitWords(command)
 				if err != nil {
@@ -181,7 +190,32 @@ func exportTargetCmd(e *env, t *export.Target) *cobra.Command {
 	case "kubernetes":
 		fl.StringVar(&drain, "drain-delay", "5s", "how long a deleted pod keeps serving before tend stops, while the Service forgets it (0: none)")
 	case "systemd":
-		fl.StringVar(&o.Tend, "tend", export.DefaultTend, "the tend binary the units run")
+		fl.StringVar(&o.Tend, "tend", "", "the tend binary the units run (default: this one)")
+		fl.StringVar(&o.User, "user", "", "the user the units run as (default: you; as root, none)")
 	}
 	return cmd
+}
+
+// unitDefaults fills in what tend startup's unit takes from this shell
+// too: this tend binary, this user and this PATH, so that the units run
+// the apps as this shell would.
+func unitDefaults(cmd *cobra.Command, o *export.Options) error {
+	if o.Tend == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.Tend = exe
+	}
+	if !cmd.Flags().Changed("user") {
+		u, err := user.Current()
+		if err != nil {
+			return err
+		}
+		if u.Uid != "0" { // root is what a system unit runs as anyway
+			o.User = u.Username
+		}
+	}
+	o.Path = os.Getenv("PATH")
+	return nil
 }

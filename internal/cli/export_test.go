@@ -56,9 +56,15 @@ func TestExport(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, errOut)
 	}
 
-	out = h.ok("export", "systemd", file, "--tend", "/opt/tend/bin/tend")
-	if !strings.Contains(out, "# tend-jobs.service\n") || !strings.Contains(out, "ExecStart=/opt/tend/bin/tend run "+file+" --only jobs\n") {
-		t.Errorf("systemd units:\n%s", out)
+	out = h.ok("export", "systemd", file, "--tend", "/opt/tend/bin/tend", "--user", "shop")
+	for _, want := range []string{"# tend-jobs.service\n", "ExecStart=/opt/tend/bin/tend run " + file + " --only jobs\n", "User=shop\n",
+		`Environment="PATH=` + os.Getenv("PATH") + `"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the systemd units:\n%s", want, out)
+		}
+	}
+	if out = h.ok("export", "systemd", file); !strings.Contains(out, "ExecStart="+tendBin+" run ") {
+		t.Errorf("the units run another tend than this one (%s):\n%s", tendBin, out)
 	}
 	out = h.ok("export", "kubernetes", file, "--image", "shop:1", "--drain-delay", "0")
 	if strings.Contains(out, "preStop") || !strings.Contains(out, "terminationGracePeriodSeconds: 6\n") {

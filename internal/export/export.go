@@ -43,8 +43,16 @@ type Options struct {
 	Image string
 	// Command replaces the default command, tend run. nil: the default.
 	Command []string
-	// Tend is the path of the tend binary a systemd unit runs.
+	// Tend is the path of the tend binary a systemd unit runs; ""
+	// is DefaultTend.
 	Tend string
+	// User is the user a systemd unit runs as (User=); "" writes none:
+	// root for a system unit, the user for a user unit.
+	User string
+	// Path is the PATH a systemd unit runs with, so that the interpreters
+	// found now (node from nvm, a virtualenv's python) are found then; ""
+	// writes none: systemd's own.
+	Path string
 	// DrainDelay is how long a Kubernetes pod that is being deleted keeps
 	// serving before tend is told to stop (a preStop sleep), so that the
 	// Service stops sending it connections first. Zero: no such delay.

@@ -61,7 +61,13 @@ func writeSystemd(w *writer, apps []tend.AppSpec) error {
 		w.out.WriteString("After=network-online.target\nWants=network-online.target\n\n[Service]\nType=exec\n")
 		fmt.Fprintf(&w.out, "ExecStart=%s\n", execLine(w.command(s, tendPath, file)))
 		fmt.Fprintf(&w.out, "WorkingDirectory=%s\n", specifiers(s.Cwd))
+		if w.o.User != "" {
+			fmt.Fprintf(&w.out, "User=%s\n", specifiers(w.o.User))
+		}
 		fmt.Fprintf(&w.out, "StateDirectory=%s\nStateDirectoryMode=0700\nEnvironment=TEND_HOME=%%S/%s\n", home, home)
+		if w.o.Path != "" {
+			fmt.Fprintf(&w.out, "Environment=%s\n", quoteUnit(specifiers("PATH="+w.o.Path)))
+		}
 		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 			fmt.Fprintf(&w.out, "Environment=%s\n", quoteUnit(specifiers(k+"="+s.Env[k])))
 		}

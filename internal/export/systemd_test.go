@@ -77,7 +77,9 @@ func TestSystemdVerify(t *testing.T) {
 func TestSystemdUnits(t *testing.T) {
 	file := filepath.Join("testdata", "every.yaml")
 	abs, _ := filepath.Abs(file)
-	out, _ := exportFile(t, "systemd", file, testOptions(file))
+	o := testOptions(file)
+	o.User, o.Path = "shop", "/opt/node 20/bin:/usr/bin"
+	out, _ := exportFile(t, "systemd", file, o)
 	u := units(t, out)
 	if len(u) != 3 || u["tend-worker-eu.service"] == "" {
 		t.Fatalf("units %v", u)
@@ -91,6 +93,7 @@ func TestSystemdUnits(t *testing.T) {
 		"TimeoutStopSec":     "21", // kill_timeout and 1s
 		"MemoryMax":          "3136M",
 		"StateDirectoryMode": "0700",
+		"User":               "shop",
 	} {
 		if got := strings.Join(api[k], " | "); got != want {
 			t.Errorf("%s=%s, want %s", k, got, want)
@@ -108,7 +111,7 @@ func TestSystemdUnits(t *testing.T) {
 		k, val, _ := strings.Cut(strings.ReplaceAll(v, "%%", "%"), "=")
 		env[k] = val
 	}
-	if env["GREETING"] != `say "hi" at 100% $HOME $(HOME)` || env["PLAIN"] != "1" || env["TEND_HOME"] != "%S/tend-API_v2" {
+	if env["GREETING"] != `say "hi" at 100% $HOME $(HOME)` || env["PLAIN"] != "1" || env["TEND_HOME"] != "%S/tend-API_v2" || env["PATH"] != o.Path {
 		t.Errorf("environment %q", env)
 	}
 	if r := unitKeys(u["tend-worker-eu.service"])["Restart"]; len(r) != 1 || r[0] != "on-failure" {

@@ -72,7 +72,8 @@ type Target struct {
 
 // inTend are the settings that tend applies itself, from the file,
 // wherever it runs: what is run, how instances share a port, restarts,
-// readiness, hooks and logs. No target says them in its own terms.
+// readiness, hooks, logs, the user and the per-instance limits. No target
+// says them in its own terms.
 var inTend = []string{
 	"script", "args", "cwd", "interpreter", "interpreter_args", "env_file", "exec_mode", "host", "sched",
 	"max_restarts", "min_uptime", "restart_delay", "exp_backoff_restart_delay", "stop_exit_codes", "cron_restart",
@@ -80,6 +81,7 @@ var inTend = []string{
 	"kill_signal", "shutdown_with_message", "wait_ready", "listen_timeout", "instance_var", "increment_var",
 	"watchdog", "eject_slow_after", "on_exit", "on_errored", "on_unhealthy", "notify_url",
 	"out_file", "error_file", "merge_logs", "log_date_format", "time", "log_type", "log_max_size", "log_retain", "log_compress",
+	"user", "group", "max_memory", "cpu_quota", "max_pids",
 }
 
 // handling is a target's Handling: mapped are Mapped; inTend, but those,

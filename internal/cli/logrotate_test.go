@@ -99,6 +99,7 @@ func TestLogRotateInterval(t *testing.T) {
 	// The daemon's default rotates every app's logs (and its own) every
 	// second; the apps below set their own retention and compression.
 	os.WriteFile(filepath.Join(h.home, "config.yaml"), []byte("logs:\n  rotate_interval: \""+everySecond+"\"\n  retain: 1000\n"), 0o600)
+	h.ok("start", h.self, "--name", "off", "--log-rotate-interval", "false", "--", "serve")
 	h.ok("start", h.self, "--name", "quiet", "--", "serve")
 	h.ok("start", h.self, "--name", "tick", "--log-retain", "3", "--log-compress", "--", "ticker")
 	h.ok("start", h.self, "--name", "burst", "--log-rotate-interval", everySecond, "--log-max-size", "4K", "--", "ticker")
@@ -150,6 +151,10 @@ func TestLogRotateInterval(t *testing.T) {
 			live := ticks(text)
 			return len(live) > 0 && live[0] > newest[len(newest)-1]
 		})
+		// Seconds have passed: "off" would have rotated by now.
+		if names := dated(t, dir, "off-out-0"); len(names) > 0 {
+			t.Errorf("log_rotate_interval false rotated %q", names)
+		}
 	})
 
 	t.Run("no line lost or doubled across rotations", func(t *testing.T) {
@@ -214,5 +219,12 @@ func TestLogRotateIntervalErrors(t *testing.T) {
 	}
 	if len(h.ls()) != 0 {
 		t.Error("an app started with a bad rotation interval")
+	}
+
+	h = newHarness(t)
+	os.WriteFile(filepath.Join(h.home, "config.yaml"), []byte("logs:\n  rotate_interval: weekly\n"), 0o600)
+	msg = h.fail(1, "ls")
+	if !strings.Contains(msg, `config.yaml: logs.rotate_interval: "weekly" is not daily`) {
+		t.Errorf("error = %q", msg)
 	}
 }

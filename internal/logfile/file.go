@@ -197,6 +197,7 @@ func (s *Sink) rotate(lf *logFile, now time.Time) {
 	var err error
 	switch {
 	case lf.moved():
+		// Rotated by another sink: only reopen.
 	case s.opt.RotateAt != nil:
 		err = rotateDated(lf.path, now)
 	default:

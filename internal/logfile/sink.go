@@ -59,8 +59,9 @@ type Options struct {
 	// before lines are dropped for it; 0 means DefaultLiveBuffer.
 	LiveBuffer int
 
-	// Now returns the current time: line times, and when to retry a failing
-	// file. nil means time.Now. A test seam.
+	// Now returns the current time: line times, when to retry a failing
+	// file, and when a rotation by time is due and what it names the file.
+	// nil means time.Now. A test seam.
 	Now func() time.Time
 }
 

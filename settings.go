@@ -48,6 +48,9 @@ type Setting struct {
 	// Bare is the list that the flag alone, or true in a file, stands for
 	// (watch: "." watches the app's directory).
 	Bare string
+	// TakesBool lets a file give a KindText setting as true or false, which
+	// its codec reads as the words (log_rotate_interval: true).
+	TakesBool bool
 	// After makes it apply after the other settings, whatever the order
 	// they are written in: it depends on them (time on log_date_format).
 	After   bool

@@ -322,6 +322,12 @@ var Settings = []Setting{
 	{Key: "log_max_size", Example: "50M", Flag: "log-max-size", Kind: KindNumber, Group: "logs", Default: "10M, or logs.max_size in $TEND_HOME/config.yaml",
 		Help:  "rotate a log file at this size, e.g. 50M",
 		codec: size(func(s *AppSpec) *int64 { return &s.LogMaxSize })},
+	{Key: "log_rotate_interval", Example: "daily", Flag: "log-rotate-interval", Kind: KindText, TakesBool: true, Group: "logs", Default: "none, or logs.rotate_interval in $TEND_HOME/config.yaml",
+		Help: `also rotate log files by time, to dated names (<name>-out-<i>__2026-03-01_00-00-00.log): daily (or true: at midnight), hourly, a cron schedule ("0 */6 * * *"), or false`,
+		codec: text(func(s *AppSpec) *string { return &s.LogRotateInterval }, func(v string) (string, error) {
+			v, _, err := ParseRotateInterval(v)
+			return v, err
+		})},
 	{Key: "log_retain", Example: "5", Flag: "log-retain", Kind: KindNumber, Group: "logs", Default: "10",
 		Help:  "rotated log files kept",
 		codec: count(func(s *AppSpec) *int { return &s.LogRetain })},

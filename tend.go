@@ -210,6 +210,11 @@ type AppSpec struct {
 	LogMaxSize  int64 `json:"log_max_size,omitempty"`
 	LogRetain   int   `json:"log_retain,omitempty"`
 	LogCompress bool  `json:"log_compress,omitempty"`
+
+	// LogRotateInterval also rotates log files by time, to dated names
+	// (see ParseRotateInterval); "" takes the daemon's default, "false"
+	// is none.
+	LogRotateInterval string `json:"log_rotate_interval,omitempty"`
 }
 
 // Liveness defaults, Kubernetes's but for the timeout: a loaded machine

@@ -139,6 +139,7 @@ func (d *Daemon) appOptions(name string) supervisor.Options {
 		Poller:       d.poller,
 		LogDefaults: supervisor.LogDefaults{
 			MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,
+			RotateInterval: d.settings.Logs.RotateInterval,
 		},
 	}
 	if d.keeper != nil {

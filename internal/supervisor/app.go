@@ -85,11 +85,15 @@ type Events interface {
 }
 
 // LogDefaults are the daemon-wide log rotation settings; zero values
-// mean tend's defaults (tend.DefaultLogMaxSize, tend.DefaultLogRetain).
+// mean tend's defaults (tend.DefaultLogMaxSize, tend.DefaultLogRetain, no
+// rotation by time).
 type LogDefaults struct {
 	MaxSize  int64
 	Retain   int
 	Compress bool
+	// RotateInterval is a valid log_rotate_interval (the daemon checked
+	// it), or "".
+	RotateInterval string
 }
 
 // maxExits bounds the restart history kept per app for describe.
@@ -230,14 +234,22 @@ func (a *App) newSlot(id, index int) (*slot, error) {
 	s.outPath = a.logPath(a.spec.OutFile, "out", index)
 	s.errPath = a.logPath(a.spec.ErrorFile, "error", index)
 	d := a.opt.LogDefaults
-	sink, err := logfile.Open(logfile.Options{
+	_, every, err := tend.ParseRotateInterval(cmp.Or(a.spec.LogRotateInterval, d.RotateInterval, "false"))
+	if err != nil {
+		return nil, tend.Causef(err, tend.EINVALID, "app %s: log_rotate_interval: %v", a.spec.Name, err)
+	}
+	opt := logfile.Options{
 		App: a.spec.Name, Instance: index,
 		OutPath: s.outPath, ErrPath: s.errPath,
 		TimeLayout: a.spec.LogDateFormat, JSON: a.spec.LogType == "json",
 		MaxSize:  cmp.Or(a.spec.LogMaxSize, d.MaxSize, tend.DefaultLogMaxSize),
 		Keep:     cmp.Or(a.spec.LogRetain, d.Retain, tend.DefaultLogRetain),
 		Compress: a.spec.LogCompress || d.Compress,
-	})
+	}
+	if every != nil {
+		opt.RotateAt = every // not a nil cron.Schedule in the interface
+	}
+	sink, err := logfile.Open(opt)
 	if err != nil {
 		// Only its options can fail it (a file that cannot be written is
 		// a problem the instance shows, not a failed start).

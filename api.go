@@ -140,3 +140,25 @@ type ReloadResult struct {
 	// does, so that a reload reads as the other actions.
 	Affected []int `json:"affected"`
 }
+
+// WebRequest is the body of POST /v1/web: serve the dashboard (or keep
+// serving it) and mint a token to open it, or stop serving it.
+type WebRequest struct {
+	// Addr is where to serve: "" for the default (loopback), or where it
+	// already serves.
+	Addr string `json:"addr,omitempty"`
+	// Public allows an address other machines reach.
+	Public bool `json:"public,omitempty"`
+	// ReadOnly mints a token whose session can only look.
+	ReadOnly bool `json:"read_only,omitempty"`
+	// Stop stops serving the dashboard.
+	Stop bool `json:"stop,omitempty"`
+}
+
+// WebResult answers POST /v1/web.
+type WebResult struct {
+	Addr     string `json:"addr,omitempty"` // where the dashboard listens; "" once stopped
+	URL      string `json:"url,omitempty"`  // the address to open, with a one-time token
+	ReadOnly bool   `json:"read_only,omitempty"`
+	Public   bool   `json:"public,omitempty"`
+}

@@ -360,3 +360,11 @@ func (c *Client) Scale(ctx context.Context, app string, n int, relative bool) (t
 	err := c.do(ctx, "POST", "/v1/scale", tend.ScaleRequest{App: app, Count: n, Relative: relative}, &out)
 	return out, err
 }
+
+// Web serves the dashboard (or keeps serving it) and returns a URL with
+// a one-time token to open it, or stops it (req.Stop).
+func (c *Client) Web(ctx context.Context, req tend.WebRequest) (tend.WebResult, error) {
+	var res tend.WebResult
+	err := c.do(ctx, "POST", "/v1/web", req, &res)
+	return res, err
+}

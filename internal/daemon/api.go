@@ -71,6 +71,9 @@ func (d *Daemon) routes() http.Handler {
 		res, err := d.resurrect(context.WithoutCancel(r.Context()))
 		reply(w, res, err)
 	})
+	mux.HandleFunc("POST /v1/web", handle(reply, func(_ context.Context, req tend.WebRequest) (tend.WebResult, error) {
+		return d.webRequest(req)
+	}))
 	mux.HandleFunc("POST /v1/kill", d.kill)
 	return versioned(mux)
 }

@@ -88,6 +88,7 @@ type Daemon struct {
 	upgrading string       // the binary this daemon hands over to (tend update)
 	limit     limiter      // what apps make the daemon log
 	followLog func()       // points stderr at tend.log after a rotation
+	web       webState     // the dashboard, when served
 }
 
 // requestTimeout bounds how long a client may take to send a request,
@@ -213,7 +214,8 @@ func readyReporter() func(msg string) {
 }
 
 // openServices writes the Node preloads, starts the log poller, finds
-// the cgroups, and starts the pprof and metrics servers when asked for.
+// the cgroups, and starts the pprof, metrics and web servers when asked
+// for.
 func (d *Daemon) openServices() (err error) {
 	if d.preloads, err = nodepreload.Write(tend.Home(d.home).Run()); err != nil {
 		return err
@@ -230,6 +232,11 @@ func (d *Daemon) openServices() (err error) {
 	if d.settings.MetricsAddr != "" {
 		if err := d.serveMetrics(d.settings.MetricsAddr); err != nil {
 			return fmt.Errorf("metrics (TEND_METRICS_ADDR or metrics_addr in %s): %w", tend.Home(d.home).Settings(), err)
+		}
+	}
+	if d.settings.WebAddr != "" {
+		if _, err := d.serveWeb(d.settings.WebAddr, d.settings.WebPublic); err != nil {
+			return fmt.Errorf("dashboard (web_addr in %s): %w", tend.Home(d.home).Settings(), err)
 		}
 	}
 	return nil

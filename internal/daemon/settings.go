@@ -18,6 +18,8 @@ import (
 // Settings are the daemon's own settings, from $TEND_HOME/config.yaml:
 //
 //	metrics_addr: 127.0.0.1:9615   # serve Prometheus /metrics (off when empty)
+//	web_addr: 127.0.0.1:9617       # serve the web dashboard (off when empty; tend web prints a URL to open it)
+//	web_public: false              # let web_addr be an address other machines reach
 //	max_instances: 2000            # instances of all apps together (default: see maxInstances)
 //	logs:                          # defaults for every app
 //	  max_size: 10M
@@ -28,6 +30,8 @@ import (
 // TEND_METRICS_ADDR in the daemon's environment overrides metrics_addr.
 type Settings struct {
 	MetricsAddr  string `yaml:"metrics_addr"`
+	WebAddr      string `yaml:"web_addr"`
+	WebPublic    bool   `yaml:"web_public"`
 	MaxInstances int    `yaml:"max_instances"`
 	Logs         struct {
 		MaxSize        string `yaml:"max_size"`

@@ -58,6 +58,7 @@ func (d *Daemon) sampleLoop() {
 		d.statsMu.Lock()
 		d.stats = u
 		d.statsMu.Unlock()
+		d.web.history.Record(time.Now(), d.instances())
 		d.enforceMemory(u)
 		problems = d.checkLogs(problems)
 		if d.followLog != nil {

@@ -1,0 +1,188 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/testport"
+)
+
+// webURL runs tend web with args and returns the URL it prints: the
+// page's address and the one-time token.
+func (h *harness) webURL(args ...string) (base, token string) {
+	h.t.Helper()
+	out := h.ok(append([]string{"web"}, args...)...)
+	m := regexp.MustCompile(`(http://[^/\s]+)/#token=([A-Za-z0-9_-]+)`).FindStringSubmatch(out)
+	if m == nil {
+		h.t.Fatalf("tend web printed no URL with a token:\n%s", out)
+	}
+	return m[1], m[2]
+}
+
+// webClient is a client of the dashboard's API as a page would be.
+type webClient struct {
+	t      *testing.T
+	base   string
+	cookie *http.Cookie
+	csrf   string
+}
+
+// do sends a request to the dashboard and returns its status and body.
+func (c *webClient) do(method, path, body string, hdr map[string]string) (int, string) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.cookie != nil {
+		req.AddCookie(c.cookie)
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	n, _ := resp.Body.Read(buf) // the answers here are small
+	b.Write(buf[:n])
+	if path == "/api/session" && resp.StatusCode == 200 {
+		for _, ck := range resp.Cookies() {
+			c.cookie = ck
+		}
+		var s struct{ CSRF string }
+		json.Unmarshal(buf[:n], &s)
+		c.csrf = s.CSRF
+	}
+	return resp.StatusCode, b.String()
+}
+
+// login trades token for a session.
+func (c *webClient) login(token string) {
+	c.t.Helper()
+	if code, body := c.do("POST", "/api/session", `{"token":"`+token+`"}`, map[string]string{"Origin": c.base}); code != 200 {
+		c.t.Fatalf("opening a session: %d %s", code, body)
+	}
+	if c.cookie == nil || !c.cookie.HttpOnly || c.cookie.SameSite != http.SameSiteStrictMode || c.csrf == "" {
+		c.t.Fatalf("the session cookie is not HttpOnly and SameSite=Strict, or no CSRF token: %+v %q", c.cookie, c.csrf)
+	}
+}
+
+func TestWebAuthRefusesWhatItMust(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "a", "--listen-timeout", "200ms", "--", "serve")
+	before := h.await("a online", allStatus(1, tend.StatusOnline))[0].PID
+	port := strconv.Itoa(testport.Free(t))
+	base, token := h.webURL("--addr", "127.0.0.1:"+port)
+	if base != "http://127.0.0.1:"+port {
+		t.Fatalf("URL %s, want one on 127.0.0.1:%s", base, port)
+	}
+	anon := &webClient{t: t, base: base}
+	if code, _ := anon.do("GET", "/", "", nil); code != 200 {
+		t.Fatalf("the page: %d, want 200", code)
+	}
+	stop := `{"targets":["a"]}`
+
+	user := &webClient{t: t, base: base}
+	user.login(token)
+	ro := &webClient{t: t, base: base}
+	_, roToken := h.webURL("--read-only")
+	ro.login(roToken)
+
+	// Each case: who asks, what, with which Origin, with the session's
+	// own CSRF token or not, and the answer it must get.
+	for _, tc := range []struct {
+		name         string
+		c            *webClient
+		method, path string
+		body         string
+		origin, host string
+		csrf         bool
+		want         int
+	}{
+		{"no session reads", anon, "GET", "/api/stream", "", "", "", false, 401},
+		{"no session acts", anon, "POST", "/api/stop", stop, base, "", false, 401},
+		{"a wrong token", anon, "POST", "/api/session", `{"token":"wrong"}`, base, "", false, 401},
+		{"a spent token", anon, "POST", "/api/session", `{"token":"` + token + `"}`, base, "", false, 401},
+		{"a cross-origin POST", user, "POST", "/api/stop", stop, "http://evil.example", "", true, 403},
+		{"a POST without the CSRF header", user, "POST", "/api/stop", stop, base, "", false, 403},
+		{"a read-only session acts", ro, "POST", "/api/stop", stop, base, "", true, 403},
+		{"another Host (DNS rebinding)", user, "GET", "/api/session", "", "", "evil.example:" + port, false, 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			if tc.origin != "" {
+				hdr["Origin"] = tc.origin
+			}
+			if tc.host != "" {
+				hdr["Host"] = tc.host
+			}
+			if tc.csrf {
+				hdr["X-Tend-CSRF"] = tc.c.csrf
+			}
+			c := *tc.c
+			c.t = t
+			if code, body := c.do(tc.method, tc.path, tc.body, hdr); code != tc.want {
+				t.Fatalf("%s %s: %d %s, want %d", tc.method, tc.path, code, body, tc.want)
+			}
+		})
+	}
+	if code, _ := user.do("POST", "/api/stop", stop, map[string]string{"Origin": base, "X-Tend-CSRF": "nope"}); code != 403 {
+		t.Fatalf("a wrong CSRF token: %d, want 403", code)
+	}
+	if in := h.ls()[0]; in.PID != before || in.Status != tend.StatusOnline {
+		t.Fatalf("a refused request acted: pid %d (was %d), %s", in.PID, before, in.Status)
+	}
+	// The read-only session still reads.
+	if code, body := ro.do("GET", "/api/session", "", nil); code != 200 || !strings.Contains(body, `"read_only":true`) {
+		t.Fatalf("read-only session: %d %s", code, body)
+	}
+	// The same request, rightly made, acts: the refusals were for cause.
+	if code, body := user.do("POST", "/api/restart", stop, map[string]string{"Origin": base, "X-Tend-CSRF": user.csrf}); code != 200 {
+		t.Fatalf("restart from the dashboard: %d %s", code, body)
+	}
+	h.await("a restarted", func(insts []tend.Instance) bool {
+		return len(insts) == 1 && insts[0].PID != before && insts[0].PID != 0 && insts[0].Status == tend.StatusOnline
+	})
+}
+
+func TestWebBadInput(t *testing.T) {
+	h := newHarness(t)
+	port := strconv.Itoa(testport.Free(t))
+	if e := h.fail(2, "web", "--addr", "0.0.0.0:"+port); !strings.Contains(e, "--public") {
+		t.Fatalf("a public address without --public: %s", e)
+	}
+	if e := h.fail(2, "web", "--addr", "nonsense"); !strings.Contains(e, "host:port") {
+		t.Fatalf("a bad address: %s", e)
+	}
+	if e := h.fail(2, "web", "--stop", "--read-only"); !strings.Contains(e, "--stop") {
+		t.Fatalf("--stop with another flag: %s", e)
+	}
+	base, _ := h.webURL("--addr", "127.0.0.1:"+port)
+	other := strconv.Itoa(testport.Free(t))
+	if e := h.fail(1, "web", "--addr", "127.0.0.1:"+other); !strings.Contains(e, "already serves on 127.0.0.1:"+port) {
+		t.Fatalf("a second address: %s", e)
+	}
+	// Without --addr, tend web mints a token for where it serves.
+	if again, _ := h.webURL(); again != base {
+		t.Fatalf("tend web again: %s, want %s", again, base)
+	}
+	h.ok("ping") // the daemon took all that in its stride
+	h.ok("web", "--stop")
+	if _, err := http.Get(base + "/"); err == nil {
+		t.Fatalf("the dashboard still answers after tend web --stop")
+	}
+}

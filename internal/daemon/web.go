@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"sync"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/web"
+)
+
+// webState is the dashboard: the history its charts draw, kept whether
+// or not it is served (web.HistoryBytes per instance), and its server
+// while it is served.
+type webState struct {
+	history web.History
+	mu      sync.Mutex
+	srv     *web.Server // nil: not served
+}
+
+// webSource is what the dashboard reads: the event hub and the instances.
+type webSource struct{ d *Daemon }
+
+func (s webSource) Subscribe() (<-chan tend.Event, func()) {
+	sub, cancel := s.d.hub.subscribe()
+	return sub.ch, cancel
+}
+
+func (s webSource) Instances() []tend.Instance { return s.d.instances() }
+
+// serveWeb serves the dashboard on addr, unless it is served already:
+// then addr must be "" or where it is.
+func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
+	d.web.mu.Lock()
+	defer d.web.mu.Unlock()
+	if srv := d.web.srv; srv != nil {
+		if addr != "" && addr != srv.Addr().String() {
+			return nil, tend.Errorf(tend.ECONFLICT, "the dashboard already serves on %s: use that address, or tend web --stop first", srv.Addr())
+		}
+		if public && !srv.Public() {
+			return nil, tend.Errorf(tend.ECONFLICT, "the dashboard serves on %s, loopback only: tend web --stop, then tend web --public --addr <address>", srv.Addr())
+		}
+		return srv, nil
+	}
+	ln, err := web.Listen(addr, public)
+	if err != nil {
+		return nil, err
+	}
+	srv := web.New(ln, public, web.Config{API: d.routes(), Source: webSource{d}, History: &d.web.history, Log: d.log, StatsEvery: sampleEvery})
+	d.web.srv = srv
+	d.log.Info("serving the dashboard", "addr", ln.Addr().String(), "public", public)
+	served := make(chan struct{})
+	go func() {
+		if err := srv.Serve(); err != nil {
+			d.log.Warn("the dashboard stopped serving", "err", err)
+		}
+		close(served)
+	}()
+	go func() {
+		select {
+		case <-d.quit:
+			d.stopWeb()
+		case <-served:
+		}
+	}()
+	return srv, nil
+}
+
+// stopWeb stops serving the dashboard; its sessions end with it.
+func (d *Daemon) stopWeb() {
+	d.web.mu.Lock()
+	defer d.web.mu.Unlock()
+	if d.web.srv != nil {
+		d.web.srv.Close()
+		d.log.Info("dashboard stopped", "addr", d.web.srv.Addr().String())
+		d.web.srv = nil
+	}
+}
+
+// webRequest answers tend web: serve the dashboard and mint a token for
+// it, or stop it.
+func (d *Daemon) webRequest(req tend.WebRequest) (tend.WebResult, error) {
+	if req.Stop {
+		d.stopWeb()
+		return tend.WebResult{}, nil
+	}
+	if d.isQuitting() {
+		return tend.WebResult{}, errQuitting
+	}
+	srv, err := d.serveWeb(req.Addr, req.Public)
+	if err != nil {
+		return tend.WebResult{}, err
+	}
+	return tend.WebResult{Addr: srv.Addr().String(), URL: srv.URL(srv.Token(req.ReadOnly)), ReadOnly: req.ReadOnly, Public: srv.Public()}, nil
+}

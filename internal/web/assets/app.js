@@ -1,0 +1,330 @@
+// tend's dashboard: one server-sent-events stream drives the table and
+// the charts, another follows logs; actions go through POST /api/<action>
+// with the session's CSRF token.
+'use strict';
+
+const $ = (sel) => document.querySelector(sel);
+const HOUR = 3600e3;
+const MAX_LOG_LINES = 2000;
+const SHAPES = { online: '●', launching: '◐', waiting: '◷', stopping: '▽', stopped: '■', errored: '✖' };
+const HEALTH = { healthy: '✓', failing: '!', unhealthy: '✖' };
+
+let csrf = '';
+let readOnly = false;
+const insts = new Map(); // id -> instance, as GET /v1/instances gives it
+const hist = new Map(); // id -> [[ms, cpu, bytes]] of the last hour
+const apps = new Map(); // app name -> {body, head, rows: Map(id -> tr)}
+let selected = null; // the instance id the charts show
+
+function say(text) { $('#msg').textContent = text; }
+
+async function openSession() {
+  const m = location.hash.match(/token=([A-Za-z0-9_-]+)/);
+  let r;
+  if (m) {
+    history.replaceState(null, '', location.pathname); // the token is spent
+    r = await fetch('/api/session', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token: m[1] }) });
+  } else {
+    r = await fetch('/api/session');
+  }
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    say(body.message || 'No session: open the URL tend web prints.');
+    $('#conn').textContent = 'not signed in';
+    return false;
+  }
+  csrf = body.csrf;
+  readOnly = body.read_only;
+  $('#mode').hidden = !readOnly;
+  return true;
+}
+
+// The live view.
+function connect() {
+  const es = new EventSource('/api/stream');
+  const conn = $('#conn');
+  es.onopen = () => { conn.textContent = 'live'; conn.className = 'conn live'; };
+  es.onerror = () => {
+    conn.textContent = es.readyState === EventSource.CLOSED ? 'disconnected: reload the page' : 'reconnecting…';
+    conn.className = 'conn down';
+  };
+  es.addEventListener('snapshot', (e) => {
+    const d = JSON.parse(e.data);
+    insts.clear();
+    hist.clear();
+    for (const [id, pts] of Object.entries(d.history || {})) hist.set(Number(id), pts);
+    setAll(d.instances);
+  });
+  es.addEventListener('stats', (e) => {
+    const d = JSON.parse(e.data);
+    for (const i of d.instances) {
+      if (!i.pid) continue;
+      const pts = hist.get(i.id) || [];
+      pts.push([d.now, i.cpu, i.memory]);
+      while (pts.length && pts[0][0] < d.now - HOUR) pts.shift();
+      hist.set(i.id, pts);
+    }
+    setAll(d.instances);
+  });
+  es.addEventListener('instance', (e) => {
+    const ev = JSON.parse(e.data);
+    const i = insts.get(ev.id) || { id: ev.id, name: ev.app, instance: ev.instance, mode: '', cpu: 0, memory: 0 };
+    if (i.pid !== ev.pid) { i.uptime_ms = 0; i.cpu = 0; i.memory = 0; }
+    Object.assign(i, { pid: ev.pid, status: ev.status, ready: ev.ready, restarts: ev.restarts, health: ev.health, problem: ev.problem });
+    if (ev.port) i.port = ev.port;
+    insts.set(ev.id, i);
+    render();
+  });
+  es.addEventListener('removed', (e) => { insts.delete(JSON.parse(e.data).id); render(); });
+}
+
+function setAll(list) {
+  insts.clear();
+  for (const i of list) insts.set(i.id, i);
+  for (const id of hist.keys()) if (!insts.has(id)) hist.delete(id);
+  render();
+}
+
+function fmtBytes(n) {
+  if (!n) return '0 B';
+  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
+  const k = Math.min(Math.floor(Math.log(n) / Math.log(1024)), u.length - 1);
+  return (n / 1024 ** k).toFixed(k ? 1 : 0) + ' ' + u[k];
+}
+
+function fmtUptime(ms, status) {
+  if (!ms || status !== 'online') return '—';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return s + 's';
+  if (s < 3600) return Math.floor(s / 60) + 'm';
+  if (s < 86400) return Math.floor(s / 3600) + 'h';
+  return Math.floor(s / 86400) + 'd';
+}
+
+function el(tag, props, ...kids) {
+  const e = document.createElement(tag);
+  Object.assign(e, props);
+  for (const k of kids) e.append(k);
+  return e;
+}
+
+function button(label, title, onclick) {
+  const b = el('button', { type: 'button', textContent: label, title });
+  b.setAttribute('aria-label', title);
+  b.addEventListener('click', onclick);
+  b.dataset.acts = '1';
+  b.disabled = readOnly;
+  return b;
+}
+
+// appGroup returns the tbody of an app: a heading row with the app's
+// actions, then a row per instance. Built once, so focus stays put.
+function appGroup(name) {
+  let g = apps.get(name);
+  if (g) return g;
+  const scaleInput = el('input', { type: 'number', min: '0', max: '1000', value: '1', disabled: readOnly });
+  scaleInput.setAttribute('aria-label', 'instances of ' + name);
+  scaleInput.className = 'scale-n';
+  const actions = el('div', { className: 'actions' },
+    button('Restart', 'restart ' + name, () => act('restart', { targets: [name] }, 'restart ' + name)),
+    button('Reload', 'reload ' + name, () => act('reload', { targets: [name] }, 'reload ' + name)),
+    button('Stop', 'stop ' + name, () => act('stop', { targets: [name] }, 'stop ' + name)),
+    button('Start', 'start ' + name, () => act('start', { targets: [name] }, 'start ' + name)),
+    scaleInput,
+    button('Scale', 'scale ' + name, () => act('scale', { app: name, count: Number(scaleInput.value) }, `scale ${name} to ${scaleInput.value}`)));
+  const head = el('tr', { className: 'app' }, el('td', { colSpan: 3, textContent: name }), el('td', { colSpan: 11 }, actions));
+  head.dataset.app = name;
+  const body = el('tbody', {}, head);
+  g = { body, head, scaleInput, rows: new Map() };
+  apps.set(name, g);
+  $('#instances').append(body);
+  return g;
+}
+
+const COLS = ['id', 'app', 'idx', 'status', 'health', 'pid', 'uptime', 'restarts', 'cpu', 'memory', 'conns', 'port', 'mode'];
+
+function instRow(g, i) {
+  let tr = g.rows.get(i.id);
+  if (tr) return tr;
+  tr = el('tr', { className: 'inst' });
+  tr.dataset.id = i.id;
+  for (const c of COLS) {
+    const td = el('td', { className: c });
+    if (['restarts', 'cpu', 'memory', 'conns', 'pid'].includes(c)) td.classList.add('num');
+    td.dataset.label = c;
+    tr.append(td);
+  }
+  const label = `${i.name}[${i.instance}]`;
+  tr.append(el('td', {}, el('div', { className: 'actions' },
+    el('button', { type: 'button', textContent: 'Show', title: `charts and logs of ${label}`, onclick: () => show(i.id) }),
+    button('Restart', 'restart ' + label, () => act('restart', { targets: [String(i.id)] }, 'restart ' + label)))));
+  g.rows.set(i.id, tr);
+  return tr;
+}
+
+function setCell(tr, cls, text, extra) {
+  const td = tr.querySelector('td.' + cls);
+  if (td.textContent !== text) td.textContent = text;
+  if (extra !== undefined && td.dataset.v !== extra) { td.dataset.v = extra; td.className = cls + ' ' + extra; }
+}
+
+function render() {
+  const byApp = new Map();
+  for (const i of [...insts.values()].sort((a, b) => a.id - b.id)) {
+    if (!byApp.has(i.name)) byApp.set(i.name, []);
+    byApp.get(i.name).push(i);
+  }
+  for (const [name, g] of apps) {
+    if (!byApp.has(name)) { g.body.remove(); apps.delete(name); }
+  }
+  for (const [name, list] of byApp) {
+    const g = appGroup(name);
+    if (document.activeElement !== g.scaleInput) g.scaleInput.value = list.length;
+    const keep = new Set(list.map((i) => i.id));
+    for (const [id, tr] of g.rows) if (!keep.has(id)) { tr.remove(); g.rows.delete(id); }
+    let after = g.head;
+    for (const i of list) {
+      const tr = instRow(g, i);
+      if (after.nextSibling !== tr) after.after(tr);
+      after = tr;
+      setCell(tr, 'id', String(i.id));
+      setCell(tr, 'app', i.name);
+      setCell(tr, 'idx', String(i.instance));
+      setCell(tr, 'status', `${SHAPES[i.status] || '?'} ${i.status}${i.problem ? ': ' + i.problem : ''}`, 'st-' + i.status);
+      setCell(tr, 'health', i.health ? `${HEALTH[i.health] || ''} ${i.health}` : '—', 'h-' + (i.health || 'none'));
+      setCell(tr, 'pid', i.pid ? String(i.pid) : '—');
+      setCell(tr, 'uptime', fmtUptime(i.uptime_ms, i.status));
+      setCell(tr, 'restarts', String(i.restarts));
+      setCell(tr, 'cpu', i.pid ? i.cpu.toFixed(1) + '%' : '—');
+      setCell(tr, 'memory', i.pid ? fmtBytes(i.memory) : '—');
+      setCell(tr, 'conns', i.connections ? String(i.connections) : '—');
+      setCell(tr, 'port', i.port ? String(i.port) : '—');
+      setCell(tr, 'mode', i.mode || '');
+    }
+  }
+  $('#empty').hidden = insts.size > 0;
+  if (selected === null || !insts.has(selected)) selected = insts.size ? Math.min(...insts.keys()) : null;
+  renderTargets();
+  renderCharts();
+}
+
+function show(id) {
+  selected = id;
+  renderCharts();
+  const sel = $('#log-target');
+  sel.value = String(id);
+  follow(sel.value);
+}
+
+function renderCharts() {
+  const i = insts.get(selected);
+  $('#chart-target').textContent = i ? `${i.name}[${i.instance}] (id ${i.id})` : '—';
+  const pts = (selected !== null && hist.get(selected)) || [];
+  drawChart($('#cpu-chart'), pts, 1, 'cpu', (v) => v.toFixed(1) + '%');
+  drawChart($('#mem-chart'), pts, 2, 'mem', fmtBytes);
+  const last = pts[pts.length - 1];
+  $('#cpu-now').textContent = last ? `now ${last[1].toFixed(1)}%, peak ${Math.max(...pts.map((p) => p[1])).toFixed(1)}%` : '';
+  $('#mem-now').textContent = last ? `now ${fmtBytes(last[2])}, peak ${fmtBytes(Math.max(...pts.map((p) => p[2])))}` : '';
+}
+
+function drawChart(svg, pts, k, cls, fmt) {
+  const now = Date.now();
+  const top = Math.max(1, ...pts.map((p) => p[k])) * 1.1;
+  const xy = pts.map((p) => `${(360 - (now - p[0]) / 10e3).toFixed(1)},${(100 - (p[k] / top) * 100).toFixed(1)}`);
+  svg.replaceChildren();
+  const ns = 'http://www.w3.org/2000/svg';
+  const line = document.createElementNS(ns, 'polyline');
+  line.setAttribute('points', xy.join(' '));
+  line.setAttribute('class', cls);
+  svg.append(line);
+  svg.setAttribute('aria-label', `${cls === 'cpu' ? 'CPU' : 'Memory'} over the last hour, top of scale ${fmt(top)}`);
+}
+
+// Logs.
+let logES = null;
+
+function renderTargets() {
+  const sel = $('#log-target');
+  const want = ['all'];
+  const names = new Map([['all', 'all apps']]);
+  for (const i of [...insts.values()].sort((a, b) => a.id - b.id)) {
+    if (!names.has(i.name)) { want.push(i.name); names.set(i.name, 'app ' + i.name); }
+  }
+  for (const i of [...insts.values()].sort((a, b) => a.id - b.id)) {
+    want.push(String(i.id));
+    names.set(String(i.id), `${i.name}[${i.instance}] (id ${i.id})`);
+  }
+  const have = [...sel.options].map((o) => o.value);
+  if (have.join('\n') === want.join('\n')) return;
+  const cur = sel.value;
+  sel.replaceChildren(...want.map((v) => el('option', { value: v, textContent: names.get(v) })));
+  sel.value = want.includes(cur) ? cur : 'all';
+}
+
+function follow(target) {
+  if (logES) logES.close();
+  $('#log').replaceChildren();
+  logES = new EventSource('/api/logs?target=' + encodeURIComponent(target));
+  logES.onmessage = (e) => addLine(JSON.parse(e.data));
+}
+
+function lineVisible(div) {
+  const f = $('#log-filter').value.toLowerCase();
+  const streamOn = div.classList.contains('err') ? $('#log-err').checked : $('#log-out').checked;
+  return streamOn && (!f || div.textContent.toLowerCase().includes(f));
+}
+
+function addLine(l) {
+  const log = $('#log');
+  const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  const t = new Date(l.time).toLocaleTimeString();
+  const div = el('div', { className: 'line ' + (l.stream === 'err' ? 'err' : 'out') },
+    el('span', { className: 'tag', textContent: l.stream === 'err' ? 'err' : 'out' }),
+    el('span', { className: 'src', textContent: `${t} ${l.app}[${l.instance}] ` }),
+    el('span', { className: 'text', textContent: l.message }));
+  div.hidden = !lineVisible(div);
+  log.append(div);
+  while (log.childElementCount > MAX_LOG_LINES) log.firstElementChild.remove();
+  if (atEnd) log.scrollTop = log.scrollHeight;
+}
+
+function refilter() {
+  for (const div of $('#log').children) div.hidden = !lineVisible(div);
+}
+
+// Actions, each confirmed first.
+function confirmIt(text) {
+  const dlg = $('#confirm');
+  $('#confirm-text').textContent = text;
+  return new Promise((resolve) => {
+    const done = (ok) => () => { dlg.close(); resolve(ok); };
+    $('#confirm-ok').onclick = done(true);
+    $('#confirm-cancel').onclick = done(false);
+    dlg.oncancel = done(false);
+    dlg.showModal();
+    $('#confirm-ok').focus();
+  });
+}
+
+async function act(action, body, label) {
+  if (readOnly || !(await confirmIt(`Really ${label}?`))) return;
+  say(`${label}: in progress…`);
+  const r = await fetch('/api/' + action, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Tend-CSRF': csrf },
+    body: JSON.stringify(body),
+  });
+  const d = await r.json().catch(() => ({}));
+  say(r.ok ? `${label}: done` : `${label}: failed: ${d.message || r.status}`);
+}
+
+async function main() {
+  if (!(await openSession())) return;
+  $('#main').hidden = false;
+  $('#log-target').addEventListener('change', (e) => follow(e.target.value));
+  for (const id of ['#log-filter', '#log-out', '#log-err']) $(id).addEventListener('input', refilter);
+  connect();
+  follow('all');
+}
+
+main();

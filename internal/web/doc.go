@@ -1,0 +1,27 @@
+// Package web is tend's dashboard: a page, served by the daemon on a
+// loopback TCP address when the user asks for it (tend web, or web_addr
+// in config.yaml), that shows every app and instance live, charts their
+// CPU and memory over the last hour, follows their logs, and restarts,
+// reloads, stops, starts and scales them.
+//
+// The page and its assets are embedded (assets/): plain HTML, CSS and
+// JavaScript, nothing fetched from elsewhere, so it works offline.
+//
+// Nothing here acts on an app by itself. Reads and actions are the
+// daemon's own control API (Server.API), called in-process with the same
+// requests the CLI sends over the unix socket, so the dashboard and the
+// CLI cannot disagree. The live view is one server-sent-events stream per
+// page (GET /api/stream): the daemon's instance events as they happen,
+// and once a second the instances with their latest CPU and memory, the
+// sample the daemon takes anyway.
+//
+// Access: the server hands out one-time tokens (Server.Token), which the
+// CLI prints inside the page's URL, after '#' so that no server log or
+// Referer sees it. The page trades the token for a session: an HttpOnly,
+// SameSite=Strict cookie and a CSRF token the page sends back in a header
+// with every action. Actions also need a same-origin Origin and a Host
+// the server answers for, and a session that is not read-only. See auth.go.
+//
+// History keeps the charts' data in bounded memory: a ring of 360
+// ten-second points per instance (HistoryBytes each).
+package web

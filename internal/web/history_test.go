@@ -1,0 +1,63 @@
+package web
+
+import (
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/tendhq/tend"
+)
+
+func inst(id, pid int, cpu float64, mem uint64) tend.Instance {
+	return tend.Instance{ID: id, PID: pid, CPU: cpu, Memory: mem}
+}
+
+func TestHistoryMeansPerStep(t *testing.T) {
+	var h History
+	t0 := time.Unix(1_000_000, 0) // on a step boundary
+	h.Record(t0, []tend.Instance{inst(1, 10, 10, 1<<20)})
+	h.Record(t0.Add(time.Second), []tend.Instance{inst(1, 10, 20, 3<<20)})
+	h.Record(t0.Add(historyStep), []tend.Instance{inst(1, 10, 30, 1<<20)})
+	got := h.Series()[1]
+	want := []Point{{float64(t0.UnixMilli()), 15, 2 << 20}, {float64(t0.Add(historyStep).UnixMilli()), 30, 1 << 20}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("series %v, want %v", got, want)
+	}
+}
+
+func TestHistoryGapsAndStopped(t *testing.T) {
+	var h History
+	t0 := time.Unix(1_000_000, 0)
+	h.Record(t0, []tend.Instance{inst(1, 10, 5, 1<<20)})
+	h.Record(t0.Add(5*historyStep), []tend.Instance{inst(1, 0, 0, 0)}) // stopped: no sample
+	h.Record(t0.Add(6*historyStep), []tend.Instance{inst(1, 11, 7, 1<<20)})
+	got := h.Series()[1]
+	if len(got) != 2 || got[0][1] != 5 || got[1][1] != 7 {
+		t.Fatalf("series %v, want the two steps with samples only", got)
+	}
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	var h History
+	t0 := time.Unix(1_000_000, 0)
+	end := t0.Add(2 * time.Hour)
+	for now := t0; now.Before(end); now = now.Add(time.Second) {
+		h.Record(now, []tend.Instance{inst(1, 10, 1, 1<<20), inst(2, 20, 2, 2<<20)})
+	}
+	for id, pts := range h.Series() {
+		if len(pts) > historyPoints {
+			t.Fatalf("instance %d: %d points, more than %d", id, len(pts), historyPoints)
+		}
+		if oldest := time.UnixMilli(int64(pts[0][0])); end.Sub(oldest) > time.Hour {
+			t.Fatalf("instance %d: a point from %s, more than an hour before %s", id, oldest, end)
+		}
+	}
+	if size := unsafe.Sizeof(ring{}); size > HistoryBytes {
+		t.Fatalf("a ring takes %d bytes, HistoryBytes says %d", size, HistoryBytes)
+	}
+	// An instance that is no longer listed is forgotten.
+	h.Record(end, []tend.Instance{inst(2, 20, 2, 2<<20)})
+	if _, ok := h.Series()[1]; ok || len(h.rings) != 1 {
+		t.Fatalf("instance 1 is still kept after it left")
+	}
+}

@@ -35,7 +35,7 @@ async function openSession() {
   }
   csrf = body.csrf;
   readOnly = body.read_only;
-  $('#mode').hidden = !readOnly;
+  $('#ro-badge').hidden = !readOnly;
   return true;
 }
 
@@ -199,7 +199,7 @@ function render() {
       setCell(tr, 'memory', i.pid ? fmtBytes(i.memory) : '—');
       setCell(tr, 'conns', i.connections ? String(i.connections) : '—');
       setCell(tr, 'port', i.port ? String(i.port) : '—');
-      setCell(tr, 'mode', i.mode || '');
+      setCell(tr, 'mode', i.sched ? `${i.mode}/${i.sched}` : i.mode || '');
     }
   }
   $('#empty').hidden = insts.size > 0;
@@ -227,17 +227,21 @@ function renderCharts() {
   $('#mem-now').textContent = last ? `now ${fmtBytes(last[2])}, peak ${fmtBytes(Math.max(...pts.map((p) => p[2])))}` : '';
 }
 
+// drawChart draws pts on a scale from the oldest point (an hour ago at
+// most, a minute at least) to now.
 function drawChart(svg, pts, k, cls, fmt) {
   const now = Date.now();
+  const span = Math.min(HOUR, Math.max(60e3, pts.length ? now - pts[0][0] : 0));
   const top = Math.max(1, ...pts.map((p) => p[k])) * 1.1;
-  const xy = pts.map((p) => `${(360 - (now - p[0]) / 10e3).toFixed(1)},${(100 - (p[k] / top) * 100).toFixed(1)}`);
+  const xy = pts.map((p) => `${(360 - ((now - p[0]) / span) * 360).toFixed(1)},${(100 - (p[k] / top) * 100).toFixed(1)}`);
   svg.replaceChildren();
   const ns = 'http://www.w3.org/2000/svg';
   const line = document.createElementNS(ns, 'polyline');
   line.setAttribute('points', xy.join(' '));
   line.setAttribute('class', cls);
   svg.append(line);
-  svg.setAttribute('aria-label', `${cls === 'cpu' ? 'CPU' : 'Memory'} over the last hour, top of scale ${fmt(top)}`);
+  const name = cls === 'cpu' ? 'CPU' : 'Memory';
+  svg.setAttribute('aria-label', `${name} over the last ${Math.round(span / 60e3)} minutes, top of scale ${fmt(top)}`);
 }
 
 // Logs.

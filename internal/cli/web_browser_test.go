@@ -1,0 +1,178 @@
+package cli_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/testport"
+)
+
+// browser is a headless Chromium with one page open.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// newBrowser starts Debian's Chromium, headless, with a profile of its
+// own and none of the background connections this machine's closed
+// network refuses.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("the dashboard's tests need Chromium (apt-get install chromium; .ci/run does): %v", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return &browser{t: t, ctx: ctx}
+}
+
+// run runs actions, each bounded, and fails the test on an error.
+func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v\npage: %s", what, err, b.text())
+	}
+}
+
+// wait polls the page until the JavaScript expression js is true.
+func (b *browser) wait(what, js string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+		b.t.Fatalf("waiting for %s: %v\npage: %s", what, err, b.text())
+	}
+}
+
+// text is what the page shows, for failure messages.
+func (b *browser) text() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	return s
+}
+
+// rowIs is JavaScript: whether the row of instance id shows pid and a
+// status that has status in it.
+func rowIs(id, pid int, status tend.Status) string {
+	return fmt.Sprintf(`(() => { const r = document.querySelector('tr.inst[data-id="%d"]');
+		return !!r && r.querySelector('td.pid').textContent === '%d' && r.querySelector('td.status').textContent.includes('%s'); })()`, id, pid, status)
+}
+
+// click clicks the button labelled label, then Confirm in the dialog.
+func (b *browser) confirm(label string) {
+	b.t.Helper()
+	b.run("clicking "+label, chromedp.Click(chromedp.CSS(`button[aria-label="`+label+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)), chromedp.Click(chromedp.CSS(`#confirm-ok`)))
+}
+
+// screenshot saves the page as name.png in $TEND_WEB_SCREENSHOTS, or in
+// the test's temporary directory.
+func (b *browser) screenshot(name string, width, height int64) {
+	b.t.Helper()
+	dir := os.Getenv("TEND_WEB_SCREENSHOTS")
+	if dir == "" {
+		dir = b.t.TempDir()
+	}
+	b.run("a "+name+" viewport", chromedp.EmulateViewport(width, height))
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func TestWebDashboardInABrowser(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "alpha", "-i", "2", "--listen-timeout", "300ms", "--", "serve")
+	h.ok("start", h.self, "--name", "beta", "--listen-timeout", "300ms", "--env", "TICK_MS=200", "--", "ticker")
+	insts := h.await("three instances online", allStatus(3, tend.StatusOnline))
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	b := newBrowser(t)
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+
+	// Every instance, with its pid, as tend ls shows it.
+	for _, in := range insts {
+		b.wait(fmt.Sprintf("the row of %s[%d] with pid %d", in.Name, in.Instance, in.PID), rowIs(in.ID, in.PID, tend.StatusOnline))
+	}
+	b.wait("the token gone from the address bar", `!location.hash.includes('token')`)
+	b.wait("CPU and memory charts drawn", `document.querySelector('#mem-chart polyline').getAttribute('points').length > 0`)
+
+	// Reload: the page says it is under way, then done, with new pids.
+	b.confirm("reload alpha")
+	b.wait("the reload in progress", `document.querySelector('#msg').textContent.includes('reload alpha: in progress')`)
+	b.wait("the reload done", `document.querySelector('#msg').textContent === 'reload alpha: done'`)
+	after := h.ls()
+	for i, in := range after[:2] {
+		if in.PID == insts[i].PID {
+			t.Fatalf("alpha[%d] kept pid %d through the reload", i, in.PID)
+		}
+		b.wait(fmt.Sprintf("alpha[%d] with its new pid %d", i, in.PID), rowIs(in.ID, in.PID, tend.StatusOnline))
+	}
+
+	// kill -9 an instance: its row changes, and comes back online.
+	beta := after[2]
+	if err := syscall.Kill(beta.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	b.wait("beta's row to show a new pid, online, 1 restart", fmt.Sprintf(`(() => { const r = document.querySelector('tr.inst[data-id="%d"]');
+		const pid = r.querySelector('td.pid').textContent;
+		return pid !== '%d' && pid !== '—' && r.querySelector('td.status').textContent.includes('online') && r.querySelector('td.restarts').textContent === '1'; })()`, beta.ID, beta.PID))
+	beta = h.ls()[2]
+
+	// Logs: follow beta and see a line it printed after the page opened.
+	b.run("following beta's logs", chromedp.Click(chromedp.CSS(`button[title="charts and logs of beta[0]"]`)))
+	pidTick := regexp.MustCompile(`tick (\d+) pid=` + strconv.Itoa(beta.PID))
+	m := pidTick.FindAllStringSubmatch(h.awaitLog("beta", "pid="+strconv.Itoa(beta.PID)), -1)
+	last, _ := strconv.Atoi(m[len(m)-1][1])
+	want := fmt.Sprintf("tick %d pid=%d", last+2, beta.PID)
+	b.wait("the line "+want, fmt.Sprintf(`document.querySelector('#log').textContent.includes(%q)`, want))
+	// The filter hides what does not match.
+	b.run("filtering", chromedp.SendKeys(chromedp.CSS(`#log-filter`), "no line has this"))
+	b.wait("every line hidden", `(() => { const l = [...document.querySelectorAll('#log .line')]; return l.length > 0 && l.every(d => d.hidden); })()`)
+	b.run("clearing the filter", chromedp.Evaluate[chromedp.Void](`(() => { const f = document.querySelector('#log-filter'); f.value = ''; f.dispatchEvent(new Event('input')); })()`))
+	// stderr is told apart from stdout by a word, not colour alone.
+	b.run("following alpha's logs", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('#log-target'); s.value = 'alpha'; s.dispatchEvent(new Event('change')); })()`))
+	b.wait("alpha's stderr line marked err", `[...document.querySelectorAll('#log .line.err')].some(d => d.textContent.includes('ready on stderr') && d.querySelector('.tag').textContent === 'err')`)
+
+	// The keyboard: Enter on a button opens the confirmation, Escape
+	// cancels it and nothing happens.
+	b.run("the keyboard", chromedp.Focus(chromedp.CSS(`button[aria-label="stop beta"]`)), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)), chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS(`#confirm-ok`)))
+	if in := h.ls()[2]; in.PID != beta.PID || in.Status != tend.StatusOnline {
+		t.Fatalf("a cancelled stop acted: %+v", in)
+	}
+
+	b.screenshot("dashboard-desktop", 1280, 900)
+	b.screenshot("dashboard-phone", 390, 844)
+	b.wait("the phone layout (cards, no table head)", `getComputedStyle(document.querySelector('thead')).display === 'none'`)
+}

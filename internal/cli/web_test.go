@@ -186,3 +186,43 @@ func TestWebBadInput(t *testing.T) {
 		t.Fatalf("the dashboard still answers after tend web --stop")
 	}
 }
+
+// The dashboard's actions are the CLI's: each reaches the daemon's
+// handler and does what the same tend command does; bad input is the
+// daemon's own error, and the daemon goes on.
+func TestWebActions(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "a", "--listen-timeout", "200ms", "--", "serve")
+	before := h.await("a online", allStatus(1, tend.StatusOnline))[0].PID
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	c := &webClient{t: t, base: base}
+	c.login(token)
+	act := func(action, body string, want int) string {
+		t.Helper()
+		code, out := c.do("POST", "/api/"+action, body, map[string]string{"Origin": base, "X-Tend-CSRF": c.csrf})
+		if code != want {
+			t.Fatalf("%s %s: %d %s, want %d", action, body, code, out, want)
+		}
+		return out
+	}
+	act("scale", `{"app":"a","count":2}`, 200)
+	h.await("a scaled to 2", allStatus(2, tend.StatusOnline))
+	if out := act("scale", `{"app":"a","count":0}`, 400); !strings.Contains(out, "at least 1 instance") {
+		t.Fatalf("scale to 0: %s", out)
+	}
+	if out := act("stop", `{"targets":[]}`, 400); !strings.Contains(out, "no targets") {
+		t.Fatalf("no targets: %s", out)
+	}
+	act("stop", `{"targets":["nosuchapp"]}`, 404)
+	act("stop", `{"targets":["a"]}`, 200)
+	h.await("a stopped", allStatus(2, tend.StatusStopped))
+	act("start", `{"targets":["a"]}`, 200)
+	started := h.await("a started", allStatus(2, tend.StatusOnline))
+	act("reload", `{"targets":["a"]}`, 200)
+	for i, in := range h.await("a online", allStatus(2, tend.StatusOnline)) {
+		if in.PID == started[i].PID || in.PID == before {
+			t.Fatalf("a[%d] kept pid %d through the reload", i, in.PID)
+		}
+	}
+	h.ok("ping")
+}

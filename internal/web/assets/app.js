@@ -122,7 +122,7 @@ function button(label, title, onclick) {
 function appGroup(name) {
   let g = apps.get(name);
   if (g) return g;
-  const scaleInput = el('input', { type: 'number', min: '0', max: '1000', value: '1', disabled: readOnly });
+  const scaleInput = el('input', { type: 'number', min: '1', max: '1000', value: '1', disabled: readOnly });
   scaleInput.setAttribute('aria-label', 'instances of ' + name);
   scaleInput.className = 'scale-n';
   const actions = el('div', { className: 'actions' },

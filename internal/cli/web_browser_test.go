@@ -175,4 +175,12 @@ func TestWebDashboardInABrowser(t *testing.T) {
 	b.screenshot("dashboard-desktop", 1280, 900)
 	b.screenshot("dashboard-phone", 390, 844)
 	b.wait("the phone layout (cards, no table head)", `getComputedStyle(document.querySelector('thead')).display === 'none'`)
+
+	// A read-only session sees everything and can press nothing that acts.
+	_, roToken := h.webURL("--read-only")
+	// about:blank first: a URL that differs by its fragment alone would not load the page again.
+	b.run("opening the page read-only", chromedp.Navigate("about:blank"), chromedp.Navigate(base+"/#token="+roToken),
+		chromedp.WaitVisible(chromedp.CSS(`#ro-badge`)))
+	b.wait("the read-only page", `document.querySelector('#ro-badge').hidden === false && document.querySelectorAll('tr.inst').length === 3 &&
+		[...document.querySelectorAll('button[data-acts]')].every(x => x.disabled)`)
 }

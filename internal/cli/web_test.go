@@ -3,6 +3,8 @@ package cli_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -225,4 +227,29 @@ func TestWebActions(t *testing.T) {
 		}
 	}
 	h.ok("ping")
+}
+
+// web_addr in config.yaml serves the dashboard from the daemon's start;
+// tend web then mints tokens for it. A public web_addr needs web_public.
+func TestWebFromConfig(t *testing.T) {
+	h := newHarness(t)
+	addr := "127.0.0.1:" + strconv.Itoa(testport.Free(t))
+	os.WriteFile(filepath.Join(h.home, "config.yaml"), []byte("web_addr: "+addr+"\n"), 0o600)
+	h.ok("ping")
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("the dashboard of web_addr does not answer: %v", err)
+	}
+	resp.Body.Close()
+	if base, token := h.webURL(); base != "http://"+addr {
+		t.Fatalf("tend web: %s, want the address of web_addr, %s", base, addr)
+	} else {
+		(&webClient{t: t, base: base}).login(token)
+	}
+
+	h = newHarness(t)
+	os.WriteFile(filepath.Join(h.home, "config.yaml"), []byte("web_addr: 0.0.0.0:"+strconv.Itoa(testport.Free(t))+"\n"), 0o600)
+	if e := h.fail(1, "ping"); !strings.Contains(e, "web_addr") || !strings.Contains(e, "web_public: true") {
+		t.Fatalf("a public web_addr without web_public: %s", e)
+	}
 }

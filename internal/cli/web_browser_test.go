@@ -130,13 +130,15 @@ func TestWebDashboardInABrowser(t *testing.T) {
 	// Reload: the page says it is under way, then done, with new pids.
 	b.confirm("reload alpha")
 	b.wait("the reload in progress", `document.querySelector('#msg').textContent.includes('reload alpha: in progress')`)
-	b.wait("the reload done", `document.querySelector('#msg').textContent === 'reload alpha: done'`)
+	b.wait("the reload done", `document.querySelector('#msg').textContent.startsWith('reload alpha: done')`)
 	after := h.ls()
 	for i, in := range after[:2] {
 		if in.PID == insts[i].PID {
 			t.Fatalf("alpha[%d] kept pid %d through the reload", i, in.PID)
 		}
 		b.wait(fmt.Sprintf("alpha[%d] with its new pid %d", i, in.PID), rowIs(in.ID, in.PID, tend.StatusOnline))
+		// The report says what the reload did to each instance.
+		b.wait(fmt.Sprintf("the report of alpha[%d]", i), fmt.Sprintf(`document.querySelector('#msg').textContent.includes('alpha[%d] %d → %d')`, i, insts[i].PID, in.PID))
 	}
 
 	// kill -9 an instance: its row changes, and comes back online.

@@ -319,7 +319,15 @@ async function act(action, body, label) {
     body: JSON.stringify(body),
   });
   const d = await r.json().catch(() => ({}));
-  say(r.ok ? `${label}: done` : `${label}: failed: ${d.message || r.status}`);
+  const steps = stepsOf(d);
+  say((r.ok ? `${label}: done` : `${label}: failed: ${d.message || r.status}`) + (steps ? ` (${steps})` : ''));
+}
+
+// stepsOf says what a reload or scale did to each instance: its old and
+// new pid, and why it stopped where it failed.
+function stepsOf(d) {
+  return (d.reports || []).flatMap((rep) => (rep.steps || []).map((s) =>
+    `${rep.app}[${s.instance}] ${s.old_pid || '—'} → ${s.new_pid || '—'}${s.error ? ': ' + s.error : ''}`)).join(', ');
 }
 
 async function main() {

@@ -48,6 +48,9 @@ type Setting struct {
 	// Bare is the list that the flag alone, or true in a file, stands for
 	// (watch: "." watches the app's directory).
 	Bare string
+	// Pairs makes a mapping in a file a list of key:value items
+	// (depends_on: {db: ready} is db:ready).
+	Pairs bool
 	// After makes it apply after the other settings, whatever the order
 	// they are written in: it depends on them (time on log_date_format).
 	After   bool

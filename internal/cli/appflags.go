@@ -12,6 +12,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/config"
+	"github.com/tendhq/tend/internal/deps"
 )
 
 // startFlags are the flags of tend start and tend run: one per setting
@@ -21,6 +22,9 @@ type startFlags struct {
 	env    *settingValue // --env, which names env_<name> for a config file
 	force  bool
 	only   []string // --only app1,app2 of a config file
+	// added names the apps --only did not name that start because the
+	// named ones depend on them, as compose does.
+	added []string
 }
 
 // settingValue is the pflag.Value of one setting's flag: it keeps what was
@@ -175,7 +179,22 @@ func (f *startFlags) fileSpecs(target string, extra []string, wd string) ([]tend
 	if err != nil {
 		return nil, err
 	}
-	return onlyApps(specs, f.only)
+	picked, err := onlyApps(specs, f.only)
+	if err != nil || len(f.only) == 0 {
+		return picked, err
+	}
+	// What the named apps depend on starts too, as with compose.
+	var names []string
+	for _, s := range picked {
+		names = append(names, s.Name)
+	}
+	need := deps.Closure(deps.OfApps(specs), names)
+	for _, n := range need {
+		if !slices.Contains(names, n) {
+			f.added = append(f.added, n)
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(specs), func(s tend.AppSpec) bool { return !slices.Contains(need, s.Name) }), nil
 }
 
 // errText is the message of err without its code.

@@ -76,7 +76,7 @@ func modeLabel(in tend.Instance) string {
 
 func statusColor(s tend.Status) string {
 	switch s {
-	case tend.StatusOnline:
+	case tend.StatusOnline, tend.StatusCompleted:
 		return green
 	case tend.StatusErrored:
 		return red

@@ -371,12 +371,10 @@ func (d *Daemon) end() {
 	}
 }
 
+// closeAll stops apps and ends them, dependents before their
+// dependencies (depends_on), the others all at once.
 func closeAll(apps []*supervisor.App) {
-	var wg sync.WaitGroup
-	for _, a := range apps {
-		wg.Go(func() { a.Close(context.Background()) })
-	}
-	wg.Wait()
+	inReverse(apps, func(a *supervisor.App) { a.Close(context.Background()) })
 }
 
 // allApps returns the registered apps in creation order. Caller holds mu.

@@ -54,7 +54,8 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 		}
 	}
 	var errs []error
-	for _, s := range sels {
+	failed := map[string]string{} // tasks that failed, and what they blocked
+	for _, s := range reloadOrder(sels, req.Apps) {
 		u, fromFile := updates[s.app.Name()]
 		var changes []string
 		if fromFile || req.ShellEnv != nil || len(req.Env) > 0 || len(req.UnsetEnv) > 0 {
@@ -84,7 +85,15 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 			res.FileEnv = fileEnv
 			u.res = &res
 		}
-		rep, err := s.app.Reload(ctx, s.ids, u.spec, u.res, req.Parallel)
+		if why := blockedBy(spec, failed); why != "" {
+			failed[spec.Name] = why
+			errs = append(errs, tend.Errorf(tend.EFAILED, "reload of %s not done: %s", spec.Name, why))
+			continue
+		}
+		rep, err := d.reloadApp(ctx, s, u.spec, u.res, req.Parallel)
+		if err != nil && spec.IsTask() {
+			failed[spec.Name] = err.Error()
+		}
 		rep.EnvChanges = changes
 		out.Reports = append(out.Reports, rep)
 		if err != nil {

@@ -210,14 +210,20 @@ func (a *App) exited(r *run, gone time.Time) {
 func (a *App) afterExit(s *slot, code int, signaled bool, up time.Duration) {
 	d := decide(&a.spec, code, signaled, up, s.unstable, s.backoff)
 	s.unstable, s.backoff = d.unstable, d.backoff
-	switch d.act {
-	case actStop:
+	switch {
+	case d.act == actStop:
 		s.status = tend.StatusStopped
-	case actErrored:
+	case d.act == actCompleted:
+		s.status = tend.StatusCompleted
+	case d.act == actErrored && a.spec.IsTask():
+		s.status = tend.StatusErrored
+		s.problem = taskProblem(a.spec.Name, code, signaled, d.unstable)
+		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
+	case d.act == actErrored:
 		s.status = tend.StatusErrored
 		s.problem = fmt.Sprintf("exited %d times in a row within min_uptime; not restarting (tend restart %s to try again)", d.unstable, a.spec.Name)
 		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
-	case actRestart:
+	case d.act == actRestart:
 		s.status = tend.StatusWaiting
 		delay := d.delay
 		if d.backoff > 0 {

@@ -152,7 +152,7 @@ func TestDependsOnTaskFailsThenCompletes(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("first start: exit %d, want 1\n%s", code, errOut)
 	}
-	for _, want := range []string{"web waits for migrate (completed), db (ready)", "migrate failed: task failed (exit code 1)", "not started: web"} {
+	for _, want := range []string{"web waits for migrate (completed), db (ready)", "migrate failed: task failed (exit code 1)", "web is blocked and did not start"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("first start's output lacks %q:\n%s", want, errOut)
 		}
@@ -282,8 +282,19 @@ func TestRunFollowsDependsOn(t *testing.T) {
 	h := newHarness(t)
 	dir := t.TempDir()
 	file := orderFile(t, h, dir)
-	os.WriteFile(filepath.Join(dir, "marker"), nil, 0o644)
+	// A container whose migration fails exits non-zero, naming it, with
+	// the task's own output; web never started.
 	r := h.start("run", file)
+	r.await(r.lines, "migrate[0] | no marker: migration failed")
+	r.await(r.errLines, "migrate failed: task failed (exit code 1)")
+	if code := r.wait(); code != 1 {
+		t.Fatalf("tend run with a failing task exited %d, want 1", code)
+	}
+	if evs := readOrder(t, dir); index(evs, "web", "start") >= 0 {
+		t.Fatalf("web started although migrate failed: %v", names(evs))
+	}
+
+	r = h.start("run", file)
 	r.await(r.errLines, "web started after migrate (completed), db (ready)")
 	h.await("web online", func(ins []tend.Instance) bool { return byName(ins)["web"].Status == tend.StatusOnline })
 	h.poll("web's start line", func() bool { return index(readOrder(t, dir), "web", "start") >= 0 })

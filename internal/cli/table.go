@@ -36,7 +36,9 @@ func (e *env) printTable(insts []tend.Instance) {
 			pid = strconv.Itoa(in.PID)
 		}
 		status := string(in.Status)
-		if in.Status == tend.StatusWaiting {
+		if in.Status == tend.StatusWaiting && (in.NextRestartMS > 0 || in.Problem == "") {
+			// a restart to come; without one, its dependencies hold it
+			// back, and the problem below says which
 			status += " " + human.Duration(time.Duration(in.NextRestartMS)*time.Millisecond)
 		}
 		row := []string{

@@ -122,8 +122,12 @@ func (d *Daemon) follow(ctx context.Context, req tend.StartRequest, apps []*supe
 			held = append(held, name)
 		}
 	}
-	return notes, tend.Errorf(tend.EFAILED, "%s; not started: %s (blocked; tend ls says why). Once fixed, start the file again with --force",
-		strings.Join(slices.Compact(failures), "; "), strings.Join(held, ", "))
+	verb := "is"
+	if len(held) > 1 {
+		verb = "are"
+	}
+	return notes, tend.Errorf(tend.EFAILED, "%s; %s %s blocked and did not start (tend ls says why); once fixed, start the file again with --force",
+		strings.Join(slices.Compact(failures), "; "), strings.Join(held, ", "), verb)
 }
 
 // conditionPoll bounds how long a missed event can delay a dependent: the

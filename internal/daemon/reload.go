@@ -19,39 +19,9 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 	if err != nil {
 		return out, err
 	}
-	type update struct {
-		spec *tend.AppSpec
-		res  *supervisor.Resolved
-	}
-	updates := map[string]update{}
-	for i := range req.Apps {
-		spec := &req.Apps[i]
-		if err := normalize(spec); err != nil {
-			return out, err
-		}
-		r, err := supervisor.Resolve(spec)
-		if err != nil {
-			return out, err
-		}
-		d.mu.Lock()
-		cur := d.apps[spec.Name]
-		d.mu.Unlock()
-		if r.FileEnv, err = envFiles(spec); err != nil {
-			return out, err
-		}
-		if err := chooseMode(spec, &r); err != nil {
-			return out, err
-		}
-		if cur != nil && cur.Resolved().Mode == tend.ModeFork && spec.ExecMode == "" && spec.Port == 0 && spec.Instances <= 1 {
-			// Started in fork mode (by a tend from before `instances: 1`
-			// made a Node app a cluster, or after its check of Node's
-			// cluster protocol failed): a reload keeps the mode.
-			r.Mode, r.Sched = tend.ModeFork, ""
-		}
-		updates[spec.Name] = update{spec, &r}
-		if spec.HasHooks() {
-			d.hooks.watch(d)
-		}
+	updates, err := d.reloadUpdates(req)
+	if err != nil {
+		return out, err
 	}
 	var errs []error
 	failed := map[string]string{} // tasks that failed, and what they blocked
@@ -106,6 +76,48 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 	out.Instances = d.instances()
 	out.Affected = affected(out.Reports)
 	return out, errors.Join(errs...)
+}
+
+// update is the new settings of one app a reload applies.
+type update struct {
+	spec *tend.AppSpec
+	res  *supervisor.Resolved
+}
+
+// reloadUpdates checks the new specs of a reload and resolves what each
+// runs, by app name.
+func (d *Daemon) reloadUpdates(req tend.ReloadRequest) (map[string]update, error) {
+	updates := map[string]update{}
+	for i := range req.Apps {
+		spec := &req.Apps[i]
+		if err := normalize(spec); err != nil {
+			return nil, err
+		}
+		r, err := supervisor.Resolve(spec)
+		if err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		cur := d.apps[spec.Name]
+		d.mu.Unlock()
+		if r.FileEnv, err = envFiles(spec); err != nil {
+			return nil, err
+		}
+		if err := chooseMode(spec, &r); err != nil {
+			return nil, err
+		}
+		if cur != nil && cur.Resolved().Mode == tend.ModeFork && spec.ExecMode == "" && spec.Port == 0 && spec.Instances <= 1 {
+			// Started in fork mode (by a tend from before `instances: 1`
+			// made a Node app a cluster, or after its check of Node's
+			// cluster protocol failed): a reload keeps the mode.
+			r.Mode, r.Sched = tend.ModeFork, ""
+		}
+		updates[spec.Name] = update{spec, &r}
+		if spec.HasHooks() {
+			d.hooks.watch(d)
+		}
+	}
+	return updates, nil
 }
 
 // affected returns the ids of the instances reports replaced.

@@ -80,5 +80,5 @@ func taskProblem(name string, code int, signaled bool, failures int) string {
 	if failures > 1 {
 		tries = fmt.Sprintf(" after %d tries", failures)
 	}
-	return fmt.Sprintf("task failed (%s)%s: see tend logs %s; its dependents are blocked", how, tries, name)
+	return fmt.Sprintf("task failed (%s)%s; see tend logs %s", how, tries, name)
 }

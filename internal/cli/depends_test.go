@@ -311,3 +311,26 @@ func TestRunFollowsDependsOn(t *testing.T) {
 		t.Errorf("tend run's stop order: %v; want web stopped before db", names(evs))
 	}
 }
+
+func TestDependsOnResurrect(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	file := orderFile(t, h, dir)
+	os.WriteFile(filepath.Join(dir, "marker"), nil, 0o644)
+	h.ok("start", file)
+	h.ok("save")
+	h.ok("kill")
+	os.Remove(filepath.Join(dir, "order.log"))
+	// The dump lists web first, as the file does: it still comes back
+	// after migrate ran again, to its end.
+	h.ok("resurrect")
+	h.await("web online, migrate completed", func(ins []tend.Instance) bool {
+		m := byName(ins)
+		return len(ins) == 3 && m["web"].Status == tend.StatusOnline && m["migrate"].Status == tend.StatusCompleted
+	})
+	h.poll("web's start line", func() bool { return index(readOrder(t, dir), "web", "start") >= 0 })
+	evs := readOrder(t, dir)
+	if web, done := index(evs, "web", "start"), index(evs, "migrate", "done"); done < 0 || web < done || index(evs, "migrate", "start") < index(evs, "db", "listening") {
+		t.Errorf("resurrect's order: %v; want db listening, migrate done, then web start", names(evs))
+	}
+}

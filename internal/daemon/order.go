@@ -42,6 +42,11 @@ func (d *Daemon) checkOrder(specs []tend.AppSpec) error {
 		return a.Spec(), true
 	}
 	for i := range specs {
+		for _, dep := range specs[i].DependsOn {
+			if _, ok := lookup(dep.App); !ok {
+				return tend.Errorf(tend.EINVALID, "%s depends on %s, which is neither started with it nor an app tend has", specs[i].Name, dep.App)
+			}
+		}
 		if err := tend.CheckDependencies(&specs[i], lookup, nil); err != nil {
 			return tend.Errorf(tend.EINVALID, "%v", err)
 		}

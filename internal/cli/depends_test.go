@@ -217,12 +217,27 @@ func TestDependsOnTaskFailsThenCompletes(t *testing.T) {
 	// new instance starts.
 	os.Remove(filepath.Join(dir, "order.log"))
 	h.ok("reload", file)
+	h.poll("web's start line", func() bool { return index(readOrder(t, dir), "web", "start") >= 0 })
 	evs = readOrder(t, dir)
 	if done, web := index(evs, "migrate", "done"), index(evs, "web", "start"); done < 0 || web < done {
 		t.Errorf("reload order: %v; want migrate done before web start", names(evs))
 	}
 	if in := byName(h.ls())["migrate"]; in.Status != tend.StatusCompleted {
 		t.Errorf("migrate after the reload: %s, want completed", in.Status)
+	}
+
+	// A restart of the file stops web before db, then starts as a start
+	// does: migrate runs again before web starts.
+	os.Remove(filepath.Join(dir, "order.log"))
+	h.ok("restart", file)
+	h.await("web online, migrate completed", func(ins []tend.Instance) bool {
+		m := byName(ins)
+		return m["web"].Status == tend.StatusOnline && m["migrate"].Status == tend.StatusCompleted
+	})
+	h.poll("web's start line", func() bool { return index(readOrder(t, dir), "web", "start") >= 0 })
+	evs = readOrder(t, dir)
+	if ws, ds, done, web := index(evs, "web", "stop"), index(evs, "db", "stop"), index(evs, "migrate", "done"), index(evs, "web", "start"); ws < 0 || ws > ds || done < 0 || web < done {
+		t.Errorf("restart order: %v; want web stop, db stop, ..., migrate done, web start", names(evs))
 	}
 
 	// Stop goes in reverse: web, then migrate (done already), then db.

@@ -3,6 +3,7 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -66,13 +67,14 @@ func waitingFor(spec tend.AppSpec) string {
 	return "waiting for " + strings.Join(items, ", ")
 }
 
-// follow starts apps (just created and held, in the order of the file) in
+// follow starts apps (held, in the order of the file) with start, in
 // the order of their dependencies, each once its dependencies meet their
 // conditions. An app whose dependency fails is not started: it is held
 // as blocked, with the reason, and so are the apps that need it. The
-// error names what failed and what it blocked. Restoring a saved state,
-// a dependency saved as stopped does not hold its dependents back.
-func (d *Daemon) follow(ctx context.Context, req tend.StartRequest, apps []*supervisor.App) (notes []string, err error) {
+// error names what failed and what it blocked. A dependency that skip
+// names (restoring a saved state: one saved as stopped) does not hold
+// its dependents back.
+func (d *Daemon) follow(ctx context.Context, apps []*supervisor.App, skip func(dep string) bool, start func(a *supervisor.App) error) (notes []string, err error) {
 	byName := map[string]*supervisor.App{}
 	specs := make([]tend.AppSpec, len(apps))
 	for i, a := range apps {
@@ -93,8 +95,8 @@ func (d *Daemon) follow(ctx context.Context, req tend.StartRequest, apps []*supe
 				why = fmt.Sprintf("blocked: %s did not start (%s)", dep.App, b)
 				break
 			}
-			if _, restoring := req.Stopped[dep.App]; restoring && len(req.Stopped[dep.App]) > 0 {
-				continue // saved stopped: it stays so, and does not hold this back
+			if skip(dep.App) {
+				continue
 			}
 			if fail := d.await(ctx, dep); fail != "" {
 				why = fmt.Sprintf("blocked: %s %s", dep.App, fail)
@@ -108,8 +110,7 @@ func (d *Daemon) follow(ctx context.Context, req tend.StartRequest, apps []*supe
 			d.log.Warn("app blocked by its dependencies", "name", name, "why", why)
 			continue
 		}
-		stopped, restoring := req.Stopped[name]
-		if err := a.Start(ctx, toStart(a, spec, stopped, restoring)); err != nil {
+		if err := start(a); err != nil {
 			blocked[name] = err.Error()
 			failures = append(failures, err.Error())
 			continue
@@ -273,4 +274,49 @@ func (d *Daemon) reloadApp(ctx context.Context, s selection, spec *tend.AppSpec,
 		rep.Error = err.Error()
 	}
 	return rep, err
+}
+
+// orderedApps reports whether an app of sels depends on another of them.
+func orderedApps(sels []selection) bool {
+	for _, s := range sels {
+		for _, dep := range s.app.Spec().DependsOn {
+			if slices.ContainsFunc(sels, func(o selection) bool { return o.app.Name() == dep.App }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// restartInOrder restarts sels, apps that depend on each other: they
+// stop dependents first, then start as a start of their file does, each
+// once its dependencies meet their conditions (a task runs again).
+func (d *Daemon) restartInOrder(ctx context.Context, sels []selection) error {
+	apps := make([]*supervisor.App, len(sels))
+	ids := map[*supervisor.App][]int{}
+	for i, s := range sels {
+		apps[i], ids[s.app] = s.app, s.ids
+	}
+	var mu sync.Mutex
+	var errs []error
+	inReverse(apps, func(a *supervisor.App) {
+		if err := a.Stop(ctx, ids[a]); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, a := range apps {
+		if spec := a.Spec(); len(spec.DependsOn) > 0 {
+			a.Hold(waitingFor(spec))
+		}
+	}
+	ctx = context.WithoutCancel(ctx)
+	_, err := d.follow(ctx, apps, func(string) bool { return false }, func(a *supervisor.App) error {
+		return a.Restart(ctx, ids[a])
+	})
+	return err
 }

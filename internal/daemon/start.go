@@ -63,7 +63,14 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest, stored bool) 
 		// The apps are listed (held back as waiting) while their
 		// dependencies start: a failure leaves them there, blocked, for
 		// ls and describe to explain.
-		more, err := d.follow(context.WithoutCancel(ctx), req, started)
+		ctx := context.WithoutCancel(ctx)
+		// Restoring, a dependency saved stopped stays so, and does not
+		// hold its dependents back.
+		skip := func(dep string) bool { return len(req.Stopped[dep]) > 0 }
+		more, err := d.follow(ctx, started, skip, func(a *supervisor.App) error {
+			stopped, restoring := req.Stopped[a.Name()]
+			return a.Start(ctx, toStart(a, a.Spec(), stopped, restoring))
+		})
 		return append(notes, more...), err
 	}
 	return notes, nil

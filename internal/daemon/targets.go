@@ -119,6 +119,9 @@ func (d *Daemon) act(ctx context.Context, action string, targets []string) (tend
 			}
 		}
 	}
+	if action == "restart" && orderedApps(sels) {
+		return tend.ActionResult{Affected: affected, Instances: d.instances()}, d.restartInOrder(ctx, sels)
+	}
 	if action == "stop" || action == "delete" {
 		// Dependents stop before what they depend on (depends_on).
 		apps := make([]*supervisor.App, len(sels))

@@ -21,7 +21,8 @@ import (
 // the test reads the order in which things happened from the apps
 // themselves. As migrate it fails the first time (no marker yet: it makes
 // one) and succeeds after; as db it listens on $DB_PORT (its readiness)
-// only after a while, so that a dependent started too early is seen.
+// only after a while, so that a dependent started too early is seen. As
+// gate it completes once the file $GATE exists.
 const orderApp = `import os, signal, socket, sys, time
 name = sys.argv[1]
 def say(event):
@@ -42,6 +43,11 @@ if name == "migrate":
         print("no marker: migration failed", flush=True)
         sys.exit(1)
     time.sleep(0.3)
+    say("done")
+    sys.exit(0)
+if name == "gate":
+    while not os.path.exists(os.environ["GATE"]):
+        time.sleep(0.05)
     say("done")
     sys.exit(0)
 if name == "db":
@@ -348,4 +354,41 @@ func TestDependsOnResurrect(t *testing.T) {
 	if web, done := index(evs, "web", "start"), index(evs, "migrate", "done"); done < 0 || web < done || index(evs, "migrate", "start") < index(evs, "db", "listening") {
 		t.Errorf("resurrect's order: %v; want db listening, migrate done, then web start", names(evs))
 	}
+}
+
+// A daemon that dies while apps wait for their dependencies: the one
+// that replaces it carries the start on.
+func TestDependsOnAcrossDaemonKill(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	py := filepath.Join(dir, "app.py")
+	os.WriteFile(py, []byte(orderApp), 0o644)
+	file := filepath.Join(dir, "tend.yaml")
+	os.WriteFile(file, []byte(`apps:
+  - name: web
+    script: `+py+`
+    args: [web]
+    depends_on: {gate: completed}
+  - name: gate
+    type: task
+    script: `+py+`
+    args: [gate]
+`), 0o644)
+	gate := filepath.Join(dir, "gate")
+	h.env = append(h.env, "ORDER_LOG="+filepath.Join(dir, "order.log"), "GATE="+gate)
+	h.ok("ls")             // the daemon runs before the start and the events
+	h.start("start", file) // waits for gate: ends when its daemon dies
+	h.await("web waiting for gate", func(ins []tend.Instance) bool {
+		m := byName(ins)
+		return m["web"].Status == tend.StatusWaiting && strings.HasPrefix(m["web"].Problem, "waiting for gate") && m["gate"].PID != 0
+	})
+	h.killDaemon()
+	if in := byName(h.ls())["web"]; in.Status != tend.StatusWaiting || in.PID != 0 {
+		t.Fatalf("web after the daemon's death: %s pid %d, want still waiting", in.Status, in.PID)
+	}
+	os.WriteFile(gate, nil, 0o644)
+	h.await("gate completed, web online", func(ins []tend.Instance) bool {
+		m := byName(ins)
+		return m["gate"].Status == tend.StatusCompleted && m["web"].Status == tend.StatusOnline
+	})
 }

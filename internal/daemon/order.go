@@ -320,3 +320,31 @@ func (d *Daemon) restartInOrder(ctx context.Context, sels []selection) error {
 	})
 	return err
 }
+
+// resumeOrder carries on the start in order that the daemon before this
+// one left under way: the apps still waiting for their dependencies (not
+// those blocked by a failure) start once those meet their conditions.
+func (d *Daemon) resumeOrder() {
+	var held []*supervisor.App
+	for _, a := range d.snapshotApps() {
+		insts := a.Instances()
+		if len(insts) > 0 && !slices.ContainsFunc(insts, func(in tend.Instance) bool {
+			return in.PID != 0 || in.Status != tend.StatusWaiting || in.NextRestartMS > 0 || !strings.HasPrefix(in.Problem, "waiting for ")
+		}) {
+			held = append(held, a)
+		}
+	}
+	if len(held) == 0 {
+		return
+	}
+	go func() {
+		ctx := context.Background()
+		notes, err := d.follow(ctx, held, func(string) bool { return false }, func(a *supervisor.App) error { return a.Start(ctx, nil) })
+		for _, n := range notes {
+			d.log.Info("start in order carried on", "note", n)
+		}
+		if err != nil {
+			d.log.Warn("start in order carried on", "err", err)
+		}
+	}()
+}

@@ -187,3 +187,22 @@ func oneOf[T ~string](s T, choices ...T) error {
 	}
 	return fmt.Errorf("%q is not one of %s", s, strings.Join(names, ", "))
 }
+
+// ParsePercent reads a share of one CPU as a percentage: "150%", or a
+// number of CPUs, "1.5". The result is at least 1 for any positive share.
+func ParsePercent(s string) (int, error) {
+	t := strings.TrimSpace(s)
+	scale := 100.0
+	if v, ok := strings.CutSuffix(t, "%"); ok {
+		t, scale = strings.TrimSpace(v), 1
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 || f > 1e6 || f != f {
+		return 0, fmt.Errorf("%q is not a CPU share: write a percentage of one CPU (150%%) or a number of CPUs (1.5)", s)
+	}
+	n := int(math.Round(f * scale))
+	if n == 0 && f > 0 {
+		n = 1
+	}
+	return n, nil
+}

@@ -51,6 +51,9 @@ type Setting struct {
 	// Pairs makes a mapping in a file a list of key:value items
 	// (depends_on: {db: ready} is db:ready).
 	Pairs bool
+	// TakesBool lets a file give a KindText setting as true or false, which
+	// its codec reads as the words (log_rotate_interval: true).
+	TakesBool bool
 	// After makes it apply after the other settings, whatever the order
 	// they are written in: it depends on them (time on log_date_format).
 	After   bool
@@ -437,4 +440,22 @@ func absPath(p, dir string) string {
 		p = filepath.Join(dir, p)
 	}
 	return filepath.Clean(p)
+}
+
+// percent is a share of one CPU: "150%", or "1.5" CPUs.
+func percent(f func(*AppSpec) *int) codec {
+	return codec{
+		arg: "percent",
+		set: func(s *AppSpec, in Input) (err error) {
+			*f(s), err = ParsePercent(in.Text)
+			return err
+		},
+		check: func(s *AppSpec) error { return notNegative(int64(*f(s))) },
+		show: func(s *AppSpec) string {
+			if n := *f(s); n != 0 {
+				return strconv.Itoa(n) + "%"
+			}
+			return ""
+		},
+	}
 }

@@ -140,6 +140,22 @@ var Settings = []Setting{
 			return v, oneOf(Sched(v), SchedRoundRobin, SchedShared, SchedLeastConn)
 		})},
 
+	// User and limits.
+	{Key: "user", Example: "www-data", Aliases: []string{"uid"}, Flag: "user", FlagAliases: []string{"uid"}, Kind: KindText, Group: "limits", Default: "the daemon's user",
+		Help:  "run the instances as this user (name or uid), with its groups, HOME, USER and SHELL; the daemon must run as root",
+		codec: text(func(s *AppSpec) *string { return &s.User }, idName)},
+	{Key: "group", Example: "www-data", Aliases: []string{"gid"}, Flag: "group", FlagAliases: []string{"gid"}, Kind: KindText, Group: "limits", Default: "the user's group",
+		Help:  "run the instances with this group (name or gid)",
+		codec: text(func(s *AppSpec) *string { return &s.Group }, idName)},
+	{Key: "max_memory", Example: "512M", Flag: "max-memory", Kind: KindNumber, Group: "limits",
+		Help:  "hard memory limit of each instance and its children (a cgroup): past it the kernel kills it, reported oom-killed",
+		codec: size(func(s *AppSpec) *int64 { return &s.MaxMemory })},
+	{Key: "cpu_quota", Example: "150%", Flag: "cpu-quota", Kind: KindNumber, Group: "limits",
+		Help:  "CPU time of each instance and its children, in percent of one CPU (150% is one and a half)",
+		codec: percent(func(s *AppSpec) *int { return &s.CPUQuota })},
+	{Key: "max_pids", Example: "64", Flag: "max-pids", Kind: KindNumber, Group: "limits",
+		Help:  "most processes and threads each instance may have at once",
+		codec: count(func(s *AppSpec) *int { return &s.MaxPids })},
 	// Restarts.
 	{Key: "autorestart", Example: "false", Flag: "no-autorestart", Invert: true, Kind: KindSwitch, Group: "restarts", Default: "true",
 		Help:  "restart instances that exit",
@@ -316,6 +332,12 @@ var Settings = []Setting{
 	{Key: "log_max_size", Example: "50M", Flag: "log-max-size", Kind: KindNumber, Group: "logs", Default: "10M, or logs.max_size in $TEND_HOME/config.yaml",
 		Help:  "rotate a log file at this size, e.g. 50M",
 		codec: size(func(s *AppSpec) *int64 { return &s.LogMaxSize })},
+	{Key: "log_rotate_interval", Example: "daily", Flag: "log-rotate-interval", Kind: KindText, TakesBool: true, Group: "logs", Default: "none, or logs.rotate_interval in $TEND_HOME/config.yaml",
+		Help: `also rotate log files by time, to dated names (<name>-out-<i>__2026-03-01_00-00-00.log): daily (or true: at midnight), hourly, a cron schedule ("0 */6 * * *"), or false`,
+		codec: text(func(s *AppSpec) *string { return &s.LogRotateInterval }, func(v string) (string, error) {
+			v, _, err := ParseRotateInterval(v)
+			return v, err
+		})},
 	{Key: "log_retain", Example: "5", Flag: "log-retain", Kind: KindNumber, Group: "logs", Default: "10",
 		Help:  "rotated log files kept",
 		codec: count(func(s *AppSpec) *int { return &s.LogRetain })},
@@ -326,7 +348,7 @@ var Settings = []Setting{
 
 // Groups names the headings of Setting.Group, in order.
 var Groups = []struct{ ID, Title string }{
-	{"app", "app"}, {"port", "sharing a port"}, {"restarts", "restarts"}, {"stop", "stop and readiness"}, {"health", "health"}, {"notify", "notifications"}, {"logs", "logs"},
+	{"app", "app"}, {"port", "sharing a port"}, {"restarts", "restarts"}, {"stop", "stop and readiness"}, {"health", "health"}, {"notify", "notifications"}, {"logs", "logs"}, {"limits", "user and limits"},
 }
 
 func envName(v string) (string, error) { return v, CheckEnvName(v) }
@@ -393,4 +415,21 @@ func checkExitCode(c int) error {
 		return fmt.Errorf("%d is out of range 0-255", c)
 	}
 	return nil
+}
+
+// idName accepts a user or group name, or a number.
+func idName(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return v, nil
+	}
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return strconv.FormatUint(n, 10), nil
+	}
+	for _, r := range v {
+		if !(r == '_' || r == '-' || r == '.' || r == '$' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return v, fmt.Errorf("%q is not a user or group name, nor a number", v)
+		}
+	}
+	return v, nil
 }

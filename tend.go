@@ -126,6 +126,16 @@ type AppSpec struct {
 	// ("KEY=VALUE" entries). It sits under Env and under what tend sets.
 	BaseEnv []string `json:"base_env,omitempty"`
 
+	// User and Group run the instances as another user, by name or number
+	// (the daemon must be root); Group defaults to the user's own.
+	User  string `json:"user,omitempty"`
+	Group string `json:"group,omitempty"`
+	// MaxMemory, CPUQuota and MaxPids limit each instance, with what it
+	// starts, in a cgroup of its own: bytes, percent of one CPU, tasks.
+	MaxMemory int64 `json:"max_memory,omitempty"`
+	CPUQuota  int   `json:"cpu_quota,omitempty"`
+	MaxPids   int   `json:"max_pids,omitempty"`
+
 	// Restart policy.
 	Autorestart            *bool    `json:"autorestart,omitempty"` // nil = true
 	Autostart              *bool    `json:"autostart,omitempty"`   // nil = true; false: listed, stopped
@@ -206,6 +216,11 @@ type AppSpec struct {
 	// apps that start before this one, and the condition each must meet.
 	Type      AppType      `json:"type,omitempty"`
 	DependsOn []Dependency `json:"depends_on,omitempty"`
+
+	// LogRotateInterval also rotates log files by time, to dated names
+	// (see ParseRotateInterval); "" takes the daemon's default, "false"
+	// is none.
+	LogRotateInterval string `json:"log_rotate_interval,omitempty"`
 }
 
 // Liveness defaults, Kubernetes's but for the timeout: a loaded machine

@@ -297,6 +297,21 @@ func TestDependsOnOnlyStartsDependencies(t *testing.T) {
 	if got := len(h.ls()); got != 3 {
 		t.Errorf("%d apps after start --only web, want 3", got)
 	}
+
+	// --no-deps: web alone, waiting for nothing (what tend export runs
+	// in each container).
+	h2 := newHarness(t)
+	h2.env = append(h2.env, "ORDER_LOG="+filepath.Join(dir, "order.log"))
+	errOut = h2.fail(0, "start", file, "--only", "web", "--no-deps")
+	if strings.Contains(errOut, "waits for") || strings.Contains(errOut, "also starting") {
+		t.Errorf("start --only web --no-deps output:\n%s", errOut)
+	}
+	if insts := h2.ls(); len(insts) != 1 || insts[0].Name != "web" || insts[0].PID == 0 {
+		t.Errorf("after start --only web --no-deps: %+v, want web alone, running", insts)
+	}
+	if errOut := h2.fail(2, "start", file, "--no-deps"); !strings.Contains(errOut, "--no-deps goes with --only") {
+		t.Errorf("--no-deps without --only: %s", errOut)
+	}
 }
 
 func TestRunFollowsDependsOn(t *testing.T) {

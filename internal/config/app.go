@@ -157,6 +157,12 @@ func (d *appDecoder) set(st *tend.Setting, key string, v *yaml.Node) error {
 	var err error
 	switch st.Kind {
 	case tend.KindText:
+		if st.TakesBool && v.Kind == yaml.ScalarNode && v.Tag == "!!bool" {
+			var on bool
+			on, err = boolean(v)
+			in.Text = strconv.FormatBool(on)
+			break
+		}
 		in.Text, err = str(v)
 	case tend.KindNumber:
 		in.Text, err = numText(v)

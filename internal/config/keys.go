@@ -17,10 +17,9 @@ var ignoredKeys = map[string]bool{
 
 // unsupportedKeys are PM2 keys that tend does not implement. They are errors
 // rather than silently ignored because each one changes what the app sees
-// (its user, its environment, where its logs go), so ignoring it would run
+// (its environment, where its logs go), so ignoring it would run
 // the app differently from what the file asks for.
 var unsupportedKeys = map[string]bool{
-	"uid": true, "user": true, "gid": true,
 	"filter_env": true, "append_env_to_name": true, "node_version": true,
 	"log_file": true, "log": true, "disable_logs": true,
 	"pid_file": true, "pid": true,

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/cgroup"
 	"github.com/tendhq/tend/internal/keeper"
 	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/nodepreload"
@@ -77,6 +78,8 @@ type Daemon struct {
 	saveMu    sync.Mutex // tend save
 	settings  Settings
 	preloads  nodepreload.Paths // what Node apps load with --require
+	cgroups   *cgroup.Tree      // a cgroup per instance; nil, with cgroupErr, without
+	cgroupErr error
 	poller    *logfile.Poller
 	hub       eventHub     // instance events for GET /v1/events
 	hooks     hooks        // the apps' notifications (on_exit, notify_url, ...)
@@ -209,8 +212,8 @@ func readyReporter() func(msg string) {
 	}
 }
 
-// openServices writes the Node preloads and starts the log poller, and
-// the pprof and metrics servers when asked for.
+// openServices writes the Node preloads, starts the log poller, finds
+// the cgroups, and starts the pprof and metrics servers when asked for.
 func (d *Daemon) openServices() (err error) {
 	if d.preloads, err = nodepreload.Write(tend.Home(d.home).Run()); err != nil {
 		return err
@@ -218,6 +221,7 @@ func (d *Daemon) openServices() (err error) {
 	if d.poller, err = logfile.NewPoller(); err != nil {
 		return err
 	}
+	d.openCgroups()
 	if addr := os.Getenv(PprofEnv); addr != "" {
 		if err := servePprof(addr); err != nil {
 			return fmt.Errorf("%s: %w", PprofEnv, err)
@@ -291,6 +295,9 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 			d.hooks.stop()
 			if d.upgrading == "" {
 				os.Remove(tend.Home(d.home).Socket())
+				if d.cgroups != nil {
+					d.cgroups.Close() // what is empty: every app stopped
+				}
 				d.log.Info("daemon stopped")
 			} else {
 				d.log.Info("daemon handed over", "to", d.upgrading)

@@ -34,6 +34,7 @@ func (d *Daemon) rotateOwnLog() (follow func()) {
 		MaxSize:  cmp.Or(d.settings.logMaxSize, tend.DefaultLogMaxSize),
 		Keep:     cmp.Or(d.settings.Logs.Retain, tend.DefaultLogRetain),
 		Compress: d.settings.Logs.Compress,
+		RotateAt: d.settings.logRotate,
 	})
 	if err != nil {
 		return func() {}

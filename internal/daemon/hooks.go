@@ -258,15 +258,15 @@ func lastLines(a *supervisor.App, id int, t time.Time) []string {
 	return out[max(0, len(out)-hookLogLines):]
 }
 
-// runHook runs cmd for h in the app's directory, with the app's
-// environment and what h says, killed after hookTimeout. The command line
+// runHook runs cmd for h in the app's directory, as the app's user, with
+// the app's environment and what h says, killed after hookTimeout. The command line
 // is not expanded by tend: what comes from the app (its log lines, the
 // reason) reaches the hook as variables only, never as code; a shell
 // expands "$TEND_APP" where the hook asks it to.
 func (hk *hooks) runHook(a *supervisor.App, spec tend.AppSpec, cmd string, h Hook) error {
 	ctx, cancel := context.WithTimeoutCause(hk.ctx, hookTimeout, fmt.Errorf("on_%s ran over %s", h.Event, hookTimeout))
 	defer cancel()
-	return supervisor.RunCommand(ctx, cmd, hookEnv(a, spec, h), spec.Cwd, false)
+	return supervisor.RunCommand(ctx, cmd, hookEnv(a, spec, h), spec.Cwd, false, a.Resolved().Cred)
 }
 
 // hookEnv is what a hook is told: the app's environment (the shell's, its
@@ -274,6 +274,7 @@ func (hk *hooks) runHook(a *supervisor.App, spec tend.AppSpec, cmd string, h Hoo
 // TEND_*.
 func hookEnv(a *supervisor.App, spec tend.AppSpec, h Hook) []string {
 	vars := envMap(spec.BaseEnv)
+	maps.Copy(vars, a.Resolved().UserEnv)
 	maps.Copy(vars, a.Resolved().FileEnv)
 	maps.Copy(vars, spec.Env)
 	for _, k := range supervisor.InstanceOnly {

@@ -133,10 +133,13 @@ func (d *Daemon) appOptions(name string) supervisor.Options {
 		Start:        d.spawn,
 		Shim:         d.exe,
 		NodePreloads: d.preloads,
+		Cgroups:      d.cgroups,
+		CgroupErr:    d.cgroupErr,
 		Events:       &d.hub,
 		Poller:       d.poller,
 		LogDefaults: supervisor.LogDefaults{
 			MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,
+			RotateInterval: d.settings.Logs.RotateInterval,
 		},
 	}
 	if d.keeper != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/private"
 )
 
@@ -20,6 +21,7 @@ import (
 //	max_instances: 2000            # instances of all apps together (default: see maxInstances)
 //	logs:                          # defaults for every app
 //	  max_size: 10M
+//	  rotate_interval: daily       # also rotate by time (see tend.ParseRotateInterval)
 //	  retain: 10
 //	  compress: true
 //
@@ -28,12 +30,14 @@ type Settings struct {
 	MetricsAddr  string `yaml:"metrics_addr"`
 	MaxInstances int    `yaml:"max_instances"`
 	Logs         struct {
-		MaxSize  string `yaml:"max_size"`
-		Retain   int    `yaml:"retain"`
-		Compress bool   `yaml:"compress"`
+		MaxSize        string `yaml:"max_size"`
+		RotateInterval string `yaml:"rotate_interval"`
+		Retain         int    `yaml:"retain"`
+		Compress       bool   `yaml:"compress"`
 	} `yaml:"logs"`
 
 	logMaxSize int64
+	logRotate  logfile.Schedule // nil: by size only
 }
 
 // LoadSettings reads the settings of home; a missing file means defaults.
@@ -66,6 +70,15 @@ func (s Settings) finish(path string) (Settings, error) {
 			return s, fmt.Errorf("%s: logs.max_size: %v", path, err)
 		}
 		s.logMaxSize = n
+	}
+	if s.Logs.RotateInterval != "" {
+		_, sch, err := tend.ParseRotateInterval(s.Logs.RotateInterval)
+		if err != nil {
+			return s, fmt.Errorf("%s: logs.rotate_interval: %v", path, err)
+		}
+		if sch != nil {
+			s.logRotate = sch
+		}
 	}
 	if s.Logs.Retain < 0 {
 		return s, fmt.Errorf("%s: logs.retain must not be negative", path)

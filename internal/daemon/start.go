@@ -116,6 +116,9 @@ func (d *Daemon) prepare(specs []tend.AppSpec, stored bool) (res []supervisor.Re
 		if err != nil {
 			return nil, nil, err
 		}
+		if err := supervisor.CheckCgroups(spec, d.cgroups, d.cgroupErr); err != nil {
+			return nil, nil, err
+		}
 		if r.FileEnv, err = envFiles(spec); err != nil {
 			if !stored {
 				return nil, nil, err

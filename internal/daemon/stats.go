@@ -7,6 +7,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/procstat"
+	"github.com/tendhq/tend/internal/supervisor"
 )
 
 // instances returns every instance with its latest CPU and memory.
@@ -18,11 +19,14 @@ func (d *Daemon) instances() []tend.Instance {
 	return d.withStats(out)
 }
 
-// withStats fills in the latest CPU, memory and user of instances.
+// withStats fills in the latest CPU and memory of instances, and the
+// user of those that run as the daemon's.
 func (d *Daemon) withStats(out []tend.Instance) []tend.Instance {
 	d.statsMu.Lock()
 	for i := range out {
-		out[i].User = d.user
+		if out[i].User == "" { // the app's own user, else the daemon's
+			out[i].User = d.user
+		}
 		if u, ok := d.stats[out[i].PID]; ok && out[i].PID != 0 {
 			out[i].CPU, out[i].Memory = u.CPU, u.Memory
 		}
@@ -38,16 +42,18 @@ func (d *Daemon) sampleLoop() {
 	defer t.Stop()
 	for {
 		var pids []int
+		of := map[int]*supervisor.App{}
 		for _, a := range d.snapshotApps() {
 			for _, in := range a.Instances() {
 				if in.PID != 0 {
 					pids = append(pids, in.PID)
+					of[in.PID] = a
 				}
 			}
 		}
 		var u map[int]procstat.Usage
 		if len(pids) > 0 {
-			u = s.Sample(pids)
+			u = s.Sample(pids, func(pid int) (time.Duration, []int, bool) { return of[pid].CgroupUsage(pid) })
 		}
 		d.statsMu.Lock()
 		d.stats = u

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -27,6 +28,9 @@ type Conn struct {
 	early map[int]Exit // exits that came before their process's Spawn returned
 
 	gone chan struct{} // closed when the keeper is gone
+	// identity: the keeper starts processes as another user and in
+	// cgroups (an older one would ignore both).
+	identity bool
 }
 
 type reply struct {
@@ -77,6 +81,7 @@ func Connect(fd int) (*Conn, *Inventory, error) {
 			inv.Files[p.Name] = files(fds, p.Name)
 			continue
 		case opEnd:
+			c.identity = slices.Contains(p.Names, capIdentity)
 			go c.read(r)
 			return c, inv, nil
 		}
@@ -219,7 +224,10 @@ func (c *Conn) request(p *packet, fds []int) (reply, error) {
 // own. The keeper keeps cmd.Hold until Release, and knows the process by
 // cmd.Label.
 func (c *Conn) Spawn(cmd procexec.Cmd) (*Process, error) {
-	sp := &spawn{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Dir: cmd.Dir}
+	if (cmd.Cred != nil || len(cmd.Cgroups) > 0) && !c.identity {
+		return nil, errors.New("tend's keeper predates running apps as another user or in cgroups: run tend update, then start the app again")
+	}
+	sp := &spawn{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Dir: cmd.Dir, Cred: cmd.Cred, Cgroups: cmd.Cgroups}
 	var fds []int
 	add := func(f *os.File) {
 		if f == nil {

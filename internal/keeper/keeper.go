@@ -317,15 +317,25 @@ func (k *keeper) spawn(p *packet, fds []int) (*child, error) {
 			return nil, fmt.Errorf("bad descriptor index %d", idx)
 		}
 	}
-	pidfd := -1
-	pid, err := syscall.ForkExec(s.Path, s.Argv, &syscall.ProcAttr{
-		Dir: s.Dir, Env: s.Env, Files: files,
-		Sys: &syscall.SysProcAttr{Setpgid: true, PidFD: &pidfd},
-	})
+	pid, pidfd, err := forkExec(s, files)
 	closeFiles(own) // the child has its copies
 	if err != nil {
 		closeFiles(keep)
 		return nil, &os.PathError{Op: "fork/exec", Path: s.Path, Err: err}
+	}
+	if err := procexec.JoinCgroups(pid, s.Cgroups); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		for {
+			if _, werr := unix.Wait4(pid, &ws, 0, nil); werr != unix.EINTR {
+				break
+			}
+		}
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+		closeFiles(keep)
+		return nil, err
 	}
 	c := &child{pid: pid, pidfd: pidfd, label: p.Label, start: procexec.StartTime(pid)}
 	for i, name := range p.Names {
@@ -333,6 +343,28 @@ func (k *keeper) spawn(p *packet, fds []int) (*child, error) {
 	}
 	k.children[pid] = c
 	return c, nil
+}
+
+// forkExec starts s with files: born in its cgroup where that is one of
+// v2 (s.Cgroups is then emptied: nothing left to join), else joining it
+// after.
+func forkExec(s *spawn, files []uintptr) (pid, pidfd int, err error) {
+	if cgfd := procexec.OpenCgroup(s.Cgroups); cgfd >= 0 {
+		pidfd = -1
+		pid, err = syscall.ForkExec(s.Path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: files,
+			Sys: procexec.SysProcAttr(s.Cred, &pidfd, cgfd)})
+		syscall.Close(cgfd)
+		if err == nil {
+			s.Cgroups = nil
+		}
+		if err == nil || !procexec.CloneUnsupported(err) {
+			return pid, pidfd, err
+		}
+	}
+	pidfd = -1
+	pid, err = syscall.ForkExec(s.Path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: files,
+		Sys: procexec.SysProcAttr(s.Cred, &pidfd, -1)})
+	return pid, pidfd, err
 }
 
 func (k *keeper) put(name string, fds []int) {
@@ -562,7 +594,7 @@ func (k *keeper) sendInventory() {
 		}
 		k.tell(&packet{Op: opFD, Name: name}, fds)
 	}
-	k.tell(&packet{Op: opEnd}, nil)
+	k.tell(&packet{Op: opEnd, Names: []string{capIdentity}}, nil)
 }
 
 // readDaemon feeds the daemon's packets to the loop until its end.

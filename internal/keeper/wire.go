@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/internal/procexec"
 )
 
 // Operations. Daemon to keeper: opSpawn, opPut, opDrop, opRelease, opQuit,
@@ -53,7 +55,16 @@ type spawn struct {
 	Env   []string `json:"env"`
 	Dir   string   `json:"dir"`
 	Files []int    `json:"files"` // per child fd: index among the attached descriptors, -1 for /dev/null
+	// Cred and Cgroups are procexec.Cmd's. A keeper that predates them
+	// would ignore them: the daemon sends them only to a keeper whose
+	// opEnd listed capIdentity.
+	Cred    *procexec.Cred `json:"cred,omitempty"`
+	Cgroups []string       `json:"cgroups,omitempty"`
 }
+
+// capIdentity, in opEnd's Names, says the keeper starts processes as
+// spawn.Cred and in spawn.Cgroups.
+const capIdentity = "identity"
 
 // Exit is how a process ended, as the keeper reaped it.
 type Exit struct {

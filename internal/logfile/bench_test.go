@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // lineSource serves lines of ~90 bytes, as much as asked for, in reads of
@@ -46,6 +47,7 @@ func BenchmarkSinkThroughput(b *testing.B) {
 		{"time", Options{TimeLayout: "2006-01-02T15:04:05.000"}},
 		{"json", Options{JSON: true}},
 		{"raw-rotate", Options{MaxSize: 10 << 20, Keep: 2}},
+		{"raw-rotate-time", Options{MaxSize: 10 << 20, Keep: 2, RotateAt: every(time.Hour)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			opt := bc.opt

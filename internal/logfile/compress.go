@@ -1,6 +1,7 @@
 package logfile
 
 import (
+	"cmp"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -17,6 +18,30 @@ func (s *Sink) startCompress() {
 	go s.compressLoop()
 }
 
+// compressJob is a rotated file being compressed.
+type compressJob struct {
+	lf  *logFile
+	src *os.File
+	k   int    // path.k, which later rotations rename; 0 for a dated file
+	gen int    // lf.rotations when the job began
+	at  string // a dated file's name, which does not change
+}
+
+// where returns the job's file's name now, "" when it was deleted
+// meanwhile (rotated out). Called with s.mu held.
+func (s *Sink) where(j compressJob) string {
+	if j.k == 0 {
+		if _, err := os.Lstat(j.at); err != nil {
+			return ""
+		}
+		return j.at
+	}
+	if idx := j.k + j.lf.rotations - j.gen; idx <= s.opt.Keep {
+		return rotatedName(j.lf.path, idx, "")
+	}
+	return ""
+}
+
 // compressLoop gzips rotated files one at a time, off the write path, until
 // none is left uncompressed. It runs in the background because gzipping a
 // 10 MB file takes tens of milliseconds that the app's pipe cannot wait for.
@@ -24,61 +49,72 @@ func (s *Sink) compressLoop() {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		lf, k, src := s.nextToCompress()
-		if lf == nil {
+		j, ok := s.nextToCompress()
+		if !ok {
 			s.compressing = false
 			s.mu.Unlock()
 			return
 		}
-		// The source is opened under the lock, so a rotation cannot rename
-		// it away in between; the rotation count tells where it went after.
-		gen := lf.rotations
 		s.mu.Unlock()
 
-		tmp := lf.path + ".gz.tmp"
-		err := gzipTo(tmp, src)
-		src.Close()
+		tmp := j.lf.path + ".gz.tmp"
+		err := gzipTo(tmp, j.src)
+		j.src.Close()
 
 		s.mu.Lock()
-		idx := k + lf.rotations - gen
-		switch {
-		case err != nil:
+		name := s.where(j)
+		if err == nil && name != "" {
+			err = os.Rename(tmp, name+".gz")
+		}
+		if err != nil || name == "" {
+			os.Remove(tmp)
+		}
+		if err != nil {
 			// Keep the uncompressed file: losing a log to a failed gzip
 			// is worse than using more disk.
-			os.Remove(tmp)
-			s.compressErr = fmt.Errorf("compressing %s: %w", rotatedName(lf.path, idx, ""), err)
+			s.compressErr = fmt.Errorf("compressing %s: %w", cmp.Or(name, j.src.Name()), err)
 			s.compressing = false
 			s.mu.Unlock()
 			return
-		case idx > s.opt.Keep:
-			os.Remove(tmp) // rotated out while we worked
-		default:
-			if err := os.Rename(tmp, rotatedName(lf.path, idx, ".gz")); err != nil {
-				os.Remove(tmp)
-				s.compressErr = fmt.Errorf("compressing %s: %w", rotatedName(lf.path, idx, ""), err)
-				s.compressing = false
-				s.mu.Unlock()
-				return
-			}
-			os.Remove(rotatedName(lf.path, idx, ""))
+		}
+		if name != "" {
+			os.Remove(name)
 			s.compressErr = nil
 		}
 		s.mu.Unlock()
 	}
 }
 
-// nextToCompress finds the newest rotated file without a .gz and opens it.
-// Called with s.mu held.
-func (s *Sink) nextToCompress() (*logFile, int, *os.File) {
+// nextToCompress finds a rotated file without a .gz and opens it: the
+// newest, path.k or dated. The source is opened under s.mu, so a rotation
+// cannot rename it away in between; the job's rotation count tells where
+// it went after. Called with s.mu held.
+func (s *Sink) nextToCompress() (compressJob, bool) {
 	for _, lf := range s.files() {
-		for k := 1; k <= s.opt.Keep; k++ {
-			f, err := os.Open(rotatedName(lf.path, k, ""))
-			if err == nil {
-				return lf, k, f
+		if s.opt.RotateAt == nil {
+			for k := 1; k <= s.opt.Keep; k++ {
+				if f, err := os.Open(rotatedName(lf.path, k, "")); err == nil {
+					return compressJob{lf: lf, src: f, k: k, gen: lf.rotations}, true
+				}
+			}
+			continue
+		}
+		// Dated names do not move, nor do numbered files left from before
+		// RotateAt was set.
+		files, _ := listRotated(lf.path)
+		for _, rf := range files {
+			if rf.gz {
+				continue
+			}
+			if _, err := os.Lstat(rf.name + ".gz"); err == nil {
+				continue
+			}
+			if f, err := os.Open(rf.name); err == nil {
+				return compressJob{lf: lf, src: f, at: rf.name}, true
 			}
 		}
 	}
-	return nil, 0, nil
+	return compressJob{}, false
 }
 
 // gzipTo writes src, gzipped, to a new file at path.

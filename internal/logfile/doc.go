@@ -8,7 +8,9 @@
 //
 //   - writes the formatted lines to the stream's file with one write call,
 //     rotating by size between lines (files path, path.1 ... path.Keep, the
-//     rotated ones optionally gzipped in the background);
+//     rotated ones optionally gzipped in the background), and by time when
+//     Options.RotateAt says so (to dated names; one timer for all sinks of
+//     the process rotates files nobody writes, see bytime.go);
 //   - appends them to a small in-memory tail (Tail, the backlog of Subscribe);
 //   - hands them to live subscribers (`tend logs -f`, the TUI) without ever
 //     waiting for one: a subscriber that falls behind loses lines and is told

@@ -39,6 +39,7 @@ type logFile struct {
 	rotations int       // how many times the file was rotated; lets the compressor follow renames
 	rotateErr error     // last rotation failure; the file keeps growing meanwhile
 	nextRot   time.Time // no rotation attempt before this after a failure
+	due       time.Time // next rotation by time (Options.RotateAt); zero for none
 }
 
 // noStream marks a file left open by a failed write rather than by a stream.
@@ -186,31 +187,31 @@ func (s *Sink) writeBytes(lf *logFile, stream Stream, b []byte, endsOpen bool, n
 	return true
 }
 
-// rotate shifts path.k to path.k+1 (dropping the oldest), renames path to
-// path.1 and opens a fresh path. A failed rename leaves the current file in
-// place and is retried after retryInterval; a failed open is an ordinary
-// write failure.
+// rotate renames path away and opens a fresh path: to a dated name when
+// the sink rotates by time, else to path.1, shifting path.k to path.k+1
+// and dropping the oldest. If path is no longer the open file, another
+// sink of the same path (merge_logs) rotated it already, and this one only
+// follows. A failed rename leaves the current file in place and is retried
+// after retryInterval; a failed open is an ordinary write failure.
 func (s *Sink) rotate(lf *logFile, now time.Time) {
-	keep := s.opt.Keep
-	for k := keep; k >= 1; k-- {
-		for _, ext := range []string{"", ".gz"} {
-			from := rotatedName(lf.path, k, ext)
-			if k == keep {
-				os.Remove(from)
-				continue
-			}
-			if err := os.Rename(from, rotatedName(lf.path, k+1, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				lf.rotateErr, lf.nextRot = err, now.Add(retryInterval)
-				return
-			}
-		}
+	var err error
+	switch {
+	case lf.moved():
+		// Rotated by another sink: only reopen.
+	case s.opt.RotateAt != nil:
+		err = rotateDated(lf.path, now)
+	default:
+		err = shiftNumbered(lf.path, s.opt.Keep)
 	}
-	if err := os.Rename(lf.path, rotatedName(lf.path, 1, "")); err != nil {
+	if err != nil {
 		lf.rotateErr, lf.nextRot = err, now.Add(retryInterval)
 		return
 	}
 	lf.rotations++
 	lf.rotateErr = nil
+	if s.opt.RotateAt != nil {
+		retainDated(lf.path, s.opt.Keep)
+	}
 	if err := lf.openFile(); err != nil {
 		lf.fail(err, now)
 		return
@@ -218,6 +219,24 @@ func (s *Sink) rotate(lf *logFile, now time.Time) {
 	if s.opt.Compress {
 		s.startCompress()
 	}
+}
+
+// shiftNumbered renames path to path.1 after shifting path.k to path.k+1,
+// deleting path.keep.
+func shiftNumbered(path string, keep int) error {
+	for k := keep; k >= 1; k-- {
+		for _, ext := range []string{"", ".gz"} {
+			from := rotatedName(path, k, ext)
+			if k == keep {
+				os.Remove(from)
+				continue
+			}
+			if err := os.Rename(from, rotatedName(path, k+1, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return os.Rename(path, rotatedName(path, 1, ""))
 }
 
 func rotatedName(path string, k int, ext string) string {

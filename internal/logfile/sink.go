@@ -24,11 +24,19 @@ type Options struct {
 	// line longer than MaxLine, so a file may exceed MaxSize only when a
 	// single piece does. 0 never rotates.
 	MaxSize int64
+	// RotateAt, when set, also rotates the files at the times it gives
+	// (a cron schedule), even if the app prints nothing then; a file
+	// still empty at that time is left alone. Rotated files then get dated
+	// names (see datedName), whether rotated by time or by size, and a
+	// file last written before a time that passed while no sink had it
+	// open is rotated by Open.
+	RotateAt Schedule
 	// Keep is how many rotated files are kept (path.1 ... path.Keep, newest
-	// first); older ones are deleted. 0 means DefaultKeep. Ignored when
-	// MaxSize is 0.
+	// first, or the newest Keep dated files); older ones are deleted. 0
+	// means DefaultKeep. Ignored when neither MaxSize nor RotateAt is set.
 	Keep int
-	// Compress gzips rotated files to path.N.gz in the background.
+	// Compress gzips rotated files to path.N.gz (dated ones to
+	// <name>.log.gz) in the background.
 	Compress bool
 
 	// TimeLayout, when set, prefixes every line in the file (not every
@@ -51,9 +59,16 @@ type Options struct {
 	// before lines are dropped for it; 0 means DefaultLiveBuffer.
 	LiveBuffer int
 
-	// Now returns the current time: line times, and when to retry a failing
-	// file. nil means time.Now. A test seam.
+	// Now returns the current time: line times, when to retry a failing
+	// file, and when a rotation by time is due and what it names the file.
+	// nil means time.Now. A test seam.
 	Now func() time.Time
+}
+
+// Schedule gives the times of time-based rotation; a cron.Schedule is one.
+type Schedule interface {
+	// Next returns the first time after t, or the zero time for never.
+	Next(t time.Time) time.Time
 }
 
 // Defaults for the zero values of Options.
@@ -94,6 +109,11 @@ type Sink struct {
 	compressing bool
 	compressErr error
 	wg          sync.WaitGroup // the compressor
+	due         time.Time      // the files' earliest time rotation; zero when none
+
+	// The sink's place in rotations, guarded by rotations.mu.
+	queuedAt   time.Time
+	queueIndex int
 }
 
 // Open returns a Sink for opt, opening (and creating, with mode 0600 in
@@ -139,6 +159,8 @@ func Open(opt Options) (*Sink, error) {
 		tail:   newRing(opt.TailLines, opt.TailBytes),
 		subs:   make(map[*subscriber]struct{}),
 		notice: newFormatter(&opt),
+
+		queueIndex: -1,
 	}
 	now := s.now()
 	if opt.OutPath != "" {
@@ -155,6 +177,11 @@ func Open(opt Options) (*Sink, error) {
 		if err := lf.openFile(); err != nil {
 			lf.fail(err, now)
 		}
+	}
+	if opt.RotateAt != nil {
+		s.mu.Lock()
+		s.startTimeRotation(now)
+		s.mu.Unlock()
 	}
 	return s, nil
 }
@@ -252,6 +279,9 @@ func (s *Sink) deliver(stream Stream, f *formatter, pieces []piece) {
 	defer s.mu.Unlock()
 	if s.closed {
 		return
+	}
+	if !s.due.IsZero() && !now.Before(s.due) {
+		s.rotateByTime(now) // before the timer: these lines go to the new file
 	}
 	written := 0
 	if lf := s.fileOf(stream); lf != nil {
@@ -408,6 +438,7 @@ func (s *Sink) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	rotations.remove(s)
 	var errs []error
 	for _, lf := range s.files() {
 		if err := lf.close(); err != nil {

@@ -100,20 +100,31 @@ const tailChunk = 64 << 10
 // TailFile returns the last n lines of the file at path, oldest first,
 // without their newlines. It reads backwards in chunks, so the cost depends
 // on n, not on the file's size. When path has fewer than n lines it goes on
-// with path.1, path.2 ... (rotated, uncompressed files) while they exist.
-// Lines longer than MaxLine are cut to their first MaxLine bytes, which
-// bounds memory at n*MaxLine. A missing path yields no lines and no error.
+// with the files rotated from it that are not compressed, newest first
+// (dated ones, then path.1, path.2 ...). Lines longer than MaxLine are cut
+// to their first MaxLine bytes, which bounds memory at n*MaxLine. A missing
+// path yields no lines and no error.
 func TailFile(path string, n int) ([]string, error) {
-	var out [][]string
-	got := 0
-	for k := 0; got < n; k++ {
-		name := path
-		if k > 0 {
-			name = rotatedName(path, k, "")
-		}
-		lines, err := tailOne(name, n-got)
-		if errors.Is(err, fs.ErrNotExist) {
+	lines, err := tailOne(path, n)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && len(lines) >= n {
+		return lines, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := [][]string{lines}
+	got := len(lines)
+	rotated, _ := listRotated(path)
+	for _, rf := range rotated {
+		if got >= n {
 			break
+		}
+		if rf.gz {
+			continue
+		}
+		lines, err := tailOne(rf.name, n-got)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // compressed or deleted since it was listed
 		}
 		if err != nil {
 			return nil, err

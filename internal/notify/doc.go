@@ -18,5 +18,8 @@
 // $XDG_RUNTIME_DIR/tend/n/<app-id>-<instance> or <tend home>/n/<id>, and
 // check the length once at startup rather than per instance. Abstract
 // sockets ("@name") are accepted too but any process in the network
-// namespace can send to them, so they suit tests, not the daemon.
+// namespace can send to them: the daemon uses one only for an instance that
+// runs as another user (who could not reach a socket in tend's private
+// directory), and then accepts messages from that user, root and itself
+// only.
 package notify

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,14 +52,18 @@ type Server struct {
 	closeErr error
 	once     sync.Once
 	wg       sync.WaitGroup
+	// peers, when set, are the only users (besides root and tend's own)
+	// whose messages count: an abstract socket anyone can send to.
+	peers []uint32
 }
 
 // Listen creates a unixgram socket at path, readable and writable by tend's
 // user only (0600), and starts receiving on it. A stale socket left at path
 // by a previous daemon is replaced. A path starting with '@' names an
 // abstract socket (see the package doc for why the daemon should not use
-// them).
-func Listen(path string) (*Server, error) {
+// them), unless peers limit who may send: then messages from users other
+// than peers, root and tend's own are dropped.
+func Listen(path string, peers ...uint32) (*Server, error) {
 	if len(path) > MaxPathLen {
 		return nil, fmt.Errorf("notify socket path %s is %d bytes, longer than the %d that fit in sun_path: use a shorter directory", path, len(path), MaxPathLen)
 	}
@@ -85,7 +90,7 @@ func Listen(path string) (*Server, error) {
 			return fail(err)
 		}
 	}
-	s, err := serve(conn, path)
+	s, err := serve(conn, path, peers)
 	if err != nil {
 		return fail(err)
 	}
@@ -94,8 +99,9 @@ func Listen(path string) (*Server, error) {
 
 // FromFile serves a notify socket that is already bound at path (one a
 // previous daemon made, which tend's keeper held meanwhile: what the
-// instance sent in between is waiting in it). It takes f over.
-func FromFile(f *os.File, path string) (*Server, error) {
+// instance sent in between is waiting in it). It takes f over; peers are
+// Listen's.
+func FromFile(f *os.File, path string, peers ...uint32) (*Server, error) {
 	c, err := net.FileConn(f)
 	f.Close()
 	if err != nil {
@@ -106,7 +112,7 @@ func FromFile(f *os.File, path string) (*Server, error) {
 		c.Close()
 		return nil, fmt.Errorf("notify socket %s: not a unix socket", path)
 	}
-	s, err := serve(conn, path)
+	s, err := serve(conn, path, peers)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("notify socket %s: %w", path, err)
@@ -115,7 +121,7 @@ func FromFile(f *os.File, path string) (*Server, error) {
 }
 
 // serve starts receiving on conn.
-func serve(conn *net.UnixConn, path string) (*Server, error) {
+func serve(conn *net.UnixConn, path string, peers []uint32) (*Server, error) {
 	// SO_PASSCRED makes the kernel attach the sender's credentials to every
 	// message, whether or not the sender sends them.
 	rc, err := conn.SyscallConn()
@@ -136,8 +142,9 @@ func serve(conn *net.UnixConn, path string) (*Server, error) {
 		path: path,
 		// A few messages of slack so that a burst (STATUS updates) does not
 		// stall the sender while tend's instance loop is busy.
-		msgs: make(chan Message, 16),
-		done: make(chan struct{}),
+		msgs:  make(chan Message, 16),
+		done:  make(chan struct{}),
+		peers: peers,
 	}
 	s.wg.Add(1)
 	go s.serve()
@@ -190,8 +197,8 @@ func (s *Server) serve() {
 				continue // a transient error on one datagram
 			}
 		}
-		pid := control(oob[:oobn])
-		if flags&unix.MSG_TRUNC != 0 {
+		pid, uid := control(oob[:oobn])
+		if flags&unix.MSG_TRUNC != 0 || !s.allowed(uid) {
 			continue
 		}
 		m := Parse(buf[:n])
@@ -204,16 +211,26 @@ func (s *Server) serve() {
 	}
 }
 
-// control returns the sender's pid from the control messages and closes
-// any descriptors sent along (FDSTORE=1), which tend does not keep.
-func control(oob []byte) (pid int) {
+// allowed reports whether a message from uid counts.
+func (s *Server) allowed(uid int) bool {
+	if s.peers == nil || uid == 0 || uid == os.Geteuid() {
+		return true
+	}
+	return uid > 0 && slices.Contains(s.peers, uint32(uid))
+}
+
+// control returns the sender's pid and uid (-1 when the kernel gave none)
+// from the control messages and closes any descriptors sent along
+// (FDSTORE=1), which tend does not keep.
+func control(oob []byte) (pid, uid int) {
+	uid = -1
 	cmsgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return 0
+		return 0, uid
 	}
 	for i := range cmsgs {
 		if cred, err := unix.ParseUnixCredentials(&cmsgs[i]); err == nil {
-			pid = int(cred.Pid)
+			pid, uid = int(cred.Pid), int(cred.Uid)
 			continue
 		}
 		if fds, err := unix.ParseUnixRights(&cmsgs[i]); err == nil {
@@ -222,7 +239,7 @@ func control(oob []byte) (pid int) {
 			}
 		}
 	}
-	return pid
+	return pid, uid
 }
 
 // Parse decodes one datagram: newline-separated KEY=VALUE lines. Lines

@@ -30,6 +30,11 @@ type Cmd struct {
 	// Start ignores them.
 	Label string
 	Hold  []Held
+	// Cred runs the process as another user (the caller must be root).
+	Cred *Cred
+	// Cgroups are directories of cgroups the process joins, one per
+	// hierarchy (see JoinCgroups).
+	Cgroups []string
 }
 
 // Held is a descriptor of the caller's that a keeper keeps for a process:
@@ -85,17 +90,27 @@ var (
 // signal is set: apps outlive the daemon (and its upgrades), and the
 // keeper, their parent, stops them when it is told to.
 func Start(c Cmd) (*Process, error) {
+	cgfd := OpenCgroup(c.Cgroups)
+	if cgfd >= 0 {
+		defer syscall.Close(cgfd)
+		p, err := start(c, cgfd)
+		if err == nil || !CloneUnsupported(err) {
+			return p, err
+		}
+	}
+	return start(c, -1)
+}
+
+// start is Start, born in the cgroup open as cgfd or joining c.Cgroups.
+func start(c Cmd, cgfd int) (*Process, error) {
 	pidfd := -1
 	cmd := &exec.Cmd{
-		Path:       c.Path,
-		Args:       c.Args,
-		Env:        c.Env,
-		Dir:        c.Dir,
-		ExtraFiles: c.ExtraFiles,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid: true,
-			PidFD:   &pidfd, // set by Start where the kernel has pidfds (5.3+)
-		},
+		Path:        c.Path,
+		Args:        c.Args,
+		Env:         c.Env,
+		Dir:         c.Dir,
+		ExtraFiles:  c.ExtraFiles,
+		SysProcAttr: SysProcAttr(c.Cred, &pidfd, cgfd),
 	}
 	if c.Stdout != nil {
 		cmd.Stdout = c.Stdout
@@ -110,6 +125,20 @@ func Start(c Cmd) (*Process, error) {
 	}
 	spawnMu.Unlock()
 	if err != nil {
+		return nil, err
+	}
+	if cgfd >= 0 {
+		c.Cgroups = nil // born there
+	}
+	if err := JoinCgroups(cmd.Process.Pid, c.Cgroups); err != nil {
+		unix.Kill(cmd.Process.Pid, unix.SIGKILL)
+		cmd.Wait()
+		spawnMu.Lock()
+		delete(tracked, cmd.Process.Pid)
+		spawnMu.Unlock()
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
 		return nil, err
 	}
 	p := &Process{Pid: cmd.Process.Pid, Start: time.Now(), ticks: StartTime(cmd.Process.Pid), cmd: cmd, done: make(chan struct{})}

@@ -8,6 +8,7 @@ package procstat
 import (
 	"bytes"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -29,10 +30,14 @@ type proc struct {
 // Sampler computes CPU percentages from the difference between two samples.
 // It is not safe for concurrent use; the daemon runs one in one goroutine.
 type Sampler struct {
-	prevTicks map[int]uint64 // per root pid, tree total
-	prevTime  time.Time
-	buf       []byte
+	prevCPU  map[int]float64 // per root pid, tree total, seconds
+	prevTime time.Time
+	buf      []byte
 }
+
+// Group gives the CPU time of root's cgroup and the pids in it, which
+// count what left root's tree too; false when it has none.
+type Group func(root int) (cpu time.Duration, pids []int, ok bool)
 
 var (
 	pageSize = uint64(os.Getpagesize())
@@ -42,11 +47,13 @@ var (
 
 // NewSampler returns a Sampler with no history: the first sample reports 0 % CPU.
 func NewSampler() *Sampler {
-	return &Sampler{prevTicks: map[int]uint64{}, buf: make([]byte, 1024)}
+	return &Sampler{prevCPU: map[int]float64{}, buf: make([]byte, 1024)}
 }
 
-// Sample returns the usage of each root's tree.
-func (s *Sampler) Sample(roots []int) map[int]Usage {
+// Sample returns the usage of each root's tree: its resident memory, and
+// its CPU time from /proc; where group has root's cgroup (nil: none
+// has), the CPU time of the cgroup and the memory of every process in it.
+func (s *Sampler) Sample(roots []int, group Group) map[int]Usage {
 	now := time.Now()
 	procs := s.readAll()
 	children := make(map[int][]int, len(procs))
@@ -55,7 +62,7 @@ func (s *Sampler) Sample(roots []int) map[int]Usage {
 	}
 	elapsed := now.Sub(s.prevTime).Seconds()
 	out := make(map[int]Usage, len(roots))
-	next := make(map[int]uint64, len(roots))
+	next := make(map[int]float64, len(roots))
 	for _, root := range roots {
 		p, ok := procs[root]
 		if !ok {
@@ -70,15 +77,27 @@ func (s *Sampler) Sample(roots []int) map[int]Usage {
 				rss += procs[c].rss
 			}
 		}
-		u.Memory = rss * pageSize
 		u.CPUSeconds = float64(ticks) / clkTck
-		if prev, ok := s.prevTicks[root]; ok && elapsed > 0 && ticks >= prev {
-			u.CPU = float64(ticks-prev) / clkTck / elapsed * 100
+		if group != nil {
+			if cpu, pids, ok := group(root); ok {
+				// The tree, and what of the cgroup left it.
+				u.CPUSeconds = cpu.Seconds()
+				for _, pid := range pids {
+					if !slices.Contains(u.Pids, pid) {
+						u.Pids = append(u.Pids, pid)
+						rss += procs[pid].rss
+					}
+				}
+			}
 		}
-		next[root] = ticks
+		u.Memory = rss * pageSize
+		if prev, ok := s.prevCPU[root]; ok && elapsed > 0 && u.CPUSeconds >= prev {
+			u.CPU = (u.CPUSeconds - prev) / elapsed * 100
+		}
+		next[root] = u.CPUSeconds
 		out[root] = u
 	}
-	s.prevTicks, s.prevTime = next, now
+	s.prevCPU, s.prevTime = next, now
 	return out
 }
 

@@ -17,7 +17,7 @@ func TestSampleCountsTheTree(t *testing.T) {
 	s := NewSampler()
 	var u Usage
 	for range 1000 { // the child appears once sh has forked it
-		u = s.Sample([]int{cmd.Process.Pid})[cmd.Process.Pid]
+		u = s.Sample([]int{cmd.Process.Pid}, nil)[cmd.Process.Pid]
 		if len(u.Pids) == 2 {
 			break
 		}
@@ -33,7 +33,7 @@ func TestSampleCountsTheTree(t *testing.T) {
 func TestSampleCPU(t *testing.T) {
 	s := NewSampler()
 	self := os.Getpid()
-	s.Sample([]int{self})
+	s.Sample([]int{self}, nil)
 	// CPU time advances in 10 ms ticks: spin until one is counted, bounded.
 	deadline := time.Now().Add(5 * time.Second)
 	var u Usage
@@ -43,12 +43,12 @@ func TestSampleCPU(t *testing.T) {
 			x += i
 		}
 		_ = x
-		u = s.Sample([]int{self})[self]
+		u = s.Sample([]int{self}, nil)[self]
 	}
 	if u.CPU <= 0 {
 		t.Errorf("CPU after busy loops = %v, want > 0", u.CPU)
 	}
-	if got := s.Sample([]int{1 << 30}); len(got) != 0 {
+	if got := s.Sample([]int{1 << 30}, nil); len(got) != 0 {
 		t.Errorf("Sample of a missing pid = %v, want nothing", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/cgroup"
 	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/logger"
 	"github.com/tendhq/tend/internal/nodepreload"
@@ -42,10 +43,14 @@ type Store interface {
 // Options configure an App. The zero value of each field is usable except
 // LogDir.
 type Options struct {
-	LogDir string      // where per-instance log files go unless the spec names them
-	RunDir string      // private directory for NOTIFY_SOCKETs; "" disables sd_notify
-	NewID  func() int  // allocates global instance ids; nil counts from 0
-	Logf   logger.Logf // the daemon's log; nil discards
+	// Cgroups gives each instance a cgroup of its own, with the app's
+	// limits; nil, with CgroupErr saying why, where tend has none.
+	Cgroups   *cgroup.Tree
+	CgroupErr error
+	LogDir    string      // where per-instance log files go unless the spec names them
+	RunDir    string      // private directory for NOTIFY_SOCKETs; "" disables sd_notify
+	NewID     func() int  // allocates global instance ids; nil counts from 0
+	Logf      logger.Logf // the daemon's log; nil discards
 	// Start starts a process; nil means procexec.Start.
 	Start func(procexec.Cmd) (Proc, error)
 	// Shim is the tend executable, re-executed as the LISTEN_PID shim in
@@ -80,11 +85,15 @@ type Events interface {
 }
 
 // LogDefaults are the daemon-wide log rotation settings; zero values
-// mean tend's defaults (tend.DefaultLogMaxSize, tend.DefaultLogRetain).
+// mean tend's defaults (tend.DefaultLogMaxSize, tend.DefaultLogRetain, no
+// rotation by time).
 type LogDefaults struct {
 	MaxSize  int64
 	Retain   int
 	Compress bool
+	// RotateInterval is a valid log_rotate_interval (the daemon checked
+	// it), or "".
+	RotateInterval string
 }
 
 // maxExits bounds the restart history kept per app for describe.
@@ -159,6 +168,7 @@ type instView struct {
 	restartAt time.Time
 	wids      []int // live processes, for connection counts
 	before    uint64
+	cgroup    string // the serving process's cgroup key, "" for none
 }
 
 // New creates the app's slots, log sinks and shared port. It starts no
@@ -224,14 +234,22 @@ func (a *App) newSlot(id, index int) (*slot, error) {
 	s.outPath = a.logPath(a.spec.OutFile, "out", index)
 	s.errPath = a.logPath(a.spec.ErrorFile, "error", index)
 	d := a.opt.LogDefaults
-	sink, err := logfile.Open(logfile.Options{
+	_, every, err := tend.ParseRotateInterval(cmp.Or(a.spec.LogRotateInterval, d.RotateInterval, "false"))
+	if err != nil {
+		return nil, tend.Causef(err, tend.EINVALID, "app %s: log_rotate_interval: %v", a.spec.Name, err)
+	}
+	opt := logfile.Options{
 		App: a.spec.Name, Instance: index,
 		OutPath: s.outPath, ErrPath: s.errPath,
 		TimeLayout: a.spec.LogDateFormat, JSON: a.spec.LogType == "json",
 		MaxSize:  cmp.Or(a.spec.LogMaxSize, d.MaxSize, tend.DefaultLogMaxSize),
 		Keep:     cmp.Or(a.spec.LogRetain, d.Retain, tend.DefaultLogRetain),
 		Compress: a.spec.LogCompress || d.Compress,
-	})
+	}
+	if every != nil {
+		opt.RotateAt = every // not a nil cron.Schedule in the interface
+	}
+	sink, err := logfile.Open(opt)
 	if err != nil {
 		// Only its options can fail it (a file that cannot be written is
 		// a problem the instance shows, not a failed start).

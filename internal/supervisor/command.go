@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/procexec"
 )
 
 // RunCommand runs a command line for tend (a liveness probe, a
@@ -18,9 +19,10 @@ import (
 // PATH, run in dir
 // with env, in a process group of its own that is killed, children and
 // all, when ctx ends or it exits: what it leaves running does not outlive
-// it. The error says how it failed, with the first line of what it
-// printed.
-func RunCommand(ctx context.Context, line string, env []string, dir string, expand bool) error {
+// it; as cred's user when it is set (the app's: what runs for an app runs
+// as the app). The error says how it failed, with the first line of what
+// it printed.
+func RunCommand(ctx context.Context, line string, env []string, dir string, expand bool, cred *procexec.Cred) error {
 	words, err := tend.SplitWords(line)
 	if err != nil || len(words) == 0 {
 		return fmt.Errorf("%q is not a command line: %v", line, err)
@@ -35,7 +37,7 @@ func RunCommand(ctx context.Context, line string, env []string, dir string, expa
 	cmd := exec.CommandContext(ctx, prog, words[1:]...)
 	cmd.Args[0] = words[0]
 	cmd.Dir, cmd.Env = dir, env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procexec.SysProcAttr(cred, nil, -1)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second // a child that kept the output open
 	out, err := cmd.CombinedOutput()

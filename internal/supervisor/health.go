@@ -291,7 +291,8 @@ func (a *App) newProber(r *run, env []string) *prober {
 			k, v, _ := strings.Cut(kv, "=")
 			return slices.Contains(InstanceOnly, k) || k == "NODE_OPTIONS" && preload != "" && strings.Contains(v, preload)
 		})
-		p.check = func(ctx context.Context) error { return RunCommand(ctx, line, penv, dir, true) }
+		cred := a.res.Cred
+		p.check = func(ctx context.Context) error { return RunCommand(ctx, line, penv, dir, true, cred) }
 	}
 	return p
 }

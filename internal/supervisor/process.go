@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/human"
 	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/procexec"
 )
@@ -60,7 +63,8 @@ func (a *App) launch(s *slot) (*run, error) {
 	env := append(instanceEnv(a.envSpec(), s.index, s.id, r.wid, nil), procexec.MarkerEnv+"="+r.marker)
 	cmd := procexec.Cmd{Path: a.res.Path, Args: a.res.Argv, Env: env, Dir: a.spec.Cwd, Stdout: pipes.out, Stderr: pipes.err,
 		Label: label{App: a.spec.Name, Slot: s.id, WID: r.wid}.String(),
-		Hold:  []procexec.Held{{Name: heldOut, FD: pipes.readOut}, {Name: heldErr, FD: pipes.readErr}}}
+		Hold:  []procexec.Held{{Name: heldOut, FD: pipes.readOut}, {Name: heldErr, FD: pipes.readErr}},
+		Cred:  a.res.Cred}
 	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, r.wid, a.opt.Store != nil)
 	if err != nil {
 		pipes.abort()
@@ -68,6 +72,11 @@ func (a *App) launch(s *slot) (*run, error) {
 	}
 	if preload := a.nodePreload(); preload != "" {
 		cmd.Env = append(cmd.Env, "NODE_OPTIONS="+nodepreload.Options(envValue(cmd.Env, "NODE_OPTIONS"), preload))
+	}
+	if err := a.joinCgroup(r, &cmd); err != nil {
+		after(false)
+		pipes.abort()
+		return nil, err
 	}
 	notifyDup := a.listenNotify(r, &cmd)
 	if a.res.Expand {
@@ -81,6 +90,10 @@ func (a *App) launch(s *slot) (*run, error) {
 	if err != nil {
 		pipes.abort()
 		r.closeNotify()
+		a.leaveCgroup(r, procexec.Status{})
+		if a.res.Cred != nil && errors.Is(err, syscall.EACCES) {
+			err = fmt.Errorf("%w: user %s cannot enter %s or run %s; make them readable by it", err, cmp.Or(a.spec.User, "of group "+a.spec.Group), a.spec.Cwd, a.res.Path)
+		}
 		return nil, err
 	}
 	r.out = pipes.started()
@@ -92,14 +105,16 @@ func (a *App) launch(s *slot) (*run, error) {
 	return r, nil
 }
 
-// envSpec is the spec whose Env has the env_file variables under the
-// app's own.
+// envSpec is the spec whose Env has, under the app's own variables,
+// those of its env_file, and under both those of its user (HOME...).
 func (a *App) envSpec() *tend.AppSpec {
-	if len(a.res.FileEnv) == 0 {
+	if len(a.res.FileEnv) == 0 && len(a.res.UserEnv) == 0 {
 		return &a.spec
 	}
 	s := a.spec
-	s.Env = maps.Clone(a.res.FileEnv)
+	s.Env = make(map[string]string, len(a.res.UserEnv)+len(a.res.FileEnv)+len(a.spec.Env))
+	maps.Copy(s.Env, a.res.UserEnv)
+	maps.Copy(s.Env, a.res.FileEnv)
 	maps.Copy(s.Env, a.spec.Env)
 	return &s
 }
@@ -132,13 +147,20 @@ func (a *App) watchExit(r *run) {
 
 // nodePreload is the preload the app's processes load, if any.
 func (a *App) nodePreload() string {
+	paths := a.opt.NodePreloads
+	if a.res.Cred != nil && a.res.Node {
+		var err error
+		if paths, err = nodepreload.Public(); err != nil {
+			a.opt.Logf("%s: %v", a.spec.Name, err)
+		}
+	}
 	switch {
 	case !a.res.Node:
 		return ""
 	case a.res.Mode == tend.ModeSocket:
-		return a.opt.NodePreloads.Listen
+		return paths.Listen
 	case a.res.Mode == tend.ModeCluster:
-		return a.opt.NodePreloads.Drain
+		return paths.Drain
 	}
 	return ""
 }
@@ -167,6 +189,7 @@ func (a *App) exited(r *run, gone time.Time) {
 	if r.health.dog != nil {
 		r.health.dog.Stop()
 	}
+	oom := a.leaveCgroup(r, st)
 	ex := tend.Exit{Time: now, Code: st.Code, Signal: st.SignalName(), UptimeMS: up.Milliseconds()}
 	r.failReady(fmt.Errorf("exited (%s) after %s, before it was ready", st, up.Round(time.Millisecond)))
 	switch {
@@ -194,6 +217,8 @@ func (a *App) exited(r *run, gone time.Time) {
 		return
 	}
 	switch {
+	case oom:
+		ex.Cause = "oom-killed" // over max_memory
 	case st.Code != 0:
 		ex.Cause = "crash" // also after a disconnect: a crash it is
 	case r.left:
@@ -202,7 +227,11 @@ func (a *App) exited(r *run, gone time.Time) {
 		ex.Cause = "exit"
 	}
 	a.recordExit(s, ex)
-	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, r.proc.PID(), st, up.Round(time.Millisecond))
+	how := st.String()
+	if oom {
+		how = fmt.Sprintf("killed by the kernel's OOM killer at its max_memory of %s", human.Bytes(uint64(a.spec.MaxMemory)))
+	}
+	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, r.proc.PID(), how, up.Round(time.Millisecond))
 	a.afterExit(s, st.Code, st.Signal != 0, up)
 }
 

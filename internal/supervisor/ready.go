@@ -46,6 +46,7 @@ type run struct {
 	prober     *prober // its liveness probe, nil without one
 	probing    bool    // its probe loop runs
 	health     health
+	cgroup     bool // it has a cgroup of its own (cgroupKey)
 }
 
 func (r *run) done() {
@@ -120,7 +121,7 @@ func (a *App) listenNotify(r *run, c *procexec.Cmd) *os.File {
 	if a.opt.RunDir == "" {
 		return nil
 	}
-	srv, err := notify.Listen(a.notifyPath(r))
+	srv, err := notify.Listen(a.notifyPath(r), a.notifyPeers()...)
 	if err != nil {
 		a.opt.Logf("%s: no NOTIFY_SOCKET for this instance: %v", a.spec.Name, err)
 		return nil
@@ -138,9 +139,23 @@ func (a *App) listenNotify(r *run, c *procexec.Cmd) *os.File {
 	return dup
 }
 
-// notifyPath is r's NOTIFY_SOCKET.
+// notifyPath is r's NOTIFY_SOCKET: in tend's private run directory, or,
+// for an instance of another user, who could not reach it there, an
+// abstract socket of the same name that only that user may send to.
 func (a *App) notifyPath(r *run) string {
-	return filepath.Join(a.opt.RunDir, fmt.Sprintf("%d-%d.sock", r.slot.id, r.wid))
+	p := filepath.Join(a.opt.RunDir, fmt.Sprintf("%d-%d.sock", r.slot.id, r.wid))
+	if a.res.Cred != nil {
+		return "@" + p
+	}
+	return p
+}
+
+// notifyPeers are the users besides tend's own who may notify: the app's.
+func (a *App) notifyPeers() []uint32 {
+	if a.res.Cred == nil {
+		return nil
+	}
+	return []uint32{a.res.Cred.UID}
 }
 
 // serveNotify makes srv r's notify socket and acts on what it receives.

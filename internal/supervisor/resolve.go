@@ -1,11 +1,14 @@
 package supervisor
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/procexec"
 )
 
 // Resolved is the command an app's instances execute.
@@ -27,6 +30,10 @@ type Resolved struct {
 	// FileEnv holds the variables of the app's env_file, as read when it
 	// started or was last reloaded.
 	FileEnv map[string]string `json:",omitempty"`
+	// Cred is the user the instances run as, nil for the daemon's own;
+	// UserEnv the HOME, USER, LOGNAME and SHELL that go with it.
+	Cred    *procexec.Cred    `json:",omitempty"`
+	UserEnv map[string]string `json:",omitempty"`
 }
 
 // interpreters maps a script's extension to the interpreter PM2 users
@@ -39,8 +46,30 @@ var interpreters = map[string]string{
 // Resolve finds what spec runs and checks that it can run: the cwd exists,
 // the script exists and the interpreter is on the user's PATH (taken from
 // spec.BaseEnv, the shell that ran `tend start`), or the script is
-// executable. Errors name the thing and how to fix it.
+// executable, and that its user exists. Errors name the thing and how to
+// fix it.
 func Resolve(spec *tend.AppSpec) (Resolved, error) {
+	r, err := resolveCommand(spec)
+	if err != nil {
+		return r, err
+	}
+	if r.Cred, r.UserEnv, err = lookupUser(spec); err != nil || r.Cred == nil {
+		return r, err
+	}
+	for _, c := range []struct {
+		path string
+		want uint32
+		what string
+	}{{spec.Cwd, 1, "enter"}, {r.Path, 1, "run"}, {r.ScriptPath, 4, "read"}} {
+		if c.path != "" && !canReach(r.Cred, c.path, c.want) {
+			return r, tend.Errorf(tend.EINVALID, "app %s: user %s cannot %s %s: make it and the directories above it readable by that user, or move the app", spec.Name, cmp.Or(spec.User, strconv.FormatUint(uint64(r.Cred.UID), 10)), c.what, c.path)
+		}
+	}
+	return r, nil
+}
+
+// resolveCommand is Resolve's program and arguments.
+func resolveCommand(spec *tend.AppSpec) (Resolved, error) {
 	cwd := spec.Cwd
 	if fi, err := os.Stat(cwd); err != nil || !fi.IsDir() {
 		return Resolved{}, tend.Errorf(tend.ENOTFOUND, "app %s: working directory %s does not exist; fix --cwd", spec.Name, cwd)

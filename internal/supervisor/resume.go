@@ -179,6 +179,7 @@ func (a *App) adopt(s *slot, rs RunState, ad *Adopted) *run {
 	r := &run{slot: s, wid: rs.WID, started: rs.Started, ready: rs.Ready, readyBy: rs.ReadyBy, readyAt: rs.ReadyAt,
 		readyURL: rs.ReadyURL, listenPort: rs.ListenPort, probe: rs.Probe, stopping: rs.Stopping,
 		stopCause: rs.StopCause, stopBegan: rs.StopBegan, marker: rs.Marker, left: rs.Left}
+	r.cgroup = a.opt.Cgroups.Has(a.spec.Name, cgroupKey(r)) // made by the daemon that went
 	if ad == nil {
 		r.proc, r.out = lostProc{pid: rs.PID}, closedChan()
 		a.watchExit(r)
@@ -196,7 +197,7 @@ func (a *App) adopt(s *slot, rs RunState, ad *Adopted) *run {
 		}
 	}
 	if f := ad.Files[heldNotify]; f != nil {
-		if srv, err := notify.FromFile(f, a.notifyPath(r)); err == nil {
+		if srv, err := notify.FromFile(f, a.notifyPath(r), a.notifyPeers()...); err == nil {
 			a.serveNotify(r, srv)
 		}
 	}

@@ -23,7 +23,7 @@ func (a *App) publish() {
 		in := tend.Instance{
 			ID: s.id, Name: a.spec.Name, Instance: s.index, Status: s.status,
 			Restarts: s.restarts, Mode: a.mode(), Port: a.spec.Port, Sched: a.res.Sched, Namespace: a.spec.Namespace,
-			LastExit: s.lastExit, Problem: s.problem,
+			LastExit: s.lastExit, Problem: s.problem, User: a.userName(),
 		}
 		iv := instView{restartAt: s.restartAt, before: s.handedBefore}
 		if r := s.cur; r != nil {
@@ -31,6 +31,9 @@ func (a *App) publish() {
 			in.Health, in.ProbeFailures = r.health.state, r.health.total
 			in.Port = cmp.Or(a.spec.Port, r.listenPort)
 			iv.started = r.started
+			if r.cgroup {
+				iv.cgroup = cgroupKey(r)
+			}
 		}
 		for _, r := range append([]*run{s.cur, s.next}, s.old...) {
 			if r != nil {

@@ -121,9 +121,10 @@ func (w *watcher) addTree(dir string) error {
 // path it belongs to, matches an ignore pattern.
 func (w *watcher) ignored(path string) bool {
 	// The app's own logs, rotated ones included (out.txt, out-1.txt,
-	// out.txt.1.gz): writing them must not restart it.
+	// out.txt.1.gz, out__2026-03-01_00-00-00.txt): writing them must not
+	// restart it.
 	for _, p := range w.own {
-		if rest, ok := strings.CutPrefix(path, p); ok && (rest == "" || rest[0] == '-' || rest[0] == '.') {
+		if rest, ok := strings.CutPrefix(path, p); ok && (rest == "" || rest[0] == '-' || rest[0] == '.' || strings.HasPrefix(rest, "__")) {
 			return true
 		}
 	}

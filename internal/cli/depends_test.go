@@ -369,6 +369,13 @@ func TestDependsOnResurrect(t *testing.T) {
 	if web, done := index(evs, "web", "start"), index(evs, "migrate", "done"); done < 0 || web < done || index(evs, "migrate", "start") < index(evs, "db", "listening") {
 		t.Errorf("resurrect's order: %v; want db listening, migrate done, then web start", names(evs))
 	}
+	// delete, too, stops web before db.
+	h.ok("delete", file)
+	h.poll("db's stop line", func() bool { return index(readOrder(t, dir), "db", "stop") >= 0 })
+	evs = readOrder(t, dir)
+	if ws, ds := index(evs, "web", "stop"), index(evs, "db", "stop"); ws < 0 || ws > ds {
+		t.Errorf("delete order: %v; want web stopped before db", names(evs))
+	}
 }
 
 // A daemon that dies while apps wait for their dependencies: the one

@@ -209,6 +209,11 @@ func TestLastWordsReachTheLog(t *testing.T) {
 	h := newHarness(t)
 	h.ok("start", h.self, "--name", "web", "-i", "4", "--", "serve")
 	h.await("4 online", allStatus(4, tend.StatusOnline))
+	// Each has set its stop handler once it printed: before that a stop
+	// signal kills it with nothing said.
+	for i := range 4 {
+		h.awaitLog("web", "app=web instance="+strconv.Itoa(i)+" ")
+	}
 	h.ok("scale", "web", "2")
 	h.ok("kill")
 	for i := range 4 {

@@ -115,7 +115,9 @@ func (d *Daemon) follow(ctx context.Context, apps []*supervisor.App, skip func(d
 			failures = append(failures, err.Error())
 			continue
 		}
-		if len(spec.DependsOn) > 0 {
+		// (autostart: false starts nothing: no note then)
+		started := slices.ContainsFunc(a.Instances(), func(in tend.Instance) bool { return in.PID != 0 || in.Status != tend.StatusStopped })
+		if len(spec.DependsOn) > 0 && started {
 			notes = append(notes, fmt.Sprintf("%s started after %s", name, strings.TrimPrefix(waitingFor(spec), "waiting for ")))
 		}
 	}

@@ -69,7 +69,9 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest, stored bool) 
 		skip := func(dep string) bool { return len(req.Stopped[dep]) > 0 }
 		more, err := d.follow(ctx, started, skip, func(a *supervisor.App) error {
 			stopped, restoring := req.Stopped[a.Name()]
-			return a.Start(ctx, toStart(a, a.Spec(), stopped, restoring))
+			err := a.Start(ctx, toStart(a, a.Spec(), stopped, restoring))
+			a.Unhold() // those not started are stopped, not waiting
+			return err
 		})
 		return append(notes, more...), err
 	}

@@ -27,6 +27,19 @@ func (a *App) Hold(reason string) {
 	})
 }
 
+// Unhold lists the slots still held (waiting, with no restart to come)
+// as stopped: their start was not asked for (autostart: false, or
+// stopped in a saved state).
+func (a *App) Unhold() {
+	a.call(func() {
+		for _, s := range a.slots {
+			if s.cur == nil && s.status == tend.StatusWaiting && s.restartTimer == nil {
+				s.status, s.problem = tend.StatusStopped, ""
+			}
+		}
+	})
+}
+
 // Rerun runs a task again: spec and res, when not nil, replace its
 // settings, then every slot stops (if it still runs) and starts afresh.
 // It returns once the processes are spawned.

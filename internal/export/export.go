@@ -80,7 +80,7 @@ var inTend = []string{
 	"watch", "ignore_watch", "watch_delay", "autostart",
 	"kill_signal", "shutdown_with_message", "wait_ready", "listen_timeout", "instance_var", "increment_var",
 	"watchdog", "eject_slow_after", "on_exit", "on_errored", "on_unhealthy", "notify_url",
-	"out_file", "error_file", "merge_logs", "log_date_format", "time", "log_type", "log_max_size", "log_retain", "log_compress",
+	"out_file", "error_file", "merge_logs", "log_date_format", "time", "log_type", "log_max_size", "log_retain", "log_compress", "log_rotate_interval",
 	"user", "group", "max_memory", "cpu_quota", "max_pids",
 }
 

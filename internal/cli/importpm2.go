@@ -195,29 +195,3 @@ func pm2JList(ctx context.Context) ([]byte, string, error) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return []byte(lines[len(lines)-1]), "pm2 jlist (PM2_HOME=" + home + ")", nil
 }
-
-// writeNewFile writes data to path, a file the user names (mode 0644),
-// refusing to replace one that exists unless force. A new file is renamed
-// into place: force replaces a symlink, never writes through it.
-func writeNewFile(path string, data []byte, force bool) error {
-	if _, err := os.Lstat(path); err == nil && !force {
-		return tend.Errorf(tend.ECONFLICT, "%s exists: name another file, or --force to overwrite it", path)
-	}
-	tmp := path + ".tend-new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return tend.Causef(err, tend.EFAILED, "%v", err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return tend.Causef(err, tend.EFAILED, "%v", err)
-	}
-	return nil
-}

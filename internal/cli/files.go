@@ -6,13 +6,13 @@ import (
 	"github.com/tendhq/tend"
 )
 
-// writeNewFile writes data to path, a file the user names (mode 0644),
-// refusing to replace one that exists unless force.
-func writeNewFile(path string, data []byte, force bool) error {
+// writeNewFile writes data to path, a file the user names, refusing to
+// replace one that exists unless force.
+func writeNewFile(path string, data []byte, perm os.FileMode, force bool) error {
 	if _, err := os.Lstat(path); err == nil && !force {
 		return tend.Errorf(tend.ECONFLICT, "%s exists: name another file, or --force to overwrite it", path)
 	}
-	if err := replaceFile(path, data, 0o644); err != nil {
+	if err := replaceFile(path, data, perm); err != nil {
 		return tend.Causef(err, tend.EFAILED, "%v", err)
 	}
 	return nil

@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,8 +27,13 @@ func importCmd(e *env) *cobra.Command {
 		Use:     "import <manager>",
 		GroupID: "apps",
 		Short:   "Start in tend the apps another process manager runs (tend import pm2)",
-		Args:    cobra.NoArgs,
+		// Any arguments, so that a wrong one reaches RunE and is answered
+		// here rather than as an unknown command of tend's.
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("tend imports from pm2 (tend import pm2), not from %q", args[0])
+			}
 			return usageErr("say what to import from: tend import pm2")
 		},
 	}
@@ -60,7 +67,12 @@ that differ from this shell's are kept: the app gets this shell's
 environment, as with tend start. Apps of the same names in tend are an
 error, unless --force replaces them. Stop PM2's apps (pm2 kill) before,
 or they will compete for their ports.`,
-		Args: cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("tend import pm2 takes no arguments, not %q: a dump is --file PATH", args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if running && file != "" {
 				return usageErr("give --file or --running, not both")
@@ -105,6 +117,9 @@ func (e *env) importApps(ctx context.Context, doc []byte, saveAs string, force b
 	if err != nil {
 		return tend.Causef(err, tend.EINVALID, "the imported apps do not load (tend import pm2 --dry-run prints them): %v", err)
 	}
+	if pid := pm2Running(); pid != 0 {
+		fmt.Fprintf(e.errOut, "tend: note: PM2 still runs (pid %d, PM2_HOME=%s): its apps and tend's may compete for ports and files; pm2 kill stops it\n", pid, pm2Home())
+	}
 	c, err := e.client(ctx)
 	if err != nil {
 		return err
@@ -124,7 +139,8 @@ func (e *env) importApps(ctx context.Context, doc []byte, saveAs string, force b
 			strings.Join(clashes, ", "), strings.Join(clashes, " "))
 	}
 	if saveAs != "" {
-		if err := writeNewFile(saveAs, doc, force); err != nil {
+		// 0600: the variables under env may be secrets.
+		if err := writeNewFile(saveAs, doc, 0o600, force); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.errOut, "tend: wrote %s\n", saveAs)
@@ -150,6 +166,20 @@ func pm2Home() string {
 	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".pm2")
+}
+
+// pm2Running returns the pid of the PM2 daemon of pm2Home, 0 if none
+// runs.
+func pm2Running() int {
+	b, err := os.ReadFile(filepath.Join(pm2Home(), "pm2.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	return pid
 }
 
 // readPM2 returns PM2's process list and where it came from: the dump

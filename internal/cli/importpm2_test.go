@@ -256,6 +256,11 @@ func TestImportPM2(t *testing.T) {
 	if b, err := os.ReadFile(saved); err != nil || string(b) != fromFile {
 		t.Errorf("--save-as wrote %q (%v), want what --dry-run printed:\n%s", b, err, fromFile)
 	}
+	if fi, err := os.Stat(saved); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("--save-as's file has mode %04o, want 0600 (env may hold secrets)", fi.Mode().Perm())
+	}
 	old := map[int]bool{}
 	for _, in := range insts {
 		old[in.PID] = true
@@ -287,6 +292,8 @@ func TestImportPM2Errors(t *testing.T) {
 		{"both sources", []string{"import", "pm2", "--file", notJSON, "--running"}, 2, "not both"},
 		{"no pm2", []string{"import", "pm2", "--running"}, 3, "pm2 is not on PATH"},
 		{"no manager", []string{"import"}, 2, "tend import pm2"},
+		{"another manager", []string{"import", "forever"}, 2, `not from "forever"`},
+		{"an argument", []string{"import", "pm2", notJSON}, 2, "a dump is --file PATH"},
 	} {
 		if errOut := h.fail(tc.code, tc.args...); !strings.Contains(errOut, tc.want) {
 			t.Errorf("%s: stderr:\n%s\nwant %q", tc.name, errOut, tc.want)

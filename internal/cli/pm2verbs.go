@@ -249,7 +249,7 @@ func ecosystemCmd(e *env) *cobra.Command {
 			if len(args) == 1 {
 				path = args[0]
 			}
-			if err := writeNewFile(path, sampleFile(), force); err != nil {
+			if err := writeNewFile(path, sampleFile(), 0o644, force); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.errOut, "tend: wrote %s; edit it, then tend start %s\n", path, path)

@@ -184,3 +184,23 @@ func TestReadJList(t *testing.T) {
 		t.Errorf("got\n%s", got)
 	}
 }
+
+// TestConvertDefaults: what only says "PM2's default" stays out of the
+// file, and tend's own default applies.
+func TestConvertDefaults(t *testing.T) {
+	for _, script := range []string{"/srv/a.js", "/srv/a.py"} {
+		interp := map[string]string{".js": "node", ".py": "python"}[filepath.Ext(script)]
+		procs, err := Read([]byte(`[{"name": "a", "pm_exec_path": "` + script + `", "pm_cwd": "/srv", "exec_interpreter": "` + interp + `",
+			"namespace": "default", "cron_restart": 0, "autostart": true, "autorestart": true, "watch": false, "instance_var": "NODE_APP_INSTANCE",
+			"node_args": [], "args": [], "filter_env": [], "merge_logs": false, "wait_ready": false, "status": "online", "env": {"PM2_HOME": "/srv/.pm2"},
+			"pm_out_log_path": "/srv/.pm2/logs/a-out.log", "pm_err_log_path": "/srv/.pm2/logs/a-error.log", "pm_pid_path": "/srv/.pm2/pids/a-0.pid"}]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		im := Convert(procs, Options{})
+		want := "apps:\n  - name: a\n    script: " + script + "\n    cwd: /srv\n"
+		if got := string(im.YAML("x")); !strings.HasSuffix(got, want) || len(im.Notes) != 0 {
+			t.Errorf("%s: got\n%s\nnotes %v\nwant only\n%s", script, got, im.Notes, want)
+		}
+	}
+}

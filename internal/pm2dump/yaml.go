@@ -110,6 +110,8 @@ func isDefault(st *tend.Setting, v *yaml.Node) bool {
 		return st.Kind == tend.KindSwitch && st.Default == "" || st.Bare != "" // watch: false
 	case st.Key == "namespace":
 		return v.Value == "default" // PM2's name for none
+	case st.Key == "cron_restart":
+		return v.Value == "0" // PM2's way to turn it off
 	}
 	return false
 }

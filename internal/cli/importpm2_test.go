@@ -279,6 +279,10 @@ func TestImportPM2Errors(t *testing.T) {
 	os.WriteFile(notJSON, []byte("apps: []\n"), 0o644)
 	emptyList := filepath.Join(empty, "empty.pm2")
 	os.WriteFile(emptyList, []byte("[]"), 0o644)
+	// One app that can start and one whose script is gone: neither starts.
+	halfBad := filepath.Join(empty, "half.pm2")
+	os.WriteFile(halfBad, []byte(`[{"name": "good", "pm_exec_path": "`+h.self+`", "args": ["serve"], "pm_cwd": "`+empty+`", "exec_interpreter": "none", "env": {}},
+		{"name": "bad", "pm_exec_path": "`+empty+`/gone.js", "pm_cwd": "`+empty+`", "env": {}}]`), 0o644)
 	h.env = append(h.env, "PM2_HOME="+filepath.Join(empty, "none"))
 	for _, tc := range []struct {
 		name string
@@ -292,6 +296,7 @@ func TestImportPM2Errors(t *testing.T) {
 		{"both sources", []string{"import", "pm2", "--file", notJSON, "--running"}, 2, "not both"},
 		{"no pm2", []string{"import", "pm2", "--running"}, 3, "pm2 is not on PATH"},
 		{"no manager", []string{"import"}, 2, "tend import pm2"},
+		{"a script gone", []string{"import", "pm2", "--file", halfBad}, 3, "app bad: script " + empty + "/gone.js not found"},
 		{"another manager", []string{"import", "forever"}, 2, `not from "forever"`},
 		{"an argument", []string{"import", "pm2", notJSON}, 2, "a dump is --file PATH"},
 	} {

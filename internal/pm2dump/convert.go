@@ -92,6 +92,7 @@ func (c *converter) app(name string, procs []Proc) {
 	if len(procs) != 1 {
 		c.set(a, "instances", number(len(procs)))
 	}
+	c.sameApp(a, procs)
 	c.interpreter(a, p, script)
 	c.settings(a, p)
 	c.logs(a, p)
@@ -100,11 +101,25 @@ func (c *converter) app(name string, procs []Proc) {
 	c.im.Apps = append(c.im.Apps, *a)
 }
 
+// sameApp notes processes of one name that run different things: PM2
+// lets `pm2 start` give two scripts the same name, tend imports them as
+// instances of the first.
+func (c *converter) sameApp(a *App, procs []Proc) {
+	first := jsonText([]any{procs[0]["pm_exec_path"], procs[0]["args"], procs[0]["pm_cwd"]})
+	for _, p := range procs[1:] {
+		if jsonText([]any{p["pm_exec_path"], p["args"], p["pm_cwd"]}) != first {
+			c.note(a, "script", "PM2 ran %d processes of this name that differ in script, args or cwd: all are imported as instances of the first (%s)",
+				len(procs), procs[0].str("pm_exec_path"))
+			return
+		}
+	}
+}
+
 // settings carries over the keys of p that are settings of tend's.
 func (c *converter) settings(a *App, p Proc) {
 	env := p.env()
 	for _, key := range slices.Sorted(maps.Keys(p)) {
-		if _, isVar := env[key]; isVar || internal(key) {
+		if _, isVar := env[key]; isVar || internal(key) || p[key] == nil {
 			continue // PM2 copies the variables beside the settings
 		}
 		if why, ok := unsupported[key]; ok {

@@ -204,3 +204,16 @@ func TestConvertDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertNameTwice: two different scripts PM2 ran under one name.
+func TestConvertNameTwice(t *testing.T) {
+	procs, err := Read([]byte(`[{"name": "a", "pm_exec_path": "/srv/a.js", "pm_cwd": "/srv", "env": {}},
+		{"name": "a", "pm_exec_path": "/srv/b.js", "pm_cwd": "/srv", "env": {}, "cron_restart": null}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := Convert(procs, Options{})
+	if len(im.Apps) != 1 || im.Apps[0].Instances != 2 || len(im.Notes) != 1 || !strings.Contains(im.Notes[0].Why, "instances of the first (/srv/a.js)") {
+		t.Errorf("apps %+v, notes %v", im.Apps, im.Notes)
+	}
+}

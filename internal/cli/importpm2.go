@@ -145,15 +145,9 @@ func (e *env) importApps(ctx context.Context, doc []byte, saveAs string, force b
 		}
 		fmt.Fprintf(e.errOut, "tend: wrote %s\n", saveAs)
 	}
-	res, err := c.Start(ctx, tend.StartRequest{Apps: specs, Force: force})
+	res, err := e.start(ctx, c, tend.StartRequest{Apps: specs, Force: force}, "imported")
 	if err != nil {
 		return err
-	}
-	for _, s := range specs {
-		fmt.Fprintf(e.errOut, "tend: imported %s (%d %s)\n", s.Name, s.Instances, plural(s.Instances, "instance"))
-	}
-	for _, n := range res.Notes {
-		fmt.Fprintf(e.errOut, "tend: note: %s\n", n)
 	}
 	e.printTable(res.Instances)
 	return nil

@@ -87,15 +87,8 @@ func startOrCmd(e *env, then string) *cobra.Command {
 				}
 			}
 			if len(missing) > 0 {
-				res, err := c.Start(ctx, tend.StartRequest{Apps: missing})
-				if err != nil {
+				if _, err := e.start(ctx, c, tend.StartRequest{Apps: missing}, "started"); err != nil {
 					return err
-				}
-				for _, s := range missing {
-					fmt.Fprintf(e.errOut, "tend: started %s (%d %s)\n", s.Name, s.Instances, plural(s.Instances, "instance"))
-				}
-				for _, n := range res.Notes {
-					fmt.Fprintf(e.errOut, "tend: note: %s\n", n)
 				}
 			}
 			if len(present) > 0 {

@@ -50,7 +50,7 @@ type Import struct {
 // checked as an ecosystem file's would be; one that fails is left out
 // with a note, so the apps that come out are valid.
 func Convert(procs []Proc, opt Options) *Import {
-	c := &converter{opt: opt, shell: shellMap(opt.Shell), im: &Import{}}
+	c := &converter{opt: opt, shell: tend.EnvMap(opt.Shell), im: &Import{}}
 	names, byName := group(procs)
 	for _, n := range names {
 		c.app(n, byName[n])

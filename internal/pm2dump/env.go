@@ -92,14 +92,3 @@ func envValue(v any) (string, bool) {
 	}
 	return "", false
 }
-
-// shellMap turns KEY=VALUE entries (os.Environ()) into a map.
-func shellMap(environ []string) map[string]string {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
-}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
 	"github.com/tendhq/tend/internal/config"
 )
 
@@ -47,15 +49,9 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 				return err
 			}
 			e.sayOrder(specs, f.added)
-			res, err := c.Start(cmd.Context(), tend.StartRequest{Apps: specs, Force: f.force})
+			res, err := e.start(cmd.Context(), c, tend.StartRequest{Apps: specs, Force: f.force}, "started")
 			if err != nil {
 				return err
-			}
-			for _, s := range specs {
-				fmt.Fprintf(e.errOut, "tend: started %s (%d %s)\n", s.Name, s.Instances, plural(s.Instances, "instance"))
-			}
-			for _, n := range res.Notes {
-				fmt.Fprintf(e.errOut, "tend: note: %s\n", n)
 			}
 			e.printTable(res.Instances)
 			return nil
@@ -85,6 +81,22 @@ func (e *env) sayOrder(specs []tend.AppSpec, added []string) {
 		}
 		fmt.Fprintf(e.errOut, "tend: %s waits for %s\n", s.Name, strings.Join(items, ", "))
 	}
+}
+
+// start asks the daemon to start req's apps, and says that it did (done:
+// "started", "imported") with the daemon's notes.
+func (e *env) start(ctx context.Context, c *client.Client, req tend.StartRequest, done string) (tend.ActionResult, error) {
+	res, err := c.Start(ctx, req)
+	if err != nil {
+		return res, err
+	}
+	for _, s := range req.Apps {
+		fmt.Fprintf(e.errOut, "tend: %s %s (%d %s)\n", done, s.Name, s.Instances, plural(s.Instances, "instance"))
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(e.errOut, "tend: note: %s\n", n)
+	}
+	return res, nil
 }
 
 func plural(n int, s string) string {

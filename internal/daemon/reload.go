@@ -5,7 +5,6 @@ import (
 	"errors"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/supervisor"
@@ -141,12 +140,12 @@ func affected(reports []tend.ReloadReport) []int {
 // PORT the app was started with. It returns what changed for the app, by
 // name: "+KEY", "~KEY", "-KEY".
 func updateEnv(cur tend.AppSpec, next *tend.AppSpec, req tend.ReloadRequest) []string {
-	base := envMap(cur.BaseEnv)
+	base := tend.EnvMap(cur.BaseEnv)
 	shell := req.ShellEnv
 	if shell == nil && next.BaseEnv != nil {
 		shell = next.BaseEnv // from a reloaded file: the CLI's environment
 	}
-	maps.Copy(base, envMap(shell))
+	maps.Copy(base, tend.EnvMap(shell))
 	own := maps.Clone(next.Env)
 	if own == nil {
 		own = map[string]string{}
@@ -161,7 +160,7 @@ func updateEnv(cur tend.AppSpec, next *tend.AppSpec, req tend.ReloadRequest) []s
 		next.BaseEnv = append(next.BaseEnv, k+"="+base[k])
 	}
 	next.Env = own
-	before, after := envMap(cur.BaseEnv), maps.Clone(base)
+	before, after := tend.EnvMap(cur.BaseEnv), maps.Clone(base)
 	maps.Copy(before, cur.Env)
 	maps.Copy(after, own)
 	var changes []string
@@ -178,14 +177,4 @@ func updateEnv(cur tend.AppSpec, next *tend.AppSpec, req tend.ReloadRequest) []s
 		}
 	}
 	return changes
-}
-
-func envMap(env []string) map[string]string {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }

@@ -80,8 +80,8 @@ var inTend = []string{
 	"watch", "ignore_watch", "watch_delay", "autostart",
 	"kill_signal", "shutdown_with_message", "wait_ready", "listen_timeout", "instance_var", "increment_var",
 	"watchdog", "eject_slow_after", "on_exit", "on_errored", "on_unhealthy", "notify_url",
-	"out_file", "error_file", "merge_logs", "log_date_format", "time", "log_type", "log_max_size", "log_retain", "log_compress",
-	"user", "group", "max_memory", "cpu_quota", "max_pids", "log_rotate_interval",
+	"out_file", "error_file", "merge_logs", "log_date_format", "time", "log_type", "log_max_size", "log_retain", "log_compress", "log_rotate_interval",
+	"user", "group", "max_memory", "cpu_quota", "max_pids",
 	"type", // tend run runs a task to its end and exits 0 (then no target restarts it but a Deployment: see kubernetes.go)
 }
 

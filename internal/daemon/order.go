@@ -100,7 +100,9 @@ func (d *Daemon) follow(ctx context.Context, apps []*supervisor.App, skip func(d
 			}
 			if fail := d.await(ctx, dep); fail != "" {
 				why = fmt.Sprintf("blocked: %s %s", dep.App, fail)
-				failures = append(failures, fmt.Sprintf("%s %s", dep.App, fail))
+				if f := fmt.Sprintf("%s %s", dep.App, fail); !slices.Contains(failures, f) {
+					failures = append(failures, f) // once, however many it blocks
+				}
 				break
 			}
 		}
@@ -135,7 +137,7 @@ func (d *Daemon) follow(ctx context.Context, apps []*supervisor.App, skip func(d
 		verb = "are"
 	}
 	return notes, tend.Errorf(tend.EFAILED, "%s; %s %s blocked and did not start (tend ls says why); once fixed, start the file again with --force",
-		strings.Join(slices.Compact(failures), "; "), strings.Join(held, ", "), verb)
+		strings.Join(failures, "; "), strings.Join(held, ", "), verb)
 }
 
 // conditionPoll bounds how long a missed event can delay a dependent: the

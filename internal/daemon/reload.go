@@ -28,7 +28,7 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 		if err := normalize(spec); err != nil {
 			return out, err
 		}
-		r, err := supervisor.Resolve(spec)
+		r, err := d.resolveApp(spec)
 		if err != nil {
 			return out, err
 		}

@@ -293,6 +293,7 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 			d.srv.Shutdown(ctx)
 			cancel()
 			d.hooks.stop()
+			nodepreload.RemovePublic() // the next daemon writes its own
 			if d.upgrading == "" {
 				os.Remove(tend.Home(d.home).Socket())
 				if d.cgroups != nil {

@@ -92,7 +92,7 @@ func (d *Daemon) reloadUpdates(req tend.ReloadRequest) (map[string]update, error
 		if err := normalize(spec); err != nil {
 			return nil, err
 		}
-		r, err := supervisor.Resolve(spec)
+		r, err := d.resolveApp(spec)
 		if err != nil {
 			return nil, err
 		}

@@ -114,11 +114,8 @@ func (d *Daemon) prepare(specs []tend.AppSpec, stored bool) (res []supervisor.Re
 			return nil, nil, tend.Errorf(tend.EINVALID, "two apps are named %q: names must be unique", spec.Name)
 		}
 		seen[spec.Name] = true
-		r, err := supervisor.Resolve(spec)
+		r, err := d.resolveApp(spec)
 		if err != nil {
-			return nil, nil, err
-		}
-		if err := supervisor.CheckCgroups(spec, d.cgroups, d.cgroupErr); err != nil {
 			return nil, nil, err
 		}
 		if r.FileEnv, err = envFiles(spec); err != nil {

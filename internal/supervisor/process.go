@@ -228,8 +228,11 @@ func (a *App) exited(r *run, gone time.Time) {
 	}
 	a.recordExit(s, ex)
 	how := st.String()
-	if oom {
+	switch {
+	case oom && a.spec.MaxMemory > 0:
 		how = fmt.Sprintf("killed by the kernel's OOM killer at its max_memory of %s", human.Bytes(uint64(a.spec.MaxMemory)))
+	case oom:
+		how = "killed by the kernel's OOM killer"
 	}
 	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, r.proc.PID(), how, up.Round(time.Millisecond))
 	a.afterExit(s, st.Code, st.Signal != 0, up)

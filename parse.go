@@ -113,6 +113,18 @@ func ParseBytes(s string) (int64, error) {
 	return int64(b), nil
 }
 
+// EnvMap turns an environment of KEY=VALUE entries (os.Environ(),
+// AppSpec.BaseEnv) into a map; entries without = are skipped.
+func EnvMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
 // ParseEnvArg parses one --env argument. "KEY=VALUE" gives KEY and VALUE;
 // a bare "KEY" takes its value from this process's environment, as PM2
 // does, so `--env HOME` passes the shell's HOME. An empty key, or a key with

@@ -104,7 +104,7 @@ logs live in $TEND_HOME (default ~/.tend).`,
 		lsCmd(e), describeCmd(e), logsCmd(e), eventsCmd(e), actionCmd(e, "flush"), actionCmd(e, "reset"), monitCmd(e),
 		sendCmd(e), signalCmd(e), pingCmd(e), killCmd(e), updateCmd(e), daemonCmd(e), runCmd(e), saveCmd(e), resurrectCmd(e), startupCmd(e),
 		startOrCmd(e, "reload"), startOrCmd(e, "restart"), jlistCmd(e, false), jlistCmd(e, true), envCmd(e), ecosystemCmd(e), exportCmd(e),
-		webCmd(e),
+		importCmd(e), unstartupCmd(e), webCmd(e),
 	)
 	// Wrong arguments are bad input (exit 2), said with the usage line.
 	for _, c := range root.Commands() {

@@ -87,15 +87,8 @@ func startOrCmd(e *env, then string) *cobra.Command {
 				}
 			}
 			if len(missing) > 0 {
-				res, err := c.Start(ctx, tend.StartRequest{Apps: missing})
-				if err != nil {
+				if _, err := e.start(ctx, c, tend.StartRequest{Apps: missing}, "started"); err != nil {
 					return err
-				}
-				for _, s := range missing {
-					fmt.Fprintf(e.errOut, "tend: started %s (%d %s)\n", s.Name, s.Instances, plural(s.Instances, "instance"))
-				}
-				for _, n := range res.Notes {
-					fmt.Fprintf(e.errOut, "tend: note: %s\n", n)
 				}
 			}
 			if len(present) > 0 {
@@ -249,26 +242,8 @@ func ecosystemCmd(e *env) *cobra.Command {
 			if len(args) == 1 {
 				path = args[0]
 			}
-			if _, err := os.Lstat(path); err == nil && !force {
-				return tend.Errorf(tend.ECONFLICT, "%s exists: name another file, or --force to overwrite it", path)
-			}
-			// A new file renamed into place: --force replaces a symlink,
-			// never writes through it.
-			tmp := path + ".tend-new"
-			f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-			if err != nil {
-				return tend.Causef(err, tend.EFAILED, "%v", err)
-			}
-			_, err = f.Write(sampleFile())
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(tmp, path)
-			}
-			if err != nil {
-				os.Remove(tmp)
-				return tend.Causef(err, tend.EFAILED, "%v", err)
+			if err := writeNewFile(path, sampleFile(), 0o644, force); err != nil {
+				return err
 			}
 			fmt.Fprintf(e.errOut, "tend: wrote %s; edit it, then tend start %s\n", path, path)
 			return nil

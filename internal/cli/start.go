@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
 	"github.com/tendhq/tend/internal/config"
 )
 
@@ -46,15 +48,10 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 			if err != nil {
 				return err
 			}
-			res, err := c.Start(cmd.Context(), tend.StartRequest{Apps: specs, Force: f.force})
+			e.sayOrder(specs, f.added)
+			res, err := e.start(cmd.Context(), c, tend.StartRequest{Apps: specs, Force: f.force}, "started")
 			if err != nil {
 				return err
-			}
-			for _, s := range specs {
-				fmt.Fprintf(e.errOut, "tend: started %s (%d %s)\n", s.Name, s.Instances, plural(s.Instances, "instance"))
-			}
-			for _, n := range res.Notes {
-				fmt.Fprintf(e.errOut, "tend: note: %s\n", n)
 			}
 			e.printTable(res.Instances)
 			return nil
@@ -62,6 +59,44 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 	}
 	f.register(cmd.Flags())
 	return cmd
+}
+
+// sayOrder tells, before a start that waits for them, which apps wait
+// for which, and which start only because --only's apps need them.
+func (e *env) sayOrder(specs []tend.AppSpec, added []string) {
+	if len(added) > 0 {
+		who := "it depends"
+		if len(specs)-len(added) > 1 {
+			who = "they depend"
+		}
+		fmt.Fprintf(e.errOut, "tend: --only: also starting %s, which %s on\n", strings.Join(added, ", "), who)
+	}
+	for _, s := range specs {
+		if len(s.DependsOn) == 0 {
+			continue
+		}
+		items := make([]string, len(s.DependsOn))
+		for i, d := range s.DependsOn {
+			items[i] = d.String()
+		}
+		fmt.Fprintf(e.errOut, "tend: %s waits for %s\n", s.Name, strings.Join(items, ", "))
+	}
+}
+
+// start asks the daemon to start req's apps, and says that it did (done:
+// "started", "imported") with the daemon's notes.
+func (e *env) start(ctx context.Context, c *client.Client, req tend.StartRequest, done string) (tend.ActionResult, error) {
+	res, err := c.Start(ctx, req)
+	if err != nil {
+		return res, err
+	}
+	for _, s := range req.Apps {
+		fmt.Fprintf(e.errOut, "tend: %s %s (%d %s)\n", done, s.Name, s.Instances, plural(s.Instances, "instance"))
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(e.errOut, "tend: note: %s\n", n)
+	}
+	return res, nil
 }
 
 func plural(n int, s string) string {

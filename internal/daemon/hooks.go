@@ -273,7 +273,7 @@ func (hk *hooks) runHook(a *supervisor.App, spec tend.AppSpec, cmd string, h Hoo
 // env_file, its own variables; none of an instance's own sockets), then
 // TEND_*.
 func hookEnv(a *supervisor.App, spec tend.AppSpec, h Hook) []string {
-	vars := envMap(spec.BaseEnv)
+	vars := tend.EnvMap(spec.BaseEnv)
 	maps.Copy(vars, a.Resolved().UserEnv)
 	maps.Copy(vars, a.Resolved().FileEnv)
 	maps.Copy(vars, spec.Env)

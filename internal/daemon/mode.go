@@ -128,7 +128,7 @@ func envFiles(spec *tend.AppSpec) (map[string]string, error) {
 	if len(spec.EnvFile) == 0 {
 		return nil, nil
 	}
-	shell := envMap(spec.BaseEnv)
+	shell := tend.EnvMap(spec.BaseEnv)
 	env, err := config.LoadEnvFiles(spec.EnvFile, spec.Cwd, func(k string) (string, bool) {
 		v, ok := shell[k]
 		return v, ok

@@ -12,9 +12,9 @@ import (
 // their way.
 var pm2Verbs = map[string]string{
 	"pid":            "tend ls --json (each instance's pid), or tend describe <app>",
-	"monitor":        "tend monit (a terminal dashboard), or /metrics for Prometheus (metrics_addr)",
-	"plus":           "tend monit, or /metrics for Prometheus (metrics_addr in config.yaml)",
-	"link":           "tend monit, or /metrics for Prometheus (metrics_addr in config.yaml)",
+	"monitor":        "tend web (a web dashboard the daemon serves), tend monit (in the terminal), or /metrics for Prometheus (metrics_addr)",
+	"plus":           "tend web (a web dashboard the daemon serves), tend monit, or /metrics for Prometheus (metrics_addr in config.yaml)",
+	"link":           "tend web (a web dashboard the daemon serves), tend monit, or /metrics for Prometheus (metrics_addr in config.yaml)",
 	"unlink":         "nothing: tend sends nothing anywhere",
 	"dump":           "tend save",
 	"unstartup":      "systemctl disable <service> (the unit tend startup printed), then remove it",

@@ -425,7 +425,7 @@ saved apps back.`,
 					sdNotify("READY=1")
 				}()
 			}
-			err := daemon.Run(e.home, ready)
+			err := daemon.Run(e.home, daemon.RunOptions{Ready: ready, Pod: daemon.Pod{DrainDelay: -1}})
 			if errors.Is(err, daemon.ErrRunning) {
 				return tend.Errorf(tend.ECONFLICT, "%v (%s)", err, e.home)
 			}

@@ -30,7 +30,14 @@ type command struct {
 // start runs tend with args in the background; the test's end kills it.
 func (h *harness) start(args ...string) *command {
 	h.t.Helper()
-	cmd := exec.Command(tendBin, args...)
+	return h.startCmd(append([]string{tendBin}, args...)...)
+}
+
+// startCmd is start for a command line that runs tend under another
+// program (unshare).
+func (h *harness) startCmd(argv ...string) *command {
+	h.t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = h.env
 	out, err := cmd.StdoutPipe()
 	if err != nil {

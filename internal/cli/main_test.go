@@ -190,6 +190,17 @@ func fakeApp(args []string) {
 		w.Flush()
 		fmt.Println("garbage sent")
 		forever()
+	case "orphan": // leaves an orphan that exits 300 ms later, for its reaper
+		exitOnStop()
+		self, _ := os.Executable()
+		exec.Command(self, "orphanmid").Run()
+		fmt.Println("orphan left")
+		forever()
+	case "orphanmid":
+		self, _ := os.Executable()
+		exec.Command(self, "briefsleeper").Start()
+	case "briefsleeper":
+		time.Sleep(300 * time.Millisecond)
 	case "midfork":
 		self, _ := os.Executable()
 		g := exec.Command(self, "sleeper")

@@ -21,12 +21,14 @@ import (
 
 // runOptions are the flags of `tend run` beyond the app's.
 type runOptions struct {
-	noAutoExit, raw, asJSON, stamp bool
+	noAutoExit, raw, asJSON, stamp, logFiles bool
+	pod                                      daemon.Pod
 }
 
 func runCmd(e *env) *cobra.Command {
 	var f startFlags
 	var o runOptions
+	var p podFlags
 	cmd := &cobra.Command{
 		Use:     "run <script|command|config file> [-- args...]",
 		GroupID: "daemon",
@@ -37,23 +39,36 @@ stderr. For a container's entrypoint:
 
   CMD ["tend", "run", "tend.yaml"]
 
+Each line carries its app and instance (name[i] |), or is a JSON object
+with --json. tend run writes no log files unless an app names out_file or
+error_file, or --log-files asks for them under $TEND_HOME/logs.
+
 tend run reaps orphaned processes, and SIGTERM or SIGINT stop every app
 gracefully (each within its kill_timeout) before it exits 0. While it runs,
 the other commands reach it as usual (docker exec ... tend ls, reload,
 logs). It exits by itself when no instance runs or will run any more
 (every one stopped, errored or deleted): with code 1 if an instance
 errored or crashed without a restart, 0 otherwise; --no-auto-exit keeps it
-up instead. It needs a TEND_HOME no other daemon serves.`,
+up instead. It needs a TEND_HOME no other daemon serves.
+` + drainHelp,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.raw && o.asJSON {
 				return usageErr("--raw and --json exclude each other")
 			}
+			pod, err := p.pod()
+			if err != nil {
+				return err
+			}
+			o.pod = pod
 			specs, err := f.specs(cmd, args)
 			if err != nil {
 				return err
 			}
 			e.sayOrder(specs, f.added)
+			if !o.logFiles {
+				withoutLogFiles(specs)
+			}
 			return e.run(cmd.Context(), specs, o)
 		},
 	}
@@ -63,6 +78,8 @@ up instead. It needs a TEND_HOME no other daemon serves.`,
 	cmd.Flags().BoolVar(&o.raw, "raw", false, "print the apps' lines as they wrote them, without the name[i] prefix")
 	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the apps' lines as JSON, one object per line, on stdout")
 	cmd.Flags().BoolVar(&o.stamp, "timestamp", false, "prefix lines with the time they were captured")
+	cmd.Flags().BoolVar(&o.logFiles, "log-files", false, "also write the apps' log files under $TEND_HOME/logs, as tend start does")
+	p.register(cmd.Flags())
 	return cmd
 }
 
@@ -79,7 +96,9 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ready := make(chan struct{})
 	served := make(chan error, 1)
-	go func() { served <- daemon.Run(e.home, func(func(string) error) { close(ready) }) }()
+	go func() {
+		served <- daemon.Run(e.home, daemon.RunOptions{Ready: func(func(string) error) { close(ready) }, Pod: o.pod})
+	}()
 	select {
 	case <-ready:
 	case err := <-served:

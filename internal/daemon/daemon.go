@@ -22,6 +22,7 @@ import (
 	"github.com/tendhq/tend/internal/keeper"
 	"github.com/tendhq/tend/internal/logfile"
 	"github.com/tendhq/tend/internal/nodepreload"
+	"github.com/tendhq/tend/internal/podhealth"
 	"github.com/tendhq/tend/internal/procexec"
 	"github.com/tendhq/tend/internal/procstat"
 	"github.com/tendhq/tend/internal/supervisor"
@@ -81,14 +82,17 @@ type Daemon struct {
 	cgroups   *cgroup.Tree      // a cgroup per instance; nil, with cgroupErr, without
 	cgroupErr error
 	poller    *logfile.Poller
-	hub       eventHub     // instance events for GET /v1/events
-	hooks     hooks        // the apps' notifications (on_exit, notify_url, ...)
-	keeper    *keeper.Conn // keeps the apps' processes and sockets; nil under tend run
-	keeperAt  int          // the keeper's pid, the daemon's parent
-	upgrading string       // the binary this daemon hands over to (tend update)
-	limit     limiter      // what apps make the daemon log
-	followLog func()       // points stderr at tend.log after a rotation
-	web       webState     // the dashboard, when served
+	hub       eventHub          // instance events for GET /v1/events
+	hooks     hooks             // the apps' notifications (on_exit, notify_url, ...)
+	keeper    *keeper.Conn      // keeps the apps' processes and sockets; nil under tend run
+	keeperAt  int               // the keeper's pid, the daemon's parent
+	upgrading string            // the binary this daemon hands over to (tend update)
+	limit     limiter           // what apps make the daemon log
+	pod       Pod               // how it stops on a signal and what it tells probes
+	health    *podhealth.Server // the probes' judge; nil when not served
+	overran   error             // the stop on a signal overran its bound; guarded by mu
+	followLog func()            // points stderr at tend.log after a rotation
+	web       webState          // the dashboard, when served
 }
 
 // requestTimeout bounds how long a client may take to send a request,
@@ -101,12 +105,23 @@ var requestTimeout = 30 * time.Second
 // gcPercent is the daemon's GOGC.
 const gcPercent = 50
 
+// RunOptions are what Run takes beyond the home. The zero value runs a
+// plain daemon.
+type RunOptions struct {
+	// Ready, if not nil, is called once the control socket listens, with
+	// what tells systemd about the daemon (sd_notify: through the keeper,
+	// systemd's main process, when there is one).
+	Ready func(sdNotify func(string) error)
+	// Pod: the probes and the stop of a pod's PID 1. Its DrainDelay should
+	// be negative unless given (see Pod).
+	Pod Pod
+}
+
 // Run runs a daemon for home in the foreground until it is killed through
 // the API or receives SIGINT/SIGTERM; either way every app is stopped first.
-// ready, if not nil, is called once the control socket listens, with what
-// tells systemd about the daemon (sd_notify: through the keeper, systemd's
-// main process, when there is one).
-func Run(home string, ready func(sdNotify func(string) error)) (err error) {
+// After a signal it returns an error wrapping ErrStopOverrun if the apps
+// did not stop within StopBound.
+func Run(home string, opt RunOptions) (err error) {
 	tuneRuntime()
 	report := readyReporter()
 	defer func() {
@@ -128,6 +143,7 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 	d := New(home)
 	d.settings = settings
 	d.followLog = d.rotateOwnLog()
+	d.pod = opt.Pod
 	inv, err := d.connectKeeper()
 	if err != nil {
 		return err
@@ -161,8 +177,8 @@ func Run(home string, ready func(sdNotify func(string) error)) (err error) {
 		os.Unsetenv(keeper.StopEnv)
 		sigs <- syscall.SIGTERM
 	}
-	if ready != nil {
-		ready(d.sdNotify)
+	if opt.Ready != nil {
+		opt.Ready(d.sdNotify)
 	}
 	return d.serve(l, sigs)
 }
@@ -229,6 +245,9 @@ func (d *Daemon) openServices() (err error) {
 			return fmt.Errorf("%s: %w", PprofEnv, err)
 		}
 	}
+	if err := d.openHealth(); err != nil {
+		return err
+	}
 	if d.settings.MetricsAddr != "" {
 		if err := d.serveMetrics(d.settings.MetricsAddr); err != nil {
 			return fmt.Errorf("metrics (TEND_METRICS_ADDR or metrics_addr in %s): %w", tend.Home(d.home).Settings(), err)
@@ -280,6 +299,7 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 	go d.sampleLoop()
 	errc := make(chan error, 1)
 	go func() { errc <- d.srv.Serve(l) }()
+	var skip chan struct{} // closed by a second stop signal
 	for {
 		select {
 		case sig := <-sigs:
@@ -292,9 +312,18 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 				d.reopenLogs()
 				continue
 			}
+			if skip != nil { // a second signal: stop without waiting more
+				select {
+				case <-skip:
+				default:
+					d.log.Info("signal received again: the apps stop now", "signal", sig)
+					close(skip)
+				}
+				continue
+			}
 			d.log.Info("signal received: stopping every app", "signal", sig)
-			d.shutdown()
-			d.end()
+			skip = make(chan struct{})
+			go d.stopOnSignal(skip)
 		case <-d.quit:
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			d.srv.Shutdown(ctx)
@@ -310,7 +339,9 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 			} else {
 				d.log.Info("daemon handed over", "to", d.upgrading)
 			}
-			return nil
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return d.overran
 		case err := <-errc:
 			if d.closing() || errors.Is(err, http.ErrServerClosed) {
 				continue // the listener was closed on purpose

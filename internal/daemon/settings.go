@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"go.yaml.in/yaml/v4"
 	"golang.org/x/sys/unix"
@@ -20,6 +21,8 @@ import (
 //	metrics_addr: 127.0.0.1:9615   # serve Prometheus /metrics (off when empty)
 //	web_addr: 127.0.0.1:9617       # serve the web dashboard (off when empty; tend web prints a URL to open it)
 //	web_public: false              # let web_addr be an address other machines reach
+//	health_addr: 0.0.0.0:8080      # serve /livez, /readyz, /startupz (off when empty)
+//	drain_delay: 5s                # readiness fails this long before a signaled stop
 //	max_instances: 2000            # instances of all apps together (default: see maxInstances)
 //	logs:                          # defaults for every app
 //	  max_size: 10M
@@ -32,6 +35,8 @@ type Settings struct {
 	MetricsAddr  string `yaml:"metrics_addr"`
 	WebAddr      string `yaml:"web_addr"`
 	WebPublic    bool   `yaml:"web_public"`
+	HealthAddr   string `yaml:"health_addr"`
+	DrainDelay   string `yaml:"drain_delay"`
 	MaxInstances int    `yaml:"max_instances"`
 	Logs         struct {
 		MaxSize        string `yaml:"max_size"`
@@ -42,6 +47,7 @@ type Settings struct {
 
 	logMaxSize int64
 	logRotate  logfile.Schedule // nil: by size only
+	drainDelay time.Duration
 }
 
 // LoadSettings reads the settings of home; a missing file means defaults.
@@ -83,6 +89,13 @@ func (s Settings) finish(path string) (Settings, error) {
 		if sch != nil {
 			s.logRotate = sch
 		}
+	}
+	if s.DrainDelay != "" {
+		d, err := tend.ParseDuration(s.DrainDelay)
+		if err != nil {
+			return s, fmt.Errorf("%s: drain_delay: %v", path, err)
+		}
+		s.drainDelay = d.D()
 	}
 	if s.Logs.Retain < 0 {
 		return s, fmt.Errorf("%s: logs.retain must not be negative", path)

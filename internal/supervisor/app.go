@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -343,6 +345,26 @@ func (a *App) read(f func()) bool {
 	}
 	<-done
 	return true
+}
+
+// Answer returns nil once the actor has run an empty operation, or an
+// error if it has not before ctx ends (it is stuck) or the app is closed.
+// A probe of tend's own health.
+func (a *App) Answer(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case a.ops <- op{f: func() {}, done: done, quiet: true}:
+	case <-a.quit:
+		return fmt.Errorf("app %s is closed", a.Name())
+	case <-ctx.Done():
+		return fmt.Errorf("app %s: its supervisor takes no operation (%w)", a.Name(), ctx.Err())
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("app %s: its supervisor did not finish an operation (%w)", a.Name(), ctx.Err())
+	}
 }
 
 func (a *App) send(o op) bool {

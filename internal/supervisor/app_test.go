@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -154,6 +155,37 @@ func TestRecycleLeavesStoppingInstancesStopped(t *testing.T) {
 			if in.Status != tend.StatusStopped {
 				t.Errorf("instance %d was stopped, and is now %s (pid %d)", in.Instance, in.Status, in.PID)
 			}
+		}
+	})
+}
+
+// TestAnswer: Answer returns once the actor runs, fails within its
+// context while the actor is busy, and fails once the app is closed.
+func TestAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		spec := tend.AppSpec{Name: "web", Instances: 1, Cwd: t.TempDir()}
+		a, err := New(spec, Resolved{Path: "/bin/true", Argv: []string{"true"}}, Options{LogDir: t.TempDir(),
+			Start: func(procexec.Cmd) (Proc, error) { return &fakeProc{pid: 1000, done: make(chan struct{})}, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Answer(context.Background()); err != nil {
+			t.Fatalf("an idle actor: %v", err)
+		}
+		release := make(chan struct{})
+		a.post(func() { <-release }) // the actor is stuck
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := a.Answer(ctx); err == nil || !strings.Contains(err.Error(), "app web: its supervisor") {
+			t.Errorf("a stuck actor: %v", err)
+		}
+		close(release)
+		if err := a.Answer(context.Background()); err != nil {
+			t.Fatalf("the actor once free again: %v", err)
+		}
+		a.Close(context.Background())
+		if err := a.Answer(context.Background()); err == nil {
+			t.Error("a closed app answered")
 		}
 	})
 }

@@ -1,0 +1,305 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/testport"
+)
+
+// probe is one answer of a health endpoint.
+type probe struct {
+	code int
+	OK   bool   `json:"ok"`
+	Why  string `json:"reason"`
+	Apps []struct {
+		Name  string `json:"name"`
+		Ready int    `json:"ready"`
+	} `json:"apps"`
+}
+
+// probeGet asks a health endpoint; code 0 when nothing answers.
+func probeGet(t *testing.T, url string) probe {
+	t.Helper()
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return probe{}
+	}
+	defer resp.Body.Close()
+	var p probe
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatalf("GET %s: %d, the body is not JSON: %v", url, resp.StatusCode, err)
+	}
+	p.code = resp.StatusCode
+	return p
+}
+
+// awaitProbe waits until url answers with code.
+func (h *harness) awaitProbe(url string, code int) probe {
+	h.t.Helper()
+	var p probe
+	h.poll(url+" answering "+strconv.Itoa(code), func() bool {
+		p = probeGet(h.t, url)
+		return p.code == code
+	})
+	return p
+}
+
+// tend run as a pod's PID 1, in a pid namespace of its own: the probes
+// answer; SIGTERM fails /readyz while every instance still serves, the
+// apps stop after the drain delay and within the bound, orphans are
+// reaped, and it exits 0.
+func TestRunAsPodPID1(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("unshare --pid needs root")
+	}
+	h := newHarness(t)
+	hp, port := testport.Free(t), testport.Free(t)
+	health := "http://127.0.0.1:" + strconv.Itoa(hp)
+	const drain, kill = 3 * time.Second, 2 * time.Second
+	r := h.startCmd("unshare", "--pid", "--mount-proc", "--kill-child", tendBin, "run", h.self, "--name", "web", "-i", "2",
+		"--exec-mode", "socket", "--port", strconv.Itoa(port), "--kill-timeout", kill.String(),
+		"--health-addr", "127.0.0.1:"+strconv.Itoa(hp), "--drain-delay", drain.String(), "--", "activated")
+	r.await(r.errLines, "tend: started web")
+	if out := h.ok("ping"); !strings.Contains(out, "pid 1,") {
+		t.Fatalf("tend ping answered %q; want the daemon as pid 1", out)
+	}
+	h.awaitProbe(health+"/readyz", 200)
+	for _, path := range []string{"/livez", "/startupz"} {
+		if p := probeGet(t, health+path); p.code != 200 || !p.OK {
+			t.Errorf("%s: %d %+v, want 200 once every instance is ready", path, p.code, p)
+		}
+	}
+	if resp, err := http.Get(health + "/metrics"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("another path: %v %v, want 404", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	tendPID := childOf(t, r.cmd.Process.Pid)
+
+	// An orphan reparented to tend (PID 1) is reaped once it exits.
+	h.ok("start", h.self, "--name", "orph", "--", "orphan")
+	h.awaitLog("orph", "orphan left")
+	h.poll("the orphan reparented to tend", func() bool { return hasChild(tendPID, "briefsleeper") })
+	h.poll("the orphan reaped", func() bool { return !hasChild(tendPID, "briefsleeper") })
+
+	signaled := time.Now()
+	syscall.Kill(tendPID, syscall.SIGTERM)
+	p := h.awaitProbe(health+"/readyz", 503)
+	if !strings.Contains(p.Why, "stopping") {
+		t.Errorf("/readyz after SIGTERM says %q, want that tend is stopping", p.Why)
+	}
+	// Readiness is withdrawn first: the instances still serve.
+	for range 2 {
+		if body := httpGet(t, "http://127.0.0.1:"+strconv.Itoa(port)+"/"); !strings.HasPrefix(body, "pid ") {
+			t.Fatalf("the app answered %q while /readyz was already 503", body)
+		}
+	}
+	if p := probeGet(t, health+"/livez"); p.code != 200 {
+		t.Errorf("/livez while draining: %d %q, want 200 (draining is no failure)", p.code, p.Why)
+	}
+	for _, l := range pending(r.lines) {
+		if strings.Contains(l, "stopping") {
+			t.Fatalf("an instance stopped (%q) before /readyz failed and the app answered", l)
+		}
+	}
+	if since := time.Since(signaled); since >= drain {
+		t.Logf("the machine is slow: the checks above took %s, the whole drain delay", since)
+	}
+	r.awaitAll(r.lines, "web[0] | stopping", "web[1] | stopping")
+	if code := r.wait(); code != 0 {
+		t.Fatalf("tend run exited %d after SIGTERM, want 0", code)
+	}
+	took := time.Since(signaled)
+	if bound := drain + kill + 3*time.Second; took < drain || took > bound {
+		t.Errorf("tend run took %s to stop; want at least the drain delay %s and at most %s", took, drain, bound)
+	}
+}
+
+// pending returns the lines of ch read so far, without waiting.
+func pending(ch chan string) []string {
+	var out []string
+	for {
+		select {
+		case l := <-ch:
+			out = append(out, l)
+		default:
+			return out
+		}
+	}
+}
+
+// childOf is the pid of the one child of pid (unshare's: tend, PID 1 of
+// its namespace).
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 1 {
+		t.Fatalf("unshare (pid %d) has children %q, want one", pid, f)
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
+}
+
+// hasChild reports whether a child of pid runs the fake app named app, or
+// is a zombie (whose command line is gone): an orphan that exited and
+// was not reaped.
+func hasChild(pid int, app string) bool {
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	for _, task := range tasks {
+		b, _ := os.ReadFile(task)
+		for _, c := range strings.Fields(string(b)) {
+			cmd, _ := os.ReadFile("/proc/" + c + "/cmdline")
+			if strings.Contains(string(cmd), app) || isZombie(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isZombie(pid string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return err == nil && i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// A crash-looping app fails /readyz; with --errored-fails-livez, once
+// tend gives up on it, /livez too.
+func TestRunProbesCrashLoop(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		flags     []string
+		livezCode int
+	}{
+		{"default", nil, 200},
+		{"errored fails livez", []string{"--errored-fails-livez"}, 503},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			hp := testport.Free(t)
+			health := "http://127.0.0.1:" + strconv.Itoa(hp)
+			args := []string{"run", h.self, "--name", "boom", "--max-restarts", "3", "--restart-delay", "300ms", "--no-auto-exit",
+				"--health-addr", "127.0.0.1:" + strconv.Itoa(hp)}
+			r := h.start(append(append(args, c.flags...), "--", "crash")...)
+			r.await(r.errLines, "tend: started boom")
+			h.await("boom waiting to restart", func(in []tend.Instance) bool {
+				return len(in) == 1 && in[0].Status == tend.StatusWaiting
+			})
+			if p := probeGet(t, health+"/readyz"); p.code != 503 || !strings.Contains(p.Why, "boom: 0 of 1 instances ready") {
+				t.Errorf("/readyz while boom crash-loops: %d %q", p.code, p.Why)
+			}
+			if p := probeGet(t, health+"/livez"); p.code != 200 {
+				t.Errorf("/livez while boom restarts: %d %q, want 200 (tend still heals it)", p.code, p.Why)
+			}
+			if p := probeGet(t, health+"/startupz"); p.code != 503 {
+				t.Errorf("/startupz before anything was ready: %d", p.code)
+			}
+			h.await("boom errored", allStatus(1, tend.StatusErrored))
+			if p := probeGet(t, health+"/readyz"); p.code != 503 || !strings.Contains(p.Why, "1 errored") {
+				t.Errorf("/readyz once boom errored: %d %q", p.code, p.Why)
+			}
+			p := probeGet(t, health+"/livez")
+			if p.code != c.livezCode {
+				t.Errorf("/livez once boom errored: %d %q, want %d", p.code, p.Why, c.livezCode)
+			}
+			if p.code == 503 && !strings.Contains(p.Why, "boom[0] is errored") {
+				t.Errorf("/livez says %q; want the errored instance named", p.Why)
+			}
+		})
+	}
+}
+
+// Bad probe flags are errors before anything starts.
+func TestRunBadHealthFlags(t *testing.T) {
+	h := newHarness(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().String()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	for _, c := range []struct {
+		flags []string
+		code  int
+		want  []string
+	}{
+		{[]string{"--health-addr", taken}, 1, []string{"port " + port + " is already in use", "--health-addr"}},
+		{[]string{"--health-addr", "8080"}, 2, []string{`health address "8080" is not host:port`}},
+		{[]string{"--health-addr", "127.0.0.1:99999"}, 2, []string{"not a number from 0 to 65535"}},
+		{[]string{"--drain-delay", "soon"}, 2, []string{`--drain-delay "soon"`}},
+		{[]string{"--ready-min", "0%"}, 2, []string{`--ready-min "0%" is not a percentage`}},
+		{[]string{"--ready-min", "half"}, 2, []string{`--ready-min "half"`}},
+	} {
+		args := append(append([]string{"run", h.self, "--name", "web"}, c.flags...), "--", "sayexit", "started")
+		errOut := h.fail(c.code, args...)
+		for _, w := range c.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%v: %q, want it to say %q", c.flags, errOut, w)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(h.home, "tend.sock")); !os.IsNotExist(err) {
+			t.Errorf("%v: tend run left its daemon behind: %v", c.flags, err)
+		}
+		if entries, _ := os.ReadDir(filepath.Join(h.home, "logs")); len(entries) > 0 {
+			t.Errorf("%v: an app started: %s has %d files", c.flags, filepath.Join(h.home, "logs"), len(entries))
+		}
+	}
+}
+
+// tend run writes no log files unless asked: its apps' lines go to its
+// stdout and stderr.
+func TestRunLogFilesOptIn(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		flags []string
+		files bool
+	}{{"default", nil, false}, {"--log-files", []string{"--log-files"}, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			args := append(append([]string{"run", h.self, "--name", "app", "--no-autorestart"}, c.flags...), "--", "hello")
+			r := h.start(args...)
+			r.await(r.lines, "app[0] | hello from")
+			if code := r.wait(); code != 0 {
+				t.Fatalf("tend run exited %d", code)
+			}
+			entries, _ := os.ReadDir(filepath.Join(h.home, "logs"))
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			if got := len(names) > 0; got != c.files {
+				t.Errorf("log files under %s: %q; want some: %v", filepath.Join(h.home, "logs"), names, c.files)
+			}
+		})
+	}
+}

@@ -1,0 +1,197 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/podhealth"
+	"github.com/tendhq/tend/internal/procexec"
+)
+
+// Pod is how a daemon behaves as a pod's PID 1 (tend run in Kubernetes):
+// the probes it answers and how it stops on a signal.
+type Pod struct {
+	// HealthAddr, when set, serves /livez, /readyz and /startupz there
+	// (podhealth.Listen). It overrides health_addr in the settings.
+	HealthAddr string
+	// DrainDelay is how long, after SIGTERM or SIGINT, /readyz fails
+	// before the apps stop, so that the pod leaves the Service's endpoints
+	// while it still serves. Negative means the settings' drain_delay, or
+	// DefaultDrainDelay when health endpoints are served, 0 otherwise.
+	DrainDelay time.Duration
+	podhealth.Options
+}
+
+// DefaultDrainDelay is the drain delay when health endpoints are served
+// and none is given. Kubernetes removes a terminating pod from the
+// Service's endpoints concurrently with sending it SIGTERM, and the
+// kube-proxies and load balancers take a few seconds to follow; 5 s
+// covers them in most clusters, and is what the usual preStop "sleep 5"
+// gives.
+const DefaultDrainDelay = 5 * time.Second
+
+// StopMargin is what the stop bound allows beyond the drain delay and the
+// largest kill_timeout: the apps' last output (1 s) and the daemon's own
+// exit.
+const StopMargin = 3 * time.Second
+
+// StopBound is how long after a stop signal tend run may take before it
+// SIGKILLs what remains: terminationGracePeriodSeconds should be at least
+// this.
+func StopBound(drain, largestKillTimeout time.Duration) time.Duration {
+	return drain + largestKillTimeout + StopMargin
+}
+
+// ErrStopOverrun is returned by Run when the apps did not stop within
+// StopBound after a signal, and what remained was killed.
+var ErrStopOverrun = errors.New("the apps did not stop in time")
+
+// openHealth serves the probes when the pod options or the settings name
+// an address, and settles the drain delay.
+func (d *Daemon) openHealth() error {
+	addr := cmpOr(d.pod.HealthAddr, d.settings.HealthAddr)
+	if d.pod.DrainDelay < 0 {
+		d.pod.DrainDelay = d.settings.drainDelay
+		if d.settings.DrainDelay == "" && addr != "" {
+			d.pod.DrainDelay = DefaultDrainDelay
+		}
+		d.pod.DrainDelay = max(d.pod.DrainDelay, 0)
+	}
+	if addr == "" {
+		return nil
+	}
+	ln, err := podhealth.Listen(addr)
+	if err != nil {
+		return err
+	}
+	d.health = podhealth.New(podSource{d}, d.pod.Options)
+	d.log.Info("serving health endpoints", "addr", ln.Addr().String(), "drain_delay", d.pod.DrainDelay)
+	go func() {
+		<-d.quit
+		ln.Close()
+	}()
+	go d.health.Serve(ln)
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// podSource is the daemon as the probes read it.
+type podSource struct{ d *Daemon }
+
+func (s podSource) Apps() []podhealth.App {
+	var out []podhealth.App
+	for _, a := range s.d.snapshotApps() {
+		out = append(out, podhealth.App{Name: a.Name(), Desired: a.Spec().Instances, Instances: a.Instances()})
+	}
+	return out
+}
+
+func (s podSource) Answer(ctx context.Context) error {
+	for _, a := range s.d.snapshotApps() {
+		if err := a.Answer(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopOnSignal is the daemon's stop after SIGINT or SIGTERM: readiness
+// fails first, the drain delay passes (skip, closed by a second signal,
+// cuts it short), then every app stops as tend stop does. Past StopBound,
+// what remains is killed and the daemon ends with ErrStopOverrun.
+func (d *Daemon) stopOnSignal(skip <-chan struct{}) {
+	began := time.Now()
+	if d.health != nil {
+		d.health.Drain()
+	}
+	if d.pod.DrainDelay > 0 {
+		d.log.Info("readiness withdrawn; waiting before stopping the apps", "drain_delay", d.pod.DrainDelay)
+		t := time.NewTimer(d.pod.DrainDelay)
+		select {
+		case <-t.C:
+		case <-skip:
+			t.Stop()
+		}
+	}
+	kill, insts := d.largestKillTimeout(), d.instancePIDs()
+	bound := StopBound(d.pod.DrainDelay, kill)
+	stopped := make(chan struct{})
+	go func() {
+		d.shutdown()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(bound - time.Since(began)):
+		d.overrun(bound, kill, insts, stopped)
+	}
+	d.end()
+}
+
+// largestKillTimeout is the largest kill_timeout of the apps, as each
+// one applies it (tend.DefaultKillTimeout when it sets none).
+func (d *Daemon) largestKillTimeout() time.Duration {
+	var largest time.Duration
+	for _, a := range d.snapshotApps() {
+		k := a.Spec().KillTimeout.D()
+		if k <= 0 {
+			k = tend.DefaultKillTimeout.D()
+		}
+		largest = max(largest, k)
+	}
+	return largest
+}
+
+// instancePIDs are the pids of every instance that runs.
+func (d *Daemon) instancePIDs() []int {
+	var pids []int
+	for _, a := range d.snapshotApps() {
+		for _, in := range a.Instances() {
+			if in.PID != 0 {
+				pids = append(pids, in.PID)
+			}
+		}
+	}
+	return pids
+}
+
+// overrun SIGKILLs every process below the daemon (tend run is their
+// subreaper: orphans are below it too) and the instances, insts as the
+// stop began, with their process groups (under a keeper they are not
+// below the daemon), then gives the stop a moment to see them gone. The
+// tree below the daemon is left out when /proc shows another pid
+// namespace than the daemon's: there, the tree below our pid is not ours.
+func (d *Daemon) overrun(bound, kill time.Duration, insts []int, stopped <-chan struct{}) {
+	pids := insts
+	if self, err := os.Readlink("/proc/self"); err == nil && self == strconv.Itoa(os.Getpid()) {
+		pids = append(pids, procexec.Descendants(os.Getpid())...)
+	}
+	slices.Sort(pids)
+	pids = slices.Compact(pids)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+		syscall.Kill(-pid, syscall.SIGKILL) // its group, if it leads one
+	}
+	d.mu.Lock()
+	d.overran = fmt.Errorf("%w: not every app stopped within %s (the drain delay %s + the largest kill_timeout %s + %s); killed %d processes",
+		ErrStopOverrun, bound, d.pod.DrainDelay, kill, StopMargin, len(pids))
+	d.mu.Unlock()
+	d.log.Error("stop overran its bound", "bound", bound, "killed", len(pids))
+	select {
+	case <-stopped:
+	case <-time.After(StopMargin):
+	}
+}

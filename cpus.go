@@ -25,11 +25,28 @@ var NumCPU = func() int {
 // ancestors, cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us over
 // cpu.cfs_period_us), rounded up; 0 when none is set or none can be read.
 func cgroupCPUs(self, root string) int {
-	b, err := os.ReadFile(self)
-	if err != nil {
+	best := math.Inf(1)
+	for _, d := range cgroupDirs(self, root, "cpu") {
+		if q := quotaIn(d); q > 0 {
+			best = min(best, q)
+		}
+	}
+	if math.IsInf(best, 1) {
 		return 0
 	}
-	best := math.Inf(1)
+	return max(1, int(math.Ceil(best)))
+}
+
+// cgroupDirs lists the directories under root of the cgroups that self
+// (a /proc/<pid>/cgroup file) names for controller, the process's own
+// and every ancestor up to root: the v2 one, and the v1 one of
+// controller. A limit set on any of them applies to the process.
+func cgroupDirs(self, root, controller string) []string {
+	b, err := os.ReadFile(self)
+	if err != nil {
+		return nil
+	}
+	var dirs []string
 	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
@@ -39,27 +56,22 @@ func cgroupCPUs(self, root string) int {
 		switch {
 		case parts[0] == "0" && parts[1] == "": // v2
 			dir = filepath.Join(root, parts[2])
-		case hasController(parts[1], "cpu"): // v1
+		case hasController(parts[1], controller): // v1
 			dir = filepath.Join(root, parts[1], parts[2])
 			if _, err := os.Stat(filepath.Join(root, parts[1])); err != nil {
-				dir = filepath.Join(root, "cpu", parts[2]) // mounted as cpu, linked as cpu,cpuacct
+				dir = filepath.Join(root, controller, parts[2]) // mounted as cpu, linked as cpu,cpuacct
 			}
 		default:
 			continue
 		}
 		for d := dir; strings.HasPrefix(d, root); d = filepath.Dir(d) {
-			if q := quotaIn(d); q > 0 {
-				best = min(best, q)
-			}
+			dirs = append(dirs, d)
 			if d == root {
 				break
 			}
 		}
 	}
-	if math.IsInf(best, 1) {
-		return 0
-	}
-	return max(1, int(math.Ceil(best)))
+	return dirs
 }
 
 func hasController(list, name string) bool {

@@ -36,3 +36,46 @@ func TestCgroupCPUs(t *testing.T) {
 		}
 	}
 }
+
+// The memory limit of the cgroup, v2 or v1, or of an ancestor, the
+// smallest, is the default share of max_memory_restart.
+func TestCgroupMemory(t *testing.T) {
+	root := t.TempDir()
+	write := func(path, s string) {
+		t.Helper()
+		p := filepath.Join(root, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("self-v2", "0::/kubepods/pod1/web\n")
+	write("kubepods/pod1/web/memory.max", "max\n")
+	write("kubepods/pod1/memory.max", "536870912\n") // the pod's 512 MiB
+	write("kubepods/memory.max", "8589934592\n")
+	write("self-v1", "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n")
+	write("memory/docker/abc/memory.limit_in_bytes", "268435456\n")
+	write("memory/docker/memory.limit_in_bytes", "9223372036854771712\n") // v1's none
+	write("self-none", "4:memory:/free\n0::/free\n")
+	write("memory/free/memory.limit_in_bytes", "9223372036854771712\n")
+	write("free/memory.max", "max\n")
+	for _, c := range []struct {
+		self string
+		want int64
+	}{{"self-v2", 512 << 20}, {"self-v1", 256 << 20}, {"self-none", 0}, {"no-such-file", 0}} {
+		if got := cgroupMemory(filepath.Join(root, c.self), root); got != c.want {
+			t.Errorf("%s: %d bytes, want %d", c.self, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		limit     int64
+		instances int
+		want      int64
+	}{{1 << 30, 2, 483183819}, {1 << 30, 0, 966367638}, {0, 4, 0}} {
+		if got := MemoryShare(c.limit, c.instances); got != c.want {
+			t.Errorf("MemoryShare(%d, %d) = %d, want %d", c.limit, c.instances, got, c.want)
+		}
+	}
+}

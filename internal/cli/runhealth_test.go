@@ -303,3 +303,44 @@ func TestRunLogFilesOptIn(t *testing.T) {
 		})
 	}
 }
+
+// In a cgroup with a memory limit (a container's), an app that sets no
+// max_memory_restart gets 90 % of the limit over every instance, and
+// describe says tend chose it. A real v1 memory cgroup, a child of the
+// test's own; skipped where none can be made.
+func TestRunMemoryDefaultFromCgroup(t *testing.T) {
+	b, _ := os.ReadFile("/proc/self/cgroup")
+	var own string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line[strings.IndexByte(line, ':')+1:], "memory:"); ok {
+			own = filepath.Join("/sys/fs/cgroup/memory", p)
+		}
+	}
+	if own == "" {
+		t.Skip("no v1 memory controller here")
+	}
+	dir := filepath.Join(own, "tend-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot make a memory cgroup: %v", err)
+	}
+	const limit = 1 << 30
+	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.Itoa(limit)), 0); err != nil {
+		os.Remove(dir)
+		t.Skipf("cannot set a memory limit: %v", err)
+	}
+	h := newHarness(t)
+	// The cgroup goes once tend run and its apps have left it (the stop of
+	// tend run, a cleanup registered after this one, runs first).
+	t.Cleanup(func() { h.poll("the test cgroup empty", func() bool { return os.Remove(dir) == nil }) })
+	r := h.startCmd("sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir,
+		tendBin, "run", h.self, "--name", "web", "-i", "2", "--", "serve")
+	r.await(r.errLines, "tend: started web")
+	h.ok("start", h.self, "--name", "capped", "--max-memory-restart", "100M", "--", "serve")
+	// 1 GiB over 3 instances, less a tenth: 307 MB.
+	if out := h.ok("describe", "web"); !strings.Contains(out, "307M, 90% of the cgroup's memory limit over every instance (chosen)") {
+		t.Errorf("describe web does not show the max_memory_restart tend chose:\n%s", out)
+	}
+	if out := h.ok("describe", "capped"); !strings.Contains(out, "100") || strings.Contains(out, "cgroup") {
+		t.Errorf("describe capped does not show its own max_memory_restart alone:\n%s", out)
+	}
+}

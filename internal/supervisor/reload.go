@@ -393,11 +393,12 @@ func (a *App) freeIndex(adding []*slot) int {
 }
 
 // RestartForMemory replaces instance id, whose process tree uses used
-// bytes, more than max_memory_restart: like a reload, the new process must
-// be ready before the old one stops, so the limit costs no request.
-func (a *App) RestartForMemory(ctx context.Context, id int, used uint64) {
+// bytes, more than limit, its max_memory_restart (the app's or the one
+// tend chose): like a reload, the new process must be ready before the
+// old one stops, so the limit costs no request.
+func (a *App) RestartForMemory(ctx context.Context, id int, used, limit uint64) {
 	a.recycle(ctx, []int{id}, "memory restart", "memory",
-		fmt.Sprintf("instance id %d uses %d MB, over max_memory_restart (%d MB)", id, used>>20, a.Spec().MaxMemoryRestart>>20))
+		fmt.Sprintf("instance id %d uses %d MB, over max_memory_restart (%d MB)", id, used>>20, limit>>20))
 }
 
 // recycle replaces the running instances among ids (all for nil) one at a

@@ -190,7 +190,7 @@ func fakeApp(args []string) {
 		w.Flush()
 		fmt.Println("garbage sent")
 		forever()
-	case "orphan": // leaves an orphan that exits 300 ms later, for its reaper
+	case "orphan": // leaves an orphan that exits once the file $ORPHAN_EXIT exists
 		exitOnStop()
 		self, _ := os.Executable()
 		exec.Command(self, "orphanmid").Run()
@@ -198,9 +198,14 @@ func fakeApp(args []string) {
 		forever()
 	case "orphanmid":
 		self, _ := os.Executable()
-		exec.Command(self, "briefsleeper").Start()
-	case "briefsleeper":
-		time.Sleep(300 * time.Millisecond)
+		exec.Command(self, "orphaned").Start()
+	case "orphaned":
+		for {
+			if _, err := os.Stat(os.Getenv("ORPHAN_EXIT")); err == nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	case "midfork":
 		self, _ := os.Executable()
 		g := exec.Command(self, "sleeper")

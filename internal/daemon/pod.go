@@ -42,12 +42,16 @@ const DefaultDrainDelay = 5 * time.Second
 // exit.
 const StopMargin = 3 * time.Second
 
-// StopBound is how long after a stop signal tend run may take before it
-// SIGKILLs what remains: terminationGracePeriodSeconds should be at least
-// this.
+// StopBound is how long after a stop signal tend run may take to end: by
+// then it has SIGKILLed what remained (killGrace before) and ended.
+// terminationGracePeriodSeconds should be at least this.
 func StopBound(drain, largestKillTimeout time.Duration) time.Duration {
 	return drain + largestKillTimeout + StopMargin
 }
+
+// killGrace is how long before StopBound what remains is SIGKILLed: the
+// time the stop has to see it gone before the daemon ends anyway.
+const killGrace = time.Second
 
 // ErrStopOverrun is returned by Run when the apps did not stop within
 // StopBound after a signal, and what remained was killed.
@@ -135,7 +139,7 @@ func (d *Daemon) stopOnSignal(skip <-chan struct{}) {
 	}()
 	select {
 	case <-stopped:
-	case <-time.After(bound - time.Since(began)):
+	case <-time.After(bound - killGrace - time.Since(began)):
 		d.overrun(bound, kill, insts, stopped)
 	}
 	d.end()
@@ -171,7 +175,7 @@ func (d *Daemon) instancePIDs() []int {
 // overrun SIGKILLs every process below the daemon (tend run is their
 // subreaper: orphans are below it too) and the instances, insts as the
 // stop began, with their process groups (under a keeper they are not
-// below the daemon), then gives the stop a moment to see them gone. The
+// below the daemon), then gives the stop killGrace to see them gone. The
 // tree below the daemon is left out when /proc shows another pid
 // namespace than the daemon's: there, the tree below our pid is not ours.
 func (d *Daemon) overrun(bound, kill time.Duration, insts []int, stopped <-chan struct{}) {
@@ -186,12 +190,12 @@ func (d *Daemon) overrun(bound, kill time.Duration, insts []int, stopped <-chan 
 		syscall.Kill(-pid, syscall.SIGKILL) // its group, if it leads one
 	}
 	d.mu.Lock()
-	d.overran = fmt.Errorf("%w: not every app stopped within %s (the drain delay %s + the largest kill_timeout %s + %s); killed %d processes",
+	d.overran = fmt.Errorf("%w: not every app stopped within the bound of %s (the drain delay %s + the largest kill_timeout %s + %s); killed %d processes",
 		ErrStopOverrun, bound, d.pod.DrainDelay, kill, StopMargin, len(pids))
 	d.mu.Unlock()
 	d.log.Error("stop overran its bound", "bound", bound, "killed", len(pids))
 	select {
 	case <-stopped:
-	case <-time.After(StopMargin):
+	case <-time.After(killGrace):
 	}
 }

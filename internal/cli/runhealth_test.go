@@ -396,3 +396,35 @@ func TestRunStopOverrunsItsBound(t *testing.T) {
 		t.Errorf("tend run ended %s after SIGTERM; want it to end at the bound, %s", took, bound)
 	}
 }
+
+// health_addr in $TEND_HOME/config.yaml serves the probes with the default
+// drain delay, 5 s; a second SIGTERM cuts it short. A bad drain_delay
+// there is an error naming the file, before anything starts.
+func TestRunHealthFromConfigFile(t *testing.T) {
+	h := newHarness(t)
+	hp := testport.Free(t)
+	conf := filepath.Join(h.home, "config.yaml")
+	if err := os.WriteFile(conf, []byte("drain_delay: later\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if errOut := h.fail(1, "run", h.self, "--name", "web", "--", "serve"); !strings.Contains(errOut, conf+": drain_delay") {
+		t.Errorf("a bad drain_delay: %q", errOut)
+	}
+	if err := os.WriteFile(conf, []byte("health_addr: 127.0.0.1:"+strconv.Itoa(hp)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := h.start("run", h.self, "--name", "web", "--", "serve")
+	h.awaitProbe("http://127.0.0.1:"+strconv.Itoa(hp)+"/readyz", 200)
+	signaled := time.Now()
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.await(r.errLines, "readiness withdrawn; waiting before stopping the apps drain_delay=5s")
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.await(r.errLines, "signal received again: the apps stop now")
+	r.await(r.lines, "web[0] | stopping")
+	if code := r.wait(); code != 0 {
+		t.Fatalf("tend run exited %d, want 0", code)
+	}
+	if took := time.Since(signaled); took >= 5*time.Second {
+		t.Errorf("tend run took %s to stop after a second SIGTERM; the drain delay is 5s", took)
+	}
+}

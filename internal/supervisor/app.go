@@ -348,14 +348,14 @@ func (a *App) read(f func()) bool {
 }
 
 // Answer returns nil once the actor has run an empty operation, or an
-// error if it has not before ctx ends (it is stuck) or the app is closed.
-// A probe of tend's own health.
+// error if it has not before ctx ends (it is stuck): a probe of tend's own
+// health. A closed app (deleted meanwhile) is nothing stuck: nil.
 func (a *App) Answer(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
 	case a.ops <- op{f: func() {}, done: done, quiet: true}:
 	case <-a.quit:
-		return fmt.Errorf("app %s is closed", a.Name())
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("app %s: its supervisor takes no operation (%w)", a.Name(), ctx.Err())
 	}

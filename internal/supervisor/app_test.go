@@ -160,7 +160,7 @@ func TestRecycleLeavesStoppingInstancesStopped(t *testing.T) {
 }
 
 // TestAnswer: Answer returns once the actor runs, fails within its
-// context while the actor is busy, and fails once the app is closed.
+// context while the actor is busy, and returns nil once the app is closed.
 func TestAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		spec := tend.AppSpec{Name: "web", Instances: 1, Cwd: t.TempDir()}
@@ -184,8 +184,8 @@ func TestAnswer(t *testing.T) {
 			t.Fatalf("the actor once free again: %v", err)
 		}
 		a.Close(context.Background())
-		if err := a.Answer(context.Background()); err == nil {
-			t.Error("a closed app answered")
+		if err := a.Answer(context.Background()); err != nil {
+			t.Errorf("a closed app (deleted meanwhile, not stuck): %v", err)
 		}
 	})
 }

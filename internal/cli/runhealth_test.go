@@ -102,6 +102,7 @@ func TestRunAsPodPID1(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.poll("the orphan reaped", func() bool { return !hasChild(tendPID, "orphaned") && !hasChild(tendPID, "") })
+	h.awaitProbe(health+"/readyz", 200) // orph too is ready
 
 	signaled := time.Now()
 	syscall.Kill(tendPID, syscall.SIGTERM)

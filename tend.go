@@ -344,9 +344,10 @@ type Resolved struct {
 	Sched      Sched    `json:"sched,omitempty"` // scheduling, when instances share a port
 	ScriptPath string   `json:"script_path"`     // resolved absolute path
 	Command    []string `json:"command"`         // argv actually executed
-	// MaxMemory is the max_memory_restart tend chose for an app that sets
-	// none, from the cgroup's memory limit (MemoryShare); 0 for none.
-	MaxMemory int64 `json:"max_memory,omitempty"`
+	// MaxMemoryRestart is the max_memory_restart tend chose for an app
+	// that sets none, from a memory limit (see MemoryRestartFor); 0 for
+	// none.
+	MaxMemoryRestart int64 `json:"max_memory_restart,omitempty"`
 }
 
 // App is the full picture of one app, as `tend describe` shows it: Spec

@@ -40,8 +40,12 @@ func (e *env) printDescribe(a tend.App) {
 	kv("command", tend.JoinWords(a.Command))
 	kv("created", a.CreatedAt.Local().Format(time.RFC3339))
 	chosen := map[string]string{"exec_mode": string(a.Mode), "sched": string(a.Sched), "instances": strconv.Itoa(s.Instances)}
-	if a.MaxMemory > 0 {
-		chosen["max_memory_restart"] = fmt.Sprintf("%dM, 90%% of the cgroup's memory limit over every instance", a.MaxMemory>>20)
+	if m := a.MaxMemoryRestart; m > 0 {
+		from := "the cgroup's memory limit over every instance"
+		if s.MaxMemory > 0 && m == tend.MemoryRestartFor(&tend.AppSpec{MaxMemory: s.MaxMemory}, 0, 1) {
+			from = "max_memory"
+		}
+		chosen["max_memory_restart"] = fmt.Sprintf("%dM, 90%% of %s", m>>20, from)
 	}
 	if a.Mode == tend.ModeCluster {
 		chosen["host"] = "what the app's listen() asks for (every interface by default, as Node)"

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -88,34 +87,37 @@ func (d *Daemon) reopenLogs() {
 }
 
 // enforceMemory replaces instances over their app's max_memory_restart,
-// or over the one tend chooses for apps that set none (memoryDefault).
+// or over the one tend chooses for apps that set none (memoryRestart).
 // PM2 checks every 30 s; this runs on every sample (1 s), so a leak is
 // caught before the machine runs out.
 func (d *Daemon) enforceMemory(usage map[int]procstat.Usage) {
 	apps := d.snapshotApps()
-	chosen := memoryDefault(apps)
+	limit, n := tend.MemoryLimit(), instancesOf(apps)
 	for _, a := range apps {
-		limit := cmp.Or(a.Spec().MaxMemoryRestart, chosen)
-		if limit <= 0 {
+		spec := a.Spec()
+		restart := spec.MaxMemoryRestart
+		if restart <= 0 {
+			restart = tend.MemoryRestartFor(&spec, limit, n)
+		}
+		if restart <= 0 {
 			continue
 		}
 		for _, in := range a.Instances() {
-			if u, ok := usage[in.PID]; ok && in.PID != 0 && in.Status == tend.StatusOnline && u.Memory > uint64(limit) {
-				go a.RestartForMemory(context.Background(), in.ID, u.Memory, uint64(limit))
+			if u, ok := usage[in.PID]; ok && in.PID != 0 && in.Status == tend.StatusOnline && u.Memory > uint64(restart) {
+				go a.RestartForMemory(context.Background(), in.ID, u.Memory, uint64(restart))
 			}
 		}
 	}
 }
 
-// memoryDefault is the max_memory_restart of the apps that set none:
-// tend.MemoryShare of the cgroup's memory limit (the container's) over
-// the instances of every app, which share it; 0 without a limit.
-func memoryDefault(apps []*supervisor.App) int64 {
+// instancesOf counts the instances of apps: those that share the
+// cgroup's memory limit.
+func instancesOf(apps []*supervisor.App) int {
 	n := 0
 	for _, a := range apps {
 		n += a.Spec().Instances
 	}
-	return tend.MemoryShare(tend.MemoryLimit(), n)
+	return n
 }
 
 // checkLogs reports in the daemon's log when an instance's log stops or

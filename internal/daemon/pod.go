@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,8 +39,9 @@ type Pod struct {
 const DefaultDrainDelay = 5 * time.Second
 
 // StopMargin is what the stop bound allows beyond the drain delay and the
-// largest kill_timeout: the apps' last output (1 s) and the daemon's own
-// exit.
+// largest kill_timeout: the wait for the apps' last output (up to 1 s),
+// the SIGKILL of what remains killGrace before the bound, and the daemon's
+// own exit.
 const StopMargin = 3 * time.Second
 
 // StopBound is how long after a stop signal tend run may take to end: by
@@ -60,7 +62,7 @@ var ErrStopOverrun = errors.New("the apps did not stop in time")
 // openHealth serves the probes when the pod options or the settings name
 // an address, and settles the drain delay.
 func (d *Daemon) openHealth() error {
-	addr := cmpOr(d.pod.HealthAddr, d.settings.HealthAddr)
+	addr := cmp.Or(d.pod.HealthAddr, d.settings.HealthAddr)
 	if d.pod.DrainDelay < 0 {
 		d.pod.DrainDelay = d.settings.drainDelay
 		if d.settings.DrainDelay == "" && addr != "" {
@@ -83,13 +85,6 @@ func (d *Daemon) openHealth() error {
 	}()
 	go d.health.Serve(ln)
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // podSource is the daemon as the probes read it.

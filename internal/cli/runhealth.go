@@ -22,7 +22,7 @@ func (p *podFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&p.healthAddr, "health-addr", "",
 		"serve /livez, /readyz and /startupz on this host:port for the orchestrator's probes (a host left out means 127.0.0.1; in Kubernetes give 0.0.0.0:PORT)")
 	fs.StringVar(&p.drainDelay, "drain-delay", "",
-		"after SIGTERM, fail /readyz this long before the apps stop, so that the pod leaves the Service while it still serves (default 5s with --health-addr, 0 without: nothing would notice)")
+		"after SIGTERM, fail /readyz for this `duration` before the apps stop, so that the pod leaves the Service while it still serves (default 5s with --health-addr, 0 without: nothing would notice)")
 	fs.StringVar(&p.readyMin, "ready-min", "100%",
 		"the share of each app's instances that must be ready for /readyz, such as 50%")
 	fs.BoolVar(&p.erroredFailsLivez, "errored-fails-livez", false,

@@ -266,7 +266,8 @@ func TestRunBadHealthFlags(t *testing.T) {
 		{[]string{"--health-addr", taken}, 1, []string{"port " + port + " is already in use", "--health-addr"}},
 		{[]string{"--health-addr", "8080"}, 2, []string{`health address "8080" is not host:port`}},
 		{[]string{"--health-addr", "127.0.0.1:99999"}, 2, []string{"not a number from 0 to 65535"}},
-		{[]string{"--drain-delay", "soon"}, 2, []string{`--drain-delay "soon"`}},
+		{[]string{"--drain-delay", "soon"}, 2, []string{`--drain-delay "soon": "soon" is not a duration`}},
+		{[]string{"--drain-delay", "-1s"}, 2, []string{`--drain-delay "-1s": -1s must not be negative`}},
 		{[]string{"--ready-min", "0%"}, 2, []string{`--ready-min "0%" is not a percentage`}},
 		{[]string{"--ready-min", "half"}, 2, []string{`--ready-min "half"`}},
 	} {

@@ -109,8 +109,11 @@ func (s podSource) Answer(ctx context.Context) error {
 
 // stopOnSignal is the daemon's stop after SIGINT or SIGTERM: readiness
 // fails first, the drain delay passes (skip, closed by a second signal,
-// cuts it short), then every app stops as tend stop does. Past StopBound,
-// what remains is killed and the daemon ends with ErrStopOverrun.
+// cuts it short), then every app stops as tend stop does. Without a
+// keeper (tend run, whose end is the container's), past StopBound what
+// remains is killed and the daemon ends with ErrStopOverrun; a keeper's
+// daemon waits for its apps as it always did, since the keeper would
+// take an early end for a crash.
 func (d *Daemon) stopOnSignal(skip <-chan struct{}) {
 	began := time.Now()
 	if d.health != nil {
@@ -132,9 +135,13 @@ func (d *Daemon) stopOnSignal(skip <-chan struct{}) {
 		d.shutdown()
 		close(stopped)
 	}()
+	var overrun <-chan time.Time
+	if d.keeper == nil {
+		overrun = time.After(bound - killGrace - time.Since(began))
+	}
 	select {
 	case <-stopped:
-	case <-time.After(bound - killGrace - time.Since(began)):
+	case <-overrun:
 		d.overrun(bound, kill, insts, stopped)
 	}
 	d.end()
@@ -169,10 +176,10 @@ func (d *Daemon) instancePIDs() []int {
 
 // overrun SIGKILLs every process below the daemon (tend run is their
 // subreaper: orphans are below it too) and the instances, insts as the
-// stop began, with their process groups (under a keeper they are not
-// below the daemon), then gives the stop killGrace to see them gone. The
-// tree below the daemon is left out when /proc shows another pid
-// namespace than the daemon's: there, the tree below our pid is not ours.
+// stop began, with their process groups, then gives the stop killGrace to
+// see them gone. The tree below the daemon is left out when /proc shows
+// another pid namespace than the daemon's (a pid namespace without its own
+// /proc mounted): there, the tree below our pid is not ours.
 func (d *Daemon) overrun(bound, kill time.Duration, insts []int, stopped <-chan struct{}) {
 	pids := insts
 	if self, err := os.Readlink("/proc/self"); err == nil && self == strconv.Itoa(os.Getpid()) {

@@ -70,20 +70,12 @@ func TestCgroupMemory(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		maxMemory, limit int64
-		instances        int
-		want             int64
-	}{
-		{0, 1 << 30, 2, 483183819},        // 90 % of 512 MiB
-		{0, 1 << 30, 0, 966367638},        // no instance yet: the whole limit
-		{0, 0, 4, 0},                      // no limit: none
-		{100 << 20, 1 << 30, 2, 94371840}, // max_memory below the share: 90 % of it
-		{1 << 30, 1 << 30, 4, 241591905},  // max_memory above the share: the share
-		{100 << 20, 0, 4, 94371840},       // max_memory alone
-	} {
-		spec := AppSpec{MaxMemory: c.maxMemory}
-		if got := MemoryRestartFor(&spec, c.limit, c.instances); got != c.want {
-			t.Errorf("MemoryRestartFor(max_memory %d, %d, %d) = %d, want %d", c.maxMemory, c.limit, c.instances, got, c.want)
+		limit     int64
+		instances int
+		want      int64
+	}{{1 << 30, 2, 483183819}, {1 << 30, 0, 966367638}, {0, 4, 0}} {
+		if got := MemoryShare(c.limit, c.instances); got != c.want {
+			t.Errorf("MemoryShare(%d, %d) = %d, want %d", c.limit, c.instances, got, c.want)
 		}
 	}
 }

@@ -49,21 +49,19 @@ func memoryLimitIn(d string) int64 {
 	return n
 }
 
-// MemoryRestartFor is the max_memory_restart tend chooses for an app
-// that sets none, given the cgroup's memory limit (MemoryLimit) and the
-// instances of all apps together: 90 % of the app's own max_memory, or of
-// its share of the cgroup's limit, the smaller, so that an instance that
-// leaks is restarted gracefully (drained, as a reload does) before it
-// reaches a limit and the OOM killer ends it without warning. The other
-// 10 % leave room for the daemon and the page cache. 0 (no restart for
-// memory) when neither limit is set.
-func MemoryRestartFor(spec *AppSpec, limit int64, instances int) int64 {
-	share := limit / int64(max(instances, 1))
-	if spec.MaxMemory > 0 && (share <= 0 || spec.MaxMemory < share) {
-		share = spec.MaxMemory
-	}
-	if share <= 0 {
+// MemoryShare is the max_memory_restart tend chooses for an app that sets
+// none, given the cgroup's memory limit (MemoryLimit) and the instances of
+// all apps together, which share it: 90 % of the limit over the
+// instances, so that an instance that leaks is restarted gracefully
+// (drained, as a reload does) before the container reaches its limit and
+// the OOM killer picks a process without warning. The other 10 % leave
+// room for the daemon and the page cache. 0 (no restart for memory) when
+// there is no limit. An app's own max_memory plays no part: it is a hard
+// limit the user chose, and reaching it ends the instance as the user
+// asked.
+func MemoryShare(limit int64, instances int) int64 {
+	if limit <= 0 {
 		return 0
 	}
-	return share / 10 * 9
+	return limit / int64(max(instances, 1)) / 10 * 9
 }

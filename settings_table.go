@@ -201,7 +201,7 @@ var Settings = []Setting{
 			zero: func(s *AppSpec) { s.StopExitCodes = nil },
 		}},
 	{Key: "max_memory_restart", Example: "300M", Flag: "max-memory-restart", Kind: KindNumber, Group: "restarts",
-		Help:  "replace an instance above this memory, e.g. 300M; when unset, 90% of max_memory or of a container's memory limit over every instance",
+		Help:  "replace an instance above this memory, e.g. 300M; when unset and a cgroup (a container) limits memory, 90% of that limit over every instance",
 		codec: size(func(s *AppSpec) *int64 { return &s.MaxMemoryRestart })},
 	{Key: "cron_restart", Example: "0 3 * * *", Aliases: []string{"cron"}, Flag: "cron-restart", Kind: KindText, Group: "restarts",
 		Help: `replace the instances on this cron schedule, one by one as a reload does, e.g. "0 3 * * *"`,

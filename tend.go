@@ -345,7 +345,7 @@ type Resolved struct {
 	ScriptPath string   `json:"script_path"`     // resolved absolute path
 	Command    []string `json:"command"`         // argv actually executed
 	// MaxMemoryRestart is the max_memory_restart tend chose for an app
-	// that sets none, from a memory limit (see MemoryRestartFor); 0 for
+	// that sets none, from the cgroup's memory limit (MemoryShare); 0 for
 	// none.
 	MaxMemoryRestart int64 `json:"max_memory_restart,omitempty"`
 }

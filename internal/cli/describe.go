@@ -41,11 +41,7 @@ func (e *env) printDescribe(a tend.App) {
 	kv("created", a.CreatedAt.Local().Format(time.RFC3339))
 	chosen := map[string]string{"exec_mode": string(a.Mode), "sched": string(a.Sched), "instances": strconv.Itoa(s.Instances)}
 	if m := a.MaxMemoryRestart; m > 0 {
-		from := "the cgroup's memory limit over every instance"
-		if s.MaxMemory > 0 && m == tend.MemoryRestartFor(&tend.AppSpec{MaxMemory: s.MaxMemory}, 0, 1) {
-			from = "max_memory"
-		}
-		chosen["max_memory_restart"] = fmt.Sprintf("%dM, 90%% of %s", m>>20, from)
+		chosen["max_memory_restart"] = fmt.Sprintf("%dM, 90%% of the cgroup's memory limit over every instance", m>>20)
 	}
 	if a.Mode == tend.ModeCluster {
 		chosen["host"] = "what the app's listen() asks for (every interface by default, as Node)"

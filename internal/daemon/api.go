@@ -115,11 +115,11 @@ func (d *Daemon) listInstances(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) describe(w http.ResponseWriter, r *http.Request) {
 	sels, err := d.resolve([]string{r.URL.Query().Get("target")})
 	var apps []tend.App
-	limit, n := tend.MemoryLimit(), instancesOf(d.snapshotApps())
+	chosen := tend.MemoryShare(tend.MemoryLimit(), instancesOf(d.snapshotApps()))
 	for _, s := range sels {
 		a := s.app.Describe(r.URL.Query().Get("env") == "1")
 		if a.Spec.MaxMemoryRestart == 0 {
-			a.MaxMemoryRestart = tend.MemoryRestartFor(&a.Spec, limit, n)
+			a.MaxMemoryRestart = chosen
 		}
 		a.Instances = d.withStats(a.Instances)
 		if s.ids != nil {

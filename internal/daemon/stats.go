@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -87,18 +88,14 @@ func (d *Daemon) reopenLogs() {
 }
 
 // enforceMemory replaces instances over their app's max_memory_restart,
-// or over the one tend chooses for apps that set none (memoryRestart).
+// or over the one tend chooses for apps that set none (tend.MemoryShare).
 // PM2 checks every 30 s; this runs on every sample (1 s), so a leak is
 // caught before the machine runs out.
 func (d *Daemon) enforceMemory(usage map[int]procstat.Usage) {
 	apps := d.snapshotApps()
-	limit, n := tend.MemoryLimit(), instancesOf(apps)
+	chosen := tend.MemoryShare(tend.MemoryLimit(), instancesOf(apps))
 	for _, a := range apps {
-		spec := a.Spec()
-		restart := spec.MaxMemoryRestart
-		if restart <= 0 {
-			restart = tend.MemoryRestartFor(&spec, limit, n)
-		}
+		restart := cmp.Or(a.Spec().MaxMemoryRestart, chosen)
 		if restart <= 0 {
 			continue
 		}

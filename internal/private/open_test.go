@@ -1,0 +1,129 @@
+package private
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestOpenFileRefuses: no symlink in any component, nothing but a regular
+// file, and a FIFO refused at once instead of blocking the caller; the
+// walk used on kernels without openat2 refuses the same.
+func TestOpenFileRefuses(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	os.Mkdir(real, 0o700)
+	target := filepath.Join(dir, "target")
+	os.WriteFile(target, []byte("secret"), 0o600)
+	os.Symlink(target, filepath.Join(real, "link.log"))
+	os.Symlink(real, filepath.Join(dir, "dirlink"))
+	if err := unix.Mkfifo(filepath.Join(real, "fifo.log"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, path string
+		want       error
+	}{
+		{"symlink last", filepath.Join(real, "link.log"), ErrSymlink},
+		{"symlink directory", filepath.Join(dir, "dirlink", "new.log"), ErrSymlink},
+		{"fifo", filepath.Join(real, "fifo.log"), ErrNotRegular},
+		{"directory", real, ErrNotRegular},
+	}
+	opens := map[string]func(string, int) (int, error){"openat2": openNoSymlinks, "walk": openWalk}
+	for _, c := range cases {
+		for how, open := range opens {
+			t.Run(c.name+"/"+how, func(t *testing.T) {
+				flag := os.O_RDONLY
+				if c.want == ErrSymlink {
+					flag = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+				}
+				_, err := OpenFile(c.path, flag, nil)
+				if c.want == ErrSymlink && how == "walk" {
+					fd, werr := open(c.path, flag)
+					if werr == nil {
+						unix.Close(fd)
+					}
+					err = symlinkErr(werr)
+				}
+				if !errors.Is(err, c.want) {
+					t.Fatalf("opening %s: %v, want %v", c.path, err, c.want)
+				}
+			})
+		}
+	}
+	if b, _ := os.ReadFile(target); string(b) != "secret" {
+		t.Errorf("target changed: %q", b)
+	}
+	if _, err := os.Lstat(filepath.Join(real, "new.log")); err == nil {
+		t.Errorf("created a file through the symlinked directory")
+	}
+}
+
+func TestOpenFileCreates(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "a.log")
+	f, err := OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("x\n")
+	f.Close()
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != 2 {
+		t.Fatalf("made %v, %v; want a 0600 file of 2 bytes", fi, err)
+	}
+}
+
+func TestMkdirAllNoSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	elsewhere := t.TempDir()
+	os.Symlink(elsewhere, filepath.Join(dir, "logs"))
+	if err := MkdirAll(filepath.Join(dir, "logs", "a", "b")); !errors.Is(err, ErrSymlink) {
+		t.Fatalf("MkdirAll through a symlink: %v, want ErrSymlink", err)
+	}
+	if _, err := os.Lstat(filepath.Join(elsewhere, "a")); err == nil {
+		t.Errorf("made a directory through the symlink")
+	}
+	made := filepath.Join(dir, "x", "y")
+	if err := MkdirAll(made); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirAll(made); err != nil {
+		t.Fatalf("again: %v", err)
+	}
+	if fi, err := os.Lstat(made); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("made %v, %v; want a 0700 directory", fi, err)
+	}
+}
+
+// TestOpenFileAs: with a User the kernel checks that user's permissions,
+// not root's.
+func TestOpenFileAs(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir's parent is 0700
+	os.Chmod(dir, 0o755)
+	secret := filepath.Join(dir, "secret.env")
+	os.WriteFile(secret, []byte("A=1\n"), 0o600)
+	public := filepath.Join(dir, "public.env")
+	os.WriteFile(public, []byte("A=1\n"), 0o644)
+	nobody := &User{UID: 65534, GID: 65534}
+	if _, err := OpenFile(secret, os.O_RDONLY, nobody); !errors.Is(err, unix.EACCES) {
+		t.Errorf("nobody opened root's 0600 file: %v", err)
+	}
+	f, err := OpenFile(public, os.O_RDONLY, nobody)
+	if err != nil {
+		t.Fatalf("nobody could not open a 0644 file: %v", err)
+	}
+	f.Close()
+	// The daemon's own threads keep root's permissions.
+	f, err = OpenFile(secret, os.O_RDONLY, nil)
+	if err != nil {
+		t.Fatalf("root could not open its file after: %v", err)
+	}
+	f.Close()
+}

@@ -70,3 +70,42 @@ func TestRunAsUserLogSymlink(t *testing.T) {
 		t.Errorf("the app did not run on: %+v", in)
 	}
 }
+
+// TestRunAsUserEnvFile: the root daemon reads an app's env_file for it.
+// An app user that swaps its .env for a symlink to a root-only file gets
+// a refused restart naming the symlink, not root's secrets; and an
+// env_file its user cannot read is refused at start, though root can
+// read it.
+func TestRunAsUserEnvFile(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	h := newHarness(t)
+	dir := nobodyDir(t)
+	app := filepath.Join(dir, "env.py")
+	os.WriteFile(app, []byte("import os, time\nprint('A=' + os.environ.get('A', '') + ' SECRET=' + os.environ.get('ROOT_SECRET', ''), flush=True)\ntime.sleep(3600)\n"), 0o644)
+	env := filepath.Join(dir, ".env")
+	asNobody(t, "echo A=1 > "+env)
+	secret := filepath.Join(t.TempDir(), "secret.env")
+	os.WriteFile(secret, []byte("ROOT_SECRET=hunter2\n"), 0o600)
+	h.ok("start", app, "--interpreter", "/usr/bin/python3", "--name", "envy", "--user", "nobody", "--env-file", env)
+	h.awaitLog("envy", "A=1 SECRET=")
+
+	asNobody(t, "rm "+env+" && ln -s "+secret+" "+env)
+	_, stderr, code := h.run("restart", "envy", "--update-env")
+	if code == 0 || !strings.Contains(stderr, env) || !strings.Contains(stderr, "symlink") {
+		t.Errorf("restart --update-env through a symlinked env_file: exit %d, %q; want a failure naming %s and the symlink", code, stderr, env)
+	}
+	if out := h.ok("logs", "envy", "--nostream", "--lines", "100"); strings.Contains(out, "hunter2") {
+		t.Errorf("nobody's app got root's secret through its env_file symlink:\n%s", out)
+	}
+
+	// Root's own file, in nobody's directory: root could read it, nobody
+	// cannot.
+	rootEnv := filepath.Join(dir, "root.env")
+	os.WriteFile(rootEnv, []byte("ROOT_SECRET=hunter2\n"), 0o600)
+	out := h.fail(2, "start", app, "--interpreter", "/usr/bin/python3", "--name", "envy2", "--user", "nobody", "--env-file", rootEnv)
+	if !strings.Contains(out, rootEnv) || !strings.Contains(out, "cannot read it") {
+		t.Errorf("start with an env_file nobody cannot read: %q", out)
+	}
+}

@@ -35,7 +35,7 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 		d.mu.Lock()
 		cur := d.apps[spec.Name]
 		d.mu.Unlock()
-		if r.FileEnv, err = envFiles(spec); err != nil {
+		if r.FileEnv, err = envFiles(spec, r.Cred); err != nil {
 			return out, err
 		}
 		if err := chooseMode(spec, &r); err != nil {
@@ -75,7 +75,7 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 			if u.res != nil {
 				res = *u.res
 			}
-			fileEnv, err := envFiles(&spec)
+			fileEnv, err := envFiles(&spec, res.Cred)
 			if err != nil {
 				errs = append(errs, err)
 				continue

@@ -94,7 +94,7 @@ func (d *Daemon) prepare(specs []tend.AppSpec, stored bool) (res []supervisor.Re
 		if err := supervisor.CheckCgroups(spec, d.cgroups, d.cgroupErr); err != nil {
 			return nil, nil, err
 		}
-		if r.FileEnv, err = envFiles(spec); err != nil {
+		if r.FileEnv, err = envFiles(spec, r.Cred); err != nil {
 			if !stored {
 				return nil, nil, err
 			}

@@ -4,10 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/testport"
 )
 
 // The tests here are of paths an app's user controls and the root daemon
@@ -107,5 +109,49 @@ func TestRunAsUserEnvFile(t *testing.T) {
 	out := h.fail(2, "start", app, "--interpreter", "/usr/bin/python3", "--name", "envy2", "--user", "nobody", "--env-file", rootEnv)
 	if !strings.Contains(out, rootEnv) || !strings.Contains(out, "cannot read it") {
 		t.Errorf("start with an env_file nobody cannot read: %q", out)
+	}
+}
+
+// privJS: worker 0 asks tend's (root) cluster primary for what its user,
+// nobody, could not bind itself: a unix socket (a file the root primary
+// would create, and later remove, in a directory nobody controls) and
+// port 81. Both fail as nobody's own listen() would; the app's --port
+// serves as usual.
+const privJS = `const net = require('net'), http = require('http');
+http.createServer((q, s) => s.end('pid ' + process.pid)).listen(process.env.PORT, () => console.log('serving'));
+if (process.env.NODE_APP_INSTANCE === '0') {
+  const report = (what) => (e) => console.log(what + ' ' + e.code);
+  net.createServer().on('error', report('unix')).listen(process.argv[2] + '/victim.sock', () => console.log('unix bound'));
+  net.createServer().on('error', report('port81')).listen(81, () => console.log('port81 bound'));
+}
+setInterval(() => {}, 1000);
+`
+
+// TestRunAsUserNodeClusterPrivileged: the root primary binds nothing for
+// a worker of nobody that nobody could not bind itself.
+func TestRunAsUserNodeClusterPrivileged(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("no node")
+	}
+	h := newHarness(t)
+	pub := publicDir(t, nil)
+	os.WriteFile(filepath.Join(pub, "priv.js"), []byte(privJS), 0o644)
+	d := nobodyDir(t)
+	port := testport.Free(t)
+	h.ok("start", filepath.Join(pub, "priv.js"), "--name", "priv", "-i", "2", "--port", strconv.Itoa(port), "--user", "nobody", "--", d)
+	h.await("2 online", allStatus(2, tend.StatusOnline))
+	h.awaitLog("priv", "unix EACCES")
+	out := h.awaitLog("priv", "port81 EACCES")
+	if strings.Contains(out, "bound") {
+		t.Errorf("the root primary bound a unix socket or port 81 for nobody's worker:\n%s", out)
+	}
+	if _, err := os.Lstat(filepath.Join(d, "victim.sock")); err == nil {
+		t.Errorf("the root primary made a socket file in nobody's directory")
+	}
+	if _, err := get("http://127.0.0.1:" + strconv.Itoa(port) + "/"); err != nil {
+		t.Errorf("the app's --port: %v", err)
 	}
 }

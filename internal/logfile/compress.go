@@ -66,10 +66,10 @@ func (s *Sink) compressLoop() {
 		s.mu.Lock()
 		name := s.where(j)
 		if err == nil && name != "" {
-			err = os.Rename(tmp, name+".gz")
+			err = private.Rename(tmp, name+".gz", 0)
 		}
 		if err != nil || name == "" {
-			os.Remove(tmp)
+			private.Remove(tmp)
 		}
 		if err != nil {
 			// Keep the uncompressed file: losing a log to a failed gzip
@@ -80,7 +80,7 @@ func (s *Sink) compressLoop() {
 			return
 		}
 		if name != "" {
-			os.Remove(name)
+			private.Remove(name)
 			s.compressErr = nil
 		}
 		s.mu.Unlock()

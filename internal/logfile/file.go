@@ -232,15 +232,15 @@ func shiftNumbered(path string, keep int) error {
 		for _, ext := range []string{"", ".gz"} {
 			from := rotatedName(path, k, ext)
 			if k == keep {
-				os.Remove(from)
+				private.Remove(from)
 				continue
 			}
-			if err := os.Rename(from, rotatedName(path, k+1, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := private.Rename(from, rotatedName(path, k+1, ext), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}
 	}
-	return os.Rename(path, rotatedName(path, 1, ""))
+	return private.Rename(path, rotatedName(path, 1, ""), 0)
 }
 
 func rotatedName(path string, k int, ext string) string {

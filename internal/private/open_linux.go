@@ -200,3 +200,42 @@ func openAs(as *User, open func() (int, error)) (int, error) {
 	r := <-done
 	return r.fd, r.err
 }
+
+// Remove removes the file path as os.Remove does, following no symlink on
+// the way to it (a symlink at path itself is removed, not followed).
+func Remove(path string) error {
+	dir, err := walk(filepath.Dir(path), false)
+	if err != nil {
+		return &os.PathError{Op: "remove", Path: path, Err: symlinkErr(err)}
+	}
+	defer unix.Close(dir)
+	if err := unix.Unlinkat(dir, filepath.Base(path), 0); err != nil {
+		return &os.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return nil
+}
+
+// Rename renames from to to with renameat2's flags (0, or
+// unix.RENAME_NOREPLACE), following no symlink on the way to either.
+func Rename(from, to string, flags uint) error {
+	fail := func(err error) error { return &os.LinkError{Op: "rename", Old: from, New: to, Err: symlinkErr(err)} }
+	fd, err := walk(filepath.Dir(from), false)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(fd)
+	td, err := walk(filepath.Dir(to), false)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(td)
+	if flags == 0 {
+		err = unix.Renameat(fd, filepath.Base(from), td, filepath.Base(to))
+	} else {
+		err = unix.Renameat2(fd, filepath.Base(from), td, filepath.Base(to), flags)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}

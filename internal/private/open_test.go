@@ -127,3 +127,34 @@ func TestOpenFileAs(t *testing.T) {
 	}
 	f.Close()
 }
+
+// TestRemoveRenameNoSymlinks: rotation's renames and removals go through
+// no symlinked directory.
+func TestRemoveRenameNoSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	victims := t.TempDir()
+	victim := filepath.Join(victims, "out.log")
+	os.WriteFile(victim, []byte("root's"), 0o600)
+	os.Symlink(victims, filepath.Join(dir, "logs"))
+	via := filepath.Join(dir, "logs", "out.log")
+	if err := Remove(via); !errors.Is(err, ErrSymlink) {
+		t.Errorf("Remove through a symlinked directory: %v", err)
+	}
+	if err := Rename(via, via+".1", 0); !errors.Is(err, ErrSymlink) {
+		t.Errorf("Rename through a symlinked directory: %v", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "root's" {
+		t.Errorf("%s changed: %q", victim, b)
+	}
+	real := filepath.Join(dir, "out.log")
+	os.WriteFile(real, []byte("x"), 0o600)
+	if err := Rename(real, real+".1", unix.RENAME_NOREPLACE); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(real + ".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(real + ".1"); err == nil {
+		t.Errorf("not removed")
+	}
+}

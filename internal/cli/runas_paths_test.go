@@ -155,3 +155,27 @@ func TestRunAsUserNodeClusterPrivileged(t *testing.T) {
 		t.Errorf("the app's --port: %v", err)
 	}
 }
+
+// TestLogsUnderSymlinkedHome: logs follow no symlink, but a TEND_HOME
+// under one (/home linked to /data/home) is the user's own choice: its
+// logs are written where it resolves, with no problem reported.
+func TestLogsUnderSymlinkedHome(t *testing.T) {
+	h := newHarness(t)
+	link := h.home + "-link"
+	if err := os.Symlink(h.home, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(link) })
+	home := filepath.Join(link, "home")
+	h.env = append(h.env, "TEND_HOME="+home) // the last one wins
+	t.Cleanup(func() { h.run("kill") })
+	h.ok("start", h.self, "--name", "tick", "--", "ticker")
+	out := filepath.Join(h.home, "home", "logs", "tick-out-0.log")
+	h.poll("ticks in "+out, func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.Contains(string(b), "tick 1 ")
+	})
+	if desc := h.ok("describe", "tick"); strings.Contains(desc, "symlink") {
+		t.Errorf("describe reports a log problem:\n%s", desc)
+	}
+}

@@ -19,6 +19,8 @@ var ErrSymlink = errors.New("a symlink is on the path")
 // FIFO, a device, a socket or a directory.
 var ErrNotRegular = errors.New("not a regular file")
 
+var errNotRegularFile = fmt.Errorf("%w (a FIFO, device, socket or directory): give a path to a file", ErrNotRegular)
+
 // User is who opens a file in OpenFile: the kernel checks the permissions
 // of that uid, gid and supplementary groups instead of the daemon's.
 type User struct {
@@ -39,6 +41,11 @@ type User struct {
 func OpenFile(path string, flag int, as *User) (*os.File, error) {
 	open := func() (int, error) { return openNoSymlinks(path, flag) }
 	fd, err := openAs(as, open)
+	if errors.Is(err, unix.ENXIO) {
+		// What O_NONBLOCK gives for a FIFO opened to write with no
+		// reader, and for a unix socket.
+		err = errNotRegularFile
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -49,7 +56,7 @@ func OpenFile(path string, flag int, as *User) (*os.File, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (a FIFO, device, socket or directory): give a path to a file", ErrNotRegular)}
+		return nil, &os.PathError{Op: "open", Path: path, Err: errNotRegularFile}
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)

@@ -48,6 +48,9 @@ type Setting struct {
 	// Bare is the list that the flag alone, or true in a file, stands for
 	// (watch: "." watches the app's directory).
 	Bare string
+	// Pairs makes a mapping in a file a list of key:value items
+	// (depends_on: {db: ready} is db:ready).
+	Pairs bool
 	// TakesBool lets a file give a KindText setting as true or false, which
 	// its codec reads as the words (log_rotate_interval: true).
 	TakesBool bool

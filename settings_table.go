@@ -90,6 +90,16 @@ var Settings = []Setting{
 		Help:  "dotenv files whose variables the app gets, under env: read at start and at each reload, values shown only by describe --env",
 		codec: list(func(s *AppSpec) *[]string { return &s.EnvFile }, nil)},
 
+	// Order: one-shot tasks and dependencies between the apps of a file.
+	{Key: "type", Example: "task", Flag: "type", Kind: KindText, Group: "app", Default: "service",
+		Help: "service, or task: a one-shot job (migrations) run to completion once per start or reload of its file; exit 0 leaves it completed, a failure is retried only with max_restarts, then blocks its dependents",
+		codec: text(func(s *AppSpec) *AppType { return &s.Type }, func(v string) (string, error) {
+			return v, oneOf(AppType(v), TypeService, TypeTask)
+		})},
+	{Key: "depends_on", Example: "migrate:completed,db:ready", Kind: KindList, Pairs: true, Group: "app",
+		Help:  "apps of the file started first, as compose writes it: a list (condition started) or a mapping app: condition, started (spawned), ready, or completed (a task that exited 0); stopped after them",
+		codec: dependsCodec},
+
 	// Sharing a port.
 	{Key: "exec_mode", Example: "cluster", Flag: "exec-mode", Kind: KindText, Group: "port", Default: "cluster for Node with -i or --port, socket with --port, else fork",
 		Help: "fork, cluster (Node), socket (LISTEN_FDS) or proxy ($PORT)",

@@ -24,7 +24,8 @@ const (
 	StatusStopping  Status = "stopping"  // stop signal sent, waiting for exit
 	StatusStopped   Status = "stopped"   // not running, will not restart by itself
 	StatusErrored   Status = "errored"   // gave up: too many unstable restarts or could not start
-	StatusWaiting   Status = "waiting"   // crashed, restart scheduled after a backoff delay
+	StatusWaiting   Status = "waiting"   // crashed, restart scheduled after a backoff delay; or waiting for its dependencies
+	StatusCompleted Status = "completed" // a task that exited 0
 )
 
 // Duration is a time.Duration that travels as integer milliseconds, the unit
@@ -210,6 +211,11 @@ type AppSpec struct {
 	LogMaxSize  int64 `json:"log_max_size,omitempty"`
 	LogRetain   int   `json:"log_retain,omitempty"`
 	LogCompress bool  `json:"log_compress,omitempty"`
+
+	// Order: Type is TypeService ("") or TypeTask; DependsOn lists the
+	// apps that start before this one, and the condition each must meet.
+	Type      AppType      `json:"type,omitempty"`
+	DependsOn []Dependency `json:"depends_on,omitempty"`
 
 	// LogRotateInterval also rotates log files by time, to dated names
 	// (see ParseRotateInterval); "" takes the daemon's default, "false"

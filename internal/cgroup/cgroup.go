@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // v1Controllers are the v1 hierarchies tend makes cgroups in.
@@ -23,6 +24,7 @@ const supervisorLeaf = "tend.supervisor"
 
 // Tree is one daemon's cgroups.
 type Tree struct {
+	mu sync.Mutex // Make and Remove
 	v2 bool
 	// dirs is tend's directory per hierarchy: per v1 controller, or
 	// under "" on v2.

@@ -1,10 +1,13 @@
 package cgroup
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -163,5 +166,63 @@ func TestMakeV1(t *testing.T) {
 	}
 	if !tr.Has("api", "0-1") || tr.Has("api", "0-2") {
 		t.Error("Has")
+	}
+}
+
+// A Make that one hierarchy refuses (here the cpu one) leaves no cgroup
+// of the instance in the others.
+func TestMakeFailureLeavesNothing(t *testing.T) {
+	base := t.TempDir()
+	tr := &Tree{dirs: map[string]string{"memory": base + "/memory", "cpu": base + "/cpu", "cpuacct": base + "/cpuacct", "pids": base + "/pids"}}
+	for _, c := range []string{"memory", "cpu", "cpuacct", "pids"} {
+		os.MkdirAll(filepath.Join(base, c), 0o755)
+	}
+	if err := tr.setUp("tend-x", nil); err != nil {
+		t.Fatal(err)
+	}
+	// cpu's app directory is unusable: every Make fails there.
+	os.WriteFile(filepath.Join(base, "cpu/tend-x/app-api"), nil, 0o644)
+	for i := range 20 {
+		key := "0-" + strconv.Itoa(i)
+		if _, err := tr.Make("api", key, Limits{}); err == nil {
+			t.Fatal("Make succeeded")
+		}
+		for _, c := range []string{"memory", "cpuacct", "pids"} {
+			if _, err := os.Stat(filepath.Join(base, c, "tend-x/app-api/i"+key)); err == nil {
+				t.Fatalf("a failed Make left %s's cgroup i%s behind", c, key)
+			}
+		}
+	}
+}
+
+// The app's cgroup, removed with its last instance while a new instance
+// is being made (a delete and a start of the same name), is made again.
+func TestMakeRacesRemove(t *testing.T) {
+	base := t.TempDir()
+	tr := &Tree{dirs: map[string]string{"cpuacct": base}} // cpuacct: no files to write
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() { // leaveCgroup of the previous instance, retrying
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				tr.Remove("api", "0-1")
+			}
+		}
+	}()
+	var err error
+	for i := 2; i < 300 && err == nil; i++ {
+		key := "0-" + strconv.Itoa(i)
+		_, err = tr.Make("api", key, Limits{})
+		os.Remove(filepath.Join(base, "app-api", "i"+key))
+	}
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Errorf("Make failed as the previous instance's cgroup was removed: %v (not exist: %v)", err, errors.Is(err, os.ErrNotExist))
 	}
 }

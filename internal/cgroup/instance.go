@@ -25,30 +25,46 @@ const cpuPeriod = 100000 // µs
 
 // Make creates the cgroup of instance key of app, with limits l, and
 // returns the directories the instance joins. Limits that were there (a
-// cgroup left by a daemon that died) are rewritten.
+// cgroup left by a daemon that died) are rewritten. On v1 an instance
+// without a memory limit joins no memory cgroup: moving a process between
+// memory cgroups costs the kernel some 10 ms, and tend reads its memory
+// from its processes. A failure leaves nothing made.
 func (t *Tree) Make(app, key string, l Limits) ([]string, error) {
+	// One at a time with Remove: the app's cgroup, removed with its last
+	// instance, must not go between the two mkdirs of a new one.
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var dirs []string
 	for c, base := range t.dirs {
-		appDir := filepath.Join(base, "app-"+app)
-		if err := mkdir(appDir); err != nil {
+		if c == "memory" && l.Memory <= 0 {
+			continue
+		}
+		dir, err := t.makeLeaf(base, app, key)
+		if err == nil {
+			dirs = append(dirs, dir)
+			err = t.limit(c, dir, l)
+		}
+		if err != nil {
+			t.remove(app, key)
 			return nil, err
 		}
-		if t.v2 {
-			if err := enable(appDir); err != nil {
-				return nil, err
-			}
-		}
-		dir := filepath.Join(appDir, "i"+key)
-		if err := mkdir(dir); err != nil {
-			return nil, err
-		}
-		if err := t.limit(c, dir, l); err != nil {
-			os.Remove(dir)
-			return nil, err
-		}
-		dirs = append(dirs, dir)
 	}
 	return dirs, nil
+}
+
+// makeLeaf makes app's cgroup under base and the instance's under it.
+func (t *Tree) makeLeaf(base, app, key string) (string, error) {
+	appDir := filepath.Join(base, "app-"+app)
+	if err := mkdir(appDir); err != nil {
+		return "", err
+	}
+	if t.v2 {
+		if err := enable(appDir); err != nil {
+			return "", err
+		}
+	}
+	dir := filepath.Join(appDir, "i"+key)
+	return dir, mkdir(dir)
 }
 
 // limit writes l into dir, the cgroup of controller c (v1) or of all (v2).
@@ -105,6 +121,12 @@ func optional(name string) bool { return strings.Contains(name, "sw") }
 // was its last, and reports whether it is gone: processes still in it
 // keep it.
 func (t *Tree) Remove(app, key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.remove(app, key)
+}
+
+func (t *Tree) remove(app, key string) bool {
 	gone := true
 	for _, base := range t.dirs {
 		appDir := filepath.Join(base, "app-"+app)
@@ -122,12 +144,17 @@ func (t *Tree) Has(app, key string) bool {
 	if t == nil {
 		return false
 	}
-	for _, base := range t.dirs {
-		if _, err := os.Stat(filepath.Join(base, "app-"+app, "i"+key)); err != nil {
-			return false
-		}
+	_, err := os.Stat(filepath.Join(t.accounting(), "app-"+app, "i"+key))
+	return err == nil
+}
+
+// accounting is tend's directory in the hierarchy every instance joins,
+// which counts its CPU and lists its processes.
+func (t *Tree) accounting() string {
+	if t.v2 {
+		return t.dirs[""]
 	}
-	return len(t.dirs) > 0
+	return t.dirs["cpuacct"]
 }
 
 // Close removes tend's cgroups that no process is left in, waiting a

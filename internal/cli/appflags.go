@@ -12,6 +12,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/config"
+	"github.com/tendhq/tend/internal/deps"
 )
 
 // startFlags are the flags of tend start and tend run: one per setting
@@ -21,6 +22,13 @@ type startFlags struct {
 	env    *settingValue // --env, which names env_<name> for a config file
 	force  bool
 	only   []string // --only app1,app2 of a config file
+	// added names the apps --only did not name that start because the
+	// named ones depend on them, as compose does.
+	added []string
+	// noDeps, with --only, starts the named apps alone, without waiting
+	// for what they depend on (compose's up --no-deps): where each app of
+	// a file runs on its own (tend export), the others run elsewhere.
+	noDeps bool
 }
 
 // settingValue is the pflag.Value of one setting's flag: it keeps what was
@@ -68,7 +76,8 @@ func (f *startFlags) register(fl *pflag.FlagSet) {
 		}
 	}
 	fl.BoolVarP(&f.force, "force", "f", false, "replace an app of the same name")
-	fl.StringSliceVar(&f.only, "only", nil, "with a config file: only these of its apps, app1,app2")
+	fl.StringSliceVar(&f.only, "only", nil, "with a config file: only these of its apps, app1,app2 (and those they depend on)")
+	fl.BoolVar(&f.noDeps, "no-deps", false, "with --only: neither start nor wait for the apps they depend on")
 }
 
 // noOpt is what a flag given without a value means.
@@ -128,8 +137,8 @@ func (f *startFlags) specs(cmd *cobra.Command, args []string) ([]tend.AppSpec, e
 	if config.IsConfigFile(target) {
 		return f.fileSpecs(target, extra, wd)
 	}
-	if len(f.only) > 0 {
-		return nil, usageErr("--only picks apps of a config file; %s is not one", target)
+	if len(f.only) > 0 || f.noDeps {
+		return nil, usageErr("--only and --no-deps pick apps of a config file; %s is not one", target)
 	}
 	s := tend.AppSpec{Script: target, Args: extra, BaseEnv: os.Environ()}
 	for _, after := range []bool{false, true} {
@@ -175,7 +184,34 @@ func (f *startFlags) fileSpecs(target string, extra []string, wd string) ([]tend
 	if err != nil {
 		return nil, err
 	}
-	return onlyApps(specs, f.only)
+	if f.noDeps && len(f.only) == 0 {
+		return nil, usageErr("--no-deps goes with --only: name the apps to start without their dependencies")
+	}
+	picked, err := onlyApps(specs, f.only)
+	if err != nil || len(f.only) == 0 {
+		return picked, err
+	}
+	if f.noDeps {
+		// What they depend on runs elsewhere: nothing here waits for it.
+		for i := range picked {
+			picked[i].DependsOn = slices.DeleteFunc(picked[i].DependsOn, func(d tend.Dependency) bool {
+				return !slices.ContainsFunc(picked, func(s tend.AppSpec) bool { return s.Name == d.App })
+			})
+		}
+		return picked, nil
+	}
+	// What the named apps depend on starts too, as with compose.
+	var names []string
+	for _, s := range picked {
+		names = append(names, s.Name)
+	}
+	need := deps.Closure(deps.OfApps(specs), names)
+	for _, n := range need {
+		if !slices.Contains(names, n) {
+			f.added = append(f.added, n)
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(specs), func(s tend.AppSpec) bool { return !slices.Contains(need, s.Name) }), nil
 }
 
 // errText is the message of err without its code.

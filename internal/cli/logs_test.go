@@ -131,9 +131,8 @@ func TestUnwritableLogKeepsAppRunning(t *testing.T) {
 	if in := h.ls()[0]; in.Status != tend.StatusOnline {
 		t.Fatalf("the app should keep running: %+v", in)
 	}
-	if !strings.Contains(h.ok("logs", "tick", "--nostream"), "tick ") {
-		t.Error("tend logs should still show the live tail")
-	}
+	// The problem is found as the file opens, before the first tick.
+	h.poll("tend logs shows the live tail", func() bool { return strings.Contains(h.ok("logs", "tick", "--nostream"), "tick ") })
 	h.poll("the daemon's log reports it", func() bool {
 		b, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
 		return strings.Contains(string(b), "logs cannot be written")
@@ -209,6 +208,11 @@ func TestLastWordsReachTheLog(t *testing.T) {
 	h := newHarness(t)
 	h.ok("start", h.self, "--name", "web", "-i", "4", "--", "serve")
 	h.await("4 online", allStatus(4, tend.StatusOnline))
+	// Each has set its stop handler once it printed: before that a stop
+	// signal kills it with nothing said.
+	for i := range 4 {
+		h.awaitLog("web", "app=web instance="+strconv.Itoa(i)+" ")
+	}
 	h.ok("scale", "web", "2")
 	h.ok("kill")
 	for i := range 4 {

@@ -53,6 +53,7 @@ up instead. It needs a TEND_HOME no other daemon serves.`,
 			if err != nil {
 				return err
 			}
+			e.sayOrder(specs, f.added)
 			return e.run(cmd.Context(), specs, o)
 		},
 	}
@@ -157,7 +158,7 @@ func awaitStop(events *client.Stream[tend.Event]) bool {
 		if err != nil {
 			return false
 		}
-		if ev.Kind != tend.EventInstance || ev.Status == tend.StatusStopped || ev.Status == tend.StatusErrored {
+		if ev.Kind != tend.EventInstance || ev.Status == tend.StatusStopped || ev.Status == tend.StatusErrored || ev.Status == tend.StatusCompleted {
 			return true
 		}
 	}
@@ -186,6 +187,8 @@ func (e *env) runFinished(ctx context.Context, c *client.Client) (finished bool,
 		switch {
 		case in.Status == tend.StatusStopped && x != nil && x.Cause == "restart":
 			return false, nil // between the stop and the start of tend restart
+		case in.Status == tend.StatusCompleted:
+			// a task that ran to its end: nothing more to come
 		case in.Status == tend.StatusErrored:
 			failed = append(failed, fmt.Sprintf("%s[%d] errored", in.Name, in.Instance))
 		case in.Status == tend.StatusStopped && x != nil && x.Cause == "crash":

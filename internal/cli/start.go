@@ -48,6 +48,7 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 			if err != nil {
 				return err
 			}
+			e.sayOrder(specs, f.added)
 			res, err := e.start(cmd.Context(), c, tend.StartRequest{Apps: specs, Force: f.force}, "started")
 			if err != nil {
 				return err
@@ -58,6 +59,28 @@ TEND_INSTANCE, NODE_APP_INSTANCE).`,
 	}
 	f.register(cmd.Flags())
 	return cmd
+}
+
+// sayOrder tells, before a start that waits for them, which apps wait
+// for which, and which start only because --only's apps need them.
+func (e *env) sayOrder(specs []tend.AppSpec, added []string) {
+	if len(added) > 0 {
+		who := "it depends"
+		if len(specs)-len(added) > 1 {
+			who = "they depend"
+		}
+		fmt.Fprintf(e.errOut, "tend: --only: also starting %s, which %s on\n", strings.Join(added, ", "), who)
+	}
+	for _, s := range specs {
+		if len(s.DependsOn) == 0 {
+			continue
+		}
+		items := make([]string, len(s.DependsOn))
+		for i, d := range s.DependsOn {
+			items[i] = d.String()
+		}
+		fmt.Fprintf(e.errOut, "tend: %s waits for %s\n", s.Name, strings.Join(items, ", "))
+	}
 }
 
 // start asks the daemon to start req's apps, and says that it did (done:

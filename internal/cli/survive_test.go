@@ -346,6 +346,9 @@ func TestStateNamesUnrelatedPid(t *testing.T) {
 			if keeperDies {
 				syscall.Kill(p.KeeperPID, syscall.SIGKILL)
 				syscall.Kill(pid, syscall.SIGKILL) // what a dead keeper's apps would do soon: their pipes are gone
+				// Until it is gone the keeper holds the control socket: a
+				// client would wait in its backlog, then be reset.
+				awaitDead(t, p.KeeperPID)
 			} else {
 				syscall.Kill(p.KeeperPID, syscall.SIGCONT)
 			}

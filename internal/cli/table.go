@@ -36,7 +36,9 @@ func (e *env) printTable(insts []tend.Instance) {
 			pid = strconv.Itoa(in.PID)
 		}
 		status := string(in.Status)
-		if in.Status == tend.StatusWaiting {
+		if in.Status == tend.StatusWaiting && (in.NextRestartMS > 0 || in.Problem == "") {
+			// a restart to come; without one, its dependencies hold it
+			// back, and the problem below says which
 			status += " " + human.Duration(time.Duration(in.NextRestartMS)*time.Millisecond)
 		}
 		row := []string{
@@ -76,7 +78,7 @@ func modeLabel(in tend.Instance) string {
 
 func statusColor(s tend.Status) string {
 	switch s {
-	case tend.StatusOnline:
+	case tend.StatusOnline, tend.StatusCompleted:
 		return green
 	case tend.StatusErrored:
 		return red

@@ -198,6 +198,8 @@ func (d *appDecoder) list(st *tend.Setting, v *yaml.Node) (tend.Input, error) {
 			in.List = []string{st.Bare}
 		}
 		return in, err
+	case v.Kind == yaml.MappingNode && st.Pairs:
+		return pairs(v, d.dir)
 	case v.Kind == yaml.SequenceNode:
 		in.List = make([]string, 0, len(v.Content))
 		for _, c := range v.Content {
@@ -222,6 +224,43 @@ func (d *appDecoder) list(st *tend.Setting, v *yaml.Node) (tend.Input, error) {
 		return in, err
 	}
 	return in, errAt(v, "expected %s, got %s", what, describe(v))
+}
+
+// pairs reads a mapping as key:value items (depends_on: {db: ready}).
+// A value may be null (the key alone), or, as compose writes it, a
+// mapping with the value under condition: (db: {condition: service_healthy}).
+func pairs(v *yaml.Node, dir string) (tend.Input, error) {
+	in := tend.Input{Dir: dir}
+	es, err := entries(v)
+	if err != nil {
+		return in, err
+	}
+	for _, e := range es {
+		val := resolve(e.val)
+		if val.Kind == yaml.MappingNode {
+			inner, err := entries(val)
+			if err != nil {
+				return in, err
+			}
+			val = nil
+			for _, ie := range inner {
+				if ie.key.Value != "condition" {
+					return in, errAt(ie.key, "%s: unknown key %q: give condition: started, ready or completed", e.key.Value, ie.key.Value)
+				}
+				val = resolve(ie.val)
+			}
+		}
+		item := e.key.Value
+		if val != nil && val.Tag != "!!null" {
+			t, err := str(val)
+			if err != nil {
+				return in, errAt(val, "%s: %v", e.key.Value, err)
+			}
+			item += ":" + t
+		}
+		in.List = append(in.List, item)
+	}
+	return in, nil
 }
 
 // envBlock reads env_<name>: kept when it is the one --env chose.

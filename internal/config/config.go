@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/deps"
 	yaml "go.yaml.in/yaml/v4"
 )
 
@@ -132,7 +134,36 @@ func parse(data []byte, filename string, isJSON bool, opt Options) ([]tend.AppSp
 		names[spec.Name] = nameNode
 		specs = append(specs, spec)
 	}
-	return specs, nil
+	return specs, checkOrder(filename, specs, names)
+}
+
+// checkOrder checks the depends_on of the file's apps: each names an app
+// of the file with a condition that fits it, and they make no cycle.
+func checkOrder(filename string, specs []tend.AppSpec, names map[string]*yaml.Node) error {
+	all := make([]string, len(specs))
+	for i := range specs {
+		all[i] = specs[i].Name
+	}
+	lookup := func(name string) (tend.AppSpec, bool) {
+		i := slices.Index(all, name)
+		if i < 0 {
+			return tend.AppSpec{}, false
+		}
+		return specs[i], true
+	}
+	hint := func(name string) string { return suggest(name, all) }
+	for i := range specs {
+		if err := tend.CheckDependencies(&specs[i], lookup, hint); err != nil {
+			if n := names[specs[i].Name]; n != nil {
+				return posErr(filename, n, "%v", err)
+			}
+			return tend.Errorf(tend.EINVALID, "%s: %v", filename, err)
+		}
+	}
+	if _, err := deps.Order(deps.OfApps(specs)); err != nil {
+		return tend.Errorf(tend.EINVALID, "%s: %v", filename, err)
+	}
+	return nil
 }
 
 // appNodes returns the app mappings of a document: the list under apps:, a

@@ -293,6 +293,7 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 			d.srv.Shutdown(ctx)
 			cancel()
 			d.hooks.stop()
+			nodepreload.RemovePublic() // the next daemon writes its own
 			if d.upgrading == "" {
 				os.Remove(tend.Home(d.home).Socket())
 				if d.cgroups != nil {
@@ -378,12 +379,10 @@ func (d *Daemon) end() {
 	}
 }
 
+// closeAll stops apps and ends them, dependents before their
+// dependencies (depends_on), the others all at once.
 func closeAll(apps []*supervisor.App) {
-	var wg sync.WaitGroup
-	for _, a := range apps {
-		wg.Go(func() { a.Close(context.Background()) })
-	}
-	wg.Wait()
+	inReverse(apps, func(a *supervisor.App) { a.Close(context.Background()) })
 }
 
 // allApps returns the registered apps in creation order. Caller holds mu.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/deps"
 	"github.com/tendhq/tend/internal/private"
 )
 
@@ -110,7 +111,7 @@ func (d *Daemon) resurrect(ctx context.Context) (tend.ResurrectResult, error) {
 	if err != nil {
 		return res, err
 	}
-	for _, da := range dm.Apps {
+	for _, da := range dependenciesFirst(dm.Apps) {
 		name := da.Spec.Name
 		d.mu.Lock()
 		_, exists := d.apps[name]
@@ -133,4 +134,24 @@ func (d *Daemon) resurrect(ctx context.Context) (tend.ResurrectResult, error) {
 	}
 	d.log.Info("apps restored", "path", path, "started", len(res.Started), "skipped", len(res.Skipped), "failed", len(res.Failed))
 	return res, nil
+}
+
+// dependenciesFirst orders the apps of a dump so that each comes after
+// those it depends on: each starts on its own, once they meet their
+// conditions. A dump with a cycle keeps its order (those apps fail).
+func dependenciesFirst(apps []dumpedApp) []dumpedApp {
+	specs := make([]tend.AppSpec, len(apps))
+	for i := range apps {
+		specs[i] = apps[i].Spec
+	}
+	order, err := deps.Order(deps.OfApps(specs))
+	if err != nil {
+		return apps
+	}
+	out := make([]dumpedApp, 0, len(apps))
+	for _, name := range order {
+		i := slices.IndexFunc(apps, func(a dumpedApp) bool { return a.Spec.Name == name })
+		out = append(out, apps[i])
+	}
+	return out
 }

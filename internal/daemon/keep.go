@@ -250,6 +250,7 @@ func (d *Daemon) resume(inv *keeper.Inventory) {
 			stopStray(p)
 		}
 	}
+	d.resumeOrder()
 }
 
 // recoverOrphans handles the states a dead keeper left: their processes

@@ -18,42 +18,13 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 	if err != nil {
 		return out, err
 	}
-	type update struct {
-		spec *tend.AppSpec
-		res  *supervisor.Resolved
-	}
-	updates := map[string]update{}
-	for i := range req.Apps {
-		spec := &req.Apps[i]
-		if err := normalize(spec); err != nil {
-			return out, err
-		}
-		r, err := supervisor.Resolve(spec)
-		if err != nil {
-			return out, err
-		}
-		d.mu.Lock()
-		cur := d.apps[spec.Name]
-		d.mu.Unlock()
-		if r.FileEnv, err = envFiles(spec, r.Cred); err != nil {
-			return out, err
-		}
-		if err := chooseMode(spec, &r); err != nil {
-			return out, err
-		}
-		if cur != nil && cur.Resolved().Mode == tend.ModeFork && spec.ExecMode == "" && spec.Port == 0 && spec.Instances <= 1 {
-			// Started in fork mode (by a tend from before `instances: 1`
-			// made a Node app a cluster, or after its check of Node's
-			// cluster protocol failed): a reload keeps the mode.
-			r.Mode, r.Sched = tend.ModeFork, ""
-		}
-		updates[spec.Name] = update{spec, &r}
-		if spec.HasHooks() {
-			d.hooks.watch(d)
-		}
+	updates, err := d.reloadUpdates(req)
+	if err != nil {
+		return out, err
 	}
 	var errs []error
-	for _, s := range sels {
+	failed := map[string]string{} // tasks that failed, and what they blocked
+	for _, s := range reloadOrder(sels, req.Apps) {
 		u, fromFile := updates[s.app.Name()]
 		var changes []string
 		if fromFile || req.ShellEnv != nil || len(req.Env) > 0 || len(req.UnsetEnv) > 0 {
@@ -83,7 +54,15 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 			res.FileEnv = fileEnv
 			u.res = &res
 		}
-		rep, err := s.app.Reload(ctx, s.ids, u.spec, u.res, req.Parallel)
+		if why := blockedBy(spec, failed); why != "" {
+			failed[spec.Name] = why
+			errs = append(errs, tend.Errorf(tend.EFAILED, "reload of %s not done: %s", spec.Name, why))
+			continue
+		}
+		rep, err := d.reloadApp(ctx, s, u.spec, u.res, req.Parallel)
+		if err != nil && spec.IsTask() {
+			failed[spec.Name] = err.Error()
+		}
 		rep.EnvChanges = changes
 		out.Reports = append(out.Reports, rep)
 		if err != nil {
@@ -96,6 +75,48 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 	out.Instances = d.instances()
 	out.Affected = affected(out.Reports)
 	return out, errors.Join(errs...)
+}
+
+// update is the new settings of one app a reload applies.
+type update struct {
+	spec *tend.AppSpec
+	res  *supervisor.Resolved
+}
+
+// reloadUpdates checks the new specs of a reload and resolves what each
+// runs, by app name.
+func (d *Daemon) reloadUpdates(req tend.ReloadRequest) (map[string]update, error) {
+	updates := map[string]update{}
+	for i := range req.Apps {
+		spec := &req.Apps[i]
+		if err := normalize(spec); err != nil {
+			return nil, err
+		}
+		r, err := d.resolveApp(spec)
+		if err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		cur := d.apps[spec.Name]
+		d.mu.Unlock()
+		if r.FileEnv, err = envFiles(spec, r.Cred); err != nil {
+			return nil, err
+		}
+		if err := chooseMode(spec, &r); err != nil {
+			return nil, err
+		}
+		if cur != nil && cur.Resolved().Mode == tend.ModeFork && spec.ExecMode == "" && spec.Port == 0 && spec.Instances <= 1 {
+			// Started in fork mode (by a tend from before `instances: 1`
+			// made a Node app a cluster, or after its check of Node's
+			// cluster protocol failed): a reload keeps the mode.
+			r.Mode, r.Sched = tend.ModeFork, ""
+		}
+		updates[spec.Name] = update{spec, &r}
+		if spec.HasHooks() {
+			d.hooks.watch(d)
+		}
+	}
+	return updates, nil
 }
 
 // affected returns the ids of the instances reports replaced.

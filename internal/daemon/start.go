@@ -29,6 +29,9 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest, stored bool) 
 	}
 	res, more, err := d.prepare(req.Apps, stored)
 	notes = append(notes, more...)
+	if err == nil {
+		err = d.checkOrder(req.Apps)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -50,13 +53,38 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest, stored bool) 
 		previous = append(previous, a.Spec())
 	}
 	closeAll(replaced)
-	started, err := d.launch(ctx, req, res, held)
+	inOrder := ordered(req.Apps)
+	started, err := d.launch(ctx, req, res, held, inOrder)
 	if err != nil {
 		return nil, d.unclaim(ctx, req, started, held, previous, err)
 	}
+	d.announce(started, inOrder)
+	if inOrder {
+		// The apps are listed (held back as waiting) while their
+		// dependencies start: a failure leaves them there, blocked, for
+		// ls and describe to explain.
+		ctx := context.WithoutCancel(ctx)
+		// Restoring, a dependency saved stopped stays so, and does not
+		// hold its dependents back.
+		skip := func(dep string) bool { return len(req.Stopped[dep]) > 0 }
+		more, err := d.follow(ctx, started, skip, func(a *supervisor.App) error {
+			stopped, restoring := req.Stopped[a.Name()]
+			err := a.Start(ctx, toStart(a, a.Spec(), stopped, restoring))
+			a.Unhold() // those not started are stopped, not waiting
+			return err
+		})
+		return append(notes, more...), err
+	}
+	return notes, nil
+}
+
+// announce logs the start of apps (inOrder: their creation, follow
+// starts them) and publishes their state.
+func (d *Daemon) announce(started []*supervisor.App, inOrder bool) {
 	now := time.Now()
 	for _, a := range started {
-		d.log.Info("app started", "name", a.Name(), "instances", len(a.Instances()))
+		what := map[bool]string{false: "app started", true: "app added, to start in the order of depends_on"}[inOrder]
+		d.log.Info(what, "name", a.Name(), "instances", len(a.Instances()))
 		if d.hub.Wanted() {
 			// A reader that subscribed while the app started got neither
 			// its first events (its actor published before anyone could
@@ -66,7 +94,6 @@ func (d *Daemon) start(ctx context.Context, req tend.StartRequest, stored bool) 
 			}
 		}
 	}
-	return notes, nil
 }
 
 // prepare checks the specs of a start (tend.AppSpec.Validate), finds what
@@ -87,11 +114,8 @@ func (d *Daemon) prepare(specs []tend.AppSpec, stored bool) (res []supervisor.Re
 			return nil, nil, tend.Errorf(tend.EINVALID, "two apps are named %q: names must be unique", spec.Name)
 		}
 		seen[spec.Name] = true
-		r, err := supervisor.Resolve(spec)
+		r, err := d.resolveApp(spec)
 		if err != nil {
-			return nil, nil, err
-		}
-		if err := supervisor.CheckCgroups(spec, d.cgroups, d.cgroupErr); err != nil {
 			return nil, nil, err
 		}
 		if r.FileEnv, err = envFiles(spec, r.Cred); err != nil {
@@ -163,9 +187,10 @@ func (d *Daemon) claim(req tend.StartRequest) (replaced []*supervisor.App, held 
 }
 
 // launch creates and starts req's apps and registers them in place of
-// the held room. On an error, started are the apps it had created, for
-// unclaim.
-func (d *Daemon) launch(ctx context.Context, req tend.StartRequest, res []supervisor.Resolved, held int) (started []*supervisor.App, err error) {
+// the held room. inOrder, it starts none: those with dependencies are
+// held back as waiting, and follow starts them all in order. On an
+// error, started are the apps it had created, for unclaim.
+func (d *Daemon) launch(ctx context.Context, req tend.StartRequest, res []supervisor.Resolved, held int, inOrder bool) (started []*supervisor.App, err error) {
 	for i, spec := range req.Apps {
 		a, err := supervisor.New(spec, res[i], d.appOptions(spec.Name))
 		if err != nil {
@@ -175,6 +200,12 @@ func (d *Daemon) launch(ctx context.Context, req tend.StartRequest, res []superv
 		d.mu.Lock()
 		d.creating[a.Name()] = a
 		d.mu.Unlock()
+		if inOrder {
+			if len(spec.DependsOn) > 0 {
+				a.Hold(waitingFor(spec))
+			}
+			continue
+		}
 		stopped, restoring := req.Stopped[spec.Name]
 		if err := a.Start(ctx, toStart(a, spec, stopped, restoring)); err != nil {
 			return started, err

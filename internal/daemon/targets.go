@@ -101,28 +101,44 @@ func (d *Daemon) act(ctx context.Context, action string, targets []string) (tend
 		}
 	}
 	errs := make([]error, len(sels))
-	var wg sync.WaitGroup
-	for i, s := range sels {
-		wg.Go(func() {
-			switch action {
-			case "stop":
-				errs[i] = s.app.Stop(ctx, s.ids)
-			case "restart":
-				errs[i] = s.app.Restart(ctx, s.ids)
-			case "delete":
-				errs[i] = d.delete(ctx, s)
-			case "reset":
-				s.app.Reset(s.ids)
-			case "flush":
-				for _, k := range s.app.Sinks(s.ids) {
-					if err := k.Sink.Flush(); err != nil {
-						errs[i] = err
-					}
+	do := func(i int, s selection) {
+		switch action {
+		case "stop":
+			errs[i] = s.app.Stop(ctx, s.ids)
+		case "restart":
+			errs[i] = s.app.Restart(ctx, s.ids)
+		case "delete":
+			errs[i] = d.delete(ctx, s)
+		case "reset":
+			s.app.Reset(s.ids)
+		case "flush":
+			for _, k := range s.app.Sinks(s.ids) {
+				if err := k.Sink.Flush(); err != nil {
+					errs[i] = err
 				}
 			}
-		})
+		}
 	}
-	wg.Wait()
+	if action == "restart" && orderedApps(sels) {
+		return tend.ActionResult{Affected: affected, Instances: d.instances()}, d.restartInOrder(ctx, sels)
+	}
+	if action == "stop" || action == "delete" {
+		// Dependents stop before what they depend on (depends_on).
+		apps := make([]*supervisor.App, len(sels))
+		for i, s := range sels {
+			apps[i] = s.app
+		}
+		inReverse(apps, func(a *supervisor.App) {
+			i := slices.IndexFunc(sels, func(s selection) bool { return s.app == a })
+			do(i, sels[i])
+		})
+	} else {
+		var wg sync.WaitGroup
+		for i, s := range sels {
+			wg.Go(func() { do(i, s) })
+		}
+		wg.Wait()
+	}
 	return tend.ActionResult{Affected: affected, Instances: d.instances()}, errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,7 +17,7 @@ var composeTarget = &Target{
 	Name: "compose", Title: "docker compose", needsImage: true,
 	write: writeCompose,
 	Handling: handling(
-		append([]string{"name", "env", "port", "instances", "max_memory_restart", "kill_timeout", "autorestart"}, probeKeys...),
+		append([]string{"name", "env", "port", "instances", "max_memory_restart", "kill_timeout", "autorestart", "depends_on"}, probeKeys...),
 		"namespace"),
 }
 
@@ -27,14 +28,18 @@ type (
 		Services map[string]composeService `yaml:"services"`
 	}
 	composeService struct {
-		Image           string             `yaml:"image"`
-		Command         []string           `yaml:"command"`
-		Environment     map[string]string  `yaml:"environment,omitempty"`
-		Ports           []composePort      `yaml:"ports,omitempty"`
-		Healthcheck     *composeHealth     `yaml:"healthcheck,omitempty"`
-		StopGracePeriod string             `yaml:"stop_grace_period"`
-		Restart         string             `yaml:"restart"`
-		Deploy          *composeDeployment `yaml:"deploy,omitempty"`
+		Image           string                       `yaml:"image"`
+		Command         []string                     `yaml:"command"`
+		Environment     map[string]string            `yaml:"environment,omitempty"`
+		Ports           []composePort                `yaml:"ports,omitempty"`
+		Healthcheck     *composeHealth               `yaml:"healthcheck,omitempty"`
+		StopGracePeriod string                       `yaml:"stop_grace_period"`
+		Restart         string                       `yaml:"restart"`
+		Deploy          *composeDeployment           `yaml:"deploy,omitempty"`
+		DependsOn       map[string]composeDependency `yaml:"depends_on,omitempty"`
+	}
+	composeDependency struct {
+		Condition string `yaml:"condition"`
 	}
 	composePort struct { // the long form: "3000:3000" would need quotes
 		Target    int    `yaml:"target"`
@@ -99,12 +104,34 @@ func writeCompose(w *writer, apps []tend.AppSpec) error {
 			svc.Deploy = &composeDeployment{}
 			svc.Deploy.Resources.Limits, svc.Deploy.Resources.Reservations = r, r
 		}
+		svc.DependsOn = w.composeDepends(s, apps, names)
 		f.Services[names[s.Name]] = svc
 	}
 	fmt.Fprintf(&w.out, "# compose.yaml: the apps of %s\n", filepath.Base(w.o.File))
 	b, err := yaml.Dump(f)
 	w.out.Write(b)
 	return err
+}
+
+// composeDepends is s's depends_on in compose's terms. ready is
+// service_healthy, which needs the dependency's healthcheck: without one
+// it is service_started, with a warning.
+func (w *writer) composeDepends(s *tend.AppSpec, apps []tend.AppSpec, names map[string]string) map[string]composeDependency {
+	if len(s.DependsOn) == 0 {
+		return nil
+	}
+	out := map[string]composeDependency{}
+	for _, d := range s.DependsOn {
+		cond := map[tend.Condition]string{tend.CondStarted: "service_started", tend.CondReady: "service_healthy", tend.CondCompleted: "service_completed_successfully"}[d.Condition]
+		if i := slices.IndexFunc(apps, func(a tend.AppSpec) bool { return a.Name == d.App }); d.Condition == tend.CondReady && i >= 0 {
+			if dep := &apps[i]; dep.ReadyURL == "" && !dep.HasLiveness() {
+				w.warn(s, "depends_on %s: ready needs a healthcheck of %s in compose (ready_url or a liveness probe); service_started instead", d.App, d.App)
+				cond = "service_started"
+			}
+		}
+		out[names[d.App]] = composeDependency{Condition: cond}
+	}
+	return out
 }
 
 // composeHealth is the app's healthcheck: its liveness probe, or else

@@ -82,6 +82,7 @@ var inTend = []string{
 	"watchdog", "eject_slow_after", "on_exit", "on_errored", "on_unhealthy", "notify_url",
 	"out_file", "error_file", "merge_logs", "log_date_format", "time", "log_type", "log_max_size", "log_retain", "log_compress", "log_rotate_interval",
 	"user", "group", "max_memory", "cpu_quota", "max_pids",
+	"type", // tend run runs a task to its end and exits 0 (then no target restarts it but a Deployment: see kubernetes.go)
 }
 
 // handling is a target's Handling: mapped are Mapped; inTend, but those,
@@ -101,6 +102,17 @@ func handling(mapped []string, byTend ...string) map[string]Handling {
 		if !slices.Contains(mapped, k) { // a target may say what tend does (cwd)
 			set(k, ByTend)
 		}
+	}
+	return h
+}
+
+// dropping marks keys Dropped in h: the target has no way to say them.
+func dropping(h map[string]Handling, keys ...string) map[string]Handling {
+	for _, k := range keys {
+		if _, dup := h[k]; dup {
+			panic("export: " + k + " is handled twice")
+		}
+		h[k] = Dropped
 	}
 	return h
 }
@@ -198,7 +210,13 @@ func (w *writer) command(s *tend.AppSpec, tendPath, file string) []string {
 	if w.o.EnvName != "" {
 		cmd = append(cmd, "--env", w.o.EnvName)
 	}
-	return append(cmd, "--only", s.Name)
+	cmd = append(cmd, "--only", s.Name)
+	if len(s.DependsOn) > 0 {
+		// Its dependencies run in their own place: the target orders
+		// them (compose) or warned that it cannot.
+		cmd = append(cmd, "--no-deps")
+	}
+	return cmd
 }
 
 // seconds is d in whole seconds, rounded up and at least least, for a

@@ -18,10 +18,12 @@ import (
 var kubernetesTarget = &Target{
 	Name: "kubernetes", Title: "Kubernetes", needsImage: true,
 	write: writeKubernetes,
-	Handling: handling(
+	Handling: dropping(handling(
 		append([]string{"name", "namespace", "env", "port", "instances", "max_memory_restart", "kill_timeout"}, probeKeys...),
 		// A Deployment restarts the whole pod, never one instance.
 		"autorestart"),
+		// Deployments start in no order.
+		"depends_on"),
 }
 
 // The subset of Kubernetes objects tend writes, with the API's field
@@ -158,6 +160,9 @@ func (w *writer) deployment(s *tend.AppSpec, name string, labels map[string]stri
 	}
 	if !s.AutorestartOn() {
 		w.warn(s, "autorestart: false stops tend from restarting an instance, but a Deployment restarts the pod when tend run exits")
+	}
+	if s.IsTask() {
+		w.warn(s, "type: task runs to its end once, but a Deployment restarts the pod when tend run exits: run it as a Job or an init container instead")
 	}
 	ready, live := w.probes(s)
 	if ready != nil {

@@ -16,10 +16,13 @@ import (
 var systemdTarget = &Target{
 	Name: "systemd", Title: "systemd",
 	write: writeSystemd,
-	Handling: handling(
+	Handling: dropping(handling(
 		[]string{"name", "cwd", "env", "autorestart", "kill_timeout", "max_memory_restart"},
 		// A unit has no port, probe or CPU count of its own: tend has them.
 		append([]string{"namespace", "instances", "port"}, probeKeys...)...),
+		// After= would order the units' starts, not wait for readiness
+		// or completion: not what depends_on says.
+		"depends_on"),
 }
 
 // DefaultTend is the tend binary a systemd unit runs unless told.

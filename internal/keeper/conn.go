@@ -220,6 +220,10 @@ func (c *Conn) request(p *packet, fds []int) (reply, error) {
 	return r, nil
 }
 
+// Identity reports whether the keeper starts processes as another user
+// and in cgroups (one older than that would ignore both).
+func (c *Conn) Identity() bool { return c.identity }
+
 // Spawn starts cmd as a child of the keeper, in a process group of its
 // own. The keeper keeps cmd.Hold until Release, and knows the process by
 // cmd.Label.

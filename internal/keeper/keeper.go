@@ -317,25 +317,29 @@ func (k *keeper) spawn(p *packet, fds []int) (*child, error) {
 			return nil, fmt.Errorf("bad descriptor index %d", idx)
 		}
 	}
-	pid, pidfd, err := forkExec(s, files)
+	pidfd := -1
+	pid, err := procexec.BornIn(s.Cgroups, func(cgfd int) (int, error) {
+		pidfd = -1
+		return syscall.ForkExec(s.Path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: files,
+			Sys: procexec.SysProcAttr(s.Cred, &pidfd, cgfd)})
+	})
 	closeFiles(own) // the child has its copies
 	if err != nil {
 		closeFiles(keep)
-		return nil, &os.PathError{Op: "fork/exec", Path: s.Path, Err: err}
-	}
-	if err := procexec.JoinCgroups(pid, s.Cgroups); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		var ws unix.WaitStatus
-		for {
-			if _, werr := unix.Wait4(pid, &ws, 0, nil); werr != unix.EINTR {
-				break
+		if pid > 0 { // started, but outside its cgroups
+			unix.Kill(pid, unix.SIGKILL)
+			var ws unix.WaitStatus
+			for {
+				if _, werr := unix.Wait4(pid, &ws, 0, nil); werr != unix.EINTR {
+					break
+				}
 			}
+			if pidfd >= 0 {
+				unix.Close(pidfd)
+			}
+			return nil, err
 		}
-		if pidfd >= 0 {
-			unix.Close(pidfd)
-		}
-		closeFiles(keep)
-		return nil, err
+		return nil, &os.PathError{Op: "fork/exec", Path: s.Path, Err: err}
 	}
 	c := &child{pid: pid, pidfd: pidfd, label: p.Label, start: procexec.StartTime(pid)}
 	for i, name := range p.Names {
@@ -343,28 +347,6 @@ func (k *keeper) spawn(p *packet, fds []int) (*child, error) {
 	}
 	k.children[pid] = c
 	return c, nil
-}
-
-// forkExec starts s with files: born in its cgroup where that is one of
-// v2 (s.Cgroups is then emptied: nothing left to join), else joining it
-// after.
-func forkExec(s *spawn, files []uintptr) (pid, pidfd int, err error) {
-	if cgfd := procexec.OpenCgroup(s.Cgroups); cgfd >= 0 {
-		pidfd = -1
-		pid, err = syscall.ForkExec(s.Path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: files,
-			Sys: procexec.SysProcAttr(s.Cred, &pidfd, cgfd)})
-		syscall.Close(cgfd)
-		if err == nil {
-			s.Cgroups = nil
-		}
-		if err == nil || !procexec.CloneUnsupported(err) {
-			return pid, pidfd, err
-		}
-	}
-	pidfd = -1
-	pid, err = syscall.ForkExec(s.Path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: files,
-		Sys: procexec.SysProcAttr(s.Cred, &pidfd, -1)})
-	return pid, pidfd, err
 }
 
 func (k *keeper) put(name string, fds []int) {

@@ -54,6 +54,7 @@ var statuses = []tend.Status{
 	tend.StatusStopped,
 	tend.StatusErrored,
 	tend.StatusWaiting,
+	tend.StatusCompleted,
 }
 
 // writeTend writes tend's own families for one snapshot.

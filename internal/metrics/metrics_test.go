@@ -290,7 +290,7 @@ func TestValues(t *testing.T) {
 func TestStatusOneHot(t *testing.T) {
 	fams := scrape(t, serve(t, twoApps))
 	all := []tend.Status{tend.StatusLaunching, tend.StatusOnline, tend.StatusStopping,
-		tend.StatusStopped, tend.StatusErrored, tend.StatusWaiting}
+		tend.StatusStopped, tend.StatusErrored, tend.StatusWaiting, tend.StatusCompleted}
 	for _, in := range twoApps.instances {
 		t.Run(fmt.Sprintf("%s[%d]", in.Name, in.Instance.Instance), func(t *testing.T) {
 			for _, s := range all {

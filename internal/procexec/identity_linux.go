@@ -1,12 +1,16 @@
 package procexec
 
 import (
+	"runtime"
+
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Cred is the user a process runs as, when it is not the caller's.
@@ -33,12 +37,54 @@ func SysProcAttr(cred *Cred, pidfd *int, cgroupFD int) *syscall.SysProcAttr {
 	return a
 }
 
-// OpenCgroup opens dirs for a process to be born in (clone3's
-// CLONE_INTO_CGROUP), when they are one cgroup v2 directory: then its
-// memory is charged there from its first page. It returns -1 otherwise
-// (v1's several hierarchies: JoinCgroups after the start). The caller
-// closes the descriptor once the process started.
-func OpenCgroup(dirs []string) int {
+// BornIn runs fork, which starts a process on the calling thread and
+// returns its pid, so that the process is in the cgroup directories dirs
+// (one per hierarchy) from its first instruction: nothing it forks at once
+// escapes its limits, and its memory is charged there from its first
+// page. On cgroup v2 it is born there (clone3's CLONE_INTO_CGROUP, fork's
+// argument is the cgroup's descriptor); on v1, where a thread's cgroups
+// are its own, fork runs on a thread of its own that joins dirs first
+// and ends with it. Where neither works (v2 before Linux 5.7), the
+// process joins them just after it started. A pid with an error is a
+// process the caller must kill.
+func BornIn(dirs []string, fork func(cgroupFD int) (int, error)) (int, error) {
+	if len(dirs) == 0 {
+		return fork(-1)
+	}
+	if fd := openV2(dirs); fd >= 0 {
+		pid, err := fork(fd)
+		syscall.Close(fd)
+		if err == nil || !cloneUnsupported(err) {
+			return pid, err
+		}
+		if pid, err = fork(-1); err != nil {
+			return 0, err
+		}
+		return pid, join(dirs, "cgroup.procs", pid)
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread, now in dirs, ends with this
+		// goroutine, and no other goroutine runs on it meanwhile.
+		runtime.LockOSThread()
+		if err := join(dirs, "tasks", unix.Gettid()); err != nil {
+			done <- result{0, err}
+			return
+		}
+		pid, err := fork(-1)
+		done <- result{pid, err}
+	}()
+	r := <-done
+	return r.pid, r.err
+}
+
+// openV2 opens dirs when they are one cgroup v2 directory, for clone3; -1
+// otherwise.
+func openV2(dirs []string) int {
 	if len(dirs) != 1 {
 		return -1
 	}
@@ -52,25 +98,21 @@ func OpenCgroup(dirs []string) int {
 	return fd
 }
 
-// CloneUnsupported reports whether a start born in a cgroup failed for
-// want of clone3 (kernels before 5.7, or a seccomp filter): the caller
-// starts it again with JoinCgroups.
-func CloneUnsupported(err error) bool {
+// cloneUnsupported reports whether a start born in a cgroup failed for
+// want of clone3 (kernels before 5.7, or a seccomp filter).
+func cloneUnsupported(err error) bool {
 	return errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.E2BIG)
 }
 
-// JoinCgroups moves pid into the cgroup directories dirs, one per
-// hierarchy. The process has started its program already: it is joined
-// before it can have done much, and children it forks later follow it
-// (v1 moves the memory it touched along, as tend's cgroups ask). A
-// failure leaves it where it is; the caller kills it.
-func JoinCgroups(pid int, dirs []string) error {
+// join writes id into file (cgroup.procs: a process; tasks: a thread) of
+// each of dirs.
+func join(dirs []string, file string, id int) error {
 	for _, dir := range dirs {
-		f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+		f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY|syscall.O_NOFOLLOW, 0)
 		if err != nil {
 			return fmt.Errorf("joining cgroup %s: %w", dir, err)
 		}
-		_, err = f.WriteString(strconv.Itoa(pid))
+		_, err = f.WriteString(strconv.Itoa(id))
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("joining cgroup %s: %w", dir, err)

@@ -3,10 +3,12 @@ package procexec
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // v2Dir makes a cgroup in this process's cgroup v2 hierarchy (which may
@@ -39,7 +41,7 @@ func v2Dir(t *testing.T) string {
 // A process started with one cgroup v2 directory is born in it.
 func TestStartBornInCgroup(t *testing.T) {
 	dir := v2Dir(t)
-	fd := OpenCgroup([]string{dir})
+	fd := openV2([]string{dir})
 	if fd < 0 {
 		t.Fatalf("%s: not opened as a cgroup v2 directory", dir)
 	}
@@ -52,5 +54,51 @@ func TestStartBornInCgroup(t *testing.T) {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/cgroup")
 	if !strings.Contains(string(b), "0::/") || !strings.Contains(string(b), filepath.Base(dir)+"\n") {
 		t.Errorf("sleep's cgroups:\n%s\nwant it in %s", b, dir)
+	}
+}
+
+// On cgroup v1, what a process forks at once is in its cgroup too: it is
+// born there, not moved after its start.
+func TestStartBornInCgroupV1(t *testing.T) {
+	b, _ := os.ReadFile("/proc/self/cgroup")
+	var own string
+	for _, line := range strings.Split(string(b), "\n") {
+		if p := strings.SplitN(line, ":", 3); len(p) == 3 && p[1] == "pids" {
+			own = p[2]
+		}
+	}
+	if own == "" {
+		t.Skip("no cgroup v1 pids hierarchy here")
+	}
+	dir := filepath.Join("/sys/fs/cgroup/pids", own, "procexec-v1-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("no cgroup v1 directory to write in here: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	before, _ := os.ReadFile("/proc/thread-self/cgroup")
+	for range 5 {
+		p, err := Start(Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 60 & exec sleep 61"}, Cgroups: []string{dir}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pids []string
+		deadline := time.Now().Add(10 * time.Second)
+		self := strconv.Itoa(os.Getpid()) // while its spawning thread is there
+		for len(pids) < 2 && time.Now().Before(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			pids = slices.DeleteFunc(strings.Fields(string(b)), func(p string) bool { return p == self })
+		}
+		p.Signal(syscall.SIGKILL)
+		<-p.Done()
+		for _, pid := range pids {
+			n, _ := strconv.Atoi(pid)
+			syscall.Kill(n, syscall.SIGKILL)
+		}
+		if len(pids) < 2 {
+			t.Fatalf("the cgroup holds %v: the shell's background child is not in it", pids)
+		}
+	}
+	if after, _ := os.ReadFile("/proc/thread-self/cgroup"); string(after) != string(before) {
+		t.Errorf("the test's thread moved:\n%s\nthen\n%s", before, after)
 	}
 }

@@ -33,7 +33,7 @@ type Cmd struct {
 	// Cred runs the process as another user (the caller must be root).
 	Cred *Cred
 	// Cgroups are directories of cgroups the process joins, one per
-	// hierarchy (see JoinCgroups).
+	// hierarchy, from its first instruction (see BornIn).
 	Cgroups []string
 }
 
@@ -90,58 +90,46 @@ var (
 // signal is set: apps outlive the daemon (and its upgrades), and the
 // keeper, their parent, stops them when it is told to.
 func Start(c Cmd) (*Process, error) {
-	cgfd := OpenCgroup(c.Cgroups)
-	if cgfd >= 0 {
-		defer syscall.Close(cgfd)
-		p, err := start(c, cgfd)
-		if err == nil || !CloneUnsupported(err) {
-			return p, err
-		}
-	}
-	return start(c, -1)
-}
-
-// start is Start, born in the cgroup open as cgfd or joining c.Cgroups.
-func start(c Cmd, cgfd int) (*Process, error) {
+	var cmd *exec.Cmd
 	pidfd := -1
-	cmd := &exec.Cmd{
-		Path:        c.Path,
-		Args:        c.Args,
-		Env:         c.Env,
-		Dir:         c.Dir,
-		ExtraFiles:  c.ExtraFiles,
-		SysProcAttr: SysProcAttr(c.Cred, &pidfd, cgfd),
-	}
-	if c.Stdout != nil {
-		cmd.Stdout = c.Stdout
-	}
-	if c.Stderr != nil {
-		cmd.Stderr = c.Stderr
-	}
-	spawnMu.Lock()
-	err := cmd.Start()
-	if err == nil {
-		tracked[cmd.Process.Pid] = true
-	}
-	spawnMu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if cgfd >= 0 {
-		c.Cgroups = nil // born there
-	}
-	if err := JoinCgroups(cmd.Process.Pid, c.Cgroups); err != nil {
-		unix.Kill(cmd.Process.Pid, unix.SIGKILL)
-		cmd.Wait()
+	pid, err := BornIn(c.Cgroups, func(cgfd int) (int, error) {
+		pidfd = -1
+		cmd = &exec.Cmd{
+			Path:        c.Path,
+			Args:        c.Args,
+			Env:         c.Env,
+			Dir:         c.Dir,
+			ExtraFiles:  c.ExtraFiles,
+			SysProcAttr: SysProcAttr(c.Cred, &pidfd, cgfd),
+		}
+		if c.Stdout != nil {
+			cmd.Stdout = c.Stdout
+		}
+		if c.Stderr != nil {
+			cmd.Stderr = c.Stderr
+		}
 		spawnMu.Lock()
-		delete(tracked, cmd.Process.Pid)
-		spawnMu.Unlock()
-		if pidfd >= 0 {
-			unix.Close(pidfd)
+		defer spawnMu.Unlock()
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		tracked[cmd.Process.Pid] = true
+		return cmd.Process.Pid, nil
+	})
+	if err != nil {
+		if pid > 0 { // started, but outside its cgroups
+			unix.Kill(pid, unix.SIGKILL)
+			cmd.Wait()
+			spawnMu.Lock()
+			delete(tracked, pid)
+			spawnMu.Unlock()
+			if pidfd >= 0 {
+				unix.Close(pidfd)
+			}
 		}
 		return nil, err
 	}
-	p := &Process{Pid: cmd.Process.Pid, Start: time.Now(), ticks: StartTime(cmd.Process.Pid), cmd: cmd, done: make(chan struct{})}
+	p := &Process{Pid: pid, Start: time.Now(), ticks: StartTime(pid), cmd: cmd, done: make(chan struct{})}
 	go p.wait(pidfd)
 	return p, nil
 }

@@ -24,8 +24,11 @@ func CheckCgroups(spec *tend.AppSpec, t *cgroup.Tree, why error) error {
 	return tend.Errorf(tend.EINVALID, "app %s: max_memory, cpu_quota and max_pids need cgroups, and tend has none here: %v", spec.Name, why)
 }
 
-// cgroupKey names r's cgroup under its app's.
-func cgroupKey(r *run) string { return fmt.Sprintf("%d-%d", r.slot.id, r.wid) }
+// cgroupKey names r's cgroup under its app's: by its slot, worker id and
+// marker, so that no other run, of this daemon or one before, has it (an
+// app deleted and started again reuses slot ids while the old cgroups are
+// still being removed).
+func cgroupKey(r *run) string { return fmt.Sprintf("%d-%d-%.8s", r.slot.id, r.wid, r.marker) }
 
 // joinCgroup makes r's cgroup, with the app's limits, for c to join.
 // Without cgroups an app that has limits does not start; one without

@@ -12,9 +12,10 @@ import (
 type action int
 
 const (
-	actRestart action = iota // restart after delay
-	actStop                  // stay stopped (autorestart off, or a stop exit code)
-	actErrored               // give up: too many unstable restarts
+	actRestart   action = iota // restart after delay
+	actStop                    // stay stopped (autorestart off, or a stop exit code)
+	actErrored                 // give up: too many unstable restarts
+	actCompleted               // a task that exited 0: done until its file starts again
 )
 
 // decision is the outcome of decide.
@@ -42,6 +43,9 @@ func jitter(d time.Duration) time.Duration {
 // instance that stayed up min_uptime or longer resets both counters, so a
 // service that crashes once a day restarts quickly every time.
 func decide(spec *tend.AppSpec, code int, signaled bool, uptime time.Duration, unstable int, backoff time.Duration) decision {
+	if spec.IsTask() {
+		return decideTask(spec, code, signaled, unstable, backoff)
+	}
 	if !spec.AutorestartOn() {
 		return decision{act: actStop}
 	}
@@ -64,6 +68,12 @@ func decide(spec *tend.AppSpec, code int, signaled bool, uptime time.Duration, u
 	if unstable >= maxR {
 		return decision{act: actErrored, unstable: unstable}
 	}
+	return restartAfter(spec, unstable, backoff)
+}
+
+// restartAfter is a restart: after restart_delay, or after the next step
+// of exponential backoff from backoff.
+func restartAfter(spec *tend.AppSpec, unstable int, backoff time.Duration) decision {
 	if d := spec.RestartDelay.D(); d > 0 && spec.ExpBackoffRestartDelay <= 0 {
 		return decision{act: actRestart, delay: d, unstable: unstable}
 	}

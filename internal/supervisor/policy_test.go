@@ -33,6 +33,15 @@ func TestDecide(t *testing.T) {
 		{"stop exit code", tend.AppSpec{StopExitCodes: []int{0, 3}}, 3, false, ms(10), 0, 0, decision{act: actStop}},
 		{"signal is not an exit code", tend.AppSpec{StopExitCodes: []int{-1}}, -1, true, ms(10), 0, 0, decision{actRestart, ms(100), 1, ms(100)}},
 		{"autorestart off", tend.AppSpec{Autorestart: &no}, 1, false, ms(10), 0, 0, decision{act: actStop}},
+		// A task: exit 0 completes it; a failure is final unless
+		// max_restarts allows more tries, however long each one ran.
+		{"task exit 0: completed", tend.AppSpec{Type: tend.TypeTask}, 0, false, 5 * time.Second, 0, 0, decision{act: actCompleted}},
+		{"task failure: errored at once", tend.AppSpec{Type: tend.TypeTask}, 1, false, 5 * time.Second, 0, 0, decision{act: actErrored, unstable: 1}},
+		{"task killed: errored", tend.AppSpec{Type: tend.TypeTask}, 0, true, ms(10), 0, 0, decision{act: actErrored, unstable: 1}},
+		{"task with max_restarts: retried", tend.AppSpec{Type: tend.TypeTask, MaxRestarts: 2}, 1, false, 5 * time.Second, 1, ms(100), decision{actRestart, ms(150), 2, ms(150)}},
+		{"task out of tries", tend.AppSpec{Type: tend.TypeTask, MaxRestarts: 2}, 1, false, 5 * time.Second, 2, ms(150), decision{act: actErrored, unstable: 3}},
+		{"task, autorestart off", tend.AppSpec{Type: tend.TypeTask, MaxRestarts: 2, Autorestart: &no}, 1, false, ms(10), 0, 0, decision{act: actErrored, unstable: 1}},
+		{"task ignores stop_exit_codes", tend.AppSpec{Type: tend.TypeTask, StopExitCodes: []int{3}}, 3, false, ms(10), 0, 0, decision{act: actErrored, unstable: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := decide(&tc.spec, tc.code, tc.signaled, tc.uptime, tc.unstable, tc.backoff)

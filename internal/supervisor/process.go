@@ -228,8 +228,11 @@ func (a *App) exited(r *run, gone time.Time) {
 	}
 	a.recordExit(s, ex)
 	how := st.String()
-	if oom {
+	switch {
+	case oom && a.spec.MaxMemory > 0:
 		how = fmt.Sprintf("killed by the kernel's OOM killer at its max_memory of %s", human.Bytes(uint64(a.spec.MaxMemory)))
+	case oom:
+		how = "killed by the kernel's OOM killer"
 	}
 	a.opt.Logf("%s[%d] pid %d: %s after %s", a.spec.Name, s.index, r.proc.PID(), how, up.Round(time.Millisecond))
 	a.afterExit(s, st.Code, st.Signal != 0, up)
@@ -239,14 +242,20 @@ func (a *App) exited(r *run, gone time.Time) {
 func (a *App) afterExit(s *slot, code int, signaled bool, up time.Duration) {
 	d := decide(&a.spec, code, signaled, up, s.unstable, s.backoff)
 	s.unstable, s.backoff = d.unstable, d.backoff
-	switch d.act {
-	case actStop:
+	switch {
+	case d.act == actStop:
 		s.status = tend.StatusStopped
-	case actErrored:
+	case d.act == actCompleted:
+		s.status = tend.StatusCompleted
+	case d.act == actErrored && a.spec.IsTask():
+		s.status = tend.StatusErrored
+		s.problem = taskProblem(a.spec.Name, code, signaled, d.unstable)
+		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
+	case d.act == actErrored:
 		s.status = tend.StatusErrored
 		s.problem = fmt.Sprintf("exited %d times in a row within min_uptime; not restarting (tend restart %s to try again)", d.unstable, a.spec.Name)
 		a.opt.Logf("%s[%d]: %s", a.spec.Name, s.index, s.problem)
-	case actRestart:
+	case d.act == actRestart:
 		s.status = tend.StatusWaiting
 		delay := d.delay
 		if d.backoff > 0 {

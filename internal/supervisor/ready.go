@@ -141,13 +141,13 @@ func (a *App) listenNotify(r *run, c *procexec.Cmd) *os.File {
 
 // notifyPath is r's NOTIFY_SOCKET: in tend's private run directory, or,
 // for an instance of another user, who could not reach it there, an
-// abstract socket of the same name that only that user may send to.
+// abstract socket that only that user may send to, named with r's random
+// marker so that nobody can take the name first.
 func (a *App) notifyPath(r *run) string {
-	p := filepath.Join(a.opt.RunDir, fmt.Sprintf("%d-%d.sock", r.slot.id, r.wid))
 	if a.res.Cred != nil {
-		return "@" + p
+		return "@" + filepath.Join(a.opt.RunDir, fmt.Sprintf("%d-%d-%s.sock", r.slot.id, r.wid, r.marker))
 	}
-	return p
+	return filepath.Join(a.opt.RunDir, fmt.Sprintf("%d-%d.sock", r.slot.id, r.wid))
 }
 
 // notifyPeers are the users besides tend's own who may notify: the app's.

@@ -93,7 +93,9 @@ func Resume(st State, adopted []Adopted, stored map[string][]*os.File, opt Optio
 				s.old = append(s.old, r)
 			}
 		}
-		if ss.Status == tend.StatusWaiting && s.cur == nil {
+		// Waiting without a time: held back by its dependencies, which
+		// only a start of its file releases.
+		if ss.Status == tend.StatusWaiting && s.cur == nil && !ss.RestartAt.IsZero() {
 			a.armRestart(s, time.Until(ss.RestartAt))
 		}
 	}

@@ -44,13 +44,15 @@ func lookupUser(spec *tend.AppSpec) (*procexec.Cred, map[string]string, error) {
 		n, _ := strconv.ParseUint(g.Gid, 10, 32)
 		cred.GID = uint32(n)
 	}
-	// Its supplementary groups as a login sets them (initgroups): the
-	// user's, and the group it runs with; never the daemon's.
+	// Its supplementary groups as initgroups(user, group) sets them: the
+	// group it runs with and those that list the user (its own primary
+	// group only when that is the one it runs with); never the daemon's.
 	cred.Groups = []uint32{cred.GID}
 	if spec.User != "" {
 		ids, _ := u.GroupIds()
 		for _, id := range ids {
-			if n, err := strconv.ParseUint(id, 10, 32); err == nil && !slices.Contains(cred.Groups, uint32(n)) {
+			n, err := strconv.ParseUint(id, 10, 32)
+			if err == nil && !slices.Contains(cred.Groups, uint32(n)) && (spec.Group == "" || id != u.Gid) {
 				cred.Groups = append(cred.Groups, uint32(n))
 			}
 		}

@@ -37,7 +37,7 @@ var (
 
 func statusStyle(s tend.Status) lipgloss.Style {
 	switch s {
-	case tend.StatusOnline:
+	case tend.StatusOnline, tend.StatusCompleted:
 		return stGreen
 	case tend.StatusErrored:
 		return stRed

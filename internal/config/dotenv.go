@@ -9,19 +9,25 @@ import (
 	"strings"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/private"
 )
 
 // LoadEnvFiles reads an app's env_file list, each path relative to dir,
 // in order: a later file's variable wins over an earlier one's. lookup
 // gives what ${VAR} means when no file so far set VAR (the shell's
 // environment). Errors name the file and line.
-func LoadEnvFiles(paths []string, dir string, lookup func(string) (string, bool)) (map[string]string, error) {
+//
+// The files are opened as private.OpenFile opens: through no symlink,
+// regular files only, and, with as set (an app that runs as another user),
+// with that user's permissions, so the daemon reads for the app only what
+// the app's user could read itself.
+func LoadEnvFiles(paths []string, dir string, as *private.User, lookup func(string) (string, bool)) (map[string]string, error) {
 	out := map[string]string{}
 	for _, p := range paths {
 		if !strings.HasPrefix(p, "/") {
 			p = dir + "/" + p
 		}
-		data, err := readEnvFile(p)
+		data, err := readEnvFile(p, as)
 		if err != nil {
 			return nil, err
 		}
@@ -45,12 +51,18 @@ func LoadEnvFiles(paths []string, dir string, lookup func(string) (string, bool)
 const maxEnvFile = 1 << 20
 
 // readEnvFile reads p, a regular file of at most maxEnvFile bytes: not a
-// FIFO that would hang the daemon, nor a device that never ends.
-func readEnvFile(p string) ([]byte, error) {
-	f, err := os.Open(p)
+// FIFO that would hang the daemon, nor a device that never ends, nor a
+// symlink to a file the app's user may not read.
+func readEnvFile(p string, as *private.User) ([]byte, error) {
+	f, err := private.OpenFile(p, os.O_RDONLY, as)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return nil, tend.Causef(err, tend.ENOTFOUND, "env_file %s does not exist", p)
+		case errors.Is(err, private.ErrSymlink), errors.Is(err, private.ErrNotRegular):
+			return nil, tend.Causef(err, tend.EINVALID, "env_file %s: %v", p, unwrapPath(err))
+		case as != nil && errors.Is(err, fs.ErrPermission):
+			return nil, tend.Causef(err, tend.EINVALID, "env_file %s: the app's user (uid %d) cannot read it, and an app gets only what its user can read: make it readable by that user", p, as.UID)
 		}
 		return nil, tend.Causef(err, tend.EFAILED, "env_file %s: %v", p, unwrapPath(err))
 	}

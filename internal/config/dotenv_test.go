@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/private"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseDotenv(t *testing.T) {
@@ -77,11 +79,46 @@ func TestLoadEnvFiles(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "base.env"), []byte("A=1\nB=${A}2\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "local.env"), []byte("B=override-$A\n"), 0o600)
-	got, err := LoadEnvFiles([]string{"base.env", "local.env"}, dir, func(string) (string, bool) { return "", false })
+	got, err := LoadEnvFiles([]string{"base.env", "local.env"}, dir, nil, func(string) (string, bool) { return "", false })
 	if err != nil || got["A"] != "1" || got["B"] != "override-1" {
 		t.Errorf("got %v, %v", got, err)
 	}
-	if _, err := LoadEnvFiles([]string{"nope.env"}, dir, nil); tend.ErrorCode(err) != tend.ENOTFOUND {
+	if _, err := LoadEnvFiles([]string{"nope.env"}, dir, nil, nil); tend.ErrorCode(err) != tend.ENOTFOUND {
 		t.Errorf("a missing file: %v", err)
+	}
+}
+
+// TestLoadEnvFilesRefuses: an env_file is read through no symlink, only
+// if it is a regular file, and, for an app of another user, only if that
+// user could read it: the daemon, often root, must not hand an app what
+// its user cannot read.
+func TestLoadEnvFilesRefuses(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret.env")
+	os.WriteFile(secret, []byte("ROOT_SECRET=hunter2\n"), 0o600)
+	os.Symlink(secret, filepath.Join(dir, "link.env"))
+	os.Mkdir(filepath.Join(dir, "real"), 0o700)
+	os.WriteFile(filepath.Join(dir, "real", "ok.env"), []byte("A=1\n"), 0o600)
+	os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "linkdir"))
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo.env"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"link.env", "symlink"},
+		{"linkdir/ok.env", "symlink"},
+		{"fifo.env", "not a regular file"},
+	} {
+		_, err := LoadEnvFiles([]string{tc.file}, dir, nil, nil)
+		if tend.ErrorCode(err) != tend.EINVALID || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an invalid-input error saying %q", tc.file, err, tc.want)
+		}
+	}
+	if os.Getuid() != 0 {
+		return
+	}
+	nobody := &private.User{UID: 65534, GID: 65534}
+	_, err := LoadEnvFiles([]string{secret}, dir, nobody, nil)
+	if tend.ErrorCode(err) != tend.EINVALID || !strings.Contains(err.Error(), "cannot read it") {
+		t.Errorf("root's 0600 file read for nobody: %v", err)
 	}
 }

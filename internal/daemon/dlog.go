@@ -25,7 +25,7 @@ import (
 // container's). It returns a function that points stderr at the current
 // file again after a rotation (a panic's trace goes there).
 func (d *Daemon) rotateOwnLog() (follow func()) {
-	path := tend.Home(d.home).Log()
+	path := realHome(d.home).Log()
 	if !sameFile(2, path) {
 		return func() {}
 	}

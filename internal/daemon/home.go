@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"errors"
+	"path/filepath"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/private"
@@ -30,4 +31,15 @@ func EnsureHome(home string) error {
 		}
 	}
 	return nil
+}
+
+// realHome is home as it resolves, for the log files in it: tend opens
+// logs through no symlink (private.OpenFile), and a home may lie under
+// one (/home linked to /data/home). EnsureHome has checked the
+// directories home resolves through, so following them here is safe.
+func realHome(home string) tend.Home {
+	if real, err := filepath.EvalSymlinks(home); err == nil {
+		return tend.Home(real)
+	}
+	return tend.Home(home)
 }

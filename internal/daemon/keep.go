@@ -122,7 +122,7 @@ func (d *Daemon) spawn(c procexec.Cmd) (supervisor.Proc, error) {
 // appOptions are the supervisor options of app name.
 func (d *Daemon) appOptions(name string) supervisor.Options {
 	opt := supervisor.Options{
-		LogDir: tend.Home(d.home).Logs(),
+		LogDir: realHome(d.home).Logs(),
 		RunDir: tend.Home(d.home).Run(),
 		NewID: func() int {
 			d.mu.Lock()

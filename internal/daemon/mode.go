@@ -11,6 +11,8 @@ import (
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/config"
 	"github.com/tendhq/tend/internal/nodepreload"
+	"github.com/tendhq/tend/internal/private"
+	"github.com/tendhq/tend/internal/procexec"
 	"github.com/tendhq/tend/internal/supervisor"
 )
 
@@ -123,13 +125,18 @@ func onSharedPort(s *tend.AppSpec, target string) bool {
 }
 
 // envFiles reads spec's env_file list; ${VAR} in them is an earlier
-// variable of the files, else the shell's that started the app.
-func envFiles(spec *tend.AppSpec) (map[string]string, error) {
+// variable of the files, else the shell's that started the app. An app
+// that runs as another user (cred) gets only files that user can read.
+func envFiles(spec *tend.AppSpec, cred *procexec.Cred) (map[string]string, error) {
 	if len(spec.EnvFile) == 0 {
 		return nil, nil
 	}
+	var as *private.User
+	if cred != nil {
+		as = &private.User{UID: cred.UID, GID: cred.GID, Groups: cred.Groups}
+	}
 	shell := tend.EnvMap(spec.BaseEnv)
-	env, err := config.LoadEnvFiles(spec.EnvFile, spec.Cwd, func(k string) (string, bool) {
+	env, err := config.LoadEnvFiles(spec.EnvFile, spec.Cwd, as, func(k string) (string, bool) {
 		v, ok := shell[k]
 		return v, ok
 	})

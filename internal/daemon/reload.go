@@ -46,7 +46,7 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 			if u.res != nil {
 				res = *u.res
 			}
-			fileEnv, err := envFiles(&spec)
+			fileEnv, err := envFiles(&spec, res.Cred)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -99,7 +99,7 @@ func (d *Daemon) reloadUpdates(req tend.ReloadRequest) (map[string]update, error
 		d.mu.Lock()
 		cur := d.apps[spec.Name]
 		d.mu.Unlock()
-		if r.FileEnv, err = envFiles(spec); err != nil {
+		if r.FileEnv, err = envFiles(spec, r.Cred); err != nil {
 			return nil, err
 		}
 		if err := chooseMode(spec, &r); err != nil {

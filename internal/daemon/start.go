@@ -118,7 +118,7 @@ func (d *Daemon) prepare(specs []tend.AppSpec, stored bool) (res []supervisor.Re
 		if err != nil {
 			return nil, nil, err
 		}
-		if r.FileEnv, err = envFiles(spec); err != nil {
+		if r.FileEnv, err = envFiles(spec, r.Cred); err != nil {
 			if !stored {
 				return nil, nil, err
 			}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/tendhq/tend/internal/private"
 )
 
 // startCompress makes sure the compressor runs. Called with s.mu held.
@@ -64,10 +66,10 @@ func (s *Sink) compressLoop() {
 		s.mu.Lock()
 		name := s.where(j)
 		if err == nil && name != "" {
-			err = os.Rename(tmp, name+".gz")
+			err = private.Rename(tmp, name+".gz", 0)
 		}
 		if err != nil || name == "" {
-			os.Remove(tmp)
+			private.Remove(tmp)
 		}
 		if err != nil {
 			// Keep the uncompressed file: losing a log to a failed gzip
@@ -78,7 +80,7 @@ func (s *Sink) compressLoop() {
 			return
 		}
 		if name != "" {
-			os.Remove(name)
+			private.Remove(name)
 			s.compressErr = nil
 		}
 		s.mu.Unlock()
@@ -93,7 +95,7 @@ func (s *Sink) nextToCompress() (compressJob, bool) {
 	for _, lf := range s.files() {
 		if s.opt.RotateAt == nil {
 			for k := 1; k <= s.opt.Keep; k++ {
-				if f, err := os.Open(rotatedName(lf.path, k, "")); err == nil {
+				if f, err := private.OpenFile(rotatedName(lf.path, k, ""), os.O_RDONLY, nil); err == nil {
 					return compressJob{lf: lf, src: f, k: k, gen: lf.rotations}, true
 				}
 			}
@@ -109,7 +111,7 @@ func (s *Sink) nextToCompress() (compressJob, bool) {
 			if _, err := os.Lstat(rf.name + ".gz"); err == nil {
 				continue
 			}
-			if f, err := os.Open(rf.name); err == nil {
+			if f, err := private.OpenFile(rf.name, os.O_RDONLY, nil); err == nil {
 				return compressJob{lf: lf, src: f, at: rf.name}, true
 			}
 		}
@@ -119,7 +121,7 @@ func (s *Sink) nextToCompress() (compressJob, bool) {
 
 // gzipTo writes src, gzipped, to a new file at path.
 func gzipTo(path string, src io.Reader) error {
-	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	dst, err := private.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, nil)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tendhq/tend/internal/private"
 )
 
 // Files rotated while Options.RotateAt is set get dated names, as
@@ -156,7 +158,7 @@ func retainDated(path string, keep int) {
 			kept++
 		}
 		if kept > keep {
-			os.Remove(rf.name)
+			private.Remove(rf.name)
 		}
 	}
 }
@@ -168,5 +170,5 @@ func renameChecked(from, to string) error {
 	if _, err := os.Lstat(to); err == nil {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: fs.ErrExist}
 	}
-	return os.Rename(from, to)
+	return private.Rename(from, to, 0)
 }

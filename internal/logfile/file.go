@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/tendhq/tend/internal/private"
 )
 
 // retryInterval bounds how often a failing file is reopened or rewritten and
@@ -45,16 +47,20 @@ type logFile struct {
 // noStream marks a file left open by a failed write rather than by a stream.
 const noStream Stream = 255
 
-// openFile (re)opens lf.path for appending, creating missing directories.
+// openFile (re)opens lf.path for appending, creating missing directories,
+// through no symlink and only if it is a regular file: a log often lies
+// in a directory the app's user can write, and the daemon may be root
+// (see private.OpenFile).
 func (lf *logFile) openFile() error {
 	if lf.f != nil {
 		lf.f.Close()
 		lf.f = nil
 	}
-	if err := os.MkdirAll(filepath.Dir(lf.path), 0o700); err != nil {
+	if err := private.MkdirAll(filepath.Dir(lf.path)); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(lf.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// Read as well as append: the last byte is read below.
+	f, err := private.OpenFile(lf.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, nil)
 	if err != nil {
 		return err
 	}
@@ -68,11 +74,8 @@ func (lf *logFile) openFile() error {
 	if lf.size > 0 {
 		// Someone else's bytes may end mid-line; start ours on a new one.
 		var last [1]byte
-		if r, err := os.Open(lf.path); err == nil {
-			if n, _ := r.ReadAt(last[:], lf.size-1); n == 1 && last[0] != '\n' {
-				lf.open, lf.openBy = true, noStream
-			}
-			r.Close()
+		if n, _ := f.ReadAt(last[:], lf.size-1); n == 1 && last[0] != '\n' {
+			lf.open, lf.openBy = true, noStream
 		}
 	}
 	return nil
@@ -97,10 +100,11 @@ func (lf *logFile) fail(err error, now time.Time) {
 }
 
 // moved reports whether lf.path no longer names the open file (an external
-// rotator renamed it, or its directory was removed), in which case writing
-// on would go nowhere anyone looks.
+// rotator renamed it, its directory was removed, or it was replaced by a
+// symlink, which reopening then refuses), in which case writing on would
+// go nowhere anyone looks.
 func (lf *logFile) moved() bool {
-	st, err := os.Stat(lf.path)
+	st, err := os.Lstat(lf.path)
 	if err != nil {
 		return true
 	}
@@ -228,15 +232,15 @@ func shiftNumbered(path string, keep int) error {
 		for _, ext := range []string{"", ".gz"} {
 			from := rotatedName(path, k, ext)
 			if k == keep {
-				os.Remove(from)
+				private.Remove(from)
 				continue
 			}
-			if err := os.Rename(from, rotatedName(path, k+1, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := private.Rename(from, rotatedName(path, k+1, ext), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}
 	}
-	return os.Rename(path, rotatedName(path, 1, ""))
+	return private.Rename(path, rotatedName(path, 1, ""), 0)
 }
 
 func rotatedName(path string, k int, ext string) string {

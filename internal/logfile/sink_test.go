@@ -3,6 +3,7 @@ package logfile
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestReadFromPipe(t *testing.T) {
@@ -378,15 +381,29 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 }
 
 func TestDiskFullResumes(t *testing.T) {
-	// /dev/full fails every write with ENOSPC, as a full disk does, for
-	// root too.
-	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full")
+	// A small tmpfs, filled up, fails writes with ENOSPC as a full disk
+	// does, for root too. (Not a symlink to /dev/full: the sink refuses
+	// symlinks.)
+	if os.Getuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
 	}
-	out := logPath(t, "out.log")
-	os.MkdirAll(filepath.Dir(out), 0o700)
-	if err := os.Symlink("/dev/full", out); err != nil {
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0700"); err != nil {
+		t.Skipf("mounting a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	out := filepath.Join(dir, "logs", "out.log")
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for err == nil {
+		_, err = f.Write(make([]byte, 4096))
+	}
+	f.Close()
+	if !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("filling the tmpfs: %v", err)
 	}
 	s, clk := open(t, Options{OutPath: out, TimeLayout: "15:04:05"})
 	feed(t, s, Stdout, "a\nb\n")
@@ -398,7 +415,7 @@ func TestDiskFullResumes(t *testing.T) {
 	if p := s.Problem(); !strings.Contains(p, "3 lines dropped") {
 		t.Fatalf("Problem = %q", p)
 	}
-	os.Remove(out) // the user makes room
+	os.Remove(filler) // the user makes room
 	clk.Add(retryInterval)
 	feed(t, s, Stdout, "d\n")
 	want := "12:00:02: [tend: 3 lines dropped while the log could not be written: write " + out + ": no space left on device]\n12:00:02: d\n"

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"time"
+
+	"github.com/tendhq/tend/internal/private"
 )
 
 // Tail returns the last n lines of both streams, oldest first.
@@ -140,7 +142,7 @@ func TailFile(path string, n int) ([]string, error) {
 }
 
 func tailOne(path string, n int) ([]string, error) {
-	f, err := os.Open(path)
+	f, err := private.OpenFile(path, os.O_RDONLY, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -48,8 +48,15 @@ func loopbackListen(network, address string, port int, reuseAddr bool) (Socket, 
 }
 
 func newHarness(t *testing.T, sched string) *harness {
+	return newHarnessWith(t, Options{Sched: sched})
+}
+
+// newHarnessWith is newHarness with more options; Listen and Logf are the
+// harness's.
+func newHarnessWith(t *testing.T, opt Options) *harness {
 	h := &harness{t: t, events: make(chan Event), changed: make(chan struct{})}
-	h.p = New(Options{Sched: sched, Listen: loopbackListen, Logf: t.Logf})
+	opt.Listen, opt.Logf = loopbackListen, t.Logf
+	h.p = New(opt)
 	go func() {
 		for ev := range h.events {
 			h.mu.Lock()

@@ -48,6 +48,14 @@ type Options struct {
 	// server, as while workers restart. Other sockets close then, and
 	// their port refuses, as under Node.
 	KeepPort int
+	// Unprivileged says the workers run as a user with fewer rights than
+	// the Primary's (tend as root, the app as --user): a worker may then
+	// listen only on KeepPort and on TCP and UDP ports from 1024 (or 0,
+	// any), and on no unix socket, so that the Primary binds nothing for
+	// it that its user could not bind itself, nor creates or removes
+	// files in its stead. What else it asks for fails with EACCES, as
+	// its own listen() would.
+	Unprivileged bool
 }
 
 // A Primary is the Node cluster primary for one app: it owns the app's
@@ -59,6 +67,7 @@ type Primary struct {
 	logf   logger.Logf
 	bound  func(key string, ln Socket)
 	keep   int
+	unpriv bool
 
 	seq atomic.Int64 // Node's sendHelper seq: replies come back as ack
 
@@ -100,6 +109,7 @@ func New(opt Options) *Primary {
 		logf:      opt.Logf.Or(),
 		bound:     opt.Bound,
 		keep:      opt.KeepPort,
+		unpriv:    opt.Unprivileged,
 		workers:   map[int]*worker{},
 		listeners: map[string]*listener{},
 		pending:   map[int64]*handoff{},

@@ -179,7 +179,7 @@ func (p *Primary) listenerFor(w *worker, q *clusterMsg, key, address string, por
 		close(done)
 		if err == nil {
 			if p.closed {
-				l.ln.Close()
+				l.close() // and its socket file, and the directory kept for it
 				err = fmt.Errorf("listen %s: %w", key, syscall.ECANCELED)
 			} else {
 				if l.accepts(p.sched) {
@@ -188,7 +188,7 @@ func (p *Primary) listenerFor(w *worker, q *clusterMsg, key, address string, por
 				if err == nil {
 					p.listeners[key] = l
 				} else {
-					l.ln.Close()
+					l.close()
 					err = fmt.Errorf("listen %s: %w", key, err)
 				}
 			}
@@ -215,6 +215,9 @@ func (p *Primary) bind(q *clusterMsg, key, address string, port int, portOK bool
 	if network != NetUnix {
 		where = net.JoinHostPort(address, strconv.Itoa(port))
 	}
+	if err := p.permitted(network, port); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", where, err)
+	}
 	flags, _ := jsInt(q.Flags)
 	ln, err := p.listen(network, address, port, flags&uvUDPReuseAddr != 0)
 	if errors.Is(err, syscall.EADDRINUSE) && port > 0 && port == p.keep && strings.HasPrefix(network, "tcp") && p.releaseKept(port, key) {
@@ -231,6 +234,26 @@ func (p *Primary) bind(q *clusterMsg, key, address string, port int, portOK bool
 		return nil, fmt.Errorf("listen %s: bound port %d instead: %w", key, l.port, syscall.EADDRINUSE)
 	}
 	return l, nil
+}
+
+// minUnprivilegedPort is the first port any user may bind (Linux's
+// default net.ipv4.ip_unprivileged_port_start).
+const minUnprivilegedPort = 1024
+
+// permitted refuses, for unprivileged workers (Options.Unprivileged),
+// what their user could not bind itself: a port below 1024 other than
+// the app's own, and unix sockets, whose files the Primary would create
+// and remove as its own user in directories the worker's user controls.
+func (p *Primary) permitted(network string, port int) error {
+	switch {
+	case !p.unpriv:
+		return nil
+	case network == NetUnix:
+		return fmt.Errorf("the app runs as another user, and its workers cannot listen on a unix socket in cluster mode (use a TCP port, or fork mode): %w", syscall.EACCES)
+	case port > 0 && port < minUnprivilegedPort && port != p.keep:
+		return fmt.Errorf("the app runs as another user, and its workers can listen below port %d only on its --port: %w", minUnprivilegedPort, syscall.EACCES)
+	}
+	return nil
 }
 
 // libuv's flags for listen({ipv6Only}) and dgram's bind({ipv6Only}).

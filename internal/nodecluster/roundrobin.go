@@ -25,10 +25,11 @@ type listener struct {
 	accRC   syscall.RawConn // RR: acc's, for accept4 under Go's poller
 	address string          // bound address, or a unix socket's path
 	port    int
-	family  string // "IPv4" or "IPv6"; "" for a unix socket
-	path    string // a unix socket's path, removed when it closes
-	udp     bool   // a dgram socket: always shared, as under Node
-	data    []byte // the first worker's server data (TLS ticket keys)
+	family  string    // "IPv4" or "IPv6"; "" for a unix socket
+	path    string    // a unix socket's path, removed when it closes
+	sock    *sockPath // path's directory and inode, for removing it safely
+	udp     bool      // a dgram socket: always shared, as under Node
+	data    []byte    // the first worker's server data (TLS ticket keys)
 
 	members  map[int]bool   // workers with this server open
 	free     []int          // RR: members with no newconn in flight
@@ -62,6 +63,7 @@ func newListener(key string, ln Socket) *listener {
 		ip, l.port, l.udp = a.IP, a.Port, true
 	case *net.UnixAddr:
 		l.address, l.path = a.Name, a.Name
+		l.sock = newSockPath(a.Name)
 	}
 	if ip != nil {
 		l.address, l.family = ip.String(), "IPv6"
@@ -92,9 +94,7 @@ func (l *listener) close() {
 		l.grace.Stop()
 	}
 	l.ln.Close()
-	if l.path != "" {
-		os.Remove(l.path) // as libuv does when a server on a path closes
-	}
+	l.sock.remove()
 	if l.acc != nil {
 		l.acc.Close()
 	}

@@ -8,6 +8,11 @@
 // planted a symlink or a file in it. And every file is opened without
 // following a symlink at its last component all the same, and read only
 // if it is the user's own.
+//
+// Where tend must use paths in directories others can write (an app's
+// log files, its env_file), OpenFile and MkdirAll follow no symlink in any
+// component and open only regular files, optionally with the
+// permissions of the app's user.
 package private
 
 import (

@@ -103,7 +103,10 @@ func (sh *share) start(res Resolved, slowAfter time.Duration, logf logger.Logf) 
 	// carries the cluster protocol. Events are forwarded to the app's
 	// actor; the buffer absorbs bursts (a message flood) while it is busy.
 	sh.events = make(chan nodecluster.Event, 256)
-	sh.primary = nodecluster.New(nodecluster.Options{Sched: string(sched), Listen: sh.listen, Logf: logf, Bound: sh.bound, KeepPort: sh.port})
+	// Workers of another user (res.Cred) get no socket from the
+	// primary, often root, that their user could not bind.
+	sh.primary = nodecluster.New(nodecluster.Options{Sched: string(sched), Listen: sh.listen, Logf: logf, Bound: sh.bound, KeepPort: sh.port,
+		Unprivileged: res.Cred != nil})
 }
 
 // Names of the app's sockets in the Store.

@@ -1,0 +1,248 @@
+package private
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrSymlink is wrapped by the errors of OpenFile and MkdirAll for a path
+// with a symlink in it.
+var ErrSymlink = errors.New("a symlink is on the path")
+
+// ErrNotRegular is wrapped by the errors of OpenFile for a path that is a
+// FIFO, a device, a socket or a directory.
+var ErrNotRegular = errors.New("not a regular file")
+
+var errNotRegularFile = fmt.Errorf("%w (a FIFO, device, socket or directory): give a path to a file", ErrNotRegular)
+
+// User is who opens a file in OpenFile: the kernel checks the permissions
+// of that uid, gid and supplementary groups instead of the daemon's.
+type User struct {
+	UID, GID uint32
+	Groups   []uint32
+}
+
+// OpenFile opens path with flag (os.O_CREATE makes it 0600) where the
+// daemon, often root, reads or writes in directories other users can
+// write (an app's ./logs, its .env): it follows no symlink in any
+// component of path, so nobody can redirect it to a file of their choice,
+// and it opens only a regular file, so a FIFO planted there cannot block
+// it (the open does not wait: O_NONBLOCK). With as set, the open is done
+// with as's permissions, as the kernel checks them (see openAs).
+//
+// It resolves path with openat2 and RESOLVE_NO_SYMLINKS; on kernels before
+// 5.6 it walks the directories one at a time with O_NOFOLLOW instead.
+func OpenFile(path string, flag int, as *User) (*os.File, error) {
+	open := func() (int, error) { return openNoSymlinks(path, flag) }
+	fd, err := openAs(as, open)
+	if errors.Is(err, unix.ENXIO) {
+		// What O_NONBLOCK gives for a FIFO opened to write with no
+		// reader, and for a unix socket.
+		err = errNotRegularFile
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "open", Path: path, Err: errNotRegularFile}
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func openNoSymlinks(path string, flag int) (int, error) {
+	how := unix.OpenHow{
+		Flags:   uint64(flag | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC),
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	if flag&os.O_CREATE != 0 {
+		how.Mode = 0o600
+	}
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) && openat2Works() != nil {
+		// No openat2 (Linux < 5.6, or a seccomp filter that does not know
+		// it): the same walk, one component at a time.
+		fd, err = openWalk(path, flag)
+	}
+	return fd, symlinkErr(err)
+}
+
+// openat2Works reports how openat2 fails on a path that must open: nil
+// where it works, ENOSYS or EPERM where a seccomp filter refuses it.
+func openat2Works() error {
+	fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC})
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
+// openWalk opens path as openat2 with RESOLVE_NO_SYMLINKS does: each
+// directory is opened with O_NOFOLLOW relative to the one above it, so a
+// symlink swapped in between two steps is refused as well.
+func openWalk(path string, flag int) (int, error) {
+	dir, err := walk(filepath.Dir(path), false)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(dir)
+	return unix.Openat(dir, filepath.Base(path), flag|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+}
+
+// MkdirAll makes dir and missing parents with mode 0700, as os.MkdirAll
+// does, but follows no symlink on the way: a directory another user can
+// write cannot send it elsewhere by a symlink planted in it.
+func MkdirAll(dir string) error {
+	fd, err := walk(dir, true)
+	if err != nil {
+		return &os.PathError{Op: "mkdir", Path: dir, Err: symlinkErr(err)}
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// walk opens dir (O_PATH: search permission is enough) one component at a
+// time, each with O_NOFOLLOW relative to the one above, making the missing
+// ones (mode 0700) if create is set.
+func walk(dir string, create bool) (int, error) {
+	dir = filepath.Clean(dir)
+	start := "."
+	if filepath.IsAbs(dir) {
+		start = "/"
+	}
+	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Open(start, flags, 0)
+	if err != nil {
+		return -1, err
+	}
+	for _, name := range strings.Split(dir, "/") {
+		if name == "" || name == "." {
+			continue
+		}
+		next, err := unix.Openat(fd, name, flags, 0)
+		if errors.Is(err, unix.ENOENT) && create {
+			if err = unix.Mkdirat(fd, name, 0o700); err == nil || errors.Is(err, unix.EEXIST) {
+				next, err = unix.Openat(fd, name, flags, 0)
+			}
+		}
+		if errors.Is(err, unix.ENOTDIR) {
+			// O_DIRECTORY on a symlink: say which it is.
+			var st unix.Stat_t
+			if unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				err = unix.ELOOP
+			}
+		}
+		unix.Close(fd)
+		if err != nil {
+			return -1, err
+		}
+		fd = next
+	}
+	return fd, nil
+}
+
+// symlinkErr turns the ELOOP of O_NOFOLLOW and RESOLVE_NO_SYMLINKS into
+// an error that says what to do.
+func symlinkErr(err error) error {
+	if errors.Is(err, unix.ELOOP) {
+		return fmt.Errorf("%w, and tend follows none where other users may write: give the real path (realpath shows it)", ErrSymlink)
+	}
+	return err
+}
+
+// openAs runs open with as's file-system permissions (nil: the daemon's
+// own). The kernel then decides, exactly as for as's processes (mode
+// bits, ACLs, every directory on the way), and at the moment of the open,
+// so there is no window between a check and the open. setfsuid, setfsgid
+// and setgroups change only the calling thread, so open runs on a thread
+// of its own that is never handed back to the Go scheduler: the goroutine
+// ends locked, and the runtime then ends the thread with it.
+func openAs(as *User, open func() (int, error)) (int, error) {
+	if as == nil {
+		return open()
+	}
+	type result struct {
+		fd  int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		groups := make([]int, len(as.Groups))
+		for i, g := range as.Groups {
+			groups[i] = int(g)
+		}
+		// Groups, then gid, then uid: setting a non-zero fsuid drops the
+		// capabilities that would let the thread change the others.
+		if err := unix.Setgroups(groups); err != nil {
+			done <- result{-1, fmt.Errorf("taking the groups of uid %d: %w", as.UID, err)}
+			return
+		}
+		unix.Setfsgid(int(as.GID))
+		unix.Setfsuid(int(as.UID))
+		uid, _ := unix.SetfsuidRetUid(-1)
+		gid, _ := unix.SetfsgidRetGid(-1)
+		if uid != int(as.UID) || gid != int(as.GID) {
+			done <- result{-1, fmt.Errorf("opening as uid %d: setfsuid failed (is the daemon root?)", as.UID)}
+			return
+		}
+		fd, err := open()
+		done <- result{fd, err}
+	}()
+	r := <-done
+	return r.fd, r.err
+}
+
+// Remove removes the file path as os.Remove does, following no symlink on
+// the way to it (a symlink at path itself is removed, not followed).
+func Remove(path string) error {
+	dir, err := walk(filepath.Dir(path), false)
+	if err != nil {
+		return &os.PathError{Op: "remove", Path: path, Err: symlinkErr(err)}
+	}
+	defer unix.Close(dir)
+	if err := unix.Unlinkat(dir, filepath.Base(path), 0); err != nil {
+		return &os.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return nil
+}
+
+// Rename renames from to to with renameat2's flags (0, or
+// unix.RENAME_NOREPLACE), following no symlink on the way to either.
+func Rename(from, to string, flags uint) error {
+	fail := func(err error) error { return &os.LinkError{Op: "rename", Old: from, New: to, Err: symlinkErr(err)} }
+	fd, err := walk(filepath.Dir(from), false)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(fd)
+	td, err := walk(filepath.Dir(to), false)
+	if err != nil {
+		return fail(err)
+	}
+	defer unix.Close(td)
+	if flags == 0 {
+		err = unix.Renameat(fd, filepath.Base(from), td, filepath.Base(to))
+	} else {
+		err = unix.Renameat2(fd, filepath.Base(from), td, filepath.Base(to), flags)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}

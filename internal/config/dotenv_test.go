@@ -97,9 +97,11 @@ func TestLoadEnvFilesRefuses(t *testing.T) {
 	secret := filepath.Join(t.TempDir(), "secret.env")
 	os.WriteFile(secret, []byte("ROOT_SECRET=hunter2\n"), 0o600)
 	os.Symlink(secret, filepath.Join(dir, "link.env"))
+	os.Lchown(filepath.Join(dir, "link.env"), 65534, 65534) // planted by another user
 	os.Mkdir(filepath.Join(dir, "real"), 0o700)
 	os.WriteFile(filepath.Join(dir, "real", "ok.env"), []byte("A=1\n"), 0o600)
 	os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "linkdir"))
+	os.Lchown(filepath.Join(dir, "linkdir"), 65534, 65534)
 	if err := unix.Mkfifo(filepath.Join(dir, "fifo.env"), 0o600); err != nil {
 		t.Fatal(err)
 	}

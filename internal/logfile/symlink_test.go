@@ -25,6 +25,7 @@ func TestSymlinkSwapRefused(t *testing.T) {
 			if err := os.Symlink(filepath.Join(target, "victim"), out); err != nil {
 				t.Fatal(err)
 			}
+			os.Lchown(out, 65534, 65534) // planted by another user
 		}},
 		{"directory", func(t *testing.T, out, target string) {
 			dir := filepath.Dir(out)
@@ -32,6 +33,7 @@ func TestSymlinkSwapRefused(t *testing.T) {
 			if err := os.Symlink(target, dir); err != nil {
 				t.Fatal(err)
 			}
+			os.Lchown(dir, 65534, 65534) // planted by another user
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +84,7 @@ func TestCompressRefusesSymlink(t *testing.T) {
 	os.WriteFile(target, []byte("root's\n"), 0o600)
 	tmp := filepath.Join(t.TempDir(), "x.gz.tmp")
 	os.Symlink(target, tmp)
+	os.Lchown(tmp, 65534, 65534) // planted by another user
 	if err := gzipTo(tmp, strings.NewReader("log\n")); !errors.Is(err, private.ErrSymlink) {
 		t.Fatalf("gzipTo through a symlink: %v", err)
 	}

@@ -39,7 +39,7 @@ type User struct {
 // It resolves path with openat2 and RESOLVE_NO_SYMLINKS; on kernels before
 // 5.6 it walks the directories one at a time with O_NOFOLLOW instead.
 func OpenFile(path string, flag int, as *User) (*os.File, error) {
-	open := func() (int, error) { return openNoSymlinks(path, flag) }
+	open := func() (int, error) { return openNoSymlinks(path, flag, trusting(as)) }
 	fd, err := openAs(as, open)
 	if errors.Is(err, unix.ENXIO) {
 		// What O_NONBLOCK gives for a FIFO opened to write with no
@@ -65,7 +65,16 @@ func OpenFile(path string, flag int, as *User) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-func openNoSymlinks(path string, flag int) (int, error) {
+// trusting returns which owners' symlinks may be followed: root's and
+// the daemon's user's, which nobody else can have planted, and as's when
+// the open is done with its permissions (then a link of its own can only
+// lead where it may go anyway).
+func trusting(as *User) func(uid uint32) bool {
+	euid := uint32(os.Geteuid())
+	return func(uid uint32) bool { return uid == 0 || uid == euid || as != nil && uid == as.UID }
+}
+
+func openNoSymlinks(path string, flag int, trust func(uint32) bool) (int, error) {
 	how := unix.OpenHow{
 		Flags:   uint64(flag | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC),
 		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
@@ -74,10 +83,11 @@ func openNoSymlinks(path string, flag int) (int, error) {
 		how.Mode = 0o600
 	}
 	fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
-	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) && openat2Works() != nil {
-		// No openat2 (Linux < 5.6, or a seccomp filter that does not know
-		// it): the same walk, one component at a time.
-		fd, err = openWalk(path, flag)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) && openat2Works() != nil {
+		// A symlink on the way, which may be one to follow; or no openat2
+		// (Linux < 5.6, or a seccomp filter that does not know it): the
+		// walk, one component at a time.
+		fd, err = openWalk(path, flag, trust, 0)
 	}
 	return fd, symlinkErr(err)
 }
@@ -92,23 +102,56 @@ func openat2Works() error {
 	return err
 }
 
-// openWalk opens path as openat2 with RESOLVE_NO_SYMLINKS does: each
-// directory is opened with O_NOFOLLOW relative to the one above it, so a
-// symlink swapped in between two steps is refused as well.
-func openWalk(path string, flag int) (int, error) {
-	dir, err := walk(filepath.Dir(path), false)
+// openWalk opens path one directory at a time (see walk), each opened
+// relative to the one above it, so that a symlink swapped in between two
+// steps is seen as well; hops counts the symlinks followed so far.
+func openWalk(path string, flag int, trust func(uint32) bool, hops int) (int, error) {
+	dir, err := walk(filepath.Dir(path), false, trust)
 	if err != nil {
 		return -1, err
 	}
 	defer unix.Close(dir)
-	return unix.Openat(dir, filepath.Base(path), flag|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+	base := filepath.Base(path)
+	fd, err := unix.Openat(dir, base, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+	if !errors.Is(err, unix.ELOOP) {
+		return fd, err
+	}
+	target, err := trustedLink(dir, base, trust, hops)
+	if err != nil {
+		return -1, err
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(path), target)
+	}
+	return openWalk(target, flag, trust, hops+1)
+}
+
+// maxHops bounds the symlinks followed on one path, as the kernel's 40.
+const maxHops = 40
+
+// trustedLink returns the target of the symlink name in dir when trust
+// takes its owner; ELOOP otherwise.
+func trustedLink(dir int, name string, trust func(uint32) bool, hops int) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return "", err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK || !trust(st.Uid) || hops >= maxHops {
+		return "", unix.ELOOP
+	}
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dir, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // MkdirAll makes dir and missing parents with mode 0700, as os.MkdirAll
 // does, but follows no symlink on the way: a directory another user can
 // write cannot send it elsewhere by a symlink planted in it.
 func MkdirAll(dir string) error {
-	fd, err := walk(dir, true)
+	fd, err := walk(dir, true, trusting(nil))
 	if err != nil {
 		return &os.PathError{Op: "mkdir", Path: dir, Err: symlinkErr(err)}
 	}
@@ -118,19 +161,24 @@ func MkdirAll(dir string) error {
 
 // walk opens dir (O_PATH: search permission is enough) one component at a
 // time, each with O_NOFOLLOW relative to the one above, making the missing
-// ones (mode 0700) if create is set.
-func walk(dir string, create bool) (int, error) {
+// ones (mode 0700) if create is set. A symlink on the way is followed only
+// when trust takes its owner (root, tend's user): one that another user
+// could have planted is refused (ELOOP).
+func walk(dir string, create bool, trust func(uint32) bool) (int, error) {
+	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	dir = filepath.Clean(dir)
 	start := "."
 	if filepath.IsAbs(dir) {
 		start = "/"
 	}
-	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Open(start, flags, 0)
 	if err != nil {
 		return -1, err
 	}
-	for _, name := range strings.Split(dir, "/") {
+	names, hops := strings.Split(dir, "/"), 0
+	for len(names) > 0 {
+		name := names[0]
+		names = names[1:]
 		if name == "" || name == "." {
 			continue
 		}
@@ -140,10 +188,21 @@ func walk(dir string, create bool) (int, error) {
 				next, err = unix.Openat(fd, name, flags, 0)
 			}
 		}
-		if errors.Is(err, unix.ENOTDIR) {
-			// O_DIRECTORY on a symlink: say which it is.
-			var st unix.Stat_t
-			if unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			// O_NOFOLLOW|O_DIRECTORY on a symlink: follow it if trusted.
+			target, lerr := trustedLink(fd, name, trust, hops)
+			if lerr == nil {
+				hops++
+				names = append(strings.Split(target, "/"), names...)
+				if filepath.IsAbs(target) {
+					unix.Close(fd)
+					if fd, err = unix.Open("/", flags, 0); err != nil {
+						return -1, err
+					}
+				}
+				continue
+			}
+			if errors.Is(lerr, unix.ELOOP) {
 				err = unix.ELOOP
 			}
 		}
@@ -160,7 +219,7 @@ func walk(dir string, create bool) (int, error) {
 // an error that says what to do.
 func symlinkErr(err error) error {
 	if errors.Is(err, unix.ELOOP) {
-		return fmt.Errorf("%w, and tend follows none where other users may write: give the real path (realpath shows it)", ErrSymlink)
+		return fmt.Errorf("%w that another user owns, and tend follows only root's and its own: give the real path (realpath shows it)", ErrSymlink)
 	}
 	return err
 }
@@ -211,7 +270,7 @@ func openAs(as *User, open func() (int, error)) (int, error) {
 // Remove removes the file path as os.Remove does, following no symlink on
 // the way to it (a symlink at path itself is removed, not followed).
 func Remove(path string) error {
-	dir, err := walk(filepath.Dir(path), false)
+	dir, err := walk(filepath.Dir(path), false, trusting(nil))
 	if err != nil {
 		return &os.PathError{Op: "remove", Path: path, Err: symlinkErr(err)}
 	}
@@ -226,12 +285,12 @@ func Remove(path string) error {
 // unix.RENAME_NOREPLACE), following no symlink on the way to either.
 func Rename(from, to string, flags uint) error {
 	fail := func(err error) error { return &os.LinkError{Op: "rename", Old: from, New: to, Err: symlinkErr(err)} }
-	fd, err := walk(filepath.Dir(from), false)
+	fd, err := walk(filepath.Dir(from), false, trusting(nil))
 	if err != nil {
 		return fail(err)
 	}
 	defer unix.Close(fd)
-	td, err := walk(filepath.Dir(to), false)
+	td, err := walk(filepath.Dir(to), false, trusting(nil))
 	if err != nil {
 		return fail(err)
 	}

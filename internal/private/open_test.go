@@ -9,6 +9,66 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// plant makes link, a symlink to target, as another user would: owned by
+// nobody.
+func plant(t *testing.T, target, link string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root: the test plants symlinks as another user")
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Symlinks that nobody but root or tend's user could have made are
+// followed, as are, when opening as a user, that user's own: /var/run,
+// a deploy's "current" link.
+func TestOpenFileFollowsTrustedLinks(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	release := filepath.Join(dir, "releases", "7")
+	os.MkdirAll(filepath.Join(release, "logs"), 0o755)
+	os.Chmod(filepath.Join(dir, "releases"), 0o755)
+	os.WriteFile(filepath.Join(release, ".env"), []byte("A=1\n"), 0o644)
+	os.Symlink("releases/7", filepath.Join(dir, "current")) // root's
+	f, err := OpenFile(filepath.Join(dir, "current", "logs", "out.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, nil)
+	if err != nil {
+		t.Fatalf("through root's link: %v", err)
+	}
+	f.Close()
+	if _, err := os.Stat(filepath.Join(release, "logs", "out.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirAll(filepath.Join(dir, "current", "logs", "a")); err != nil {
+		t.Fatalf("MkdirAll through root's link: %v", err)
+	}
+	// nobody's own link, opened as nobody: followed; as root: refused.
+	plant(t, filepath.Join(release, ".env"), filepath.Join(dir, "nobody.env"))
+	nobody := &User{UID: 65534, GID: 65534}
+	if f, err := OpenFile(filepath.Join(dir, "nobody.env"), os.O_RDONLY, nobody); err != nil {
+		t.Errorf("nobody's own link, as nobody: %v", err)
+	} else {
+		f.Close()
+	}
+	if _, err := OpenFile(filepath.Join(dir, "nobody.env"), os.O_RDONLY, nil); !errors.Is(err, ErrSymlink) {
+		t.Errorf("nobody's link, as root: %v, want ErrSymlink", err)
+	}
+	// A loop of trusted links ends.
+	os.Symlink("loop2", filepath.Join(dir, "loop1"))
+	os.Symlink("loop1", filepath.Join(dir, "loop2"))
+	if _, err := OpenFile(filepath.Join(dir, "loop1", "x"), os.O_RDONLY, nil); err == nil {
+		t.Error("opened through a loop")
+	}
+}
+
 // TestOpenFileRefuses: no symlink in any component, nothing but a regular
 // file, and a FIFO refused at once instead of blocking the caller; the
 // walk used on kernels without openat2 refuses the same.
@@ -18,15 +78,18 @@ func TestOpenFileRefuses(t *testing.T) {
 	os.Mkdir(real, 0o700)
 	target := filepath.Join(dir, "target")
 	os.WriteFile(target, []byte("secret"), 0o600)
-	os.Symlink(target, filepath.Join(real, "link.log"))
-	os.Symlink(real, filepath.Join(dir, "dirlink"))
+	plant(t, target, filepath.Join(real, "link.log"))
+	plant(t, real, filepath.Join(dir, "dirlink"))
 	if err := unix.Mkfifo(filepath.Join(real, "fifo.log"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	const write = os.O_WRONLY | os.O_CREATE | os.O_APPEND
 	symlinks := []string{filepath.Join(real, "link.log"), filepath.Join(dir, "dirlink", "new.log")}
 	for _, p := range symlinks {
-		for how, open := range map[string]func(string, int) (int, error){"openat2": openNoSymlinks, "walk": openWalk} {
+		for how, open := range map[string]func(string, int) (int, error){
+			"openat2": func(p string, f int) (int, error) { return openNoSymlinks(p, f, trusting(nil)) },
+			"walk":    func(p string, f int) (int, error) { return openWalk(p, f, trusting(nil), 0) },
+		} {
 			t.Run(filepath.Base(p)+"/"+how, func(t *testing.T) {
 				fd, err := open(p, write)
 				if err == nil {
@@ -77,7 +140,7 @@ func TestOpenFileCreates(t *testing.T) {
 func TestMkdirAllNoSymlinks(t *testing.T) {
 	dir := t.TempDir()
 	elsewhere := t.TempDir()
-	os.Symlink(elsewhere, filepath.Join(dir, "logs"))
+	plant(t, elsewhere, filepath.Join(dir, "logs"))
 	if err := MkdirAll(filepath.Join(dir, "logs", "a", "b")); !errors.Is(err, ErrSymlink) {
 		t.Fatalf("MkdirAll through a symlink: %v, want ErrSymlink", err)
 	}
@@ -133,7 +196,7 @@ func TestRemoveRenameNoSymlinks(t *testing.T) {
 	victims := t.TempDir()
 	victim := filepath.Join(victims, "out.log")
 	os.WriteFile(victim, []byte("root's"), 0o600)
-	os.Symlink(victims, filepath.Join(dir, "logs"))
+	plant(t, victims, filepath.Join(dir, "logs"))
 	via := filepath.Join(dir, "logs", "out.log")
 	if err := Remove(via); !errors.Is(err, ErrSymlink) {
 		t.Errorf("Remove through a symlinked directory: %v", err)

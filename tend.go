@@ -96,6 +96,7 @@ const (
 	SchedRoundRobin Sched = "rr"        // tend accepts and hands each connection to the next free instance
 	SchedShared     Sched = "shared"    // every instance accepts on the shared socket
 	SchedLeastConn  Sched = "leastconn" // proxy mode: the instance with fewest open connections
+	SchedSticky     Sched = "sticky"    // cluster and proxy modes: the client's address picks the instance slot
 )
 
 // AppSpec is what the user asked to run: the parsed form of `tend start`

@@ -54,9 +54,9 @@ func chooseMode(s *tend.AppSpec, r *supervisor.Resolved) error {
 		return tend.Errorf(tend.EINVALID, "app %s: exec mode %q is not one of fork, cluster, socket, proxy", s.Name, r.Mode)
 	}
 	valid := map[tend.Mode][]tend.Sched{
-		tend.ModeCluster: {tend.SchedRoundRobin, tend.SchedShared},
+		tend.ModeCluster: {tend.SchedRoundRobin, tend.SchedShared, tend.SchedSticky},
 		tend.ModeSocket:  {tend.SchedShared},
-		tend.ModeProxy:   {tend.SchedRoundRobin, tend.SchedLeastConn},
+		tend.ModeProxy:   {tend.SchedRoundRobin, tend.SchedLeastConn, tend.SchedSticky},
 	}[r.Mode]
 	if r.Mode == tend.ModeFork {
 		if r.Sched != "" {

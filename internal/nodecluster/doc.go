@@ -14,6 +14,9 @@
 //     exactly and under load none falls behind (see pick).
 //   - "shared": the bound socket itself goes to every worker, which accept
 //     on their own; the kernel picks (fast, but skewed under bursts).
+//   - "sticky": tend accepts as in rr, and the client's IP address picks
+//     the worker, by its slot (SetSlot, package sticky): every connection
+//     from one address reaches one worker, as session-bound apps need.
 //
 // Unlike Node's primary, a Primary never closes a listening socket when the
 // last worker lets go of it: the port stays bound while instances crash,

@@ -20,12 +20,13 @@ import (
 const (
 	SchedRR     = "rr"     // tend accepts and hands out each connection
 	SchedShared = "shared" // workers accept on the shared socket themselves
+	SchedSticky = "sticky" // tend accepts and hands each connection to its client address's slot
 )
 
 // Options configure a Primary. The zero value is valid.
 type Options struct {
-	// Sched is SchedRR (the default when empty) or SchedShared; "none",
-	// Node's name for shared, is accepted too.
+	// Sched is SchedRR (the default when empty), SchedShared or
+	// SchedSticky; "none", Node's name for shared, is accepted too.
 	Sched string
 	// Listen binds and listens for a worker's server. network is "tcp"
 	// (address "" = all addresses, dual stack, like Node), "tcp4", "tcp6",
@@ -68,6 +69,7 @@ type Primary struct {
 	pending   map[int64]*handoff       // RR newconn awaiting {ack, accepted}
 	probes    map[int64]probe          // Dial's newconn awaiting its answer
 	binding   map[string]chan struct{} // keys being bound; closed when done
+	slots     map[int]int              // sticky: each worker's slot (SetSlot)
 	closed    bool
 
 	accepting sync.WaitGroup // the RR accept loops
@@ -105,12 +107,14 @@ func New(opt Options) *Primary {
 		pending:   map[int64]*handoff{},
 		probes:    map[int64]probe{},
 		binding:   map[string]chan struct{}{},
+		slots:     map[int]int{},
 	}
 	switch p.sched {
 	case "", SchedRR:
 		p.sched = SchedRR
 	case SchedShared, "none":
 		p.sched = SchedShared
+	case SchedSticky:
 	default:
 		panic(fmt.Sprintf("nodecluster: unknown scheduling policy %q", opt.Sched))
 	}
@@ -129,7 +133,7 @@ func (p *Primary) AddWorker(id int, ch *nodeipc.Channel, events chan<- Event) {
 	p.mu.Lock()
 	if old := p.workers[id]; old != nil {
 		p.mu.Unlock()
-		p.RemoveWorker(id) // a reused id means the old process is gone
+		p.removeWorker(id) // a reused id means the old process is gone
 		p.mu.Lock()
 	}
 	p.workers[id] = w
@@ -204,6 +208,15 @@ func (p *Primary) Left(id int) bool {
 // workers (or wait for one), instead of hanging as they do under Node.
 func (p *Primary) RemoveWorker(id int) {
 	p.mu.Lock()
+	delete(p.slots, id)
+	p.mu.Unlock()
+	p.removeWorker(id)
+}
+
+// removeWorker is RemoveWorker but for the worker's slot, which a worker
+// added again under the same id keeps.
+func (p *Primary) removeWorker(id int) {
+	p.mu.Lock()
 	w := p.workers[id]
 	if w == nil {
 		// Never added (its process ended while no daemon ran): it is
@@ -237,7 +250,7 @@ type ListenerInfo struct {
 	Key     string         // Node's key: address:port:addressType:fd:index
 	Address string         // bound address
 	Port    int            // bound port
-	Sched   string         // SchedRR or SchedShared
+	Sched   string         // SchedRR, SchedShared or SchedSticky
 	Workers []int          // workers with this server open, sorted
 	Handed  map[int]uint64 // RR: connections handed to each worker (refused ones excluded)
 	Queued  int            // RR: accepted by tend, waiting for a free worker

@@ -188,6 +188,7 @@ func (a *App) adopt(s *slot, rs RunState, ad *Adopted) *run {
 	s.output = append(s.output, r.out)
 	if f := ad.Files[heldChan]; f != nil {
 		if ch, err := nodeipc.FromFile(f); err == nil {
+			a.share.primary.SetSlot(r.wid, s.index)
 			a.share.primary.AddWorker(r.wid, ch, a.share.events)
 			if r.stopping && a.res.Mode == tend.ModeCluster {
 				a.share.primary.Leaving(r.wid)
@@ -203,7 +204,7 @@ func (a *App) adopt(s *slot, rs RunState, ad *Adopted) *run {
 	case r.stopping:
 		a.share.drain(r.wid)
 	case r.ready:
-		a.share.ready(r.wid, r.probe)
+		a.share.ready(r.wid, s.index, r.probe)
 	}
 	if !r.stopping {
 		// Its probe and watchdog go on under this daemon.

@@ -155,10 +155,11 @@ const ChannelFDEnv = "TEND_CHANNEL_FD"
 // port in PORT and returns that address as probe: the instance joins the
 // rotation (ready) once the address accepts. Every instance gets a message
 // channel after those fds. after is called once Start returned, with
-// whether the process runs.
+// whether the process runs. id is the process's run id, slot its
+// instance number (sticky scheduling keeps a client on a slot).
 // With keep, tend's end of the channel is also held by the keeper
 // (c.Hold, heldChan).
-func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int, keep bool) (after func(started bool), probe string, err error) {
+func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id, slot int, keep bool) (after func(started bool), probe string, err error) {
 	var fds []*os.File
 	if sh.node {
 		c.Env = nodeipc.StripEnv(c.Env)
@@ -213,6 +214,7 @@ func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int
 	return func(started bool) {
 		closeAll()
 		if started {
+			sh.primary.SetSlot(id, slot)
 			sh.primary.AddWorker(id, parent, sh.events)
 		} else {
 			parent.Close()
@@ -274,13 +276,13 @@ func fitsPre(host, network, address string) bool {
 	return address == host
 }
 
-// ready puts instance id, listening at addr, into rotation.
-func (sh *share) ready(id int, addr string) {
+// ready puts process id of slot, listening at addr, into rotation.
+func (sh *share) ready(id, slot int, addr string) {
 	if sh.px == nil {
 		return
 	}
 	sh.mu.Lock()
-	sh.backends[id] = proxy.Backend{ID: id, Addr: addr}
+	sh.backends[id] = proxy.Backend{ID: id, Slot: slot, Addr: addr}
 	sh.mu.Unlock()
 	sh.sync()
 }

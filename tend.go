@@ -97,6 +97,7 @@ const (
 	SchedShared     Sched = "shared"    // every instance accepts on the shared socket
 	SchedLeastConn  Sched = "leastconn" // proxy mode: the instance with fewest open connections
 	SchedSticky     Sched = "sticky"    // cluster and proxy modes: the client's address picks the instance slot
+	SchedReusePort  Sched = "reuseport" // cluster and socket modes: a socket per instance, in one SO_REUSEPORT group
 )
 
 // AppSpec is what the user asked to run: the parsed form of `tend start`

@@ -21,12 +21,14 @@ const (
 	SchedRR     = "rr"     // tend accepts and hands out each connection
 	SchedShared = "shared" // workers accept on the shared socket themselves
 	SchedSticky = "sticky" // tend accepts and hands each connection to its client address's slot
+
+	SchedReusePort = "reuseport" // each worker gets a socket of its own, in one SO_REUSEPORT group
 )
 
 // Options configure a Primary. The zero value is valid.
 type Options struct {
-	// Sched is SchedRR (the default when empty), SchedShared or
-	// SchedSticky; "none", Node's name for shared, is accepted too.
+	// Sched is SchedRR (the default when empty), SchedShared, SchedSticky
+	// or SchedReusePort; "none", Node's name for shared, is accepted too.
 	Sched string
 	// Listen binds and listens for a worker's server. network is "tcp"
 	// (address "" = all addresses, dual stack, like Node), "tcp4", "tcp6",
@@ -35,7 +37,9 @@ type Options struct {
 	// returned Socket. reuseAddr is dgram's reuseAddr (TCP listeners
 	// always reuse the address). An error that wraps a syscall.Errno (as
 	// net's do) reaches the worker as that errno, any other as EINVAL.
-	// Default: DefaultListen.
+	// With SchedReusePort, a TCP socket must be bound with SO_REUSEPORT
+	// (and the Primary calls Listen once per worker on the same address).
+	// Default: DefaultListen, or ListenGroup with SchedReusePort.
 	Listen func(network, address string, port int, reuseAddr bool) (Socket, error)
 	// Logf receives diagnostics (bad messages from workers, accept errors).
 	// Default: discard.
@@ -115,6 +119,10 @@ func New(opt Options) *Primary {
 	case SchedShared, "none":
 		p.sched = SchedShared
 	case SchedSticky:
+	case SchedReusePort:
+		if p.listen == nil {
+			p.listen = ListenGroup
+		}
 	default:
 		panic(fmt.Sprintf("nodecluster: unknown scheduling policy %q", opt.Sched))
 	}
@@ -165,8 +173,9 @@ func (p *Primary) Disconnect(id int) error {
 }
 
 // Drain takes worker id out of the round-robin rotation without
-// disconnecting it; connections it holds are unaffected. In shared mode the
-// kernel, not tend, picks the worker, so Drain has no effect there.
+// disconnecting it; connections it holds are unaffected. In shared and
+// reuseport modes the kernel, not tend, picks the worker, so Drain has no
+// effect there.
 func (p *Primary) Drain(id int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -250,7 +259,7 @@ type ListenerInfo struct {
 	Key     string         // Node's key: address:port:addressType:fd:index
 	Address string         // bound address
 	Port    int            // bound port
-	Sched   string         // SchedRR, SchedShared or SchedSticky
+	Sched   string         // SchedRR, SchedShared, SchedSticky or SchedReusePort
 	Workers []int          // workers with this server open, sorted
 	Handed  map[int]uint64 // RR: connections handed to each worker (refused ones excluded)
 	Queued  int            // RR: accepted by tend, waiting for a free worker

@@ -44,6 +44,7 @@ type listener struct {
 	handed   map[int]uint64 // RR: connections handed to each worker and not refused
 	refused  uint64         // RR: hand-offs refused (a worker at maxConnections, or closing)
 	keys     map[int]uint64 // sticky: the client key (sticky.Key) of each socket tend holds, by fd
+	holding  bool           // reuseport: ln no longer listens, it only holds the port (Primary.hold)
 	done     chan struct{}  // closed by close
 }
 

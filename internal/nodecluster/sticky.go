@@ -12,8 +12,11 @@ import (
 // every connection from one address reaches one worker, which session-
 // bound apps need (Socket.IO's long-polling transport sends each poll on
 // a new connection). There is no one-connection-in-flight limit per
-// worker, as a client cannot be sent elsewhere while its worker is busy;
-// maxHeld still bounds what tend holds.
+// worker, as a client cannot be sent elsewhere while its worker is busy,
+// but tend accepts only while it has fewer connections in flight than
+// there are workers to take them, as RR accepts only for a free worker:
+// under load connections wait in the kernel's backlog, where a daemon
+// that dies loses none of them, rather than in tend.
 //
 // A worker that refuses a connection (closing its server, or at
 // maxConnections) is passed over until its refusal wait ends, as in RR:
@@ -41,10 +44,21 @@ func (p *Primary) slotOf(id int) int {
 // canTake reports whether a connection accepted on l now would go to a
 // worker at once. Caller holds p.mu.
 func (p *Primary) canTake(l *listener) bool {
-	if p.sched == SchedSticky {
-		return p.stickyTarget(l, 0) != nil
+	if p.sched != SchedSticky {
+		return len(l.free) > 0
 	}
-	return len(l.free) > 0
+	workers := 0
+	for id := range l.members {
+		if w := p.workers[id]; w != nil && !w.out && !l.skipped[id] {
+			workers++
+		}
+	}
+	for _, h := range p.pending {
+		if h.l == l {
+			workers--
+		}
+	}
+	return workers > 0
 }
 
 // stickyTarget is the worker that serves the client with key on l, or nil

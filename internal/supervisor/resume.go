@@ -322,7 +322,7 @@ func labelOf(s string) label {
 // resumeShare takes the app's sockets back from stored, binding anew only
 // what is missing.
 func resumeShare(spec *tend.AppSpec, res Resolved, stored map[string][]*os.File, cluster []nodecluster.ListenerState, opt Options) (*share, error) {
-	sh := &share{mode: res.Mode, node: res.Node, store: opt.Store, dir: spec.Cwd}
+	sh := &share{mode: res.Mode, sched: res.Sched, node: res.Node, store: opt.Store, dir: spec.Cwd}
 	sh.backends = map[int]proxy.Backend{}
 	take := func(name string) nodecluster.Socket {
 		fs := stored[name]
@@ -345,7 +345,7 @@ func resumeShare(spec *tend.AppSpec, res Resolved, stored map[string][]*os.File,
 		sh.pre, sh.preHost, sh.port = takeTCP(storePre), spec.Host, spec.Port
 	case tend.ModeSocket, tend.ModeProxy:
 		if sh.ln = takeTCP(storePort); sh.ln == nil {
-			ln, err := bindPort(spec)
+			ln, err := bindPort(spec, res.Sched)
 			if err != nil {
 				return nil, err
 			}

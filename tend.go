@@ -100,6 +100,10 @@ const (
 	SchedReusePort  Sched = "reuseport" // cluster and socket modes: a socket per instance, in one SO_REUSEPORT group
 )
 
+// Counted reports whether tend hands out the connections under s, and so
+// counts them per instance; under shared and reuseport the kernel does.
+func (s Sched) Counted() bool { return s != SchedShared && s != SchedReusePort }
+
 // AppSpec is what the user asked to run: the parsed form of `tend start`
 // flags or of one entry of an ecosystem file. Keys follow PM2's names.
 // The zero value of each optional field means "default". Settings

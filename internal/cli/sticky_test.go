@@ -31,16 +31,17 @@ type sioResult struct {
 	Body      string `json:"body"`
 }
 
-// startSocketIO starts testdata/socketio/server.js with 2 instances in
-// cluster mode under sched and returns its URL, once both are online.
-func startSocketIO(t *testing.T, h *harness, sched string) string {
+// startSocketIO starts testdata/socketio/server.js with 2 instances under
+// sched (in cluster mode, unless args say otherwise) and returns its URL,
+// once both are online.
+func startSocketIO(t *testing.T, h *harness, sched string, args ...string) string {
 	t.Helper()
 	mods := npmModules(t, socketIOPackages...)
 	h.env = append(h.env, "NODE_PATH="+mods)
 	port := testport.Free(t)
 	server := filepath.Join(repoRoot(t), "internal", "cli", "testdata", "socketio", "server.js")
-	h.ok("start", server, "--name", "sio", "-i", "2", "--port", strconv.Itoa(port), "--sched", sched)
-	h.await("2 workers online", allStatus(2, tend.StatusOnline))
+	h.ok(append([]string{"start", server, "--name", "sio", "-i", "2", "--port", strconv.Itoa(port), "--sched", sched}, args...)...)
+	h.await("2 instances ready", bothReady)
 	return "http://127.0.0.1:" + strconv.Itoa(port)
 }
 
@@ -71,6 +72,11 @@ func socketIOClients(t *testing.T, h *harness, url string, addrs []string) map[s
 	return res
 }
 
+// bothReady holds once 2 instances are online and ready: in rotation.
+func bothReady(in []tend.Instance) bool {
+	return allStatus(2, tend.StatusOnline)(in) && in[0].Ready && in[1].Ready
+}
+
 // slotsByPID maps each instance's pid to its slot (instance number).
 func slotsByPID(insts []tend.Instance) map[int]int {
 	out := map[int]int{}
@@ -81,48 +87,17 @@ func slotsByPID(insts []tend.Instance) map[int]int {
 }
 
 // TestStickySocketIO runs a Socket.IO 4 server, unmodified and with its
-// default transports, as 2 cluster workers. Under --sched sticky every
+// default transports, as 2 cluster workers, and as 2 instances behind
+// tend's proxy (proxy mode). Under --sched sticky every
 // client, from 6 source addresses, completes the long-polling handshake
 // and the websocket upgrade, and the addresses spread over both workers;
 // a reload keeps each address on its slot. Under rr, the same clients'
 // polls reach the worker that does not hold their session: "Session ID
 // unknown", the failure sticky sessions exist to prevent.
 func TestStickySocketIO(t *testing.T) {
-	t.Run("sticky", func(t *testing.T) {
-		h := newHarness(t)
-		url := startSocketIO(t, h, "sticky")
-		slots := slotsByPID(h.ls())
-		before := map[string]int{}
-		for _, r := range socketIOClients(t, h, url, clientAddrs) {
-			if r.Error != "" || r.Transport != "websocket" {
-				t.Fatalf("client %s: %+v; want a session upgraded to websocket", r.IP, r)
-			}
-			slot, ok := slots[r.PID]
-			if !ok {
-				t.Fatalf("client %s was answered by pid %d, not an instance of %v", r.IP, r.PID, slots)
-			}
-			before[r.IP] = slot
-		}
-		used := map[int]bool{}
-		for _, s := range before {
-			used[s] = true
-		}
-		if len(used) != 2 {
-			t.Fatalf("all %d addresses went to slots %v; want both slots used", len(clientAddrs), before)
-		}
-
-		h.ok("reload", "sio")
-		insts := h.await("2 new workers online", allStatus(2, tend.StatusOnline))
-		slots = slotsByPID(insts)
-		for _, r := range socketIOClients(t, h, url, clientAddrs) {
-			if r.Error != "" || r.Transport != "websocket" {
-				t.Fatalf("after reload, client %s: %+v", r.IP, r)
-			}
-			if slot, ok := slots[r.PID]; !ok || slot != before[r.IP] {
-				t.Errorf("after reload, client %s reached pid %d (slot %d, known %v); it was on slot %d", r.IP, r.PID, slot, ok, before[r.IP])
-			}
-		}
-	})
+	for _, mode := range []string{"cluster", "proxy"} {
+		t.Run("sticky "+mode, func(t *testing.T) { testStickySocketIO(t, mode) })
+	}
 	t.Run("rr", func(t *testing.T) {
 		h := newHarness(t)
 		url := startSocketIO(t, h, "rr")
@@ -140,4 +115,42 @@ func TestStickySocketIO(t *testing.T) {
 		}
 		t.Logf("rr: %d of %d clients got 400 Session ID unknown", unknown, len(clientAddrs))
 	})
+}
+
+// testStickySocketIO is TestStickySocketIO's sticky case in mode (cluster
+// or proxy).
+func testStickySocketIO(t *testing.T, mode string) {
+	h := newHarness(t)
+	url := startSocketIO(t, h, "sticky", "--exec-mode", mode)
+	slots := slotsByPID(h.ls())
+	before := map[string]int{}
+	for _, r := range socketIOClients(t, h, url, clientAddrs) {
+		if r.Error != "" || r.Transport != "websocket" {
+			t.Fatalf("client %s: %+v; want a session upgraded to websocket", r.IP, r)
+		}
+		slot, ok := slots[r.PID]
+		if !ok {
+			t.Fatalf("client %s was answered by pid %d, not an instance of %v", r.IP, r.PID, slots)
+		}
+		before[r.IP] = slot
+	}
+	used := map[int]bool{}
+	for _, s := range before {
+		used[s] = true
+	}
+	if len(used) != 2 {
+		t.Fatalf("all %d addresses went to slots %v; want both slots used", len(clientAddrs), before)
+	}
+
+	h.ok("reload", "sio")
+	insts := h.await("2 new instances ready", bothReady)
+	slots = slotsByPID(insts)
+	for _, r := range socketIOClients(t, h, url, clientAddrs) {
+		if r.Error != "" || r.Transport != "websocket" {
+			t.Fatalf("after reload, client %s: %+v", r.IP, r)
+		}
+		if slot, ok := slots[r.PID]; !ok || slot != before[r.IP] {
+			t.Errorf("after reload, client %s reached pid %d (slot %d, known %v); it was on slot %d", r.IP, r.PID, slot, ok, before[r.IP])
+		}
+	}
 }

@@ -135,9 +135,9 @@ var Settings = []Setting{
 		Help:  "address to bind the port on in socket and proxy modes (0.0.0.0: every interface)",
 		codec: text(func(s *AppSpec) *string { return &s.Host }, func(v string) (string, error) { return v, CheckHost(v) })},
 	{Key: "sched", Example: "shared", Flag: "sched", Kind: KindText, Group: "port", Default: "rr (shared in socket mode)",
-		Help: "how connections are spread: rr, shared, leastconn (proxy mode)",
+		Help: "how connections are spread: rr, shared, leastconn (proxy mode), sticky (cluster and proxy modes: a client address keeps its instance), reuseport (cluster and socket modes: a socket per instance)",
 		codec: text(func(s *AppSpec) *Sched { return &s.Sched }, func(v string) (string, error) {
-			return v, oneOf(Sched(v), SchedRoundRobin, SchedShared, SchedLeastConn)
+			return v, oneOf(Sched(v), SchedRoundRobin, SchedShared, SchedLeastConn, SchedSticky, SchedReusePort)
 		})},
 
 	// User and limits.

@@ -97,7 +97,13 @@ const (
 	SchedRoundRobin Sched = "rr"        // tend accepts and hands each connection to the next free instance
 	SchedShared     Sched = "shared"    // every instance accepts on the shared socket
 	SchedLeastConn  Sched = "leastconn" // proxy mode: the instance with fewest open connections
+	SchedSticky     Sched = "sticky"    // cluster and proxy modes: the client's address picks the instance slot
+	SchedReusePort  Sched = "reuseport" // cluster and socket modes: a socket per instance, in one SO_REUSEPORT group
 )
+
+// Counted reports whether tend hands out the connections under s, and so
+// counts them per instance; under shared and reuseport the kernel does.
+func (s Sched) Counted() bool { return s != SchedShared && s != SchedReusePort }
 
 // AppSpec is what the user asked to run: the parsed form of `tend start`
 // flags or of one entry of an ecosystem file. Keys follow PM2's names.

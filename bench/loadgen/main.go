@@ -4,7 +4,12 @@
 // net/http client retries idempotent requests on a reused connection, which
 // would hide exactly the failures a reload benchmark is after).
 //
-//	loadgen -url http://127.0.0.1:3000/ -c 4 -d 60s [-keepalive] [-timeout 5s] -o out.json
+//	loadgen -url http://127.0.0.1:3000/ -c 4 -d 60s [-keepalive] [-timeout 5s] [-n N] [-sources K] -o out.json
+//
+// -n ends the run after N requests (successful or not) in all. -sources
+// dials each new connection from the next of K loopback addresses,
+// 127.0.1.1 on, as K client machines would (tend's --sched sticky picks
+// the instance by the client's address).
 //
 // Without -keepalive every request opens a new TCP connection and sends
 // "Connection: close" (as PM2's measurements did with agent:false). With it
@@ -32,6 +37,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,7 +102,21 @@ func main() {
 	keepAlive := flag.Bool("keepalive", false, "reuse each loop's connection")
 	timeout := flag.Duration("timeout", 5*time.Second, "deadline of one request, dial included")
 	out := flag.String("o", "", "write the JSON report here (default stdout)")
+	total := flag.Int64("n", 0, "end after this many requests in all (0: no bound but -d)")
+	sources := flag.Int("sources", 0, "dial from this many loopback addresses in turn, 127.0.1.1 on (0: the system's choice)")
 	flag.Parse()
+	if *sources < 0 || *sources > 250*254 {
+		fmt.Fprintln(os.Stderr, "loadgen: -sources is from 0 to 63500")
+		os.Exit(2)
+	}
+	var sent, dialed atomic.Int64
+	source := func() net.IP {
+		if *sources == 0 {
+			return nil
+		}
+		i := int(dialed.Add(1)-1) % *sources
+		return net.IPv4(127, 0, byte(1+i/250), byte(1+i%250)) // 127.0.1.1 ... 127.0.1.250, 127.0.2.1 ...
+	}
 	u, err := url.Parse(*rawURL)
 	if err != nil || u.Host == "" {
 		fmt.Fprintln(os.Stderr, "loadgen: -url http://host:port/path is needed")
@@ -135,10 +155,16 @@ func main() {
 					return
 				default:
 				}
+				if *total > 0 && sent.Add(1) > *total {
+					if c != nil {
+						c.Close()
+					}
+					return
+				}
 				t0 := time.Now()
 				if c == nil {
 					var err error
-					c, err = rawhttp.Dial(u.Host, *timeout)
+					c, err = rawhttp.DialFrom(u.Host, source(), *timeout)
 					if err != nil {
 						t.add(start, classify(err), "", err)
 						c = nil

@@ -83,16 +83,19 @@ func sameInstances(t *testing.T, before, after []tend.Instance) {
 // and no connection is refused or fails, except, in proxy mode, those in
 // flight through the proxy that died.
 func TestDaemonKillUnderLoad(t *testing.T) {
-	for _, mode := range []string{"socket", "cluster-rr", "cluster-shared", "proxy", "fork"} {
+	for _, mode := range []string{"socket", "cluster-rr", "cluster-shared", "proxy", "fork", "cluster-sticky", "cluster-reuseport", "socket-reuseport"} {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t)
 			port := strconv.Itoa(testport.Free(t))
 			args := map[string][]string{
-				"socket":         {"start", h.self, "--name", "web", "-i", "2", "--port", port, "--", "activated"},
-				"cluster-rr":     {"start", nodeApp(t), "--name", "web", "-i", "2", "--port", port},
-				"cluster-shared": {"start", nodeApp(t), "--name", "web", "-i", "2", "--port", port, "--sched", "shared"},
-				"proxy":          {"start", h.self, "--name", "web", "-i", "2", "--port", port, "--exec-mode", "proxy", "--", "portserver"},
-				"fork":           {"start", h.self, "--name", "web", "--", "serve"},
+				"socket":            {"start", h.self, "--name", "web", "-i", "2", "--port", port, "--", "activated"},
+				"cluster-rr":        {"start", nodeApp(t), "--name", "web", "-i", "2", "--port", port},
+				"cluster-shared":    {"start", nodeApp(t), "--name", "web", "-i", "2", "--port", port, "--sched", "shared"},
+				"proxy":             {"start", h.self, "--name", "web", "-i", "2", "--port", port, "--exec-mode", "proxy", "--", "portserver"},
+				"fork":              {"start", h.self, "--name", "web", "--", "serve"},
+				"cluster-sticky":    {"start", nodeApp(t), "--name", "web", "-i", "2", "--port", port, "--sched", "sticky"},
+				"cluster-reuseport": {"start", nodeApp(t), "--name", "web", "-i", "2", "--port", port, "--sched", "reuseport"},
+				"socket-reuseport":  {"start", h.self, "--name", "web", "-i", "2", "--port", port, "--sched", "reuseport", "--", "activated"},
 			}[mode]
 			h.ok(args...)
 			before := h.await("ready", func(in []tend.Instance) bool {
@@ -118,8 +121,13 @@ func TestDaemonKillUnderLoad(t *testing.T) {
 				// when a worker is free, so at most one or so per kill;
 				// measured: 5 in 240 kills under this load).
 				failed := len(l.other)
-				allowed := map[string]int{"proxy": conc * kills, "cluster-rr": kills}[mode]
-				t.Logf("%d requests, %d refused, %d failed", l.total(), l.refused, failed)
+				// Sticky accepts while fewer connections are in flight
+				// than there are workers, but two may be for one worker,
+				// the second waiting in tend for the first one's ACK: at
+				// most one per worker per kill is lost (measured: 0 to 4
+				// in 3 kills).
+				allowed := map[string]int{"proxy": conc * kills, "cluster-rr": kills, "cluster-sticky": 2 * kills}[mode]
+				t.Logf("%d requests, %d refused, %d failed: %v", l.total(), l.refused, failed, firstErrs(l.other))
 				if l.refused > 0 || failed > allowed {
 					t.Errorf("%d refused and %d failed (%v); want 0 refused and at most %d failed", l.refused, failed, firstErrs(l.other), allowed)
 				}

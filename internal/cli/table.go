@@ -52,7 +52,7 @@ func (e *env) printTable(insts []tend.Instance) {
 			port, conns := "-", "-"
 			if in.Port != 0 {
 				port = strconv.Itoa(in.Port)
-				if in.Sched != tend.SchedShared {
+				if in.Sched.Counted() {
 					conns = strconv.FormatUint(in.Connections, 10)
 				}
 			}

@@ -298,7 +298,7 @@ func TestParseErrors(t *testing.T) {
 		{"exec_mode", "tend.yaml", "- script: a.js\n  exec_mode: spawn\n",
 			`tend.yaml:2:14: exec_mode: "spawn" is not one of fork, cluster, socket, proxy (app "a")`},
 		{"sched", "tend.yaml", "- script: a.js\n  sched: random\n",
-			`tend.yaml:2:10: sched: "random" is not one of rr, shared, leastconn (app "a")`},
+			`tend.yaml:2:10: sched: "random" is not one of rr, shared, leastconn, sticky, reuseport (app "a")`},
 		{"port range", "tend.yaml", "- script: a.js\n  port: 70000\n",
 			`tend.yaml:2:9: port: 70000 is out of range 1-65535 (app "a")`},
 		{"max_restarts negative", "tend.yaml", "- script: a.js\n  max_restarts: -1\n",

@@ -13,6 +13,7 @@ import (
 	"github.com/tendhq/tend/internal/nodepreload"
 	"github.com/tendhq/tend/internal/private"
 	"github.com/tendhq/tend/internal/procexec"
+	"github.com/tendhq/tend/internal/sockets"
 	"github.com/tendhq/tend/internal/supervisor"
 )
 
@@ -56,9 +57,9 @@ func chooseMode(s *tend.AppSpec, r *supervisor.Resolved) error {
 		return tend.Errorf(tend.EINVALID, "app %s: exec mode %q is not one of fork, cluster, socket, proxy", s.Name, r.Mode)
 	}
 	valid := map[tend.Mode][]tend.Sched{
-		tend.ModeCluster: {tend.SchedRoundRobin, tend.SchedShared},
-		tend.ModeSocket:  {tend.SchedShared},
-		tend.ModeProxy:   {tend.SchedRoundRobin, tend.SchedLeastConn},
+		tend.ModeCluster: {tend.SchedRoundRobin, tend.SchedShared, tend.SchedSticky, tend.SchedReusePort},
+		tend.ModeSocket:  {tend.SchedShared, tend.SchedReusePort},
+		tend.ModeProxy:   {tend.SchedRoundRobin, tend.SchedLeastConn, tend.SchedSticky},
 	}[r.Mode]
 	if r.Mode == tend.ModeFork {
 		if r.Sched != "" {
@@ -75,6 +76,22 @@ func chooseMode(s *tend.AppSpec, r *supervisor.Resolved) error {
 			strings.ReplaceAll(strings.Trim(choices, "[]"), " ", " or "))
 	}
 	return nil
+}
+
+// reusePortNote makes sure, for an app with --sched reuseport, that the
+// kernel moves the connections queued on an instance's socket to another
+// instance's when it closes, and says what the user should know about it
+// (sockets.EnableMigration), in the start's output and the daemon's log.
+func (d *Daemon) reusePortNote(s *tend.AppSpec, sched tend.Sched) string {
+	if sched != tend.SchedReusePort {
+		return ""
+	}
+	n := sockets.EnableMigration("")
+	if n == "" {
+		return ""
+	}
+	d.log.Warn("sched reuseport", "app", s.Name, "note", n)
+	return s.Name + ": " + n
 }
 
 // readyURLWarning warns of a ready_url on the port the instances share in

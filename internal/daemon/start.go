@@ -136,7 +136,7 @@ func (d *Daemon) prepare(specs []tend.AppSpec, stored bool) (res []supervisor.Re
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, n := range []string{note, readyURLWarning(spec, r.Mode), livenessWarning(spec, r.Mode)} {
+		for _, n := range []string{note, readyURLWarning(spec, r.Mode), livenessWarning(spec, r.Mode), d.reusePortNote(spec, r.Sched)} {
 			if n != "" {
 				notes = append(notes, n)
 			}

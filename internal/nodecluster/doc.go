@@ -14,6 +14,12 @@
 //     exactly and under load none falls behind (see pick).
 //   - "shared": the bound socket itself goes to every worker, which accept
 //     on their own; the kernel picks (fast, but skewed under bursts).
+//   - "sticky": tend accepts as in rr, and the client's IP address picks
+//     the worker, by its slot (SetSlot, package sticky): every connection
+//     from one address reaches one worker, as session-bound apps need.
+//   - "reuseport": every worker gets a socket of its own, bound with
+//     SO_REUSEPORT to the same address, and accepts on it; the kernel
+//     spreads connections over the group (see reuseport.go).
 //
 // Unlike Node's primary, a Primary never closes a listening socket when the
 // last worker lets go of it: the port stays bound while instances crash,

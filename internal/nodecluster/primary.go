@@ -20,12 +20,15 @@ import (
 const (
 	SchedRR     = "rr"     // tend accepts and hands out each connection
 	SchedShared = "shared" // workers accept on the shared socket themselves
+	SchedSticky = "sticky" // tend accepts and hands each connection to its client address's slot
+
+	SchedReusePort = "reuseport" // each worker gets a socket of its own, in one SO_REUSEPORT group
 )
 
 // Options configure a Primary. The zero value is valid.
 type Options struct {
-	// Sched is SchedRR (the default when empty) or SchedShared; "none",
-	// Node's name for shared, is accepted too.
+	// Sched is SchedRR (the default when empty), SchedShared, SchedSticky
+	// or SchedReusePort; "none", Node's name for shared, is accepted too.
 	Sched string
 	// Listen binds and listens for a worker's server. network is "tcp"
 	// (address "" = all addresses, dual stack, like Node), "tcp4", "tcp6",
@@ -34,7 +37,9 @@ type Options struct {
 	// returned Socket. reuseAddr is dgram's reuseAddr (TCP listeners
 	// always reuse the address). An error that wraps a syscall.Errno (as
 	// net's do) reaches the worker as that errno, any other as EINVAL.
-	// Default: DefaultListen.
+	// With SchedReusePort, a TCP socket must be bound with SO_REUSEPORT
+	// (and the Primary calls Listen once per worker on the same address).
+	// Default: DefaultListen, or ListenGroup with SchedReusePort.
 	Listen func(network, address string, port int, reuseAddr bool) (Socket, error)
 	// Logf receives diagnostics (bad messages from workers, accept errors).
 	// Default: discard.
@@ -77,6 +82,7 @@ type Primary struct {
 	pending   map[int64]*handoff       // RR newconn awaiting {ack, accepted}
 	probes    map[int64]probe          // Dial's newconn awaiting its answer
 	binding   map[string]chan struct{} // keys being bound; closed when done
+	slots     map[int]int              // sticky: each worker's slot (SetSlot)
 	closed    bool
 
 	accepting sync.WaitGroup // the RR accept loops
@@ -115,12 +121,18 @@ func New(opt Options) *Primary {
 		pending:   map[int64]*handoff{},
 		probes:    map[int64]probe{},
 		binding:   map[string]chan struct{}{},
+		slots:     map[int]int{},
 	}
 	switch p.sched {
 	case "", SchedRR:
 		p.sched = SchedRR
 	case SchedShared, "none":
 		p.sched = SchedShared
+	case SchedSticky:
+	case SchedReusePort:
+		if p.listen == nil {
+			p.listen = ListenGroup
+		}
 	default:
 		panic(fmt.Sprintf("nodecluster: unknown scheduling policy %q", opt.Sched))
 	}
@@ -139,7 +151,7 @@ func (p *Primary) AddWorker(id int, ch *nodeipc.Channel, events chan<- Event) {
 	p.mu.Lock()
 	if old := p.workers[id]; old != nil {
 		p.mu.Unlock()
-		p.RemoveWorker(id) // a reused id means the old process is gone
+		p.removeWorker(id) // a reused id means the old process is gone
 		p.mu.Lock()
 	}
 	p.workers[id] = w
@@ -171,8 +183,9 @@ func (p *Primary) Disconnect(id int) error {
 }
 
 // Drain takes worker id out of the round-robin rotation without
-// disconnecting it; connections it holds are unaffected. In shared mode the
-// kernel, not tend, picks the worker, so Drain has no effect there.
+// disconnecting it; connections it holds are unaffected. In shared and
+// reuseport modes the kernel, not tend, picks the worker, so Drain has no
+// effect there.
 func (p *Primary) Drain(id int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -214,6 +227,15 @@ func (p *Primary) Left(id int) bool {
 // workers (or wait for one), instead of hanging as they do under Node.
 func (p *Primary) RemoveWorker(id int) {
 	p.mu.Lock()
+	delete(p.slots, id)
+	p.mu.Unlock()
+	p.removeWorker(id)
+}
+
+// removeWorker is RemoveWorker but for the worker's slot, which a worker
+// added again under the same id keeps.
+func (p *Primary) removeWorker(id int) {
+	p.mu.Lock()
 	w := p.workers[id]
 	if w == nil {
 		// Never added (its process ended while no daemon ran): it is
@@ -247,7 +269,7 @@ type ListenerInfo struct {
 	Key     string         // Node's key: address:port:addressType:fd:index
 	Address string         // bound address
 	Port    int            // bound port
-	Sched   string         // SchedRR or SchedShared
+	Sched   string         // SchedRR, SchedShared, SchedSticky or SchedReusePort
 	Workers []int          // workers with this server open, sorted
 	Handed  map[int]uint64 // RR: connections handed to each worker (refused ones excluded)
 	Queued  int            // RR: accepted by tend, waiting for a free worker

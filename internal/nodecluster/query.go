@@ -102,6 +102,7 @@ func (p *Primary) queryServer(w *worker, q *clusterMsg, seq json.RawMessage) {
 	}
 
 	var l *listener
+	var own Socket // reuseport: the worker's socket of the group
 	for {
 		var err error
 		l, err = p.listenerFor(w, q, key, address, port, portOK)
@@ -112,12 +113,21 @@ func (p *Primary) queryServer(w *worker, q *clusterMsg, seq json.RawMessage) {
 		if l == nil {
 			return // Node ignores queryServer from a disconnecting worker too
 		}
+		if p.grouped(l) {
+			if own, err = p.listen(groupNetwork(l), l.address, l.port, false); err != nil {
+				fail(err)
+				return
+			}
+		}
 		p.mu.Lock()
 		if p.listeners[key] == l {
 			break // still open, and p.mu held from here on
 		}
 		// Every other worker closed it meanwhile: bind again.
 		p.mu.Unlock()
+		if own != nil {
+			own.Close()
+		}
 	}
 	defer p.mu.Unlock()
 	if isNull(l.data) {
@@ -128,7 +138,15 @@ func (p *Primary) queryServer(w *worker, q *clusterMsg, seq json.RawMessage) {
 	if !l.accepts(p.sched) {
 		zero := 0
 		r.Errno = &zero
-		if err := w.ch.SendHandle(r, l.ln, l.handleType(), nil); err != nil {
+		sock := l.ln
+		if own != nil {
+			// The channel sends a copy: once the worker's is gone, the
+			// socket closes and leaves the group.
+			sock = own
+			defer own.Close()
+			p.hold(l)
+		}
+		if err := w.ch.SendHandle(r, sock, l.handleType(), nil); err != nil {
 			p.logf("worker %d: sending socket for %s: %v", w.id, key, err)
 		}
 		return

@@ -44,6 +44,8 @@ type listener struct {
 	quiet    chan struct{}  // RR: closed by Quiesce: accept no more
 	handed   map[int]uint64 // RR: connections handed to each worker and not refused
 	refused  uint64         // RR: hand-offs refused (a worker at maxConnections, or closing)
+	keys     map[int]uint64 // sticky: the client key (sticky.Key) of each socket tend holds, by fd
+	holding  bool           // reuseport: ln no longer listens, it only holds the port (Primary.hold)
 	done     chan struct{}  // closed by close
 }
 
@@ -54,7 +56,7 @@ func newListener(key string, ln Socket) *listener {
 		held:   make(chan struct{}, maxHeld),
 		idle:   make(chan struct{}, 1),
 		quiet:  make(chan struct{}),
-		handed: map[int]uint64{}, done: make(chan struct{})}
+		handed: map[int]uint64{}, keys: map[int]uint64{}, done: make(chan struct{})}
 	var ip net.IP
 	switch a := sockAddr(ln).(type) {
 	case *net.TCPAddr:
@@ -75,8 +77,10 @@ func newListener(key string, ln Socket) *listener {
 }
 
 // accepts reports whether tend accepts l's connections and hands them
-// out: in RR, but for UDP, which Node always shares.
-func (l *listener) accepts(sched string) bool { return sched == SchedRR && !l.udp }
+// out: in RR and sticky, but for UDP, which Node always shares.
+func (l *listener) accepts(sched string) bool {
+	return (sched == SchedRR || sched == SchedSticky) && !l.udp
+}
 
 // handleType is how Node's channel names l's socket when it is sent.
 func (l *listener) handleType() string {
@@ -103,6 +107,7 @@ func (l *listener) close() {
 		<-l.held
 	}
 	l.queue = nil
+	clear(l.keys)
 }
 
 // requeue puts a connection that a worker did not take back at the front
@@ -111,6 +116,7 @@ func (l *listener) requeue(fd int) {
 	select {
 	case <-l.done:
 		syscall.Close(fd)
+		delete(l.keys, fd)
 		<-l.held
 	default:
 		l.queue = slices.Insert(l.queue, 0, fd)
@@ -177,7 +183,7 @@ func (p *Primary) acceptLoop(l *listener) {
 	delay := 5 * time.Millisecond
 	for {
 		p.mu.Lock()
-		ready := len(l.free) > 0 && len(l.queue) == 0
+		ready := p.canTake(l) && len(l.queue) == 0
 		p.mu.Unlock()
 		if !ready {
 			select {
@@ -218,6 +224,10 @@ func (p *Primary) acceptLoop(l *listener) {
 			continue
 		}
 		delay = 5 * time.Millisecond
+		var key uint64
+		if p.sched == SchedSticky {
+			key = peerKey(fd)
+		}
 		p.mu.Lock()
 		select {
 		case <-l.done: // closed while accepting
@@ -225,6 +235,9 @@ func (p *Primary) acceptLoop(l *listener) {
 			<-l.held
 		default:
 			l.queue = append(l.queue, fd)
+			if p.sched == SchedSticky {
+				l.keys[fd] = key
+			}
 			p.dispatch(l)
 		}
 		p.mu.Unlock()
@@ -362,6 +375,10 @@ func (l *listener) before(a, b int) bool {
 // per worker, like Node's RoundRobinHandle. Caller holds p.mu; sends only
 // queue, so holding it is fine.
 func (p *Primary) dispatch(l *listener) {
+	if p.sched == SchedSticky {
+		p.dispatchSticky(l)
+		return
+	}
 	for len(l.queue) > 0 && len(l.free) > 0 {
 		id := p.pick(l)
 		if id < 0 {
@@ -373,20 +390,7 @@ func (p *Primary) dispatch(l *listener) {
 		}
 		fd := l.queue[0]
 		l.queue = l.queue[1:]
-		seq := p.seq.Add(1)
-		p.pending[seq] = &handoff{l: l, w: id, fd: fd}
-		l.handed[id]++ // counted now, so `tend ls` agrees with what clients saw
-		err := w.ch.SendFD(l.newconn(seq), fd, "net.Native", func(err error) {
-			if err != nil {
-				p.undelivered(seq, err)
-			}
-		})
-		if err != nil {
-			p.logf("worker %d: handing over a connection: %v", id, err)
-			delete(p.pending, seq)
-			l.handed[id]--
-			l.queue = slices.Insert(l.queue, 0, fd)
-		}
+		p.handOff(l, w, fd)
 	}
 	if len(l.free) > 0 && len(l.queue) == 0 {
 		select {
@@ -394,6 +398,28 @@ func (p *Primary) dispatch(l *listener) {
 		default:
 		}
 	}
+}
+
+// handOff sends the connection fd to worker w ("newconn"); it reports
+// false, with fd back at the front of l's queue, if the channel would not
+// take it. Caller holds p.mu.
+func (p *Primary) handOff(l *listener, w *worker, fd int) bool {
+	seq := p.seq.Add(1)
+	p.pending[seq] = &handoff{l: l, w: w.id, fd: fd}
+	l.handed[w.id]++ // counted now, so `tend ls` agrees with what clients saw
+	err := w.ch.SendFD(l.newconn(seq), fd, "net.Native", func(err error) {
+		if err != nil {
+			p.undelivered(seq, err)
+		}
+	})
+	if err != nil {
+		p.logf("worker %d: handing over a connection: %v", w.id, err)
+		delete(p.pending, seq)
+		l.handed[w.id]--
+		l.queue = slices.Insert(l.queue, 0, fd)
+		return false
+	}
+	return true
 }
 
 // newconn encodes {"cmd":"NODE_CLUSTER","act":"newconn","key":…,"seq":seq},
@@ -422,6 +448,7 @@ func (p *Primary) answered(w *worker, seq int64, accepted bool) {
 	l := h.l
 	if accepted {
 		syscall.Close(h.fd) // the worker has its own copy now
+		delete(l.keys, h.fd)
 		<-l.held
 		delete(l.refusals, w.id)
 		p.makeFree(l, w)
@@ -445,6 +472,9 @@ func (p *Primary) answered(w *worker, seq int64, accepted bool) {
 	time.AfterFunc(min(time.Millisecond<<min(n, 10), refusalWait), func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		if p.sched == SchedSticky {
+			delete(l.skipped, w.id) // its clients come back to it
+		}
 		p.makeFree(l, w)
 		p.dispatch(l)
 	})

@@ -70,6 +70,7 @@ func (p *Primary) Restore(states []ListenerState, sockets map[string]Socket) err
 		for id, n := range st.Handed {
 			l.handed[id] = n
 		}
+		l.holding = p.grouped(l) // a daemon before this one made it so
 		if l.accepts(p.sched) {
 			if err := p.startAccepting(l); err != nil {
 				ln.Close()

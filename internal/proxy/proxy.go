@@ -13,6 +13,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/logger"
+	"github.com/tendhq/tend/internal/sticky"
 )
 
 // ErrClosed is returned by Serve after Close.
@@ -41,6 +42,7 @@ const (
 // Backend is one instance as the proxy sees it.
 type Backend struct {
 	ID   int    // the instance's id, stable across SetBackends calls
+	Slot int    // its instance number, which sticky scheduling picks
 	Addr string // its private address, "127.0.0.1:<PORT>"
 }
 
@@ -97,15 +99,16 @@ type Proxy struct {
 }
 
 // New returns a Proxy that accepts on ln and spreads connections by
-// policy: tend.SchedRoundRobin ("rr", also for "") or tend.SchedLeastConn
-// ("leastconn"). Other policies panic: they are rejected when the app's
+// policy: tend.SchedRoundRobin ("rr", also for ""), tend.SchedLeastConn
+// ("leastconn") or tend.SchedSticky ("sticky": the client's IP address
+// picks a backend by its Slot, package sticky). Other policies panic: they are rejected when the app's
 // spec is validated, long before this. logf receives one line per event
 // worth a look (a backend refusing, a client dropped); nil discards them.
 func New(ln net.Listener, policy tend.Sched, logf logger.Logf) *Proxy {
 	switch policy {
 	case "", tend.SchedRoundRobin:
 		policy = tend.SchedRoundRobin
-	case tend.SchedLeastConn:
+	case tend.SchedLeastConn, tend.SchedSticky:
 	default:
 		panic(fmt.Sprintf("proxy: unknown policy %q", policy))
 	}
@@ -312,9 +315,9 @@ func (p *Proxy) untrack(c net.Conn) {
 	p.mu.Unlock()
 }
 
-// pick returns the backends to try, best first, and the channel that
-// signals the next change of the set.
-func (p *Proxy) pick() ([]*backend, <-chan struct{}) {
+// pick returns the backends to try for a client with sticky key, best
+// first, and the channel that signals the next change of the set.
+func (p *Proxy) pick(key uint64) ([]*backend, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var up, out []*backend
@@ -336,8 +339,21 @@ func (p *Proxy) pick() ([]*backend, <-chan struct{}) {
 	start := p.next % len(up)
 	p.next++
 	order := append(up[start:len(up):len(up)], up[:start]...)
-	if p.policy == tend.SchedLeastConn {
+	switch p.policy {
+	case tend.SchedLeastConn:
 		slices.SortStableFunc(order, func(a, b *backend) int { return a.active - b.active })
+	case tend.SchedSticky:
+		// Best first, then the next-best: if the client's backend does
+		// not answer, it goes where it would go with that slot gone.
+		slices.SortFunc(order, func(a, b *backend) int {
+			if a == b {
+				return 0
+			}
+			if sticky.Better(key, a.candidate(), b.candidate()) {
+				return -1
+			}
+			return 1
+		})
 	}
 	return append(order, out...), p.changed
 }
@@ -356,8 +372,12 @@ func (p *Proxy) handle(client net.Conn) {
 	defer giveUp.Stop()
 	retry := retryMin
 	held := false
+	var key uint64
+	if p.policy == tend.SchedSticky {
+		key = sticky.KeyOf(client.RemoteAddr())
+	}
 	for {
-		order, changed := p.pick()
+		order, changed := p.pick(key)
 		for _, b := range order {
 			if bc := p.dial(b); bc != nil {
 				p.pipe(client, bc, b)
@@ -384,6 +404,8 @@ func (p *Proxy) handle(client net.Conn) {
 		t.Stop()
 	}
 }
+
+func (b *backend) candidate() sticky.Candidate { return sticky.Candidate{Slot: b.Slot, ID: b.ID} }
 
 // dial connects to b, counting the attempt as an active connection from
 // the start so that concurrent leastconn picks see it.

@@ -22,7 +22,18 @@ type Conn struct {
 
 // Dial connects to addr (host:port) over TCP.
 func Dial(addr string, timeout time.Duration) (*Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	return DialFrom(addr, nil, timeout)
+}
+
+// DialFrom is Dial from the local IP address src (nil: the system's
+// choice), as a client on another address would connect: on Linux any
+// 127.x.y.z reaches a loopback server.
+func DialFrom(addr string, src net.IP, timeout time.Duration) (*Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	if src != nil {
+		d.LocalAddr = &net.TCPAddr{IP: src}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}

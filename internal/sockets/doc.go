@@ -5,6 +5,9 @@
 // of that one socket, so a crash or a reload never refuses a connection:
 // connections queue in the backlog while no instance is accepting.
 //
+// With --sched reuseport each instance gets a socket of its own instead,
+// in one SO_REUSEPORT group that tend holds the port of (reuseport.go).
+//
 // The trap this package exists to avoid: O_NONBLOCK belongs to the open file
 // description, which every process holding a copy of the socket shares.
 // (*os.File).Fd on a file obtained from (*net.TCPListener).File switches it to

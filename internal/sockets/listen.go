@@ -42,20 +42,35 @@ func HostNetwork(host string) string {
 // ListenFor is Listen for a port that came from elsewhere than --port (an
 // app's own listen()): fix is what a port in use asks of the user.
 func ListenFor(network, addr, fix string) (*net.TCPListener, error) {
+	port, err := checkAddr(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return listen(network, addr, port, fix, setReuseAddr)
+}
+
+// checkAddr checks a TCP network and address and returns the port.
+func checkAddr(network, addr string) (int, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
-		return nil, tend.Errorf(tend.EINVALID, "cannot listen on %s: network %q is not tcp, tcp4 or tcp6", addr, network)
+		return 0, tend.Errorf(tend.EINVALID, "cannot listen on %s: network %q is not tcp, tcp4 or tcp6", addr, network)
 	}
 	_, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, tend.Errorf(tend.EINVALID, "cannot listen on %q: %v", addr, err)
+		return 0, tend.Errorf(tend.EINVALID, "cannot listen on %q: %v", addr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
-		return nil, tend.Errorf(tend.EINVALID, "cannot listen on %q: port %q is not a number from 0 to 65535", addr, portStr)
+		return 0, tend.Errorf(tend.EINVALID, "cannot listen on %q: port %q is not a number from 0 to 65535", addr, portStr)
 	}
-	lc := net.ListenConfig{Control: setReuseAddr}
+	return port, nil
+}
+
+// listen binds and listens on addr with control, words the errors for
+// the user.
+func listen(network, addr string, port int, fix string, control func(string, string, syscall.RawConn) error) (*net.TCPListener, error) {
+	lc := net.ListenConfig{Control: control}
 	ln, err := lc.Listen(context.Background(), network, addr)
 	if err != nil {
 		return nil, listenError(addr, port, err, fix, findHolder)

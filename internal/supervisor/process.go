@@ -65,7 +65,7 @@ func (a *App) launch(s *slot) (*run, error) {
 		Label: label{App: a.spec.Name, Slot: s.id, WID: r.wid}.String(),
 		Hold:  []procexec.Held{{Name: heldOut, FD: pipes.readOut}, {Name: heldErr, FD: pipes.readErr}},
 		Cred:  a.res.Cred}
-	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, r.wid, a.opt.Store != nil)
+	after, probe, err := a.share.launch(&cmd, &a.spec, a.opt.Shim, r.wid, s.index, a.opt.Store != nil)
 	if err != nil {
 		pipes.abort()
 		return nil, err

@@ -246,7 +246,7 @@ func (a *App) markReady(r *run, by string) {
 		return
 	}
 	r.ready, r.readyBy, r.readyAt = true, by, time.Now()
-	a.share.ready(r.wid, r.probe)
+	a.share.ready(r.wid, r.slot.index, r.probe)
 	a.startHealth(r)
 	r.failReady(nil)
 	if s := r.slot; r == s.cur && s.status == tend.StatusLaunching {

@@ -190,6 +190,7 @@ func (a *App) adopt(s *slot, rs RunState, ad *Adopted) *run {
 	s.output = append(s.output, r.out)
 	if f := ad.Files[heldChan]; f != nil {
 		if ch, err := nodeipc.FromFile(f); err == nil {
+			a.share.primary.SetSlot(r.wid, s.index)
 			a.share.primary.AddWorker(r.wid, ch, a.share.events)
 			if r.stopping && a.res.Mode == tend.ModeCluster {
 				a.share.primary.Leaving(r.wid)
@@ -205,7 +206,7 @@ func (a *App) adopt(s *slot, rs RunState, ad *Adopted) *run {
 	case r.stopping:
 		a.share.drain(r.wid)
 	case r.ready:
-		a.share.ready(r.wid, r.probe)
+		a.share.ready(r.wid, s.index, r.probe)
 	}
 	if !r.stopping {
 		// Its probe and watchdog go on under this daemon.
@@ -323,7 +324,7 @@ func labelOf(s string) label {
 // resumeShare takes the app's sockets back from stored, binding anew only
 // what is missing.
 func resumeShare(spec *tend.AppSpec, res Resolved, stored map[string][]*os.File, cluster []nodecluster.ListenerState, opt Options) (*share, error) {
-	sh := &share{mode: res.Mode, node: res.Node, store: opt.Store, dir: spec.Cwd}
+	sh := &share{mode: res.Mode, sched: res.Sched, node: res.Node, store: opt.Store, dir: spec.Cwd}
 	sh.backends = map[int]proxy.Backend{}
 	take := func(name string) nodecluster.Socket {
 		fs := stored[name]
@@ -346,7 +347,7 @@ func resumeShare(spec *tend.AppSpec, res Resolved, stored map[string][]*os.File,
 		sh.pre, sh.preHost, sh.port = takeTCP(storePre), spec.Host, spec.Port
 	case tend.ModeSocket, tend.ModeProxy:
 		if sh.ln = takeTCP(storePort); sh.ln == nil {
-			ln, err := bindPort(spec)
+			ln, err := bindPort(spec, res.Sched)
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"os"
@@ -27,9 +28,10 @@ import (
 // the app's whole life: instances come and go, the socket stays, so a
 // crash or restart never refuses a connection (it waits in the backlog).
 type share struct {
-	mode tend.Mode
-	ln   *net.TCPListener
-	px   *proxy.Proxy
+	mode  tend.Mode
+	sched tend.Sched
+	ln    *net.TCPListener // socket and proxy modes; with reuseport it only holds the port
+	px    *proxy.Proxy
 
 	// Node apps: tend speaks the IPC channel, and in cluster mode is the
 	// cluster primary. Worker ids are run ids (App.nextWID).
@@ -54,20 +56,24 @@ const DefaultHost = "127.0.0.1"
 // newShare binds the app's port for socket and proxy modes; other modes
 // need nothing here.
 func newShare(spec *tend.AppSpec, res Resolved, opt Options) (*share, error) {
-	sh := &share{mode: res.Mode, backends: map[int]proxy.Backend{}, node: res.Node, store: opt.Store, dir: spec.Cwd}
+	sh := &share{mode: res.Mode, sched: res.Sched, backends: map[int]proxy.Backend{}, node: res.Node, store: opt.Store, dir: spec.Cwd}
 	switch res.Mode {
 	case tend.ModeCluster:
 		if spec.Port > 0 {
 			// Bind now, so a port in use fails the start with a clear
 			// error instead of crash-looping every worker.
-			ln, err := sockets.Listen(sockets.HostNetwork(spec.Host), net.JoinHostPort(spec.Host, strconv.Itoa(spec.Port)))
+			listen := sockets.Listen
+			if res.Sched == tend.SchedReusePort {
+				listen = groupListen // the first worker's socket joins it
+			}
+			ln, err := listen(sockets.HostNetwork(spec.Host), net.JoinHostPort(spec.Host, strconv.Itoa(spec.Port)))
 			if err != nil {
 				return nil, err
 			}
 			sh.pre, sh.preHost, sh.port = ln, spec.Host, spec.Port
 		}
 	case tend.ModeSocket, tend.ModeProxy:
-		ln, err := bindPort(spec)
+		ln, err := bindPort(spec, res.Sched)
 		if err != nil {
 			return nil, err
 		}
@@ -78,13 +84,45 @@ func newShare(spec *tend.AppSpec, res Resolved, opt Options) (*share, error) {
 }
 
 // bindPort binds the port of a socket or proxy mode app, on loopback
-// unless the app names another host.
-func bindPort(spec *tend.AppSpec) (*net.TCPListener, error) {
-	host := spec.Host
-	if host == "" {
-		host = DefaultHost
+// unless the app names another host. With reuseport the socket only holds
+// the port (sockets.Unlisten): each instance gets a socket of its own in
+// its SO_REUSEPORT group (groupSocket).
+func bindPort(spec *tend.AppSpec, sched tend.Sched) (*net.TCPListener, error) {
+	host := cmp.Or(spec.Host, DefaultHost)
+	addr := net.JoinHostPort(host, strconv.Itoa(spec.Port))
+	if sched != tend.SchedReusePort {
+		return sockets.Listen(sockets.HostNetwork(host), addr)
 	}
-	return sockets.Listen(sockets.HostNetwork(host), net.JoinHostPort(host, strconv.Itoa(spec.Port)))
+	ln, err := groupListen(sockets.HostNetwork(host), addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := sockets.Unlisten(ln); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// groupListen binds a socket of the SO_REUSEPORT group of --port.
+func groupListen(network, addr string) (*net.TCPListener, error) {
+	return sockets.ListenGroup(network, addr, "choose another --port")
+}
+
+// groupSocket binds a socket of its own for a socket mode instance, in the
+// SO_REUSEPORT group of sh.ln, and returns a copy to pass to it.
+func (sh *share) groupSocket() (*os.File, error) {
+	a := sh.ln.Addr().(*net.TCPAddr)
+	network := "tcp6"
+	if a.IP.To4() != nil {
+		network = "tcp4"
+	}
+	ln, err := groupListen(network, a.String())
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close() // the instance's copy keeps it open, and it closes with the instance
+	return sockets.DupFD(ln)
 }
 
 // start starts what serves the app's connections: the proxy, and the
@@ -158,17 +196,22 @@ const ChannelFDEnv = "TEND_CHANNEL_FD"
 // port in PORT and returns that address as probe: the instance joins the
 // rotation (ready) once the address accepts. Every instance gets a message
 // channel after those fds. after is called once Start returned, with
-// whether the process runs.
+// whether the process runs. id is the process's run id, slot its
+// instance number (sticky scheduling keeps a client on a slot).
 // With keep, tend's end of the channel is also held by the keeper
 // (c.Hold, heldChan).
-func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int, keep bool) (after func(started bool), probe string, err error) {
+func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id, slot int, keep bool) (after func(started bool), probe string, err error) {
 	var fds []*os.File
 	if sh.node {
 		c.Env = nodeipc.StripEnv(c.Env)
 	}
 	switch sh.mode {
 	case tend.ModeSocket:
-		f, err := sockets.DupFD(sh.ln)
+		dup := func() (*os.File, error) { return sockets.DupFD(sh.ln) }
+		if sh.sched == tend.SchedReusePort {
+			dup = sh.groupSocket
+		}
+		f, err := dup()
 		if err != nil {
 			return nil, "", err
 		}
@@ -216,6 +259,7 @@ func (sh *share) launch(c *procexec.Cmd, spec *tend.AppSpec, shim string, id int
 	return func(started bool) {
 		closeAll()
 		if started {
+			sh.primary.SetSlot(id, slot)
 			sh.primary.AddWorker(id, parent, sh.events)
 		} else {
 			parent.Close()
@@ -258,7 +302,11 @@ func (sh *share) listen(network, address string, port int, reuseAddr bool) (node
 	}
 	// The app chose this port itself (its listen(), from its PORT or its
 	// code): --port is no fix.
-	return sockets.ListenFor(network, net.JoinHostPort(address, strconv.Itoa(port)),
+	listen := sockets.ListenFor
+	if sh.sched == tend.SchedReusePort {
+		listen = sockets.ListenGroup
+	}
+	return listen(network, net.JoinHostPort(address, strconv.Itoa(port)),
 		"have the app listen on another port, or give it --port to share one")
 }
 
@@ -277,13 +325,13 @@ func fitsPre(host, network, address string) bool {
 	return address == host
 }
 
-// ready puts instance id, listening at addr, into rotation.
-func (sh *share) ready(id int, addr string) {
+// ready puts process id of slot, listening at addr, into rotation.
+func (sh *share) ready(id, slot int, addr string) {
 	if sh.px == nil {
 		return
 	}
 	sh.mu.Lock()
-	sh.backends[id] = proxy.Backend{ID: id, Addr: addr}
+	sh.backends[id] = proxy.Backend{ID: id, Slot: slot, Addr: addr}
 	sh.mu.Unlock()
 	sh.sync()
 }

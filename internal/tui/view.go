@@ -334,7 +334,7 @@ func (m *Model) details(it item, ok bool, w int, wide bool) []string {
 			meta = append(meta, "port "+strconv.Itoa(in.Port))
 		}
 	}
-	if it.inst != nil && it.inst.Port != 0 && it.inst.Sched != tend.SchedShared {
+	if it.inst != nil && it.inst.Port != 0 && it.inst.Sched.Counted() {
 		meta = append(meta, fmt.Sprintf("%d conns", it.inst.Connections))
 	}
 	out = append(out, "  "+stBold.Render(it.label())+"  "+stFaint.Render(strings.Join(meta, " · ")))

@@ -181,7 +181,11 @@ func TestRunSignaledWhileStarting(t *testing.T) {
 		})
 		r.cmd.Process.Signal(syscall.SIGTERM)
 		if code := r.wait(); code != 0 {
-			t.Errorf("tend run exited %d after SIGTERM", code)
+			var said []string
+			for len(r.errLines) > 0 {
+				said = append(said, <-r.errLines)
+			}
+			t.Errorf("tend run exited %d after SIGTERM; it said:\n%s", code, strings.Join(said, "\n"))
 		}
 		// Once it has exited, no process of this home may be left.
 		for _, pid := range processesWith("TEND_HOME=" + h.home) {

@@ -200,21 +200,14 @@ func oneOf[T ~string](s T, choices ...T) error {
 	return fmt.Errorf("%q is not one of %s", s, strings.Join(names, ", "))
 }
 
-// ParsePercent reads a share of one CPU as a percentage: "150%", or a
-// number of CPUs, "1.5". The result is at least 1 for any positive share.
+// ParsePercent reads a share of one CPU as a percentage: "150%", or
+// "150", as the help of cpu_quota says.
 func ParsePercent(s string) (int, error) {
-	t := strings.TrimSpace(s)
-	scale := 100.0
-	if v, ok := strings.CutSuffix(t, "%"); ok {
-		t, scale = strings.TrimSpace(v), 1
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 || f > 1e6 || f != f {
-		return 0, fmt.Errorf("%q is not a CPU share: write a percentage of one CPU (150%%) or a number of CPUs (1.5)", s)
-	}
-	n := int(math.Round(f * scale))
-	if n == 0 && f > 0 {
-		n = 1
+	t := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%"))
+	n, err := strconv.Atoi(t)
+	if err != nil || n < 0 || n > 1e6 {
+		// "1.5" too: a count of CPUs read as percent would be 2%.
+		return 0, fmt.Errorf("%q is not a CPU share: write a whole percentage of one CPU (150%% is one and a half CPUs)", s)
 	}
 	return n, nil
 }

@@ -223,3 +223,16 @@ func TestJoinWords(t *testing.T) {
 		t.Errorf("JoinWords = %q", got)
 	}
 }
+
+func TestParsePercent(t *testing.T) {
+	for in, want := range map[string]int{"150%": 150, "150": 150, " 50 % ": 50, "0": 0} {
+		if got, err := ParsePercent(in); err != nil || got != want {
+			t.Errorf("ParsePercent(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"1.5", "-10%", "lots", "%", ""} {
+		if _, err := ParsePercent(in); err == nil {
+			t.Errorf("ParsePercent(%q) took it", in)
+		}
+	}
+}

@@ -1,11 +1,13 @@
 package cli_test
 
 import (
+	"crypto/sha256"
 	"net/http"
 
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -227,6 +229,37 @@ func fakeApp(args []string) {
 	}
 }
 
+// removeCgroups removes what a test's daemon left of its cgroups (one
+// that ended before its instances, as tend run past its stop bound):
+// the instances are gone or going, so their cgroups empty within moments.
+func removeCgroups(home string) {
+	sum := sha256.Sum256([]byte(home))
+	name := "tend-" + hex.EncodeToString(sum[:4])
+	var dirs []string
+	for _, pattern := range []string{"/sys/fs/cgroup/*/" + name, "/sys/fs/cgroup/*/*/" + name, "/sys/fs/cgroup/*/*/*/" + name, "/sys/fs/cgroup/" + name} {
+		m, _ := filepath.Glob(pattern)
+		dirs = append(dirs, m...)
+	}
+	for range 50 {
+		left := false
+		for _, dir := range dirs {
+			subs, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
+			apps, _ := filepath.Glob(filepath.Join(dir, "*"))
+			for _, d := range append(subs, append(apps, dir)...) {
+				if fi, err := os.Lstat(d); err == nil && fi.IsDir() {
+					if os.Remove(d) != nil {
+						left = true
+					}
+				}
+			}
+		}
+		if !left {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // harness runs tend against a private TEND_HOME.
 type harness struct {
 	t    *testing.T
@@ -247,6 +280,7 @@ func newHarness(t *testing.T) *harness {
 		env: append(os.Environ(), "TEND_HOME="+home, "TEND_FAKE_APP=1", "NO_COLOR=1")}
 	t.Cleanup(func() {
 		h.run("kill")
+		defer removeCgroups(home)
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(home, "tend.log")); err == nil {
 				t.Logf("daemon log:\n%s", b)

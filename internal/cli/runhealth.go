@@ -78,6 +78,7 @@ Each answers 200 or 503 with a JSON body saying why ({"ok":..., "reason":
 ..., "apps": [...] for /readyz}). On SIGTERM, /readyz fails first, tend
 waits --drain-delay, then stops every app as tend stop does; a second
 signal skips what is left of the delay. tend run ends within the drain
-delay + the largest kill_timeout + ` + daemon.StopMargin.String() + `: what still runs a second
+delay + the largest kill_timeout (with depends_on, the sum over its layers,
+which stop one after another) + ` + daemon.StopMargin.String() + `: what still runs a second
 before that is SIGKILLed, and it exits 1. Set terminationGracePeriodSeconds
 to at least that sum (the default 30 s covers 5s + 5s + ` + daemon.StopMargin.String() + `).`

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -388,7 +389,7 @@ func TestRunStopOverrunsItsBound(t *testing.T) {
 	signaled := time.Now()
 	r.cmd.Process.Signal(syscall.SIGTERM)
 	const bound = 1*time.Second + 3*time.Second // no drain delay without --health-addr
-	r.await(r.errLines, "not every app stopped within the bound of "+bound.String()+" (the drain delay 0s + the largest kill_timeout 1s + 3s); killed")
+	r.await(r.errLines, "not every app stopped within the bound of "+bound.String()+" (the drain delay 0s + the largest kill_timeout of each layer of depends_on 1s + 3s); killed")
 	if code := r.wait(); code != 1 {
 		t.Errorf("tend run exited %d after overrunning its bound, want 1", code)
 	}
@@ -429,5 +430,44 @@ func TestRunHealthFromConfigFile(t *testing.T) {
 	}
 	if took := time.Since(signaled); took >= 5*time.Second {
 		t.Errorf("tend run took %s to stop after a second SIGTERM; the drain delay is 5s", took)
+	}
+}
+
+// A pod with a task and depends_on: the completed task does not keep
+// /readyz failing, and the stop bound allows each layer of dependencies
+// its kill_timeout, since the layers stop one after another (two layers
+// of apps that ignore SIGINT, killed at their 3 s each, end in 6 s: within
+// the bound, exit 0).
+func TestRunProbesWithTaskAndOrder(t *testing.T) {
+	h := newHarness(t)
+	hp := testport.Free(t)
+	health := "http://127.0.0.1:" + strconv.Itoa(hp)
+	file := filepath.Join(t.TempDir(), "pod.yaml")
+	os.WriteFile(file, []byte(`apps:
+  - name: migrate
+    type: task
+    script: `+h.self+`
+    args: [hello]
+  - name: db
+    script: `+h.self+`
+    args: [stubborn]
+    kill_timeout: 3s
+  - name: web
+    script: `+h.self+`
+    args: [stubborn]
+    kill_timeout: 3s
+    depends_on: {migrate: completed, db: started}
+`), 0o644)
+	r := h.start("run", file, "--health-addr", "127.0.0.1:"+strconv.Itoa(hp), "--drain-delay", "0")
+	if p := h.awaitProbe(health+"/readyz", 200); !p.OK {
+		t.Fatalf("/readyz: %+v", p)
+	}
+	h.await("web online, migrate completed", func(in []tend.Instance) bool {
+		return slices.ContainsFunc(in, func(i tend.Instance) bool { return i.Name == "web" && i.Status == tend.StatusOnline }) &&
+			slices.ContainsFunc(in, func(i tend.Instance) bool { return i.Name == "migrate" && i.Status == tend.StatusCompleted })
+	})
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	if code := r.wait(); code != 0 {
+		t.Errorf("tend run exited %d; it said:\n%s", code, strings.Join(pending(r.errLines), "\n"))
 	}
 }

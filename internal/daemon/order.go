@@ -202,6 +202,18 @@ func meets(insts []tend.Instance, cond tend.Condition) (met bool, fail string) {
 // by layer, the apps of a layer together. Apps without dependencies
 // among apps all go at once.
 func inReverse(apps []*supervisor.App, f func(a *supervisor.App)) {
+	for _, layer := range stopLayers(apps) {
+		var wg sync.WaitGroup
+		for _, a := range layer {
+			wg.Go(func() { f(a) })
+		}
+		wg.Wait()
+	}
+}
+
+// stopLayers are apps in the order they stop: dependents first, each
+// layer's apps together.
+func stopLayers(apps []*supervisor.App) [][]*supervisor.App {
 	specs := make([]tend.AppSpec, len(apps))
 	byName := map[string]*supervisor.App{}
 	for i, a := range apps {
@@ -213,13 +225,15 @@ func inReverse(apps []*supervisor.App, f func(a *supervisor.App)) {
 		// than not at all.
 		layers = [][]string{slices.Collect(maps.Keys(byName))}
 	}
+	out := make([][]*supervisor.App, 0, len(layers))
 	for i := len(layers) - 1; i >= 0; i-- {
-		var wg sync.WaitGroup
+		var layer []*supervisor.App
 		for _, name := range layers[i] {
-			wg.Go(func() { f(byName[name]) })
+			layer = append(layer, byName[name])
 		}
-		wg.Wait()
+		out = append(out, layer)
 	}
+	return out
 }
 
 // reloadOrder sorts the selections of a reload in the order of their

@@ -39,7 +39,7 @@ type Pod struct {
 const DefaultDrainDelay = 5 * time.Second
 
 // StopMargin is what the stop bound allows beyond the drain delay and the
-// largest kill_timeout: the wait for the apps' last output (up to 1 s),
+// apps' stop time (stopTime): the wait for the apps' last output (up to 1 s),
 // the SIGKILL of what remains killGrace before the bound, and the daemon's
 // own exit.
 const StopMargin = 3 * time.Second
@@ -47,8 +47,8 @@ const StopMargin = 3 * time.Second
 // StopBound is how long after a stop signal tend run may take to end: by
 // then it has SIGKILLed what remained (killGrace before) and ended.
 // terminationGracePeriodSeconds should be at least this.
-func StopBound(drain, largestKillTimeout time.Duration) time.Duration {
-	return drain + largestKillTimeout + StopMargin
+func StopBound(drain, stopTime time.Duration) time.Duration {
+	return drain + stopTime + StopMargin
 }
 
 // killGrace is how long before StopBound what remains is SIGKILLed: the
@@ -90,10 +90,21 @@ func (d *Daemon) openHealth() error {
 // podSource is the daemon as the probes read it.
 type podSource struct{ d *Daemon }
 
+// Apps are the apps with the instances meant to run: not those stopped
+// (autostart: false, tend stop) nor a task's once it completed, which are
+// where they should be; those crashing or waiting for a dependency count,
+// and are not ready.
 func (s podSource) Apps() []podhealth.App {
 	var out []podhealth.App
 	for _, a := range s.d.snapshotApps() {
-		out = append(out, podhealth.App{Name: a.Name(), Desired: a.Spec().Instances, Instances: a.Instances()})
+		insts := a.Instances()
+		desired := 0
+		for _, in := range insts {
+			if in.Status != tend.StatusStopped && in.Status != tend.StatusCompleted {
+				desired++
+			}
+		}
+		out = append(out, podhealth.App{Name: a.Name(), Desired: desired, Instances: insts})
 	}
 	return out
 }
@@ -128,7 +139,7 @@ func (d *Daemon) stopOnSignal(skip <-chan struct{}) {
 			t.Stop()
 		}
 	}
-	kill, insts := d.largestKillTimeout(), d.instancePIDs()
+	kill, insts := d.stopTime(), d.instancePIDs()
 	bound := StopBound(d.pod.DrainDelay, kill)
 	stopped := make(chan struct{})
 	go func() {
@@ -147,18 +158,23 @@ func (d *Daemon) stopOnSignal(skip <-chan struct{}) {
 	d.end()
 }
 
-// largestKillTimeout is the largest kill_timeout of the apps, as each
-// one applies it (tend.DefaultKillTimeout when it sets none).
-func (d *Daemon) largestKillTimeout() time.Duration {
-	var largest time.Duration
-	for _, a := range d.snapshotApps() {
-		k := a.Spec().KillTimeout.D()
-		if k <= 0 {
-			k = tend.DefaultKillTimeout.D()
+// stopTime is how long the apps may take to stop: they stop in reverse
+// order of their dependencies, a layer at a time, each layer within its
+// largest kill_timeout.
+func (d *Daemon) stopTime() time.Duration {
+	var total time.Duration
+	for _, layer := range stopLayers(d.snapshotApps()) {
+		var largest time.Duration
+		for _, a := range layer {
+			k := a.Spec().KillTimeout.D()
+			if k <= 0 {
+				k = tend.DefaultKillTimeout.D()
+			}
+			largest = max(largest, k)
 		}
-		largest = max(largest, k)
+		total += largest
 	}
-	return largest
+	return total
 }
 
 // instancePIDs are the pids of every instance that runs.
@@ -192,7 +208,7 @@ func (d *Daemon) overrun(bound, kill time.Duration, insts []int, stopped <-chan 
 		syscall.Kill(-pid, syscall.SIGKILL) // its group, if it leads one
 	}
 	d.mu.Lock()
-	d.overran = fmt.Errorf("%w: not every app stopped within the bound of %s (the drain delay %s + the largest kill_timeout %s + %s); killed %d processes",
+	d.overran = fmt.Errorf("%w: not every app stopped within the bound of %s (the drain delay %s + the largest kill_timeout of each layer of depends_on %s + %s); killed %d processes",
 		ErrStopOverrun, bound, d.pod.DrainDelay, kill, StopMargin, len(pids))
 	d.mu.Unlock()
 	d.log.Error("stop overran its bound", "bound", bound, "killed", len(pids))

@@ -51,8 +51,8 @@ func TestComposeFile(t *testing.T) {
 	if len(api.Ports) != 1 || api.Ports[0].Target != 8080 || api.Ports[0].Published != "8080" {
 		t.Errorf("ports %+v", api.Ports)
 	}
-	if api.StopGracePeriod == nil || time.Duration(*api.StopGracePeriod) != 21*time.Second {
-		t.Errorf("stop_grace_period %v, want 21s (kill_timeout and 1s)", api.StopGracePeriod)
+	if api.StopGracePeriod == nil || time.Duration(*api.StopGracePeriod) != 23*time.Second {
+		t.Errorf("stop_grace_period %v, want 23s (kill_timeout and tend run's 3s)", api.StopGracePeriod)
 	}
 	if api.Restart != "no" {
 		t.Errorf("restart %q, want no (autorestart: false)", api.Restart)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/daemon"
 )
 
 // Handling says what becomes of one setting in a target's output.
@@ -192,6 +193,31 @@ func (w *writer) account(s *tend.AppSpec) {
 			w.warn(s, "%s is applied by tend, and --command does not run tend; dropped", st.Key)
 		}
 	}
+	if runsTend {
+		w.privileges(s)
+	}
+}
+
+// privileges warns of the settings tend run applies only with rights the
+// target may not give it: another user needs tend to run as root, and
+// limits need cgroups it can write.
+func (w *writer) privileges(s *tend.AppSpec) {
+	if s.User != "" || s.Group != "" {
+		switch {
+		case w.t.Name == "systemd" && w.o.User != "" && w.o.User != "root":
+			w.warn(s, "user/group: the unit runs tend as %s, which cannot run the app as another user; drop --user, or the app's user", w.o.User)
+		case w.t.Name != "systemd":
+			w.warn(s, "user/group: tend run must be root in the container to run the app as another user")
+		}
+	}
+	if supervisorLimits(s) && w.t.Name != "systemd" {
+		w.warn(s, "max_memory, cpu_quota and max_pids need a cgroup tend run can write, which containers seldom give (a read-only /sys/fs/cgroup): the %s's resources carry max_memory for every instance", w.t.Title)
+	}
+}
+
+// supervisorLimits reports whether s has per-instance cgroup limits.
+func supervisorLimits(s *tend.AppSpec) bool {
+	return s.MaxMemory > 0 || s.CPUQuota > 0 || s.MaxPids > 0
 }
 
 // runsTend reports whether the command the output runs is tend.
@@ -340,8 +366,8 @@ func resources(s *tend.AppSpec) (cpus int, memory int64) {
 	if s.InstancesGiven {
 		cpus = max(s.Instances, 1)
 	}
-	if s.MaxMemoryRestart > 0 {
-		memory = int64(max(s.Instances, 1))*s.MaxMemoryRestart + tendMemory
+	if per := max(s.MaxMemory, s.MaxMemoryRestart); per > 0 {
+		memory = int64(max(s.Instances, 1))*per + tendMemory
 	}
 	return cpus, memory
 }
@@ -357,11 +383,11 @@ func killTimeout(s *tend.AppSpec) time.Duration {
 	return s.KillTimeout.D()
 }
 
-// exitTime is how long tend run takes to exit once its last instance is
-// gone: it stops the instances at once, not one by one, so a stop takes
-// kill_timeout and this. A second is ample: the measured stop of the
-// Node example (2 instances, nothing in flight) took 0.8 s in all.
-const exitTime = time.Second
+// exitTime is what tend run's stop bound allows beyond kill_timeout (and
+// the drain delay): it stops the instances at once, not one by one (one
+// app per unit or container: one layer of depends_on), and ends within
+// kill_timeout and this, killing what remains (daemon.StopBound).
+const exitTime = daemon.StopMargin
 
 // dnsName makes name a DNS label, as Kubernetes and compose name things:
 // lowercase letters, digits and '-', at most 63, starting and ending

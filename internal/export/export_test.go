@@ -207,3 +207,29 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+// Another user and cgroup limits need rights tend run may not have where
+// it is exported to: said, and the limits reach the pod's resources.
+func TestPrivilegesWarned(t *testing.T) {
+	s := tend.AppSpec{Name: "api", Script: "./a.js", Cwd: "/srv", Instances: 2, InstancesGiven: true, User: "www-data", MaxMemory: 256 << 20}
+	var out bytes.Buffer
+	warnings, err := kubernetesTarget.Export(&out, []tend.AppSpec{s}, Options{File: "tend.yaml", Image: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"must be root in the container", "need a cgroup tend run can write"} {
+		if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, want) }) {
+			t.Errorf("no warning %q in:\n%s", want, strings.Join(warnings, "\n"))
+		}
+	}
+	if !strings.Contains(out.String(), "memory: 576Mi") {
+		t.Errorf("the pod's memory is not 2 × max_memory + tend's 64Mi:\n%s", out.String())
+	}
+	warnings, err = systemdTarget.Export(&out, []tend.AppSpec{s}, Options{File: "/srv/tend.yaml", User: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "runs tend as bob") }) {
+		t.Errorf("systemd --user bob with an app of www-data: no warning in:\n%s", strings.Join(warnings, "\n"))
+	}
+}

@@ -64,8 +64,8 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("image %q, replicas %d", c.Image, *api.Spec.Replicas)
 	}
 	// 5s of drain, 20s of kill_timeout, 1s for tend to exit.
-	if g := *pod.TerminationGracePeriodSeconds; g != 26 {
-		t.Errorf("terminationGracePeriodSeconds %d, want 26", g)
+	if g := *pod.TerminationGracePeriodSeconds; g != 28 {
+		t.Errorf("terminationGracePeriodSeconds %d, want 28", g)
 	}
 	if c.Lifecycle.PreStop.Sleep.Seconds != 5 {
 		t.Errorf("preStop %+v, want a sleep of 5s", c.Lifecycle.PreStop)

@@ -85,6 +85,8 @@ func writeSystemd(w *writer, apps []tend.AppSpec) error {
 		// mixed: SIGTERM reaches tend alone, which stops each app with its
 		// own kill_signal; SIGKILL reaches every process after the timeout.
 		fmt.Fprintf(&w.out, "KillMode=mixed\nTimeoutStopSec=%d\n", w.seconds(s, "kill_timeout", killTimeout(s), 1)+int(exitTime/time.Second))
+		// The unit's cgroup is tend's to divide: a cgroup per instance.
+		w.out.WriteString("Delegate=yes\n")
 		if _, memory := resources(s); memory > 0 {
 			fmt.Fprintf(&w.out, "MemoryMax=%dM\n", mebibytes(memory))
 		}

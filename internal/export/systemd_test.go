@@ -90,7 +90,7 @@ func TestSystemdUnits(t *testing.T) {
 		"WorkingDirectory":   filepath.Dir(abs),
 		"Restart":            "no", // autorestart: false
 		"KillMode":           "mixed",
-		"TimeoutStopSec":     "21", // kill_timeout and 1s
+		"TimeoutStopSec":     "23", // kill_timeout and tend run's 3s
 		"MemoryMax":          "3136M",
 		"StateDirectoryMode": "0700",
 		"User":               "shop",

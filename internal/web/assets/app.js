@@ -6,7 +6,7 @@
 const $ = (sel) => document.querySelector(sel);
 const HOUR = 3600e3;
 const MAX_LOG_LINES = 2000;
-const SHAPES = { online: '●', launching: '◐', waiting: '◷', stopping: '▽', stopped: '■', errored: '✖' };
+const SHAPES = { online: '●', launching: '◐', waiting: '◷', stopping: '▽', stopped: '■', completed: '✔', errored: '✖' };
 const HEALTH = { healthy: '✓', failing: '!', unhealthy: '✖' };
 
 let csrf = '';

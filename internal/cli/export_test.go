@@ -67,8 +67,8 @@ func TestExport(t *testing.T) {
 		t.Errorf("the units run another tend than this one (%s):\n%s", tendBin, out)
 	}
 	out = h.ok("export", "kubernetes", file, "--image", "shop:1", "--drain-delay", "0")
-	if strings.Contains(out, "preStop") || !strings.Contains(out, "terminationGracePeriodSeconds: 6\n") {
-		t.Errorf("--drain-delay 0: want no preStop and kill_timeout's 5s and 1s:\n%s", out)
+	if strings.Contains(out, "preStop") || !strings.Contains(out, "terminationGracePeriodSeconds: 8\n") {
+		t.Errorf("--drain-delay 0: want no preStop and kill_timeout's 5s and tend run's 3s:\n%s", out)
 	}
 	// instances: max counts the container's CPUs, as --cpus says.
 	maxFile := filepath.Join(t.TempDir(), "max.yaml")

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/tendhq/tend/internal/cgroup"
 )
 
 // NumCPU is the count "max" and "-N" are relative to: the CPUs this
@@ -15,7 +17,7 @@ import (
 // not one per core of the host). A variable so that tests can pin it.
 var NumCPU = func() int {
 	n := runtime.NumCPU()
-	if q := cgroupCPUs("/proc/self/cgroup", "/sys/fs/cgroup"); q > 0 && q < n {
+	if q := cgroupCPUs("/proc/self/cgroup", "/proc/self/mountinfo"); q > 0 && q < n {
 		return q
 	}
 	return n
@@ -24,9 +26,9 @@ var NumCPU = func() int {
 // cgroupCPUs reads the CPU quota of this process's cgroup and its
 // ancestors, cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us over
 // cpu.cfs_period_us), rounded up; 0 when none is set or none can be read.
-func cgroupCPUs(self, root string) int {
+func cgroupCPUs(self, mountinfo string) int {
 	best := math.Inf(1)
-	for _, d := range cgroupDirs(self, root, "cpu") {
+	for _, d := range cgroupDirs(self, mountinfo, "cpu") {
 		if q := quotaIn(d); q > 0 {
 			best = min(best, q)
 		}
@@ -37,50 +39,21 @@ func cgroupCPUs(self, root string) int {
 	return max(1, int(math.Ceil(best)))
 }
 
-// cgroupDirs lists the directories under root of the cgroups that self
-// (a /proc/<pid>/cgroup file) names for controller, the process's own
-// and every ancestor up to root: the v2 one, and the v1 one of
-// controller. A limit set on any of them applies to the process.
-func cgroupDirs(self, root, controller string) []string {
+// cgroupDirs lists the directories of the cgroups that self (a
+// /proc/<pid>/cgroup file) names, as mountinfo (a /proc/<pid>/mountinfo
+// file) mounts them: for controller on v1, and v2's; each the process's
+// own and its ancestors. A limit set on any of them applies to the
+// process.
+func cgroupDirs(self, mountinfo, controller string) []string {
 	b, err := os.ReadFile(self)
 	if err != nil {
 		return nil
 	}
-	var dirs []string
-	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		var dir string
-		switch {
-		case parts[0] == "0" && parts[1] == "": // v2
-			dir = filepath.Join(root, parts[2])
-		case hasController(parts[1], controller): // v1
-			dir = filepath.Join(root, parts[1], parts[2])
-			if _, err := os.Stat(filepath.Join(root, parts[1])); err != nil {
-				dir = filepath.Join(root, controller, parts[2]) // mounted as cpu, linked as cpu,cpuacct
-			}
-		default:
-			continue
-		}
-		for d := dir; strings.HasPrefix(d, root); d = filepath.Dir(d) {
-			dirs = append(dirs, d)
-			if d == root {
-				break
-			}
-		}
+	m, err := os.ReadFile(mountinfo)
+	if err != nil {
+		return nil
 	}
-	return dirs
-}
-
-func hasController(list, name string) bool {
-	for c := range strings.SplitSeq(list, ",") {
-		if c == name {
-			return true
-		}
-	}
-	return false
+	return cgroup.Ancestors(b, m, controller)
 }
 
 // quotaIn is the CPU quota set in cgroup directory d, in CPUs; 0 for none.

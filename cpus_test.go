@@ -27,12 +27,19 @@ func TestCgroupCPUs(t *testing.T) {
 	write("cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n") // half a CPU: 1
 	write("self-none", "0::/free\n")
 	write("free/cpu.max", "max 100000\n")
+	// A v1 container without a cgroup namespace: its hierarchy is mounted
+	// from its own directory, which /proc/self/cgroup names in full.
+	write("inner/cpu.cfs_quota_us", "200000\n")
+	write("inner/cpu.cfs_period_us", "100000\n")
+	write("mounts-v2", "30 25 0:26 / "+root+" rw - cgroup2 cgroup2 rw\n")
+	write("mounts-v1", "32 31 0:29 / "+root+"/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n35 31 0:32 / "+root+"/memory rw - cgroup cgroup rw,memory\n")
+	write("mounts-inner", "32 31 0:29 /docker/abc "+root+"/inner rw - cgroup cgroup rw,cpu,cpuacct\n")
 	for _, c := range []struct {
-		self string
-		want int
-	}{{"self-v2", 2}, {"self-v1", 1}, {"self-none", 0}, {"no-such-file", 0}} {
-		if got := cgroupCPUs(filepath.Join(root, c.self), root); got != c.want {
-			t.Errorf("%s: %d CPUs, want %d", c.self, got, c.want)
+		self, mounts string
+		want         int
+	}{{"self-v2", "mounts-v2", 2}, {"self-v1", "mounts-v1", 1}, {"self-v1", "mounts-inner", 2}, {"self-none", "mounts-v2", 0}, {"no-such-file", "mounts-v2", 0}} {
+		if got := cgroupCPUs(filepath.Join(root, c.self), filepath.Join(root, c.mounts)); got != c.want {
+			t.Errorf("%s in %s: %d CPUs, want %d", c.self, c.mounts, got, c.want)
 		}
 	}
 }
@@ -61,11 +68,12 @@ func TestCgroupMemory(t *testing.T) {
 	write("self-none", "4:memory:/free\n0::/free\n")
 	write("memory/free/memory.limit_in_bytes", "9223372036854771712\n")
 	write("free/memory.max", "max\n")
+	write("mounts", "30 25 0:26 / "+root+" rw - cgroup2 cgroup2 rw\n35 31 0:32 / "+root+"/memory rw - cgroup cgroup rw,memory\n")
 	for _, c := range []struct {
 		self string
 		want int64
 	}{{"self-v2", 512 << 20}, {"self-v1", 256 << 20}, {"self-none", 0}, {"no-such-file", 0}} {
-		if got := cgroupMemory(filepath.Join(root, c.self), root); got != c.want {
+		if got := cgroupMemory(filepath.Join(root, c.self), filepath.Join(root, "mounts")); got != c.want {
 			t.Errorf("%s: %d bytes, want %d", c.self, got, c.want)
 		}
 	}

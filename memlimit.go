@@ -12,7 +12,7 @@ import (
 // read). In a container it is the container's limit: what the kernel's
 // OOM killer enforces on the daemon and every app together. A variable so
 // that tests can pin it.
-var MemoryLimit = func() int64 { return cgroupMemory("/proc/self/cgroup", "/sys/fs/cgroup") }
+var MemoryLimit = func() int64 { return cgroupMemory("/proc/self/cgroup", "/proc/self/mountinfo") }
 
 // noMemoryLimit is where a cgroup's limit means none: v1 writes "no
 // limit" as the largest page-aligned int64 (9223372036854771712), and no
@@ -22,9 +22,9 @@ const noMemoryLimit = 1 << 60
 // cgroupMemory reads the memory limit of the cgroup that self names and
 // of its ancestors, v2 (memory.max) or v1 (memory.limit_in_bytes), and
 // returns the smallest; 0 for none.
-func cgroupMemory(self, root string) int64 {
+func cgroupMemory(self, mountinfo string) int64 {
 	var best int64
-	for _, d := range cgroupDirs(self, root, "memory") {
+	for _, d := range cgroupDirs(self, mountinfo, "memory") {
 		n := memoryLimitIn(d)
 		if n > 0 && (best == 0 || n < best) {
 			best = n

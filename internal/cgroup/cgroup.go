@@ -61,10 +61,17 @@ type mount struct {
 	controllers []string
 }
 
-// locate finds this process's cgroup directories from /proc/self/cgroup
-// and /proc/self/mountinfo. It prefers v1 hierarchies for the controllers
-// that have one (a hybrid host's v2 hierarchy has none of them).
-func locate(self, mountinfo []byte) (*Tree, error) {
+// placed is where /proc/self/cgroup puts a process, as directories:
+// per v1 controller, and its v2 one ("" when none).
+type placed struct {
+	v1 map[string]string
+	v2 string
+}
+
+// place reads self (/proc/self/cgroup) against mountinfo
+// (/proc/self/mountinfo): a hierarchy mounted from a directory of its own
+// (a container's /docker/<id>) is read relative to it.
+func place(self, mountinfo []byte) placed {
 	var mounts []mount
 	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
 	for sc.Scan() {
@@ -81,8 +88,7 @@ func locate(self, mountinfo []byte) (*Tree, error) {
 			mounts = append(mounts, mount{point: f[4], root: f[3], controllers: strings.Split(f[sep+3], ",")})
 		}
 	}
-	t := &Tree{dirs: map[string]string{}}
-	var v2dir string
+	p := placed{v1: map[string]string{}}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(self)), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
@@ -93,16 +99,70 @@ func locate(self, mountinfo []byte) (*Tree, error) {
 			switch {
 			case !ok:
 			case m.v2 && parts[0] == "0" && parts[1] == "":
-				v2dir = filepath.Join(m.point, rel)
+				p.v2 = filepath.Join(m.point, rel)
 			case !m.v2 && parts[1] != "":
 				for _, c := range strings.Split(parts[1], ",") {
-					if slices.Contains(v1Controllers, c) && slices.Contains(m.controllers, c) {
-						t.dirs[c] = filepath.Join(m.point, rel)
+					if slices.Contains(m.controllers, c) {
+						p.v1[c] = filepath.Join(m.point, rel)
 					}
 				}
 			}
 		}
 	}
+	return p
+}
+
+// Ancestors are the directories of the cgroups this process is in, as
+// self and mountinfo say (the contents of /proc/self/cgroup and
+// /proc/self/mountinfo), and of their ancestors up to each mount: where a
+// limit on it may be set. controller names the v1 hierarchy; the v2 one
+// comes too, after it.
+func Ancestors(self, mountinfo []byte, controller string) []string {
+	p := place(self, mountinfo)
+	var dirs []string
+	for _, dir := range []string{p.v1[controller], p.v2} {
+		if dir == "" {
+			continue
+		}
+		top := mountOf(dir, mountinfo)
+		for d := dir; ; d = filepath.Dir(d) {
+			dirs = append(dirs, d)
+			if d == top || d == "/" || d == "." {
+				break
+			}
+		}
+	}
+	return dirs
+}
+
+// mountOf is the mount point of the cgroup mount that holds dir.
+func mountOf(dir string, mountinfo []byte) string {
+	best := "/"
+	for line := range strings.SplitSeq(string(mountinfo), "\n") {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if sep < 5 || len(f) < sep+2 || !strings.HasPrefix(f[sep+1], "cgroup") {
+			continue
+		}
+		if (dir == f[4] || strings.HasPrefix(dir, f[4]+"/")) && len(f[4]) > len(best) {
+			best = f[4]
+		}
+	}
+	return best
+}
+
+// locate finds this process's cgroup directories from /proc/self/cgroup
+// and /proc/self/mountinfo. It prefers v1 hierarchies for the controllers
+// that have one (a hybrid host's v2 hierarchy has none of them).
+func locate(self, mountinfo []byte) (*Tree, error) {
+	p := place(self, mountinfo)
+	t := &Tree{dirs: map[string]string{}}
+	for _, c := range v1Controllers {
+		if dir, ok := p.v1[c]; ok {
+			t.dirs[c] = dir
+		}
+	}
+	v2dir := p.v2
 	if len(t.dirs) == len(v1Controllers) {
 		return t, nil
 	}

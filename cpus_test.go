@@ -9,16 +9,7 @@ import (
 // The CPU quota of the cgroup, v2 or v1, or of an ancestor, bounds max.
 func TestCgroupCPUs(t *testing.T) {
 	root := t.TempDir()
-	write := func(path, s string) {
-		t.Helper()
-		p := filepath.Join(root, path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := writer(t, root)
 	write("self-v2", "0::/app/web\n")
 	write("app/web/cpu.max", "max 100000\n")
 	write("app/cpu.max", "150000 100000\n") // 1.5 CPUs: 2
@@ -48,16 +39,7 @@ func TestCgroupCPUs(t *testing.T) {
 // smallest, is the default share of max_memory_restart.
 func TestCgroupMemory(t *testing.T) {
 	root := t.TempDir()
-	write := func(path, s string) {
-		t.Helper()
-		p := filepath.Join(root, path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := writer(t, root)
 	write("self-v2", "0::/kubepods/pod1/web\n")
 	write("kubepods/pod1/web/memory.max", "max\n")
 	write("kubepods/pod1/memory.max", "536870912\n") // the pod's 512 MiB
@@ -84,6 +66,21 @@ func TestCgroupMemory(t *testing.T) {
 	}{{1 << 30, 2, 483183819}, {1 << 30, 0, 966367638}, {0, 4, 0}} {
 		if got := MemoryShare(c.limit, c.instances); got != c.want {
 			t.Errorf("MemoryShare(%d, %d) = %d, want %d", c.limit, c.instances, got, c.want)
+		}
+	}
+}
+
+// writer returns a function that writes a file under root, making its
+// directories: a cgroup tree, as the kernel would show it.
+func writer(t *testing.T, root string) func(path, s string) {
+	return func(path, s string) {
+		t.Helper()
+		p := filepath.Join(root, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -225,6 +226,16 @@ func TestWebActions(t *testing.T) {
 		if in.PID == started[i].PID || in.PID == before {
 			t.Fatalf("a[%d] kept pid %d through the reload", i, in.PID)
 		}
+	}
+	// A message reaches the app's channel, as tend send's does.
+	h.ok("start", h.self, "--name", "ch", "--", "channel")
+	h.await("ch online", func(in []tend.Instance) bool {
+		return slices.ContainsFunc(in, func(i tend.Instance) bool { return i.Name == "ch" && i.Status == tend.StatusOnline })
+	})
+	act("send", `{"targets":["ch"],"message":{"reload_config":true}}`, 200)
+	h.awaitLog("ch", `{"reload_config":true}`)
+	if out := act("send", `{"targets":["ch"]}`, 400); !strings.Contains(out, "no message") {
+		t.Fatalf("send without a message: %s", out)
 	}
 	h.ok("ping")
 }

@@ -153,7 +153,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/session", s.withSession(false, s.showSession))
 	mux.HandleFunc("GET /api/stream", s.withSession(false, s.stream))
 	mux.HandleFunc("GET /api/logs", s.withSession(false, s.logs))
-	for _, action := range []string{"restart", "reload", "stop", "start", "scale"} {
+	for _, action := range []string{"restart", "reload", "stop", "start", "scale", "send"} {
 		mux.HandleFunc("POST /api/"+action, s.withSession(true, s.act(action)))
 	}
 	return s.guard(mux)
@@ -251,15 +251,17 @@ func (s *Server) withSession(acts bool, h func(http.ResponseWriter, *http.Reques
 // Nothing else passes to the daemon, so the page cannot change what an
 // app runs (a reload's specs, environment).
 type actionBody struct {
-	Targets  []string `json:"targets"`
-	App      string   `json:"app"`
-	Count    int      `json:"count"`
-	Relative bool     `json:"relative"`
+	Targets  []string        `json:"targets"`
+	App      string          `json:"app"`
+	Count    int             `json:"count"`
+	Relative bool            `json:"relative"`
+	Message  json.RawMessage `json:"message"` // send: a JSON value, as tend send takes it
 }
 
 // act forwards an action to the daemon's API handler for it, the one the
 // CLI's request reaches: start is what tend start does with an app that
-// exists (restart), scale takes an app and a count, the rest targets.
+// exists (restart), scale takes an app and a count, send targets and a
+// message, the rest targets.
 func (s *Server) act(action string) func(http.ResponseWriter, *http.Request, grant) {
 	return func(w http.ResponseWriter, r *http.Request, _ grant) {
 		var b actionBody
@@ -276,6 +278,12 @@ func (s *Server) act(action string) func(http.ResponseWriter, *http.Request, gra
 			body = tend.ReloadRequest{Targets: b.Targets}
 		case "scale":
 			body = tend.ScaleRequest{App: b.App, Count: b.Count, Relative: b.Relative}
+		case "send":
+			if len(b.Message) == 0 || string(b.Message) == "null" {
+				refuse(w, http.StatusBadRequest, "no message: give a JSON value to send")
+				return
+			}
+			body = tend.SendRequest{Targets: b.Targets, Message: b.Message}
 		}
 		if action != "scale" && len(b.Targets) == 0 {
 			refuse(w, http.StatusBadRequest, "no targets: name an app, an instance id or all")

@@ -125,13 +125,19 @@ function appGroup(name) {
   const scaleInput = el('input', { type: 'number', min: '1', max: '1000', value: '1', disabled: readOnly });
   scaleInput.setAttribute('aria-label', 'instances of ' + name);
   scaleInput.className = 'scale-n';
+  // A message as tend send takes it: JSON, or else the text as a string.
+  const msgInput = el('input', { type: 'text', placeholder: '{"reload_config":true}', disabled: readOnly });
+  msgInput.setAttribute('aria-label', 'message to ' + name);
+  msgInput.className = 'msg-in';
   const actions = el('div', { className: 'actions' },
     button('Restart', 'restart ' + name, () => act('restart', { targets: [name] }, 'restart ' + name)),
     button('Reload', 'reload ' + name, () => act('reload', { targets: [name] }, 'reload ' + name)),
     button('Stop', 'stop ' + name, () => act('stop', { targets: [name] }, 'stop ' + name)),
     button('Start', 'start ' + name, () => act('start', { targets: [name] }, 'start ' + name)),
     scaleInput,
-    button('Scale', 'scale ' + name, () => act('scale', { app: name, count: Number(scaleInput.value) }, `scale ${name} to ${scaleInput.value}`)));
+    button('Scale', 'scale ' + name, () => act('scale', { app: name, count: Number(scaleInput.value) }, `scale ${name} to ${scaleInput.value}`)),
+    msgInput,
+    button('Send', 'send a message to ' + name, () => act('send', { targets: [name], message: jsonOf(msgInput.value) }, `send ${msgInput.value} to ${name}`)));
   const head = el('tr', { className: 'app' }, el('td', { colSpan: 3, textContent: name }), el('td', { colSpan: 11 }, actions));
   head.dataset.app = name;
   const body = el('tbody', {}, head);
@@ -321,6 +327,11 @@ async function act(action, body, label) {
   const d = await r.json().catch(() => ({}));
   const steps = stepsOf(d);
   say((r.ok ? `${label}: done` : `${label}: failed: ${d.message || r.status}`) + (steps ? ` (${steps})` : ''));
+}
+
+// jsonOf is text as a JSON value: itself when it is JSON, else a string.
+function jsonOf(text) {
+  try { return JSON.parse(text); } catch { return text; }
 }
 
 // stepsOf says what a reload or scale did to each instance: its old and

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -68,11 +69,10 @@ type placed struct {
 	v2 string
 }
 
-// place reads self (/proc/self/cgroup) against mountinfo
-// (/proc/self/mountinfo): a hierarchy mounted from a directory of its own
-// (a container's /docker/<id>) is read relative to it.
-func place(self, mountinfo []byte) placed {
-	var mounts []mount
+// mounts are the cgroup filesystems mountinfo (/proc/self/mountinfo)
+// lists.
+func mounts(mountinfo []byte) []mount {
+	var out []mount
 	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
 	for sc.Scan() {
 		// id parent major:minor root point options ... - fstype source superoptions
@@ -81,20 +81,47 @@ func place(self, mountinfo []byte) placed {
 		if sep < 5 || len(f) < sep+4 {
 			continue
 		}
+		root, point := unescape(f[3]), unescape(f[4])
 		switch f[sep+1] {
 		case "cgroup2":
-			mounts = append(mounts, mount{point: f[4], root: f[3], v2: true})
+			out = append(out, mount{point: point, root: root, v2: true})
 		case "cgroup":
-			mounts = append(mounts, mount{point: f[4], root: f[3], controllers: strings.Split(f[sep+3], ",")})
+			out = append(out, mount{point: point, root: root, controllers: strings.Split(f[sep+3], ",")})
 		}
 	}
+	return out
+}
+
+// unescape undoes mountinfo's octal escapes (a space is \040).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// place reads self (/proc/self/cgroup) against ms: a hierarchy mounted
+// from a directory of its own (a container's /docker/<id>) is read
+// relative to it.
+func place(self []byte, ms []mount) placed {
 	p := placed{v1: map[string]string{}}
 	for line := range strings.SplitSeq(strings.TrimSpace(string(self)), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
-		for _, m := range mounts {
+		for _, m := range ms {
 			rel, ok := under(parts[2], m.root)
 			switch {
 			case !ok:
@@ -118,13 +145,14 @@ func place(self, mountinfo []byte) placed {
 // limit on it may be set. controller names the v1 hierarchy; the v2 one
 // comes too, after it.
 func Ancestors(self, mountinfo []byte, controller string) []string {
-	p := place(self, mountinfo)
+	ms := mounts(mountinfo)
+	p := place(self, ms)
 	var dirs []string
 	for _, dir := range []string{p.v1[controller], p.v2} {
 		if dir == "" {
 			continue
 		}
-		top := mountOf(dir, mountinfo)
+		top := mountOf(dir, ms)
 		for d := dir; ; d = filepath.Dir(d) {
 			dirs = append(dirs, d)
 			if d == top || d == "/" || d == "." {
@@ -135,17 +163,12 @@ func Ancestors(self, mountinfo []byte, controller string) []string {
 	return dirs
 }
 
-// mountOf is the mount point of the cgroup mount that holds dir.
-func mountOf(dir string, mountinfo []byte) string {
+// mountOf is the mount point of the cgroup mount of ms that holds dir.
+func mountOf(dir string, ms []mount) string {
 	best := "/"
-	for line := range strings.SplitSeq(string(mountinfo), "\n") {
-		f := strings.Fields(line)
-		sep := slices.Index(f, "-")
-		if sep < 5 || len(f) < sep+2 || !strings.HasPrefix(f[sep+1], "cgroup") {
-			continue
-		}
-		if (dir == f[4] || strings.HasPrefix(dir, f[4]+"/")) && len(f[4]) > len(best) {
-			best = f[4]
+	for _, m := range ms {
+		if (dir == m.point || strings.HasPrefix(dir, m.point+"/")) && len(m.point) > len(best) {
+			best = m.point
 		}
 	}
 	return best
@@ -155,7 +178,7 @@ func mountOf(dir string, mountinfo []byte) string {
 // and /proc/self/mountinfo. It prefers v1 hierarchies for the controllers
 // that have one (a hybrid host's v2 hierarchy has none of them).
 func locate(self, mountinfo []byte) (*Tree, error) {
-	p := place(self, mountinfo)
+	p := place(self, mounts(mountinfo))
 	t := &Tree{dirs: map[string]string{}}
 	for _, c := range v1Controllers {
 		if dir, ok := p.v1[c]; ok {

@@ -90,8 +90,9 @@ func (d *Daemon) openHealth() error {
 // podSource is the daemon as the probes read it.
 type podSource struct{ d *Daemon }
 
-// Apps are the apps with the instances meant to run: not those stopped
-// (autostart: false, tend stop) nor a task's once it completed, which are
+// Apps are the apps with the instances meant to run: not those stopped or
+// stopping (autostart: false, tend stop, a scale down; a restarted one
+// counts again as it starts) nor a task's once it completed, which are
 // where they should be; those crashing or waiting for a dependency count,
 // and are not ready.
 func (s podSource) Apps() []podhealth.App {
@@ -100,7 +101,7 @@ func (s podSource) Apps() []podhealth.App {
 		insts := a.Instances()
 		desired := 0
 		for _, in := range insts {
-			if in.Status != tend.StatusStopped && in.Status != tend.StatusCompleted {
+			if in.Status != tend.StatusStopped && in.Status != tend.StatusCompleted && in.Status != tend.StatusStopping {
 				desired++
 			}
 		}

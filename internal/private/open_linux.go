@@ -87,7 +87,7 @@ func openNoSymlinks(path string, flag int, trust func(uint32) bool) (int, error)
 		// A symlink on the way, which may be one to follow; or no openat2
 		// (Linux < 5.6, or a seccomp filter that does not know it): the
 		// walk, one component at a time.
-		fd, err = openWalk(path, flag, trust, 0)
+		fd, err = openWalk(unix.AT_FDCWD, path, flag, trust, 0)
 	}
 	return fd, symlinkErr(err)
 }
@@ -105,8 +105,8 @@ func openat2Works() error {
 // openWalk opens path one directory at a time (see walk), each opened
 // relative to the one above it, so that a symlink swapped in between two
 // steps is seen as well; hops counts the symlinks followed so far.
-func openWalk(path string, flag int, trust func(uint32) bool, hops int) (int, error) {
-	dir, err := walk(filepath.Dir(path), false, trust)
+func openWalk(at int, path string, flag int, trust func(uint32) bool, hops int) (int, error) {
+	dir, err := walkAt(at, filepath.Dir(path), false, trust)
 	if err != nil {
 		return -1, err
 	}
@@ -120,10 +120,9 @@ func openWalk(path string, flag int, trust func(uint32) bool, hops int) (int, er
 	if err != nil {
 		return -1, err
 	}
-	if !filepath.IsAbs(target) {
-		target = filepath.Join(filepath.Dir(path), target)
-	}
-	return openWalk(target, flag, trust, hops+1)
+	// A relative target is relative to the directory the link is in,
+	// as reached, not to its name in path.
+	return openWalk(dir, target, flag, trust, hops+1)
 }
 
 // maxHops bounds the symlinks followed on one path, as the kernel's 40.
@@ -132,15 +131,25 @@ const maxHops = 40
 // trustedLink returns the target of the symlink name in dir when trust
 // takes its owner; ELOOP otherwise.
 func trustedLink(dir int, name string, trust func(uint32) bool, hops int) (string, error) {
-	var st unix.Stat_t
-	if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	// The link itself, opened once: its owner and its target are then
+	// read from the same inode, which a rename in dir cannot swap.
+	lfd, err := unix.Openat(dir, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return "", err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFLNK || !trust(st.Uid) || hops >= maxHops {
+	defer unix.Close(lfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(lfd, &st); err != nil {
+		return "", err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		return "", unix.ENOTDIR // a file on the way, not a link
+	}
+	if !trust(st.Uid) || hops >= maxHops {
 		return "", unix.ELOOP
 	}
 	buf := make([]byte, unix.PathMax)
-	n, err := unix.Readlinkat(dir, name, buf)
+	n, err := unix.Readlinkat(lfd, "", buf)
 	if err != nil {
 		return "", err
 	}
@@ -165,13 +174,17 @@ func MkdirAll(dir string) error {
 // when trust takes its owner (root, tend's user): one that another user
 // could have planted is refused (ELOOP).
 func walk(dir string, create bool, trust func(uint32) bool) (int, error) {
+	return walkAt(unix.AT_FDCWD, dir, create, trust)
+}
+
+func walkAt(at int, dir string, create bool, trust func(uint32) bool) (int, error) {
 	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	dir = filepath.Clean(dir)
 	start := "."
 	if filepath.IsAbs(dir) {
 		start = "/"
 	}
-	fd, err := unix.Open(start, flags, 0)
+	fd, err := unix.Openat(at, start, flags, 0)
 	if err != nil {
 		return -1, err
 	}

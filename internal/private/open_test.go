@@ -88,7 +88,7 @@ func TestOpenFileRefuses(t *testing.T) {
 	for _, p := range symlinks {
 		for how, open := range map[string]func(string, int) (int, error){
 			"openat2": func(p string, f int) (int, error) { return openNoSymlinks(p, f, trusting(nil)) },
-			"walk":    func(p string, f int) (int, error) { return openWalk(p, f, trusting(nil), 0) },
+			"walk":    func(p string, f int) (int, error) { return openWalk(unix.AT_FDCWD, p, f, trusting(nil), 0) },
 		} {
 			t.Run(filepath.Base(p)+"/"+how, func(t *testing.T) {
 				fd, err := open(p, write)

@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -26,7 +25,8 @@ const pm2Version = "7.0.4"
 
 // installPM2 returns the pm2 command of PM2 pm2Version: bench's if
 // bench/run installed it, else one installed from the npm registry into
-// the user's cache directory on first use (about 5 s) and reused after.
+// the user's cache directory on first use (npmModules, about 5 s) and
+// reused after.
 // A failed install fails the test: the import is tested against the real
 // PM2 or not at all.
 func installPM2(t *testing.T) string {
@@ -38,37 +38,7 @@ func installPM2(t *testing.T) string {
 		}
 		return bin
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(cache, "tend-test", "pm2-"+pm2Version)
-	bin := filepath.Join(dir, "node_modules", ".bin", "pm2")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Installed beside, then renamed into place: a test binary that
-	// installs at the same time loses the rename and uses the winner's.
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "pm2-install-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "npm", "install", "--prefix", tmp, "--no-audit", "--no-fund", "--loglevel=error", "pm2@"+pm2Version).CombinedOutput()
-	if err != nil {
-		t.Fatalf("installing PM2 %s from the npm registry (the import test needs the real PM2): %v\n%s", pm2Version, err, out)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, serr := os.Stat(bin); serr != nil {
-			t.Fatalf("installing PM2 into %s: %v", dir, err)
-		}
-	}
-	return bin
+	return filepath.Join(npmModules(t, "pm2@"+pm2Version), ".bin", "pm2")
 }
 
 // pm2 runs a private PM2 (its own PM2_HOME) for a test, and kills it at

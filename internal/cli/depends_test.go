@@ -247,12 +247,7 @@ func TestDependsOnTaskFailsThenCompletes(t *testing.T) {
 	}
 
 	// Stop goes in reverse: web, then migrate (done already), then db.
-	h.ok("stop", file)
-	h.poll("db's stop line", func() bool { return index(readOrder(t, dir), "db", "stop") >= 0 })
-	evs = readOrder(t, dir)
-	if ws, ds := index(evs, "web", "stop"), index(evs, "db", "stop"); ws < 0 || ws > ds {
-		t.Errorf("stop order: %v; want web stopped before db", names(evs))
-	}
+	stopsWebFirst(t, h, dir, "stop", file)
 }
 
 func TestDependsOnBadFiles(t *testing.T) {
@@ -370,11 +365,18 @@ func TestDependsOnResurrect(t *testing.T) {
 		t.Errorf("resurrect's order: %v; want db listening, migrate done, then web start", names(evs))
 	}
 	// delete, too, stops web before db.
-	h.ok("delete", file)
+	stopsWebFirst(t, h, dir, "delete", file)
+}
+
+// stopsWebFirst runs tend verb file and checks, from the apps' own lines
+// in dir, that web stopped before db.
+func stopsWebFirst(t *testing.T, h *harness, dir, verb, file string) {
+	t.Helper()
+	h.ok(verb, file)
 	h.poll("db's stop line", func() bool { return index(readOrder(t, dir), "db", "stop") >= 0 })
-	evs = readOrder(t, dir)
+	evs := readOrder(t, dir)
 	if ws, ds := index(evs, "web", "stop"), index(evs, "db", "stop"); ws < 0 || ws > ds {
-		t.Errorf("delete order: %v; want web stopped before db", names(evs))
+		t.Errorf("%s order: %v; want web stopped before db", verb, names(evs))
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -242,19 +241,12 @@ func symlinkErr(err error) error {
 // bits, ACLs, every directory on the way), and at the moment of the open,
 // so there is no window between a check and the open. setfsuid, setfsgid
 // and setgroups change only the calling thread, so open runs on a thread
-// of its own that is never handed back to the Go scheduler: the goroutine
-// ends locked, and the runtime then ends the thread with it.
+// of its own that ends with it (OnOwnThread).
 func openAs(as *User, open func() (int, error)) (int, error) {
 	if as == nil {
 		return open()
 	}
-	type result struct {
-		fd  int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: see above
+	return OnOwnThread(func() (int, error) {
 		groups := make([]int, len(as.Groups))
 		for i, g := range as.Groups {
 			groups[i] = int(g)
@@ -262,22 +254,17 @@ func openAs(as *User, open func() (int, error)) (int, error) {
 		// Groups, then gid, then uid: setting a non-zero fsuid drops the
 		// capabilities that would let the thread change the others.
 		if err := unix.Setgroups(groups); err != nil {
-			done <- result{-1, fmt.Errorf("taking the groups of uid %d: %w", as.UID, err)}
-			return
+			return -1, fmt.Errorf("taking the groups of uid %d: %w", as.UID, err)
 		}
 		unix.Setfsgid(int(as.GID))
 		unix.Setfsuid(int(as.UID))
 		uid, _ := unix.SetfsuidRetUid(-1)
 		gid, _ := unix.SetfsgidRetGid(-1)
 		if uid != int(as.UID) || gid != int(as.GID) {
-			done <- result{-1, fmt.Errorf("opening as uid %d: setfsuid failed (is the daemon root?)", as.UID)}
-			return
+			return -1, fmt.Errorf("opening as uid %d: setfsuid failed (is the daemon root?)", as.UID)
 		}
-		fd, err := open()
-		done <- result{fd, err}
-	}()
-	r := <-done
-	return r.fd, r.err
+		return open()
+	})
 }
 
 // Remove removes the file path as os.Remove does, following no symlink on

@@ -1,8 +1,6 @@
 package procexec
 
 import (
-	"runtime"
-
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/tendhq/tend/internal/private"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,24 +61,14 @@ func BornIn(dirs []string, fork func(cgroupFD int) (int, error)) (int, error) {
 		}
 		return pid, join(dirs, "cgroup.procs", pid)
 	}
-	type result struct {
-		pid int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread, now in dirs, ends with this
-		// goroutine, and no other goroutine runs on it meanwhile.
-		runtime.LockOSThread()
+	// The thread, now in dirs, ends with the fork; no other goroutine
+	// runs on it meanwhile.
+	return private.OnOwnThread(func() (int, error) {
 		if err := join(dirs, "tasks", unix.Gettid()); err != nil {
-			done <- result{0, err}
-			return
+			return 0, err
 		}
-		pid, err := fork(-1)
-		done <- result{pid, err}
-	}()
-	r := <-done
-	return r.pid, r.err
+		return fork(-1)
+	})
 }
 
 // openV2 opens dirs when they are one cgroup v2 directory, for clone3; -1

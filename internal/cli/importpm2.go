@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,11 +127,10 @@ func (e *env) importApps(ctx context.Context, doc []byte, saveAs string, force b
 	if err != nil {
 		return err
 	}
+	_, present := byPresence(specs, insts)
 	var clashes []string
-	for _, s := range specs {
-		if slices.ContainsFunc(insts, func(in tend.Instance) bool { return in.Name == s.Name }) {
-			clashes = append(clashes, s.Name)
-		}
+	for _, s := range present {
+		clashes = append(clashes, s.Name)
 	}
 	if len(clashes) > 0 && !force {
 		return tend.Errorf(tend.ECONFLICT, "tend already has apps of these names: %s; nothing imported: tend delete %s first, or --force to replace them",

@@ -78,14 +78,7 @@ func startOrCmd(e *env, then string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var missing, present []tend.AppSpec
-			for _, s := range specs {
-				if slices.ContainsFunc(insts, func(in tend.Instance) bool { return in.Name == s.Name }) {
-					present = append(present, s)
-				} else {
-					missing = append(missing, s)
-				}
-			}
+			missing, present := byPresence(specs, insts)
 			if len(missing) > 0 {
 				if _, err := e.start(ctx, c, tend.StartRequest{Apps: missing}, "started"); err != nil {
 					return err
@@ -279,4 +272,17 @@ func sampleFile() []byte {
 		}
 	}
 	return b.Bytes()
+}
+
+// byPresence splits specs into the apps that have no instance among insts
+// and those that do.
+func byPresence(specs []tend.AppSpec, insts []tend.Instance) (missing, present []tend.AppSpec) {
+	for _, s := range specs {
+		if slices.ContainsFunc(insts, func(in tend.Instance) bool { return in.Name == s.Name }) {
+			present = append(present, s)
+		} else {
+			missing = append(missing, s)
+		}
+	}
+	return missing, present
 }

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -96,8 +97,13 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ready := make(chan struct{})
 	served := make(chan error, 1)
+	// bySignal: the daemon caught the signal that stops it. Our ctx is
+	// canceled by the same signal, but on a goroutine of its own, which
+	// may run after the stop made a request fail: either tells a stop
+	// from a failure.
+	var bySignal atomic.Bool
 	go func() {
-		served <- daemon.Run(e.home, daemon.RunOptions{Ready: func(func(string) error) { close(ready) }, Pod: o.pod})
+		served <- daemon.Run(e.home, daemon.RunOptions{Ready: func(func(string) error) { close(ready) }, Pod: o.pod, Signaled: func() { bySignal.Store(true) }})
 	}()
 	select {
 	case <-ready:
@@ -110,7 +116,8 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	// From here on a signal reaches the daemon, which stops every app; the
 	// streams below end when it is gone, so they do not take ctx's cancel.
 	// signaled tells such a stop from apps that ended by themselves.
-	signaled := ctx
+	sigCtx := ctx
+	signaled := func() bool { return sigCtx.Err() != nil || bySignal.Load() }
 	ctx = context.WithoutCancel(ctx)
 	c := client.New(e.home)
 	// ended waits for the daemon to end and for the last lines to be
@@ -125,7 +132,7 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	}
 	abort := func(err error) error {
 		c.Kill(ctx)
-		if signaled.Err() != nil {
+		if signaled() {
 			err = nil // a signal stopped the start: a clean stop
 		}
 		return ended(err)
@@ -140,7 +147,7 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	}
 	printing.Go(func() { e.printRunLogs(logs, o) })
 	res, err := c.Start(ctx, tend.StartRequest{Apps: specs})
-	if err != nil || signaled.Err() != nil {
+	if err != nil || signaled() {
 		return abort(err)
 	}
 	for _, s := range specs {
@@ -151,8 +158,8 @@ func (e *env) run(ctx context.Context, specs []tend.AppSpec, o runOptions) error
 	}
 	// Events only wake the check: what decides is the list itself.
 	for {
-		if !o.noAutoExit && signaled.Err() == nil {
-			if finished, failed := e.runFinished(ctx, c); finished && signaled.Err() == nil {
+		if !o.noAutoExit && !signaled() {
+			if finished, failed := e.runFinished(ctx, c); finished && !signaled() {
 				events.Close()
 				if _, err := c.Kill(ctx); err != nil {
 					return abort(err)

@@ -89,6 +89,7 @@ type Daemon struct {
 	upgrading string            // the binary this daemon hands over to (tend update)
 	limit     limiter           // what apps make the daemon log
 	pod       Pod               // how it stops on a signal and what it tells probes
+	signaled  func()            // RunOptions.Signaled
 	health    *podhealth.Server // the probes' judge; nil when not served
 	overran   error             // the stop on a signal overran its bound; guarded by mu
 	followLog func()            // points stderr at tend.log after a rotation
@@ -115,6 +116,10 @@ type RunOptions struct {
 	// Pod: the probes and the stop of a pod's PID 1. Its DrainDelay should
 	// be negative unless given (see Pod).
 	Pod Pod
+	// Signaled, if not nil, is called when SIGINT or SIGTERM arrives,
+	// before any app is stopped for it: what fails from then on fails
+	// because of the stop.
+	Signaled func()
 }
 
 // Run runs a daemon for home in the foreground until it is killed through
@@ -144,6 +149,7 @@ func Run(home string, opt RunOptions) (err error) {
 	d.settings = settings
 	d.followLog = d.rotateOwnLog()
 	d.pod = opt.Pod
+	d.signaled = opt.Signaled
 	inv, err := d.connectKeeper()
 	if err != nil {
 		return err
@@ -322,6 +328,9 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 				continue
 			}
 			d.log.Info("signal received: stopping every app", "signal", sig)
+			if d.signaled != nil {
+				d.signaled()
+			}
 			skip = make(chan struct{})
 			go d.stopOnSignal(skip)
 		case <-d.quit:

@@ -139,8 +139,11 @@ func TestMakeV1(t *testing.T) {
 	tree(t, base, map[string]string{
 		"memory/" + leaf + "/memory.limit_in_bytes": "", "memory/" + leaf + "/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
 		"cpu/" + leaf + "/cpu.cfs_period_us": "", "cpu/" + leaf + "/cpu.cfs_quota_us": "",
-		"cpuacct/" + leaf + "/cpuacct.usage": "1000000000\n", "cpuacct/" + leaf + "/cgroup.procs": "7\n",
-		"pids/" + leaf + "/pids.max": "",
+		"cpuacct/" + leaf + "/cpuacct.usage": "1000000000\n",
+		// The spawner's thread, in the cgroup for the moment of a fork, is
+		// not one of the instance's processes.
+		"cpuacct/" + leaf + "/cgroup.procs": fmt.Sprintf("%d\n7\n%d\n", os.Getpid(), os.Getppid()),
+		"pids/" + leaf + "/pids.max":        "",
 	})
 	tr := &Tree{dirs: map[string]string{"memory": base + "/memory", "cpu": base + "/cpu", "cpuacct": base + "/cpuacct", "pids": base + "/pids"}}
 	if err := tr.setUp("tend-x", nil); err != nil {

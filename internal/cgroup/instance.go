@@ -221,8 +221,12 @@ func (t *Tree) Usage(app, key string) (cpu time.Duration, pids []int, ok bool) {
 		}
 		cpu = time.Duration(number(usage))
 	}
+	// On v1 a process is forked from a thread of the spawner (this
+	// process, or the keeper, its parent) that joins the cgroup first, so
+	// for a moment the spawner is listed too: never count it.
+	self, parent := os.Getpid(), os.Getppid()
 	for f := range strings.FieldsSeq(string(procs)) {
-		if pid, err := strconv.Atoi(f); err == nil {
+		if pid, err := strconv.Atoi(f); err == nil && pid != self && pid != parent {
 			pids = append(pids, pid)
 		}
 	}

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,25 +14,21 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/config"
+	"github.com/tendhq/tend/internal/export"
 	"github.com/tendhq/tend/internal/testport"
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
 )
 
-// testBound bounds the whole test, podman's commands included: it takes
-// about 15 s on an idle 2-core machine (see the report in the test's
-// log), and a loaded one may take a few times that.
+// testBound bounds the whole test, podman's commands included: it took
+// 12 to 25 s on a loaded 2-core machine, most of the difference being
+// whether tend's build was cached.
 const testBound = 2 * time.Minute
 
-// stopBound is what tend run may take to stop this container: no drain
-// delay (no --health-addr), the largest kill_timeout of its apps (web's
-// 8 s, slow's default 5 s: one layer) and daemon.StopMargin's 3 s; podman
-// is given a second more for its own part.
-const stopBound = 8*time.Second + 3*time.Second + time.Second
-
 // The example image, made from a root filesystem built here and imported
-// into podman (no registry), runs as the Dockerfile says: tend run is PID
-// 1 as the user node, the Node example answers on the published port, and
-// podman stop, while a request is in flight, lets it end with its answer,
-// then tend exits 0 within its bound and says so in the logs.
+// into podman (no registry), runs as the Dockerfile says, and as tend
+// export kubernetes runs it.
 func TestPodman(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), testBound)
 	defer cancel()
@@ -39,34 +36,49 @@ func TestPodman(t *testing.T) {
 		t.Fatal("podman is not installed: .ci/run installs it (apt-get install podman runc iptables)")
 	}
 	name := fmt.Sprintf("tend-example-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	p := &podman{t: t, ctx: ctx, name: name}
 	image := "localhost/" + name
 	t.Cleanup(func() {
 		// Its own context: the test's may have run out.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		exec.CommandContext(ctx, "podman", "rm", "--force", "--time", "0", name).Run()
 		exec.CommandContext(ctx, "podman", "rmi", "--force", image).Run()
 	})
-
 	began := time.Now()
-	root := exampleRootfs(t, t.TempDir())
-	importArgs := []string{"import", "--quiet"}
-	for _, c := range append(dockerfileChanges(t), "ENV HOME=/home/node") { // node:20-slim's environment has it
-		importArgs = append(importArgs, "--change", c)
-	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(root.writeTar(pw)) }()
-	p.ok(pr, append(importArgs, "-", image)...)
+	importImage(t, &podman{t: t, ctx: ctx}, image)
 	t.Logf("image %s made in %s", image, since(began))
 
+	t.Run("its command", func(t *testing.T) { testImageCommand(t, &podman{t: t, ctx: ctx, name: name + "-cmd"}, image) })
+	t.Run("tend export kubernetes", func(t *testing.T) { testKubernetesCommand(t, &podman{t: t, ctx: ctx, name: name + "-k8s"}, image) })
+}
+
+// importImage makes image from the example's root filesystem, set up as
+// the Dockerfile's last stage says.
+func importImage(t *testing.T, p *podman, image string) {
+	root := exampleRootfs(t, t.TempDir())
+	args := []string{"import", "--quiet"}
+	for _, c := range append(dockerfileChanges(t), "ENV HOME=/home/node") { // node:20-slim's environment has it
+		args = append(args, "--change", c)
+	}
+	pr, pw := io.Pipe()
+	defer pr.Close() // ends the writer if podman stopped reading
+	go func() { pw.CloseWithError(root.writeTar(pw)) }()
+	p.ok(pr, append(args, "-", image)...)
+}
+
+// stopBound is what tend run may take to stop the image's command: no
+// drain delay (no --health-addr), the largest kill_timeout of its apps
+// (web's 8 s, slow's default 5 s: one layer) and daemon.StopMargin's 3 s;
+// podman is given a second more for its own part.
+const stopBound = 8*time.Second + 3*time.Second + time.Second
+
+// The image's own command: tend run is PID 1 as the user node, the Node
+// example answers on the published port, and podman stop, while a request
+// is in flight, lets it end with its answer, then tend exits 0 within its
+// bound and says so in the logs.
+func testImageCommand(t *testing.T, p *podman, image string) {
 	web, slow := testport.Free(t), testport.Free(t)
-	began = time.Now()
-	// runc: crun refuses this machine's hybrid cgroups. The limits:
-	// podman's defaults may be above what the host allows a process.
-	p.ok(nil, "--runtime", "runc", "run", "--detach", "--name", name,
-		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
-		"--publish", fmt.Sprintf("127.0.0.1:%d:3000", web), "--publish", fmt.Sprintf("127.0.0.1:%d:3001", slow), image)
+	began := time.Now()
+	p.run(image, map[int]int{web: 3000, slow: 3001})
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	p.await("the example answering on the published port", func() bool {
 		body, err := get(client, fmt.Sprintf("http://127.0.0.1:%d/", web))
@@ -76,7 +88,7 @@ func TestPodman(t *testing.T) {
 	t.Logf("the example answered %s after podman run", since(began))
 
 	// A second app in the same tend run, which answers after 2 s.
-	p.ok(nil, "exec", name, "tend", "start", "slow.js", "--name", "slow", "-i", "2", "--port", "3001")
+	p.ok(nil, "exec", p.name, "tend", "start", "slow.js", "--name", "slow", "-i", "2", "--port", "3001")
 	p.awaitOnline("slow", 2)
 	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/in-flight", slow))
 	if err != nil {
@@ -84,17 +96,8 @@ func TestPodman(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	// Its status and headers are in: the request is in flight.
-	stopped := make(chan time.Duration, 1)
 	stopBegan := time.Now()
-	go func() {
-		// podman's own timeout, after which it SIGKILLs, is well past
-		// tend's bound: an exit 0 is tend's.
-		out, err := exec.CommandContext(ctx, "podman", "stop", "--time", "60", name).CombinedOutput()
-		if err != nil {
-			t.Errorf("podman stop: %v\n%s", err, out)
-		}
-		stopped <- time.Since(stopBegan)
-	}()
+	stopped := p.stop()
 	body, err := io.ReadAll(resp.Body)
 	answered := time.Since(stopBegan)
 	if err != nil || resp.StatusCode != 200 || string(body) != "slow answer\n" {
@@ -108,21 +111,79 @@ func TestPodman(t *testing.T) {
 	if took > stopBound {
 		t.Errorf("podman stop took %s, more than tend run's bound %s", took, stopBound)
 	}
-	if code := strings.TrimSpace(p.ok(nil, "inspect", "--format", "{{.State.ExitCode}}", name)); code != "0" {
-		t.Errorf("the container exited %s, want 0", code)
-	}
-	logs := p.logs()
-	for _, want := range []string{"slow request /in-flight began", "signal received: stopping every app", "daemon stopped"} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("podman logs has no %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Logf("the container's logs:\n%s", logs)
-	}
+	p.checkExit("slow request /in-flight began", "signal received: stopping every app", "daemon stopped")
 }
 
-// podman runs podman's commands on container name for a test.
+// The command and the probes of tend export kubernetes, run in the image:
+// tend run serves /startupz and /readyz on the port the probes ask,
+// reachable from outside the container; on SIGTERM /readyz fails while the
+// app still serves, for the drain delay, and the container exits 0 within
+// the pod's terminationGracePeriodSeconds.
+func testKubernetesCommand(t *testing.T, p *podman, image string) {
+	const drain = 3 * time.Second // long enough to see the app serve after /readyz fails on a loaded machine
+	specs, err := config.Load("tend.yaml", config.Options{EnvName: "production"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8s, _ := export.Lookup("kubernetes")
+	var out bytes.Buffer
+	if _, err := k8s.Export(&out, specs, export.Options{File: "tend.yaml", EnvName: "production", Image: image, DrainDelay: drain}); err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(out.String(), "\n---\n")
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict([]byte(doc), &d); err != nil {
+		t.Fatalf("%v in:\n%s", err, doc)
+	}
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+	ports := map[string]int{}
+	for _, cp := range c.Ports {
+		ports[cp.Name] = int(cp.ContainerPort)
+	}
+	path := map[string]string{"startup": c.StartupProbe.HTTPGet.Path, "ready": c.ReadinessProbe.HTTPGet.Path}
+	if c.StartupProbe.HTTPGet.Port.String() != "tend-health" || c.ReadinessProbe.HTTPGet.Port.String() != "tend-health" || ports["tend-health"] == 0 {
+		t.Fatalf("the probes do not ask the port tend-health: %+v", c)
+	}
+
+	web, health := testport.Free(t), testport.Free(t)
+	p.run(image, map[int]int{web: ports["app"], health: ports["tend-health"]}, c.Command...)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	probe := func(what string) int {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", health, path[what]))
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	p.await("200 from the startup probe, then the readiness probe", func() bool { return probe("startup") == 200 && probe("ready") == 200 })
+	if _, err := get(client, fmt.Sprintf("http://127.0.0.1:%d/", web)); err != nil {
+		p.fatal("ready, yet the app does not answer: %v", err)
+	}
+
+	stopped := p.stop()
+	p.await("503 from the readiness probe after podman stop", func() bool {
+		select {
+		case took := <-stopped:
+			p.fatal("the container stopped (in %s) before /readyz failed", took)
+		default:
+		}
+		return probe("ready") == 503
+	})
+	if _, err := get(client, fmt.Sprintf("http://127.0.0.1:%d/", web)); err != nil {
+		t.Errorf("the app does not answer while /readyz fails in the drain delay: %v", err)
+	}
+	took := <-stopped
+	t.Logf("podman stop took %s: a drain delay of %s, and terminationGracePeriodSeconds %s", took.Round(time.Millisecond), drain, grace)
+	if took < drain || took > grace {
+		t.Errorf("podman stop took %s; want at least the drain delay %s and at most the grace period %s", took, drain, grace)
+	}
+	p.checkExit("readiness withdrawn; waiting before stopping the apps", "daemon stopped")
+}
+
+// podman runs podman's commands for a test, on container name.
 type podman struct {
 	t    *testing.T
 	ctx  context.Context
@@ -142,6 +203,61 @@ func (p *podman) ok(stdin io.Reader, args ...string) string {
 		p.t.Fatalf("podman %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
 	return string(out)
+}
+
+// run starts container p.name from image, with its ports published on
+// loopback (host port: container port) and the command cmd, if any;
+// the container is removed when the test ends.
+func (p *podman) run(image string, publish map[int]int, cmd ...string) {
+	p.t.Helper()
+	p.t.Cleanup(func() {
+		// Its own context: the test's may have run out.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		exec.CommandContext(ctx, "podman", "rm", "--force", "--time", "0", p.name).Run()
+	})
+	// runc: crun refuses this machine's hybrid cgroups. The limits:
+	// podman's defaults may be above what the host allows a process.
+	args := []string{"--runtime", "runc", "run", "--detach", "--name", p.name,
+		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"}
+	for host, ctr := range publish {
+		args = append(args, "--publish", fmt.Sprintf("127.0.0.1:%d:%d", host, ctr))
+	}
+	p.ok(nil, append(append(args, image), cmd...)...)
+}
+
+// stop runs podman stop in the background; the channel receives how long
+// it took. podman's own timeout, after which it SIGKILLs, is well past
+// tend's bound: an exit 0 is tend's.
+func (p *podman) stop() <-chan time.Duration {
+	stopped := make(chan time.Duration, 1)
+	began := time.Now()
+	go func() {
+		out, err := exec.CommandContext(p.ctx, "podman", "stop", "--time", "60", p.name).CombinedOutput()
+		if err != nil {
+			p.t.Errorf("podman stop: %v\n%s", err, out)
+		}
+		stopped <- time.Since(began)
+	}()
+	return stopped
+}
+
+// checkExit checks that the stopped container exited 0 and logged each
+// of lines.
+func (p *podman) checkExit(lines ...string) {
+	p.t.Helper()
+	if code := strings.TrimSpace(p.ok(nil, "inspect", "--format", "{{.State.ExitCode}}", p.name)); code != "0" {
+		p.t.Errorf("the container exited %s, want 0", code)
+	}
+	logs := p.logs()
+	for _, want := range lines {
+		if !strings.Contains(logs, want) {
+			p.t.Errorf("podman logs has no %q", want)
+		}
+	}
+	if p.t.Failed() {
+		p.t.Logf("the container's logs:\n%s", logs)
+	}
 }
 
 // logs is what the container printed, stdout and stderr.

@@ -23,7 +23,7 @@ with a port, as YAML on stdout. The pod runs tend as PID 1:
 so the image given with --image must hold tend on its PATH and the file in
 its working directory. The kubelet's probes ask tend run, on the container
 port tend-health (--health-port, 9616 by default):
-  startupProbe          /startupz, every second, for listen_timeout + 30s
+  startupProbe          /startupz, every second, for listen_timeout + ` + export.StartupSlack.String() + `
   readinessProbe        /readyz: every instance is ready as the app's own
                         ready_url, wait_ready and liveness_* judge it (tend
                         checks them, and replaces an instance that fails)

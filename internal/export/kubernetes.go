@@ -40,11 +40,13 @@ const (
 	// livePeriod, liveFailures: the kubelet restarts the pod when tend's
 	// supervision is stuck for 30 s, Kubernetes's own defaults.
 	livePeriod, liveFailures = 10, 3
-	// startupSlack is what the startup probe allows beyond listen_timeout,
-	// asked every second: tend run's own start, an image's cold start of
-	// the interpreter, and a first crash and restart of an instance.
-	startupSlack = 30 * time.Second
 )
+
+// StartupSlack is what an exported pod's startup probe, asked every
+// second, allows beyond the app's listen_timeout: tend run's own start,
+// an image's cold start of the interpreter, and a first crash and restart
+// of an instance.
+const StartupSlack = 30 * time.Second
 
 // The subset of Kubernetes objects tend writes, with the API's field
 // names; the tests decode the output strictly into k8s.io/api's types.
@@ -233,7 +235,7 @@ func (w *writer) k8sCommand(s *tend.AppSpec) []string {
 
 // tendProbes gives container c tend run's health port and the probes that
 // ask it. The startup probe allows the app's listen_timeout for its
-// instances to be ready, and startupSlack.
+// instances to be ready, and StartupSlack.
 func (w *writer) tendProbes(s *tend.AppSpec, c *k8sContainer) {
 	c.Ports = append(c.Ports, k8sPort{Name: "tend-health", ContainerPort: w.o.HealthPort, Protocol: "TCP"})
 	probe := func(path string, period, failures int) *k8sProbe {
@@ -244,7 +246,7 @@ func (w *writer) tendProbes(s *tend.AppSpec, c *k8sContainer) {
 	if listen <= 0 {
 		listen = tend.DefaultListenTimeout.D()
 	}
-	c.StartupProbe = probe("/startupz", 1, wholeSeconds(listen+startupSlack))
+	c.StartupProbe = probe("/startupz", 1, wholeSeconds(listen+StartupSlack))
 	c.ReadinessProbe = probe("/readyz", readyPeriod, 2)
 	c.LivenessProbe = probe("/livez", livePeriod, liveFailures)
 }

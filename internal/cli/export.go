@@ -10,6 +10,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/config"
+	"github.com/tendhq/tend/internal/daemon"
 	"github.com/tendhq/tend/internal/export"
 )
 
@@ -18,17 +19,21 @@ var exportHelp = map[string]string{
 	"kubernetes": `Write a Deployment for each app of the file, and a Service for each app
 with a port, as YAML on stdout. The pod runs tend as PID 1:
   tend run <the file's base name> [--env NAME] --only <app>
+    --health-addr 0.0.0.0:<--health-port> --drain-delay <--drain-delay>
 so the image given with --image must hold tend on its PATH and the file in
-its working directory. What the manifests map:
+its working directory. The kubelet's probes ask tend run, on the container
+port tend-health (--health-port, 9616 by default):
+  startupProbe          /startupz, every second, for listen_timeout + ` + export.StartupSlack.String() + `
+  readinessProbe        /readyz: every instance is ready as the app's own
+                        ready_url, wait_ready and liveness_* judge it (tend
+                        checks them, and replaces an instance that fails)
+  livenessProbe         /livez: tend's supervision answers
+On SIGTERM, /readyz fails and tend run waits --drain-delay while the apps
+still serve, so the Service stops sending the pod connections first; then
+it stops the app. What the manifests map:
   port                  containerPort and a Service (port and targetPort)
-  ready_url             readinessProbe (httpGet or tcpSocket; $PORT is the
-                        app's port); without it, a TCP check of the port
-  liveness_*            livenessProbe, with period, timeout, failure
-                        threshold and initial delay
-  kill_timeout          terminationGracePeriodSeconds: --drain-delay, plus
-                        kill_timeout, plus 1s for tend to exit
-  --drain-delay         a preStop sleep (Kubernetes 1.30 or later), so the
-                        Service stops sending connections before tend stops
+  kill_timeout          terminationGracePeriodSeconds: tend run's stop
+                        bound, --drain-delay + kill_timeout + ` + daemon.StopMargin.String() + `
   instances             CPU requests = limits = instances, so that
                         instances: max in the pod starts that many (tend
                         counts a CPU quota, rounded up)
@@ -47,7 +52,8 @@ its working directory. What the file maps:
   liveness_*, ready_url healthcheck (the liveness probe if any, else
                         ready_url): curl for a URL, bash for a TCP port,
                         the command itself for liveness_exec
-  kill_timeout          stop_grace_period: kill_timeout plus 1s
+  kill_timeout          stop_grace_period: kill_timeout + ` + daemon.StopMargin.String() + `, tend
+                        run's stop bound
   autorestart           restart: on-failure (tend run exits 1 when an
                         instance errored), or "no"
   instances             deploy.resources cpus = instances
@@ -67,7 +73,7 @@ units map:
   env, env_NAME         Environment= (readable by every user: keep secrets
                         in env_file)
   autorestart           Restart=on-failure, or Restart=no
-  kill_timeout          TimeoutStopSec=: kill_timeout plus 1s, with
+  kill_timeout          TimeoutStopSec=: kill_timeout + ` + daemon.StopMargin.String() + `, with
                         KillMode=mixed: SIGTERM to tend, which stops each
                         app with its own kill_signal
   max_memory_restart    MemoryMax=: instances x max_memory_restart + 64M
@@ -188,7 +194,8 @@ func exportTargetCmd(e *env, t *export.Target) *cobra.Command {
 	}
 	switch t.Name {
 	case "kubernetes":
-		fl.StringVar(&drain, "drain-delay", "5s", "how long a deleted pod keeps serving before tend stops, while the Service forgets it (0: none)")
+		fl.StringVar(&drain, "drain-delay", daemon.DefaultDrainDelay.String(), "tend run's --drain-delay: how long a deleted pod fails /readyz but keeps serving before tend stops the app, while the Service forgets it (0: none)")
+		fl.IntVar(&o.HealthPort, "health-port", export.DefaultHealthPort, "the port of tend run's health endpoints in the pod, which the probes ask; not the app's")
 	case "systemd":
 		fl.StringVar(&o.Tend, "tend", "", "the tend binary the units run (default: this one)")
 		fl.StringVar(&o.User, "user", "", "the user the units run as (default: you; as root, none)")

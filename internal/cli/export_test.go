@@ -66,9 +66,11 @@ func TestExport(t *testing.T) {
 	if out = h.ok("export", "systemd", file); !strings.Contains(out, "ExecStart="+tendBin+" run ") {
 		t.Errorf("the units run another tend than this one (%s):\n%s", tendBin, out)
 	}
-	out = h.ok("export", "kubernetes", file, "--image", "shop:1", "--drain-delay", "0")
-	if strings.Contains(out, "preStop") || !strings.Contains(out, "terminationGracePeriodSeconds: 8\n") {
-		t.Errorf("--drain-delay 0: want no preStop and kill_timeout's 5s and tend run's 3s:\n%s", out)
+	out = h.ok("export", "kubernetes", file, "--image", "shop:1", "--drain-delay", "0", "--health-port", "9700")
+	for _, want := range []string{"terminationGracePeriodSeconds: 8\n", "- --health-addr\n        - 0.0.0.0:9700\n        - --drain-delay\n        - 0s\n", "containerPort: 9700\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--drain-delay 0 --health-port 9700: no %q (tend run's bound is kill_timeout's 5s + 3s) in:\n%s", want, out)
+		}
 	}
 	// instances: max counts the container's CPUs, as --cpus says.
 	maxFile := filepath.Join(t.TempDir(), "max.yaml")
@@ -103,6 +105,7 @@ func TestExportBadInput(t *testing.T) {
 		{"unknown app", 3, []string{"systemd", file, "--only", "web"}, "--only web: the file has no app of that name"},
 		{"bad drain", 2, []string{"kubernetes", file, "--image", "x", "--drain-delay", "soon"}, "--drain-delay"},
 		{"empty command", 2, []string{"kubernetes", file, "--image", "x", "--command", ""}, "--command is empty"},
+		{"app on the health port", 2, []string{"kubernetes", file, "--image", "x", "--health-port", "3000"}, `app "api" has port 3000, where tend run serves the pod's probes`},
 		{"negative cpus", 2, []string{"kubernetes", file, "--image", "x", "--cpus", "-1"}, "--cpus -1 must not be negative"},
 		{"image flag for systemd", 2, []string{"systemd", file, "--image", "x"}, "unknown flag: --image"},
 	} {

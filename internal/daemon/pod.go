@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/deps"
 	"github.com/tendhq/tend/internal/podhealth"
 	"github.com/tendhq/tend/internal/procexec"
 )
@@ -159,15 +160,38 @@ func (d *Daemon) stopOnSignal(skip <-chan struct{}) {
 	d.end()
 }
 
-// stopTime is how long the apps may take to stop: they stop in reverse
-// order of their dependencies, a layer at a time, each layer within its
-// largest kill_timeout.
+// stopTime is how long the apps that run may take to stop (StopTime).
 func (d *Daemon) stopTime() time.Duration {
+	apps := d.snapshotApps()
+	specs := make([]tend.AppSpec, len(apps))
+	for i, a := range apps {
+		specs[i] = a.Spec()
+	}
+	return StopTime(specs)
+}
+
+// StopTime is how long apps may take to stop when tend run stops them:
+// they stop in reverse order of their dependencies, a layer at a time,
+// each layer within its largest kill_timeout. A dependency that is not
+// among apps (tend run --only web --no-deps) adds nothing. With
+// StopBound, it gives tend export the grace period of what it exports.
+func StopTime(apps []tend.AppSpec) time.Duration {
+	layers, err := deps.Layers(deps.OfApps(apps))
+	if err != nil {
+		// A cycle is never started; its apps stop at once (stopLayers).
+		layers = [][]string{nil}
+		for _, a := range apps {
+			layers[0] = append(layers[0], a.Name)
+		}
+	}
 	var total time.Duration
-	for _, layer := range stopLayers(d.snapshotApps()) {
+	for _, layer := range layers {
 		var largest time.Duration
-		for _, a := range layer {
-			k := a.Spec().KillTimeout.D()
+		for _, a := range apps {
+			if !slices.Contains(layer, a.Name) {
+				continue
+			}
+			k := a.KillTimeout.D()
 			if k <= 0 {
 				k = tend.DefaultKillTimeout.D()
 			}

@@ -74,9 +74,10 @@ func writeCompose(w *writer, apps []tend.AppSpec) error {
 	for i := range apps {
 		s := &apps[i]
 		svc := composeService{
-			Image:           dollars(w.o.Image),
-			Command:         dollarsAll(w.command(s, "tend", filepath.Base(w.o.File))),
-			StopGracePeriod: (killTimeout(s) + exitTime).String(),
+			Image:   dollars(w.o.Image),
+			Command: dollarsAll(w.command(s, "tend", filepath.Base(w.o.File))),
+			// tend run without --health-addr waits no drain delay.
+			StopGracePeriod: w.stopBound(s, apps, 0).String(),
 			Restart:         "on-failure", // tend run exits 1 when an instance errored
 		}
 		if !s.AutorestartOn() {
@@ -137,6 +138,13 @@ func (w *writer) composeDepends(s *tend.AppSpec, apps []tend.AppSpec, names map[
 // composeHealth is the app's healthcheck: its liveness probe, or else
 // its ready_url (compose has one check for both). It runs in the
 // container, so the host the setting names is used.
+//
+// It probes the app, not tend run's /readyz as a Kubernetes pod does:
+// compose never restarts an unhealthy container and has no Service for a
+// stopping one to leave, so a healthcheck serves depends_on's
+// service_healthy and docker ps alone, and /readyz would need curl in
+// every image, where the app's own probe needs it only for a URL (bash
+// for a port, nothing for liveness_exec).
 func (w *writer) composeHealth(s *tend.AppSpec) *composeHealth {
 	ready, live := w.probes(s)
 	p := live

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -54,11 +55,20 @@ type Options struct {
 	// found now (node from nvm, a virtualenv's python) are found then; ""
 	// writes none: systemd's own.
 	Path string
-	// DrainDelay is how long a Kubernetes pod that is being deleted keeps
-	// serving before tend is told to stop (a preStop sleep), so that the
-	// Service stops sending it connections first. Zero: no such delay.
+	// DrainDelay is tend run's --drain-delay in a Kubernetes pod: how long,
+	// told to stop, it fails /readyz while the apps still serve, so that
+	// the Service stops sending the pod connections first. Zero: none.
 	DrainDelay time.Duration
+	// HealthPort is the port of tend run's health endpoints (/livez,
+	// /readyz, /startupz) in a Kubernetes pod, which its probes ask; 0 is
+	// DefaultHealthPort.
+	HealthPort int
 }
+
+// DefaultHealthPort is where tend run serves its health endpoints in an
+// exported pod: beside tend's metrics (9615) and web dashboard (9617)
+// defaults, and off the ports apps commonly take (3000, 8000, 8080).
+const DefaultHealthPort = 9616
 
 // Target is one kind of output: Kubernetes, compose or systemd.
 type Target struct {
@@ -151,6 +161,10 @@ func (t *Target) Export(out io.Writer, apps []tend.AppSpec, o Options) (warnings
 	if o.DrainDelay < 0 {
 		return nil, tend.Errorf(tend.EINVALID, "--drain-delay %s must not be negative", o.DrainDelay)
 	}
+	if o.HealthPort < 0 || o.HealthPort > 65535 {
+		return nil, tend.Errorf(tend.EINVALID, "--health-port %d is not a port: give one from 1 to 65535", o.HealthPort)
+	}
+	o.HealthPort = cmp.Or(o.HealthPort, DefaultHealthPort)
 	w := &writer{t: t, o: o}
 	for i := range apps {
 		w.account(&apps[i])
@@ -243,17 +257,6 @@ func (w *writer) command(s *tend.AppSpec, tendPath, file string) []string {
 		cmd = append(cmd, "--no-deps")
 	}
 	return cmd
-}
-
-// seconds is d in whole seconds, rounded up and at least least, for a
-// target that counts whole seconds; a warning says so when that changes
-// the app's key.
-func (w *writer) seconds(s *tend.AppSpec, key string, d time.Duration, least int) int {
-	n := max(int((d+time.Second-1)/time.Second), least)
-	if time.Duration(n)*time.Second != d && d != 0 {
-		w.warn(s, "%s %s is %ds in %s, which counts whole seconds", key, d, n, w.t.Title)
-	}
-	return n
 }
 
 // probeKeys are the settings of an app's readiness and liveness probes.
@@ -375,19 +378,21 @@ func resources(s *tend.AppSpec) (cpus int, memory int64) {
 // mebibytes is n bytes in MiB, rounded up.
 func mebibytes(n int64) int64 { return (n + 1<<20 - 1) >> 20 }
 
-// killTimeout is app s's kill_timeout, or tend's default.
-func killTimeout(s *tend.AppSpec) time.Duration {
-	if s.KillTimeout == 0 {
-		return tend.DefaultKillTimeout.D()
+// stopBound is how long tend run in the target may take to stop, after
+// drain (daemon.StopBound): with the default command it runs app s alone
+// (--only, and --no-deps with depends_on); another command may run every
+// app of the file, whose depends_on layers stop one after another.
+func (w *writer) stopBound(s *tend.AppSpec, apps []tend.AppSpec, drain time.Duration) time.Duration {
+	runs := []tend.AppSpec{*s}
+	if w.o.Command != nil {
+		runs = apps
 	}
-	return s.KillTimeout.D()
+	return daemon.StopBound(drain, daemon.StopTime(runs))
 }
 
-// exitTime is what tend run's stop bound allows beyond kill_timeout (and
-// the drain delay): it stops the instances at once, not one by one (one
-// app per unit or container: one layer of depends_on), and ends within
-// kill_timeout and this, killing what remains (daemon.StopBound).
-const exitTime = daemon.StopMargin
+// wholeSeconds is d in whole seconds, rounded up: a bound that a target
+// counts in seconds is never shortened.
+func wholeSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
 
 // dnsName makes name a DNS label, as Kubernetes and compose name things:
 // lowercase letters, digits and '-', at most 63, starting and ending

@@ -133,6 +133,7 @@ func TestBadOptions(t *testing.T) {
 		{"blank image", "compose", apps, Options{File: "tend.yaml", Image: "a b"}, "has blanks"},
 		{"empty command", "kubernetes", apps, Options{File: "tend.yaml", Image: "x", Command: []string{}}, "--command is empty"},
 		{"negative drain", "kubernetes", apps, Options{File: "tend.yaml", Image: "x", DrainDelay: -time.Second}, "must not be negative"},
+		{"bad health port", "kubernetes", apps, Options{File: "tend.yaml", Image: "x", HealthPort: 70000}, "--health-port 70000 is not a port"},
 		{"one name for two", "kubernetes", twins, Options{File: "tend.yaml", Image: "x"}, `apps "Api" and "api" would both be named "api"`},
 		{"relative tend", "systemd", apps, Options{File: "tend.yaml", Tend: "bin/tend"}, "not an absolute path"},
 		{"no file", "systemd", apps, Options{}, "no ecosystem file"},

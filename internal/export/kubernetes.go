@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/daemon"
 	yaml "go.yaml.in/yaml/v4"
 )
 
@@ -19,12 +20,33 @@ var kubernetesTarget = &Target{
 	Name: "kubernetes", Title: "Kubernetes", needsImage: true,
 	write: writeKubernetes,
 	Handling: dropping(handling(
-		append([]string{"name", "namespace", "env", "port", "instances", "max_memory_restart", "kill_timeout"}, probeKeys...),
-		// A Deployment restarts the whole pod, never one instance.
-		"autorestart"),
+		[]string{"name", "namespace", "env", "port", "instances", "max_memory_restart", "kill_timeout"},
+		// A Deployment restarts the whole pod, never one instance; tend
+		// checks the app's probes, and its /readyz and /livez say so.
+		append([]string{"autorestart"}, probeKeys...)...),
 		// Deployments start in no order.
 		"depends_on"),
 }
+
+// The probes of tend run's health endpoints. They read tend's own view of
+// the apps, which costs a lock and a list, so they may be asked often.
+const (
+	// readyPeriod: a pod whose instances stop being ready leaves the
+	// Service within two periods.
+	readyPeriod = 2
+	// probeTimeout: /livez answers within podhealth.LiveBound (500 ms)
+	// or fails; the rest is for a loaded node.
+	probeTimeout = 2
+	// livePeriod, liveFailures: the kubelet restarts the pod when tend's
+	// supervision is stuck for 30 s, Kubernetes's own defaults.
+	livePeriod, liveFailures = 10, 3
+)
+
+// StartupSlack is what an exported pod's startup probe, asked every
+// second, allows beyond the app's listen_timeout: tend run's own start,
+// an image's cold start of the interpreter, and a first crash and restart
+// of an instance.
+const StartupSlack = 30 * time.Second
 
 // The subset of Kubernetes objects tend writes, with the API's field
 // names; the tests decode the output strictly into k8s.io/api's types.
@@ -61,9 +83,9 @@ type (
 		Command        []string      `yaml:"command"`
 		Env            []k8sEnv      `yaml:"env,omitempty"`
 		Ports          []k8sPort     `yaml:"ports,omitempty"`
+		StartupProbe   *k8sProbe     `yaml:"startupProbe,omitempty"`
 		ReadinessProbe *k8sProbe     `yaml:"readinessProbe,omitempty"`
 		LivenessProbe  *k8sProbe     `yaml:"livenessProbe,omitempty"`
-		Lifecycle      *k8sLifecycle `yaml:"lifecycle,omitempty"`
 		Resources      *k8sResources `yaml:"resources,omitempty"`
 	}
 	k8sEnv struct {
@@ -76,31 +98,15 @@ type (
 		Protocol      string `yaml:"protocol"`
 	}
 	k8sProbe struct {
-		HTTPGet             *k8sHTTPGet `yaml:"httpGet,omitempty"`
-		TCPSocket           *k8sTCP     `yaml:"tcpSocket,omitempty"`
-		Exec                *k8sExec    `yaml:"exec,omitempty"`
-		InitialDelaySeconds int         `yaml:"initialDelaySeconds,omitempty"`
-		PeriodSeconds       int         `yaml:"periodSeconds,omitempty"`
-		TimeoutSeconds      int         `yaml:"timeoutSeconds,omitempty"`
-		FailureThreshold    int         `yaml:"failureThreshold,omitempty"`
+		HTTPGet          k8sHTTPGet `yaml:"httpGet"`
+		PeriodSeconds    int        `yaml:"periodSeconds"`
+		TimeoutSeconds   int        `yaml:"timeoutSeconds"`
+		FailureThreshold int        `yaml:"failureThreshold"`
 	}
 	k8sHTTPGet struct {
 		Path   string `yaml:"path"`
-		Port   int    `yaml:"port"`
+		Port   string `yaml:"port"`
 		Scheme string `yaml:"scheme"`
-	}
-	k8sTCP struct {
-		Port int `yaml:"port"`
-	}
-	k8sExec struct {
-		Command []string `yaml:"command"`
-	}
-	k8sLifecycle struct {
-		PreStop struct {
-			Sleep struct {
-				Seconds int `yaml:"seconds"`
-			} `yaml:"sleep"`
-		} `yaml:"preStop"`
 	}
 	k8sResources struct {
 		Requests map[string]string `yaml:"requests"`
@@ -124,13 +130,18 @@ func writeKubernetes(w *writer, apps []tend.AppSpec) error {
 		return err
 	}
 	for i := range apps {
+		if s := &apps[i]; s.Port == w.o.HealthPort && w.runsTend() {
+			return tend.Errorf(tend.EINVALID, "app %q has port %d, where tend run serves the pod's probes: give tend export --health-port another port", s.Name, s.Port)
+		}
+	}
+	for i := range apps {
 		s := &apps[i]
 		name := names[s.Name]
 		labels := map[string]string{"app.kubernetes.io/name": name}
 		if s.Namespace != "" {
 			labels["app.kubernetes.io/part-of"] = dnsName(s.Namespace)
 		}
-		objs := []k8sObject{{APIVersion: "apps/v1", Kind: "Deployment", Metadata: k8sMeta{Name: name, Labels: labels}, Spec: w.deployment(s, name, labels)}}
+		objs := []k8sObject{{APIVersion: "apps/v1", Kind: "Deployment", Metadata: k8sMeta{Name: name, Labels: labels}, Spec: w.deployment(s, apps, name, labels)}}
 		if s.Port != 0 {
 			objs = append(objs, k8sObject{APIVersion: "v1", Kind: "Service", Metadata: k8sMeta{Name: name, Labels: labels},
 				Spec: k8sService{Selector: map[string]string{"app.kubernetes.io/name": name},
@@ -141,6 +152,9 @@ func writeKubernetes(w *writer, apps []tend.AppSpec) error {
 				w.out.WriteString("---\n")
 			}
 			fmt.Fprintf(&w.out, "# %s %s of app %q\n", o.Kind, name, s.Name)
+			if o.Kind == "Deployment" && w.runsTend() {
+				w.out.WriteString(probesComment)
+			}
 			b, err := yaml.Dump(o)
 			if err != nil {
 				return err
@@ -151,9 +165,19 @@ func writeKubernetes(w *writer, apps []tend.AppSpec) error {
 	return nil
 }
 
+// probesComment heads a Deployment whose pod runs tend: where its probes
+// and its grace period come from.
+var probesComment = `# The probes ask tend run's health endpoints (--health-addr). /readyz holds
+# while every instance is ready as the app's own settings judge it (ready_url,
+# wait_ready, liveness_*: tend checks them and replaces an instance that
+# fails); on SIGTERM it fails at once, and tend waits --drain-delay before it
+# stops the app. terminationGracePeriodSeconds is tend run's stop bound: the
+# drain delay + kill_timeout + ` + daemon.StopMargin.String() + `.
+`
+
 // deployment is the spec of app s's Deployment: one pod of tend run.
-func (w *writer) deployment(s *tend.AppSpec, name string, labels map[string]string) k8sDeployment {
-	c := k8sContainer{Name: name, Image: w.o.Image, Command: refs(w.command(s, "tend", filepath.Base(w.o.File))...), Env: k8sEnvOf(s)}
+func (w *writer) deployment(s *tend.AppSpec, apps []tend.AppSpec, name string, labels map[string]string) k8sDeployment {
+	c := k8sContainer{Name: name, Image: w.o.Image, Command: refs(w.k8sCommand(s)...), Env: k8sEnvOf(s)}
 	if s.Port != 0 {
 		c.Ports = []k8sPort{{Name: "app", ContainerPort: s.Port, Protocol: "TCP"}}
 		w.checkHost(s, "the Service")
@@ -164,27 +188,14 @@ func (w *writer) deployment(s *tend.AppSpec, name string, labels map[string]stri
 	if s.IsTask() {
 		w.warn(s, "type: task runs to its end once, but a Deployment restarts the pod when tend run exits: run it as a Job or an init container instead")
 	}
-	ready, live := w.probes(s)
-	if ready != nil {
-		c.ReadinessProbe = w.k8sProbe(s, *ready)
-	} else if s.Port != 0 {
-		// The port accepts once tend holds it: in cluster mode, once a
-		// worker has asked to listen.
-		c.ReadinessProbe = &k8sProbe{TCPSocket: &k8sTCP{Port: s.Port}}
-	}
-	if live != nil {
-		c.LivenessProbe = w.k8sProbe(s, *live)
-		period, timeout, failures := livenessTiming(s)
-		c.LivenessProbe.PeriodSeconds = w.seconds(s, "liveness_period", period, 1)
-		c.LivenessProbe.TimeoutSeconds = w.seconds(s, "liveness_timeout", timeout, 1)
-		c.LivenessProbe.FailureThreshold = failures
-		c.LivenessProbe.InitialDelaySeconds = w.seconds(s, "liveness_initial_delay", s.LivenessDelay.D(), 0)
-	}
-	drain := 0
-	if w.o.DrainDelay > 0 {
-		drain = w.seconds(s, "--drain-delay", w.o.DrainDelay, 1)
-		c.Lifecycle = &k8sLifecycle{}
-		c.Lifecycle.PreStop.Sleep.Seconds = drain
+	drain := w.o.DrainDelay
+	if w.runsTend() {
+		w.tendProbes(s, &c)
+	} else {
+		drain = 0 // nothing in the pod fails readiness or waits
+		if w.o.DrainDelay > 0 {
+			w.warn(s, "--drain-delay: --command does not run tend, which would wait; the pod has no probes and no drain delay")
+		}
 	}
 	if cpus, memory := resources(s); cpus > 0 || memory > 0 {
 		r := map[string]string{}
@@ -201,25 +212,43 @@ func (w *writer) deployment(s *tend.AppSpec, name string, labels map[string]stri
 	d.Selector.MatchLabels = map[string]string{"app.kubernetes.io/name": name}
 	d.Template.Metadata = k8sMeta{Labels: labels}
 	d.Template.Spec = k8sPod{
-		TerminationGracePeriodSeconds: drain + w.seconds(s, "kill_timeout", killTimeout(s), 1) + int(exitTime/time.Second),
+		TerminationGracePeriodSeconds: wholeSeconds(w.stopBound(s, apps, drain)),
 		Containers:                    []k8sContainer{c},
 	}
 	return d
 }
 
-// k8sProbe is p as the kubelet runs it: against the pod's address, so
-// the host p names is not used.
-func (w *writer) k8sProbe(s *tend.AppSpec, p probe) *k8sProbe {
-	switch p.scheme {
-	case "exec":
-		return &k8sProbe{Exec: &k8sExec{Command: p.command}}
-	case "tcp":
-		return &k8sProbe{TCPSocket: &k8sTCP{Port: p.port}}
+// k8sCommand is what the pod runs: tend run for app s, serving its health
+// endpoints on every address of the pod (the kubelet asks the pod's IP)
+// and with the drain delay that the grace period counts on, unless the
+// user gave another command.
+func (w *writer) k8sCommand(s *tend.AppSpec) []string {
+	cmd := w.command(s, "tend", filepath.Base(w.o.File))
+	if w.o.Command != nil {
+		if w.runsTend() && !slices.ContainsFunc(cmd, func(a string) bool { return strings.HasPrefix(a, "--health-addr") }) {
+			w.warn(s, "--command runs tend without --health-addr, and the probes ask port %d: add --health-addr 0.0.0.0:%d --drain-delay %s to it", w.o.HealthPort, w.o.HealthPort, w.o.DrainDelay)
+		}
+		return cmd
 	}
-	if strings.Contains(p.path, "$") {
-		w.warn(s, "%s: Kubernetes does not expand the variables in the path %s", p.key, p.path)
+	return append(cmd, "--health-addr", "0.0.0.0:"+strconv.Itoa(w.o.HealthPort), "--drain-delay", w.o.DrainDelay.String())
+}
+
+// tendProbes gives container c tend run's health port and the probes that
+// ask it. The startup probe allows the app's listen_timeout for its
+// instances to be ready, and StartupSlack.
+func (w *writer) tendProbes(s *tend.AppSpec, c *k8sContainer) {
+	c.Ports = append(c.Ports, k8sPort{Name: "tend-health", ContainerPort: w.o.HealthPort, Protocol: "TCP"})
+	probe := func(path string, period, failures int) *k8sProbe {
+		return &k8sProbe{HTTPGet: k8sHTTPGet{Path: path, Port: "tend-health", Scheme: "HTTP"},
+			PeriodSeconds: period, TimeoutSeconds: probeTimeout, FailureThreshold: failures}
 	}
-	return &k8sProbe{HTTPGet: &k8sHTTPGet{Path: p.path, Port: p.port, Scheme: strings.ToUpper(p.scheme)}}
+	listen := s.ListenTimeout.D()
+	if listen <= 0 {
+		listen = tend.DefaultListenTimeout.D()
+	}
+	c.StartupProbe = probe("/startupz", 1, wholeSeconds(listen+StartupSlack))
+	c.ReadinessProbe = probe("/readyz", readyPeriod, 2)
+	c.LivenessProbe = probe("/livez", livePeriod, liveFailures)
 }
 
 // k8sEnvOf is the app's environment, in the order of its names.

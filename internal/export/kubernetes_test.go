@@ -1,10 +1,14 @@
 package export
 
 import (
+	"bytes"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -57,18 +61,19 @@ func TestKubernetesManifests(t *testing.T) {
 	api := deps["api-v2"]
 	pod := api.Spec.Template.Spec
 	c := pod.Containers[0]
-	if !slices.Equal(c.Command, []string{"tend", "run", "every.yaml", "--only", "API_v2"}) {
-		t.Errorf("command %q", c.Command)
+	want := []string{"tend", "run", "every.yaml", "--only", "API_v2", "--health-addr", "0.0.0.0:9616", "--drain-delay", "5s"}
+	if !slices.Equal(c.Command, want) {
+		t.Errorf("command %q, want %q", c.Command, want)
 	}
 	if c.Image != "registry.example.com/shop:1.0" || *api.Spec.Replicas != 1 {
 		t.Errorf("image %q, replicas %d", c.Image, *api.Spec.Replicas)
 	}
-	// 5s of drain, 20s of kill_timeout, 1s for tend to exit.
+	// tend run's bound: 5s of drain, 20s of kill_timeout, 3s for tend.
 	if g := *pod.TerminationGracePeriodSeconds; g != 28 {
 		t.Errorf("terminationGracePeriodSeconds %d, want 28", g)
 	}
-	if c.Lifecycle.PreStop.Sleep.Seconds != 5 {
-		t.Errorf("preStop %+v, want a sleep of 5s", c.Lifecycle.PreStop)
+	if c.Lifecycle != nil {
+		t.Errorf("lifecycle %+v: tend run waits the drain delay itself", c.Lifecycle)
 	}
 	// 3 instances: 3 CPUs; 3 x 1G of max_memory_restart and 64Mi for tend.
 	for what, rl := range map[string]corev1.ResourceList{"requests": c.Resources.Requests, "limits": c.Resources.Limits} {
@@ -87,15 +92,12 @@ func TestKubernetesManifests(t *testing.T) {
 	if env["GREETING"] != `say "hi" at 100% $HOME $$(HOME)` || env["PLAIN"] != "1" {
 		t.Errorf("env %q", env)
 	}
-	if p := c.ReadinessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.IntValue() != 8080 {
-		t.Errorf("readiness probe %+v, want a TCP check of 8080", p)
+	for _, d := range deps {
+		checkTendProbes(t, d, 9616)
 	}
-	lp := c.LivenessProbe
-	if lp == nil || lp.Exec == nil || !slices.Equal(lp.Exec.Command, []string{"./check", "--port", "8080", "--deep"}) {
-		t.Fatalf("liveness probe %+v, want liveness_exec's command", lp)
-	}
-	if lp.PeriodSeconds != 2 || lp.TimeoutSeconds != 1 || lp.FailureThreshold != 5 {
-		t.Errorf("liveness timing %d/%d/%d, want 2/1/5", lp.PeriodSeconds, lp.TimeoutSeconds, lp.FailureThreshold)
+	// listen_timeout (3s by default) + 30s, asked every second.
+	if n := c.StartupProbe.FailureThreshold; n != 33 {
+		t.Errorf("startup probe's failureThreshold %d, want 33", n)
 	}
 	if api.Labels["app.kubernetes.io/part-of"] != "shop" {
 		t.Errorf("labels %v: the namespace is missing", api.Labels)
@@ -104,16 +106,127 @@ func TestKubernetesManifests(t *testing.T) {
 	if svc.Spec.Selector["app.kubernetes.io/name"] != "api-v2" || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Ports[0].TargetPort.String() != "app" {
 		t.Errorf("service %+v", svc.Spec)
 	}
-	if c.Ports[0].Name != "app" || c.Ports[0].ContainerPort != 8080 {
+	if len(c.Ports) != 2 || c.Ports[0].Name != "app" || c.Ports[0].ContainerPort != 8080 {
 		t.Errorf("container ports %+v", c.Ports)
 	}
-
-	rp := deps["proxied"].Spec.Template.Spec.Containers[0].ReadinessProbe
-	if rp == nil || rp.HTTPGet == nil || rp.HTTPGet.Path != "/ready?deep=1" || rp.HTTPGet.Port.IntValue() != 9100 || rp.HTTPGet.Scheme != corev1.URISchemeHTTPS {
-		t.Errorf("readiness probe %+v, want ready_url's HTTPS GET on 9100", rp)
-	}
 	worker := deps["worker-eu"].Spec.Template.Spec.Containers[0]
-	if worker.LivenessProbe.TCPSocket.Port.IntValue() != 9000 || worker.Resources.Limits != nil {
-		t.Errorf("worker: liveness %+v, limits %v", worker.LivenessProbe, worker.Resources.Limits)
+	if len(worker.Ports) != 1 || worker.Resources.Limits != nil {
+		t.Errorf("worker: ports %+v (want tend's alone), limits %v", worker.Ports, worker.Resources.Limits)
+	}
+}
+
+// checkTendProbes checks that the pod of d runs tend with its health
+// endpoints on port, and that its probes ask them there.
+func checkTendProbes(t *testing.T, d appsv1.Deployment, port int) {
+	t.Helper()
+	c := d.Spec.Template.Spec.Containers[0]
+	if addr := fmt.Sprintf("0.0.0.0:%d", port); !slices.Contains(c.Command, addr) || c.Command[slices.Index(c.Command, addr)-1] != "--health-addr" {
+		t.Errorf("%s: command %q has no --health-addr %s", d.Name, c.Command, addr)
+	}
+	i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "tend-health" })
+	if i < 0 || c.Ports[i].ContainerPort != int32(port) {
+		t.Fatalf("%s: ports %+v, want tend-health on %d", d.Name, c.Ports, port)
+	}
+	for path, p := range map[string]*corev1.Probe{"/startupz": c.StartupProbe, "/readyz": c.ReadinessProbe, "/livez": c.LivenessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "tend-health" || p.HTTPGet.Scheme != corev1.URISchemeHTTP {
+			t.Errorf("%s: probe of %s is %+v, want an HTTP GET on tend-health", d.Name, path, p)
+		}
+	}
+}
+
+// terminationGracePeriodSeconds is tend run's stop bound for what the pod
+// runs: with the default command, its app alone (--no-deps), so the drain
+// delay + its kill_timeout + daemon.StopMargin; with a --command that may
+// run the whole file, the largest kill_timeout of each depends_on layer,
+// summed.
+func TestKubernetesGrace(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tend.yaml")
+	os.WriteFile(file, []byte(`apps:
+  - name: db
+    script: ./db
+    kill_timeout: 4s
+  - name: cache
+    script: ./cache
+    kill_timeout: 9s
+  - name: migrate
+    type: task
+    script: ./migrate
+    depends_on: {db: started}
+  - name: web
+    script: ./web
+    port: 3000
+    kill_timeout: 20s
+    depends_on: {migrate: completed, cache: started}
+`), 0o644)
+	for _, c := range []struct {
+		name    string
+		drain   time.Duration
+		command []string
+		want    map[string]int64
+	}{
+		{"one app a pod", 5 * time.Second, nil, map[string]int64{"db": 5 + 4 + 3, "cache": 5 + 9 + 3, "migrate": 5 + 5 + 3, "web": 5 + 20 + 3}},
+		{"no drain", 0, nil, map[string]int64{"db": 4 + 3, "web": 20 + 3}},
+		// db and cache (9s), then migrate (5s by default), then web (20s).
+		{"the whole file", 2 * time.Second, []string{"tend", "run", "tend.yaml", "--health-addr", "0.0.0.0:9616"}, map[string]int64{"db": 2 + 9 + 5 + 20 + 3, "web": 2 + 9 + 5 + 20 + 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := testOptions(file)
+			o.DrainDelay, o.Command = c.drain, c.command
+			out, warnings := exportFile(t, "kubernetes", file, o)
+			deps, _ := k8sDecode(t, out)
+			for app, want := range c.want {
+				d := deps[app]
+				if g := *d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != want {
+					t.Errorf("%s: terminationGracePeriodSeconds %d, want %d", app, g, want)
+				}
+				checkTendProbes(t, d, 9616)
+			}
+			if c.command == nil && !slices.Contains(deps["web"].Spec.Template.Spec.Containers[0].Command, "--no-deps") {
+				t.Errorf("web's command %q: want --no-deps, the bound counts web alone", deps["web"].Spec.Template.Spec.Containers[0].Command)
+			}
+			if slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "--health-addr") }) {
+				t.Errorf("a warning about --health-addr: %q", warnings)
+			}
+		})
+	}
+}
+
+// --health-port moves tend's endpoints and the probes; a port an app
+// takes is refused; a --command that runs tend without --health-addr is
+// warned of, and one that does not run tend gets no probes.
+func TestKubernetesHealthPort(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tend.yaml")
+	os.WriteFile(file, []byte("apps:\n  - name: web\n    script: ./web.js\n    port: 9616\n"), 0o644)
+	o := testOptions(file)
+	o.HealthPort = 9700
+	out, _ := exportFile(t, "kubernetes", file, o)
+	deps, _ := k8sDecode(t, out)
+	checkTendProbes(t, deps["web"], 9700)
+
+	tg, _ := Lookup("kubernetes")
+	_, err := tg.Export(&bytes.Buffer{}, load(t, file, ""), testOptions(file))
+	if err == nil || !strings.Contains(err.Error(), `app "web" has port 9616, where tend run serves the pod's probes: give tend export --health-port another port`) {
+		t.Errorf("app on the health port: %v", err)
+	}
+
+	o = testOptions(file)
+	o.HealthPort, o.Command = 9700, []string{"tend", "run", "tend.yaml"}
+	_, warnings := exportFile(t, "kubernetes", file, o)
+	if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "add --health-addr 0.0.0.0:9700 --drain-delay 5s") }) {
+		t.Errorf("no warning about --health-addr: %q", warnings)
+	}
+
+	o.Command = []string{"node", "web.js"}
+	out, warnings = exportFile(t, "kubernetes", file, o)
+	deps, _ = k8sDecode(t, out)
+	c := deps["web"].Spec.Template.Spec.Containers[0]
+	if c.StartupProbe != nil || c.ReadinessProbe != nil || c.LivenessProbe != nil || len(c.Ports) != 1 {
+		t.Errorf("a pod without tend has probes or tend's port: %+v", c)
+	}
+	if g := *deps["web"].Spec.Template.Spec.TerminationGracePeriodSeconds; g != 5+3 {
+		t.Errorf("terminationGracePeriodSeconds %d without a drain, want 8", g)
+	}
+	if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "no probes and no drain delay") }) {
+		t.Errorf("no warning that the pod has no drain: %q", warnings)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tendhq/tend"
 )
@@ -84,7 +83,7 @@ func writeSystemd(w *writer, apps []tend.AppSpec) error {
 		fmt.Fprintf(&w.out, "Restart=%s\n", restart)
 		// mixed: SIGTERM reaches tend alone, which stops each app with its
 		// own kill_signal; SIGKILL reaches every process after the timeout.
-		fmt.Fprintf(&w.out, "KillMode=mixed\nTimeoutStopSec=%d\n", w.seconds(s, "kill_timeout", killTimeout(s), 1)+int(exitTime/time.Second))
+		fmt.Fprintf(&w.out, "KillMode=mixed\nTimeoutStopSec=%d\n", wholeSeconds(w.stopBound(s, apps, 0)))
 		// The unit's cgroup is tend's to divide: a cgroup per instance.
 		w.out.WriteString("Delegate=yes\n")
 		if _, memory := resources(s); memory > 0 {

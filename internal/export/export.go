@@ -387,7 +387,68 @@ func (w *writer) stopBound(s *tend.AppSpec, apps []tend.AppSpec, drain time.Dura
 	if w.o.Command != nil {
 		runs = apps
 	}
-	return daemon.StopBound(drain, daemon.StopTime(runs))
+	return daemon.StopBound(w.commandDrain(drain), daemon.StopTime(runs))
+}
+
+// commandDrain is the drain delay that tend run, as the command runs it,
+// waits on a stop signal, where drain is what the target's own command
+// would pass: a --command that runs tend with --drain-delay waits that,
+// and one with --health-addr alone waits tend run's default, whatever
+// the export's --drain-delay says. The bound is never shortened below
+// drain, which the user asked for.
+func (w *writer) commandDrain(drain time.Duration) time.Duration {
+	f := w.commandFlags()
+	switch {
+	case f.drain != nil:
+		return *f.drain
+	case f.healthAddr != nil:
+		return max(drain, daemon.DefaultDrainDelay)
+	}
+	return drain
+}
+
+// runFlags are the flags of a --command that runs tend run which decide
+// what its pod's probes reach and how long its stop takes; nil when the
+// command does not name them.
+type runFlags struct {
+	healthAddr *string
+	drain      *time.Duration
+}
+
+// commandFlags reads runFlags from --command, as tend run's flag parser
+// would: "--flag value" or "--flag=value". A --drain-delay tend run would
+// refuse is left out: that command does not start.
+func (w *writer) commandFlags() runFlags {
+	var f runFlags
+	if w.o.Command == nil || !w.runsTend() {
+		return f
+	}
+	args := w.o.Command
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--" {
+			break // what follows is the app's
+		}
+		name, value, inline := strings.Cut(args[i], "=")
+		if name != "--health-addr" && name != "--drain-delay" {
+			continue
+		}
+		if !inline {
+			if i+1 == len(args) {
+				break
+			}
+			i++
+			value = args[i]
+		}
+		switch name {
+		case "--health-addr":
+			f.healthAddr = &value
+		case "--drain-delay":
+			if d, err := tend.ParseDuration(value); err == nil {
+				f.drain = new(d.D())
+			}
+		}
+	}
+	return f
 }
 
 // wholeSeconds is d in whole seconds, rounded up: a bound that a target

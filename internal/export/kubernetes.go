@@ -3,6 +3,7 @@ package export
 import (
 	"fmt"
 	"maps"
+	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -225,12 +226,34 @@ func (w *writer) deployment(s *tend.AppSpec, apps []tend.AppSpec, name string, l
 func (w *writer) k8sCommand(s *tend.AppSpec) []string {
 	cmd := w.command(s, "tend", filepath.Base(w.o.File))
 	if w.o.Command != nil {
-		if w.runsTend() && !slices.ContainsFunc(cmd, func(a string) bool { return strings.HasPrefix(a, "--health-addr") }) {
-			w.warn(s, "--command runs tend without --health-addr, and the probes ask port %d: add --health-addr 0.0.0.0:%d --drain-delay %s to it", w.o.HealthPort, w.o.HealthPort, w.o.DrainDelay)
+		if w.runsTend() {
+			w.checkHealthAddr(s, w.commandFlags().healthAddr)
 		}
 		return cmd
 	}
 	return append(cmd, "--health-addr", "0.0.0.0:"+strconv.Itoa(w.o.HealthPort), "--drain-delay", w.o.DrainDelay.String())
+}
+
+// checkHealthAddr warns when addr, the --health-addr of a --command that
+// runs tend (nil: none), is not where the pod's probes ask: the kubelet
+// asks the pod's IP on --health-port, so loopback (which an address
+// without a host binds) or another port fails every probe, and the
+// kubelet restarts a pod that never passes its startup probe.
+func (w *writer) checkHealthAddr(s *tend.AppSpec, addr *string) {
+	fix := fmt.Sprintf("--health-addr 0.0.0.0:%d --drain-delay %s", w.o.HealthPort, w.o.DrainDelay)
+	if addr == nil {
+		w.warn(s, "--command runs tend without --health-addr, and the probes ask port %d: add %s to it", w.o.HealthPort, fix)
+		return
+	}
+	host, port, err := net.SplitHostPort(*addr)
+	switch ip := net.ParseIP(host); {
+	case err != nil:
+		w.warn(s, "--command's --health-addr %q is not host:port: give it %s", *addr, fix)
+	case host == "" || host == "localhost" || ip != nil && ip.IsLoopback():
+		w.warn(s, "--command's --health-addr %s binds loopback, which the kubelet cannot reach: give it %s", *addr, fix)
+	case port != strconv.Itoa(w.o.HealthPort):
+		w.warn(s, "--command's --health-addr %s is not where the probes ask port %d: give it %s, or tend export --health-port %s", *addr, w.o.HealthPort, fix, port)
+	}
 }
 
 // tendProbes gives container c tend run's health port and the probes that

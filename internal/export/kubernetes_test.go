@@ -166,8 +166,10 @@ func TestKubernetesGrace(t *testing.T) {
 	}{
 		{"one app a pod", 5 * time.Second, nil, map[string]int64{"db": 5 + 4 + 3, "cache": 5 + 9 + 3, "migrate": 5 + 5 + 3, "web": 5 + 20 + 3}},
 		{"no drain", 0, nil, map[string]int64{"db": 4 + 3, "web": 20 + 3}},
-		// db and cache (9s), then migrate (5s by default), then web (20s).
-		{"the whole file", 2 * time.Second, []string{"tend", "run", "tend.yaml", "--health-addr", "0.0.0.0:9616"}, map[string]int64{"db": 2 + 9 + 5 + 20 + 3, "web": 2 + 9 + 5 + 20 + 3}},
+		// db and cache (9s), then migrate (5s by default), then web (20s);
+		// the command names no --drain-delay, so tend run waits its
+		// default 5s, whatever the export's 2s.
+		{"the whole file", 2 * time.Second, []string{"tend", "run", "tend.yaml", "--health-addr", "0.0.0.0:9616"}, map[string]int64{"db": 5 + 9 + 5 + 20 + 3, "web": 5 + 9 + 5 + 20 + 3}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := testOptions(file)
@@ -228,5 +230,46 @@ func TestKubernetesHealthPort(t *testing.T) {
 	}
 	if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "no probes and no drain delay") }) {
 		t.Errorf("no warning that the pod has no drain: %q", warnings)
+	}
+}
+
+// A --command that runs tend run with its own --drain-delay or
+// --health-addr: the grace period counts the drain delay tend run will
+// wait (its own, or tend run's default with --health-addr), never the
+// export's flag alone; a health address the probes cannot reach (loopback,
+// another port) is warned of.
+func TestKubernetesCommandFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tend.yaml")
+	os.WriteFile(file, []byte("apps:\n  - name: web\n    script: ./web.js\n    port: 3000\n    kill_timeout: 20s\n"), 0o644)
+	for _, c := range []struct {
+		name    string
+		drain   time.Duration // the export's --drain-delay
+		command string
+		grace   int64
+		warning string
+	}{
+		{"its own drain delay", 5 * time.Second, "tend run tend.yaml --health-addr 0.0.0.0:9616 --drain-delay 30s", 30 + 20 + 3, ""},
+		{"its own drain delay with =", 5 * time.Second, "tend run tend.yaml --health-addr=0.0.0.0:9616 --drain-delay=30s", 30 + 20 + 3, ""},
+		{"tend run's default drain delay", 0, "tend run tend.yaml --health-addr 0.0.0.0:9616", 5 + 20 + 3, ""},
+		{"loopback", 5 * time.Second, "tend run tend.yaml --health-addr 127.0.0.1:9616 --drain-delay 5s", 5 + 20 + 3, "the kubelet cannot reach"},
+		{"no host", 5 * time.Second, "tend run tend.yaml --health-addr :9616 --drain-delay 5s", 5 + 20 + 3, "the kubelet cannot reach"},
+		{"another port", 5 * time.Second, "tend run tend.yaml --health-addr 0.0.0.0:8081 --drain-delay 5s", 5 + 20 + 3, "the probes ask port 9616"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := testOptions(file)
+			o.DrainDelay, o.Command = c.drain, strings.Fields(c.command)
+			out, warnings := exportFile(t, "kubernetes", file, o)
+			deps, _ := k8sDecode(t, out)
+			if g := *deps["web"].Spec.Template.Spec.TerminationGracePeriodSeconds; g != c.grace {
+				t.Errorf("terminationGracePeriodSeconds %d, want %d: tend run waits its drain delay before the 20s of kill_timeout", g, c.grace)
+			}
+			warned := slices.ContainsFunc(warnings, func(w string) bool { return c.warning != "" && strings.Contains(w, c.warning) })
+			if c.warning != "" && !warned {
+				t.Errorf("no warning %q in %q", c.warning, warnings)
+			}
+			if c.warning == "" && len(warnings) > 0 {
+				t.Errorf("warnings %q, want none", warnings)
+			}
+		})
 	}
 }

@@ -87,7 +87,8 @@ func testImageCommand(t *testing.T, p *podman, image string) {
 	p.awaitOnline("web", 2)
 	t.Logf("the example answered %s after podman run", since(began))
 
-	// A second app in the same tend run, which answers after 2 s.
+	// A second app in the same tend run, which answers 1 s after its stop
+	// began.
 	p.ok(nil, "exec", p.name, "tend", "start", "slow.js", "--name", "slow", "-i", "2", "--port", "3001")
 	p.awaitOnline("slow", 2)
 	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/in-flight", slow))
@@ -100,10 +101,12 @@ func testImageCommand(t *testing.T, p *podman, image string) {
 	stopped := p.stop()
 	body, err := io.ReadAll(resp.Body)
 	answered := time.Since(stopBegan)
-	if err != nil || resp.StatusCode != 200 || string(body) != "slow answer\n" {
+	// slow.js answers 1 s after its stop began: its whole answer means
+	// the stop reached it while the request was in flight and waited.
+	if err != nil || resp.StatusCode != 200 || string(body) != "slow answer after the stop began\n" {
 		t.Errorf("the request in flight during the stop: status %d, body %q, error %v; want 200 and its whole answer", resp.StatusCode, body, err)
 	}
-	took := <-stopped
+	took := p.stopped(stopped)
 	t.Logf("the request in flight was answered %s into the stop; podman stop took %s", answered.Round(time.Millisecond), took.Round(time.Millisecond))
 	if took < answered {
 		t.Errorf("podman stop ended %s after it began, before the request in flight was answered (%s)", took, answered)
@@ -166,8 +169,8 @@ func testKubernetesCommand(t *testing.T, p *podman, image string) {
 	stopped := p.stop()
 	p.await("503 from the readiness probe after podman stop", func() bool {
 		select {
-		case took := <-stopped:
-			p.fatal("the container stopped (in %s) before /readyz failed", took)
+		case s := <-stopped:
+			p.fatal("the container stopped (in %s, %v) before /readyz failed", s.took, s.err)
 		default:
 		}
 		return probe("ready") == 503
@@ -175,7 +178,7 @@ func testKubernetesCommand(t *testing.T, p *podman, image string) {
 	if _, err := get(client, fmt.Sprintf("http://127.0.0.1:%d/", web)); err != nil {
 		t.Errorf("the app does not answer while /readyz fails in the drain delay: %v", err)
 	}
-	took := <-stopped
+	took := p.stopped(stopped)
 	t.Logf("podman stop took %s: a drain delay of %s, and terminationGracePeriodSeconds %s", took.Round(time.Millisecond), drain, grace)
 	if took < drain || took > grace {
 		t.Errorf("podman stop took %s; want at least the drain delay %s and at most the grace period %s", took, drain, grace)
@@ -226,20 +229,40 @@ func (p *podman) run(image string, publish map[int]int, cmd ...string) {
 	p.ok(nil, append(append(args, image), cmd...)...)
 }
 
-// stop runs podman stop in the background; the channel receives how long
-// it took. podman's own timeout, after which it SIGKILLs, is well past
-// tend's bound: an exit 0 is tend's.
-func (p *podman) stop() <-chan time.Duration {
-	stopped := make(chan time.Duration, 1)
+// stopResult is how podman stop went: how long it took, and its error
+// with its output.
+type stopResult struct {
+	took time.Duration
+	err  error
+}
+
+// stop runs podman stop in the background; the channel receives how it
+// went. podman's own timeout, after which it SIGKILLs, is well past
+// tend's bound: an exit 0 is tend's. The goroutine never touches p.t, so
+// that a test that ended (a Fatal while the stop runs) cannot be failed
+// from it, which panics and skips every cleanup.
+func (p *podman) stop() <-chan stopResult {
+	c := make(chan stopResult, 1)
 	began := time.Now()
 	go func() {
 		out, err := exec.CommandContext(p.ctx, "podman", "stop", "--time", "60", p.name).CombinedOutput()
 		if err != nil {
-			p.t.Errorf("podman stop: %v\n%s", err, out)
+			err = fmt.Errorf("podman stop: %w\n%s", err, out)
 		}
-		stopped <- time.Since(began)
+		c <- stopResult{took: time.Since(began), err: err}
 	}()
-	return stopped
+	return c
+}
+
+// stopped waits for the stop begun with stop and returns how long it
+// took; an error fails the test.
+func (p *podman) stopped(c <-chan stopResult) time.Duration {
+	p.t.Helper()
+	s := <-c
+	if s.err != nil {
+		p.t.Error(s.err)
+	}
+	return s.took
 }
 
 // checkExit checks that the stopped container exited 0 and logged each

@@ -291,9 +291,9 @@ type Instance struct {
 	Sched       Sched   `json:"sched,omitempty"`
 	Connections uint64  `json:"connections,omitempty"` // handed to this instance by tend
 	Ready       bool    `json:"ready"`
-	// Health is what its liveness probe or watchdog says: "healthy",
-	// "failing" (fewer failures than the threshold), "unhealthy" (being
-	// replaced); "" without either, or before the first answer.
+	// Health is what its liveness probe or watchdog says: HealthOK,
+	// HealthFailing or HealthUnhealthy; "" without either, or before the
+	// first answer.
 	Health        string `json:"health,omitempty"`
 	ProbeFailures int    `json:"probe_failures,omitempty"` // failed probes of the current process
 	// NextRestartMS is how long until a waiting instance restarts.
@@ -405,3 +405,10 @@ type ReloadReport struct {
 	// not shown: they may be secrets.
 	EnvChanges []string `json:"env_changes,omitempty"`
 }
+
+// The states of Instance.Health.
+const (
+	HealthOK        = "healthy"
+	HealthFailing   = "failing"   // failed probes, fewer than the threshold
+	HealthUnhealthy = "unhealthy" // judged unhealthy: being replaced
+)

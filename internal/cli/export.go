@@ -19,15 +19,16 @@ var exportHelp = map[string]string{
 	"kubernetes": `Write a Deployment for each app of the file, and a Service for each app
 with a port, as YAML on stdout. The pod runs tend as PID 1:
   tend run <the file's base name> [--env NAME] --only <app>
-    --health-addr 0.0.0.0:<--health-port> --drain-delay <--drain-delay>
+    --health-addr [::]:<--health-port> --drain-delay <--drain-delay> --errored-fails-livez
 so the image given with --image must hold tend on its PATH and the file in
 its working directory. The kubelet's probes ask tend run, on the container
 port tend-health (--health-port, 9616 by default):
   startupProbe          /startupz, every second, for listen_timeout + ` + export.StartupSlack.String() + `
-  readinessProbe        /readyz: every instance is ready as the app's own
-                        ready_url, wait_ready and liveness_* judge it (tend
-                        checks them, and replaces an instance that fails)
-  livenessProbe         /livez: tend's supervision answers
+  readinessProbe        /readyz: every instance runs, got ready at its start
+                        (listen_timeout, wait_ready or ready_url) and passes
+                        its liveness_* probe (tend replaces one that fails)
+  livenessProbe         /livez: tend's supervision answers, and no instance
+                        is errored (tend gave up restarting it)
 On SIGTERM, /readyz fails and tend run waits --drain-delay while the apps
 still serve, so the Service stops sending the pod connections first; then
 it stops the app. What the manifests map:
@@ -163,6 +164,9 @@ func exportTargetCmd(e *env, t *export.Target) *cobra.Command {
 			}
 			if cpus < 0 {
 				return usageErr("--cpus %d must not be negative", cpus)
+			}
+			if o.HealthPort == 0 && cmd.Flags().Changed("health-port") {
+				return usageErr("--health-port 0 is not a port: give one from 1 to 65535")
 			}
 			if cpus > 0 {
 				// The file is read for the machine it will run on:

@@ -67,7 +67,7 @@ func TestExport(t *testing.T) {
 		t.Errorf("the units run another tend than this one (%s):\n%s", tendBin, out)
 	}
 	out = h.ok("export", "kubernetes", file, "--image", "shop:1", "--drain-delay", "0", "--health-port", "9700")
-	for _, want := range []string{"terminationGracePeriodSeconds: 8\n", "- --health-addr\n        - 0.0.0.0:9700\n        - --drain-delay\n        - 0s\n", "containerPort: 9700\n"} {
+	for _, want := range []string{"terminationGracePeriodSeconds: 8\n", "- --health-addr\n        - '[::]:9700'\n        - --drain-delay\n        - 0s\n", "containerPort: 9700\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--drain-delay 0 --health-port 9700: no %q (tend run's bound is kill_timeout's 5s + 3s) in:\n%s", want, out)
 		}
@@ -106,6 +106,7 @@ func TestExportBadInput(t *testing.T) {
 		{"bad drain", 2, []string{"kubernetes", file, "--image", "x", "--drain-delay", "soon"}, "--drain-delay"},
 		{"empty command", 2, []string{"kubernetes", file, "--image", "x", "--command", ""}, "--command is empty"},
 		{"app on the health port", 2, []string{"kubernetes", file, "--image", "x", "--health-port", "3000"}, `app "api" has port 3000, where tend run serves the pod's probes`},
+		{"health port 0", 2, []string{"kubernetes", file, "--image", "x", "--health-port", "0"}, "--health-port 0 is not a port"},
 		{"negative cpus", 2, []string{"kubernetes", file, "--image", "x", "--cpus", "-1"}, "--cpus -1 must not be negative"},
 		{"image flag for systemd", 2, []string{"systemd", file, "--image", "x"}, "unknown flag: --image"},
 	} {

@@ -171,7 +171,7 @@ func changes(prev, ev tend.Event) []Hook {
 		h.Event, h.Reason = "errored", ev.Problem
 		out = append(out, h)
 	}
-	if ev.Health == "unhealthy" && prev.Health != "unhealthy" {
+	if ev.Health == tend.HealthUnhealthy && prev.Health != tend.HealthUnhealthy {
 		h := base
 		h.Event, h.Reason = "unhealthy", ev.Problem
 		out = append(out, h)

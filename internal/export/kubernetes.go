@@ -169,10 +169,11 @@ func writeKubernetes(w *writer, apps []tend.AppSpec) error {
 // probesComment heads a Deployment whose pod runs tend: where its probes
 // and its grace period come from.
 var probesComment = `# The probes ask tend run's health endpoints (--health-addr). /readyz holds
-# while every instance is ready as the app's own settings judge it (ready_url,
-# wait_ready, liveness_*: tend checks them and replaces an instance that
-# fails); on SIGTERM it fails at once, and tend waits --drain-delay before it
-# stops the app. terminationGracePeriodSeconds is tend run's stop bound: the
+# while every instance runs, got ready at its start (listen, wait_ready,
+# ready_url) and does not fail its liveness_* probe (tend replaces one that
+# does); /livez fails once tend gave up restarting an instance. On SIGTERM
+# /readyz fails at once, and tend waits --drain-delay before it stops the
+# app. terminationGracePeriodSeconds is tend run's stop bound: the
 # drain delay + kill_timeout + ` + daemon.StopMargin.String() + `.
 `
 
@@ -231,7 +232,16 @@ func (w *writer) k8sCommand(s *tend.AppSpec) []string {
 		}
 		return cmd
 	}
-	return append(cmd, "--health-addr", "0.0.0.0:"+strconv.Itoa(w.o.HealthPort), "--drain-delay", w.o.DrainDelay.String())
+	return append(cmd, w.healthFlags()...)
+}
+
+// healthFlags are what tend run needs to serve the pod's probes: every
+// address of the pod (IPv6 and IPv4; tend run falls back to IPv4 alone
+// where the pod has no IPv6) on --health-port, the drain delay the grace
+// period counts, and /livez failing once an instance is errored, since a
+// Deployment restarts whole pods and tend has given up on that instance.
+func (w *writer) healthFlags() []string {
+	return []string{"--health-addr", net.JoinHostPort("::", strconv.Itoa(w.o.HealthPort)), "--drain-delay", w.o.DrainDelay.String(), "--errored-fails-livez"}
 }
 
 // checkHealthAddr warns when addr, the --health-addr of a --command that
@@ -240,7 +250,7 @@ func (w *writer) k8sCommand(s *tend.AppSpec) []string {
 // without a host binds) or another port fails every probe, and the
 // kubelet restarts a pod that never passes its startup probe.
 func (w *writer) checkHealthAddr(s *tend.AppSpec, addr *string) {
-	fix := fmt.Sprintf("--health-addr 0.0.0.0:%d --drain-delay %s", w.o.HealthPort, w.o.DrainDelay)
+	fix := strings.Join(w.healthFlags(), " ")
 	if addr == nil {
 		w.warn(s, "--command runs tend without --health-addr, and the probes ask port %d: add %s to it", w.o.HealthPort, fix)
 		return

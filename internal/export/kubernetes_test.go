@@ -61,7 +61,7 @@ func TestKubernetesManifests(t *testing.T) {
 	api := deps["api-v2"]
 	pod := api.Spec.Template.Spec
 	c := pod.Containers[0]
-	want := []string{"tend", "run", "every.yaml", "--only", "API_v2", "--health-addr", "0.0.0.0:9616", "--drain-delay", "5s"}
+	want := []string{"tend", "run", "every.yaml", "--only", "API_v2", "--health-addr", "[::]:9616", "--drain-delay", "5s", "--errored-fails-livez"}
 	if !slices.Equal(c.Command, want) {
 		t.Errorf("command %q, want %q", c.Command, want)
 	}
@@ -120,7 +120,7 @@ func TestKubernetesManifests(t *testing.T) {
 func checkTendProbes(t *testing.T, d appsv1.Deployment, port int) {
 	t.Helper()
 	c := d.Spec.Template.Spec.Containers[0]
-	if addr := fmt.Sprintf("0.0.0.0:%d", port); !slices.Contains(c.Command, addr) || c.Command[slices.Index(c.Command, addr)-1] != "--health-addr" {
+	if addr := fmt.Sprintf("[::]:%d", port); !slices.Contains(c.Command, addr) || c.Command[slices.Index(c.Command, addr)-1] != "--health-addr" {
 		t.Errorf("%s: command %q has no --health-addr %s", d.Name, c.Command, addr)
 	}
 	i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "tend-health" })
@@ -169,7 +169,7 @@ func TestKubernetesGrace(t *testing.T) {
 		// db and cache (9s), then migrate (5s by default), then web (20s);
 		// the command names no --drain-delay, so tend run waits its
 		// default 5s, whatever the export's 2s.
-		{"the whole file", 2 * time.Second, []string{"tend", "run", "tend.yaml", "--health-addr", "0.0.0.0:9616"}, map[string]int64{"db": 5 + 9 + 5 + 20 + 3, "web": 5 + 9 + 5 + 20 + 3}},
+		{"the whole file", 2 * time.Second, []string{"tend", "run", "tend.yaml", "--health-addr", "[::]:9616"}, map[string]int64{"db": 5 + 9 + 5 + 20 + 3, "web": 5 + 9 + 5 + 20 + 3}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := testOptions(file)
@@ -214,7 +214,9 @@ func TestKubernetesHealthPort(t *testing.T) {
 	o = testOptions(file)
 	o.HealthPort, o.Command = 9700, []string{"tend", "run", "tend.yaml"}
 	_, warnings := exportFile(t, "kubernetes", file, o)
-	if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "add --health-addr 0.0.0.0:9700 --drain-delay 5s") }) {
+	if !slices.ContainsFunc(warnings, func(w string) bool {
+		return strings.Contains(w, "add --health-addr [::]:9700 --drain-delay 5s --errored-fails-livez")
+	}) {
 		t.Errorf("no warning about --health-addr: %q", warnings)
 	}
 

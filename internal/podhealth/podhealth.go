@@ -75,6 +75,9 @@ type AppReadiness struct {
 	Needed  int    `json:"needed"`
 	Waiting int    `json:"waiting,omitempty"` // crashed, restarting after a backoff
 	Errored int    `json:"errored,omitempty"`
+	// Unhealthy: online, but failing its liveness probe or being
+	// replaced for it.
+	Unhealthy int `json:"unhealthy,omitempty"`
 }
 
 // Answer is the body of every probe's response.
@@ -113,8 +116,17 @@ func (s *Server) Ready() Answer {
 		ans.Apps = append(ans.Apps, r)
 		if r.Ready < r.Needed {
 			why := fmt.Sprintf("%s: %d of %d instances ready, %d needed", r.Name, r.Ready, r.Desired, r.Needed)
-			if r.Waiting+r.Errored > 0 {
-				why += fmt.Sprintf(" (%d crash-looping, %d errored)", r.Waiting, r.Errored)
+			var not []string
+			for _, c := range []struct {
+				n    int
+				what string
+			}{{r.Waiting, "crash-looping"}, {r.Errored, "errored"}, {r.Unhealthy, "failing liveness"}} {
+				if c.n > 0 {
+					not = append(not, fmt.Sprintf("%d %s", c.n, c.what))
+				}
+			}
+			if len(not) > 0 {
+				why += " (" + strings.Join(not, ", ") + ")"
 			}
 			short = append(short, why)
 		}
@@ -139,6 +151,8 @@ func (s *Server) judge(a App) AppReadiness {
 	r.Needed = (a.Desired*s.opt.ReadyMin + 99) / 100
 	for _, in := range a.Instances {
 		switch {
+		case in.Status == tend.StatusOnline && (in.Health == tend.HealthFailing || in.Health == tend.HealthUnhealthy):
+			r.Unhealthy++
 		case in.Status == tend.StatusOnline && in.Ready:
 			r.Ready++
 		case in.Status == tend.StatusWaiting:

@@ -26,6 +26,14 @@ func app(name string, desired int, statuses ...tend.Status) App {
 	return a
 }
 
+// health sets the Health of a's instances, in order.
+func health(a App, states ...string) App {
+	for i, h := range states {
+		a.Instances[i].Health = h
+	}
+	return a
+}
+
 const (
 	on   = tend.StatusOnline
 	wait = tend.StatusWaiting
@@ -43,8 +51,11 @@ func TestReady(t *testing.T) {
 	}{
 		{"all ready", 0, []App{app("a", 2, on, on), app("b", 1, on)}, true, ""},
 		{"one launching", 0, []App{app("a", 2, on, lnch)}, false, "a: 1 of 2 instances ready, 2 needed"},
-		{"crash-looping", 0, []App{app("a", 2, on, wait)}, false, "(1 crash-looping, 0 errored)"},
-		{"half of 3 needs 2", 50, []App{app("a", 3, on, wait, errd)}, false, "a: 1 of 3 instances ready, 2 needed"},
+		{"crash-looping", 0, []App{app("a", 2, on, wait)}, false, "(1 crash-looping)"},
+		{"failing liveness", 0, []App{health(app("a", 2, on, on), tend.HealthOK, tend.HealthFailing)}, false, "(1 failing liveness)"},
+		{"being replaced", 50, []App{health(app("a", 2, on, on), "", tend.HealthUnhealthy)}, true, ""},
+		{"healthy", 0, []App{health(app("a", 2, on, on), tend.HealthOK, "")}, true, ""},
+		{"half of 3 needs 2", 50, []App{app("a", 3, on, wait, errd)}, false, "a: 1 of 3 instances ready, 2 needed (1 crash-looping, 1 errored)"},
 		{"half of 3 has 2", 50, []App{app("a", 3, on, on, errd)}, true, ""},
 		{"scaled to 0", 0, []App{app("a", 0)}, true, ""},
 		{"no app", 0, nil, false, "no app runs"},

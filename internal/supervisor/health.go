@@ -27,13 +27,6 @@ import (
 // probe of a slot that keeps failing begins.
 const unhealthyBackoffCap = 5 * time.Minute
 
-// Health states of tend.Instance.Health.
-const (
-	healthOK        = "healthy"
-	healthFailing   = "failing" // failed probes, fewer than the threshold
-	healthUnhealthy = "unhealthy"
-)
-
 // health is one process's: what its probes said.
 type health struct {
 	state  string        // "" until a probe or ping said anything
@@ -143,22 +136,22 @@ func (a *App) pinged(r *run, value string) {
 	if r.health.dog != nil {
 		r.health.dog.Reset(r.health.dogFor)
 	}
-	if r.health.state != healthUnhealthy {
-		r.health.state = healthOK
+	if r.health.state != tend.HealthUnhealthy {
+		r.health.state = tend.HealthOK
 		a.healthy(r)
 	}
 }
 
 // probed records what r's probe said. Runs in the actor.
 func (a *App) probed(r *run, err error) {
-	if r.exited || r.stopping || r.health.state == healthUnhealthy {
+	if r.exited || r.stopping || r.health.state == tend.HealthUnhealthy {
 		return
 	}
 	if err == nil {
 		if r.health.fails > 0 {
 			a.opt.Logf("%s[%d] pid %d: liveness %s succeeds again after %d failures", a.spec.Name, r.slot.index, r.proc.PID(), r.prober.what, r.health.fails)
 		}
-		r.health.state, r.health.fails = healthOK, 0
+		r.health.state, r.health.fails = tend.HealthOK, 0
 		a.healthy(r)
 		return
 	}
@@ -166,7 +159,7 @@ func (a *App) probed(r *run, err error) {
 	r.health.total++
 	why := fmt.Sprintf("liveness %s failed %d of %d times in a row: %v", r.prober.what, r.health.fails, r.prober.threshold, err)
 	if r.health.fails < r.prober.threshold {
-		r.health.state = healthFailing
+		r.health.state = tend.HealthFailing
 		if r == r.slot.cur {
 			r.slot.problem = why
 		}
@@ -187,10 +180,10 @@ func (a *App) healthy(r *run) {
 // unhealthy takes r out of rotation and replaces it. Runs in the actor.
 func (a *App) unhealthy(r *run, why string) {
 	s := r.slot
-	if r.exited || r.stopping || r.health.state == healthUnhealthy || r != s.cur {
+	if r.exited || r.stopping || r.health.state == tend.HealthUnhealthy || r != s.cur {
 		return
 	}
-	r.health.state = healthUnhealthy
+	r.health.state = tend.HealthUnhealthy
 	r.health.paused.Store(true)
 	s.problem = "unhealthy: " + why
 	s.unhealthy++
@@ -218,7 +211,7 @@ func (a *App) keepUnhealthy(r *run, busy bool, err error) {
 	if !busy {
 		a.opt.Logf("%s[%d] pid %d: its replacement failed (%v); it goes on serving, and is judged again", a.spec.Name, r.slot.index, r.proc.PID(), err)
 	}
-	r.health.state, r.health.fails = healthFailing, 0
+	r.health.state, r.health.fails = tend.HealthFailing, 0
 	r.health.paused.Store(false)
 	if r.health.dog != nil {
 		r.health.dog.Reset(r.health.dogFor)

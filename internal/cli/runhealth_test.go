@@ -471,3 +471,29 @@ func TestRunProbesWithTaskAndOrder(t *testing.T) {
 		t.Errorf("tend run exited %d; it said:\n%s", code, strings.Join(pending(r.errLines), "\n"))
 	}
 }
+
+// An instance that fails its liveness probe is not ready: /readyz says
+// so while it fails, and holds again once it passes.
+func TestRunReadyzFollowsLiveness(t *testing.T) {
+	h := newHarness(t)
+	hp := testport.Free(t)
+	health := "http://127.0.0.1:" + strconv.Itoa(hp)
+	unwell := filepath.Join(t.TempDir(), "unwell")
+	// A threshold the test never reaches: the instance stays failing,
+	// and is not replaced.
+	r := h.start("run", h.self, "--name", "lv", "--no-auto-exit", "--health-addr", "127.0.0.1:"+strconv.Itoa(hp),
+		"--liveness-exec", "test ! -e "+unwell, "--liveness-period", "100ms", "--liveness-failure-threshold", "100000", "--", "ticker")
+	r.await(r.errLines, "tend: started lv")
+	h.await("healthy", healthy(1))
+	h.awaitProbe(health+"/readyz", 200)
+	if err := os.WriteFile(unwell, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.await("failing", func(insts []tend.Instance) bool { return insts[0].Health == tend.HealthFailing })
+	if p := h.awaitProbe(health+"/readyz", 503); !strings.Contains(p.Why, "lv: 0 of 1 instances ready, 1 needed (1 failing liveness)") {
+		t.Errorf("/readyz while lv fails its probe: %q", p.Why)
+	}
+	os.Remove(unwell)
+	h.await("healthy again", healthy(1))
+	h.awaitProbe(health+"/readyz", 200)
+}

@@ -236,7 +236,30 @@ func supervisorLimits(s *tend.AppSpec) bool {
 
 // runsTend reports whether the command the output runs is tend.
 func (w *writer) runsTend() bool {
-	return w.o.Command == nil || filepath.Base(w.o.Command[0]) == "tend"
+	if w.o.Command == nil {
+		return true
+	}
+	_, ok := tendRunArgs(w.o.Command)
+	return ok
+}
+
+// tendRunArgs finds "tend run" in cmd, also behind an init (tini --
+// tend run ...) or in a shell's script (sh -c "exec tend run ..."), and
+// returns the words after it.
+func tendRunArgs(cmd []string) ([]string, bool) {
+	for i, word := range cmd {
+		if filepath.Base(word) == "tend" && i+1 < len(cmd) && cmd[i+1] == "run" {
+			return cmd[i+2:], true
+		}
+		if strings.ContainsAny(word, " \t") {
+			if words, err := tend.SplitWords(word); err == nil {
+				if args, ok := tendRunArgs(words); ok {
+					return args, true
+				}
+			}
+		}
+	}
+	return nil, false
 }
 
 // command is what runs app s: tend run with the file, for this app
@@ -420,10 +443,10 @@ type runFlags struct {
 // refuse is left out: that command does not start.
 func (w *writer) commandFlags() runFlags {
 	var f runFlags
-	if w.o.Command == nil || !w.runsTend() {
+	if w.o.Command == nil {
 		return f
 	}
-	args := w.o.Command
+	args, _ := tendRunArgs(w.o.Command)
 	for i := 0; i < len(args); i++ {
 		if args[i] == "--" {
 			break // what follows is the app's

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -256,10 +257,17 @@ func TestKubernetesCommandFlags(t *testing.T) {
 		{"loopback", 5 * time.Second, "tend run tend.yaml --health-addr 127.0.0.1:9616 --drain-delay 5s", 5 + 20 + 3, "the kubelet cannot reach"},
 		{"no host", 5 * time.Second, "tend run tend.yaml --health-addr :9616 --drain-delay 5s", 5 + 20 + 3, "the kubelet cannot reach"},
 		{"another port", 5 * time.Second, "tend run tend.yaml --health-addr 0.0.0.0:8081 --drain-delay 5s", 5 + 20 + 3, "the probes ask port 9616"},
+		{"behind an init", 5 * time.Second, "tini -- /usr/local/bin/tend run tend.yaml --health-addr [::]:9616 --drain-delay 30s", 30 + 20 + 3, ""},
+		{"in a shell", 5 * time.Second, `sh -c "exec tend run tend.yaml --health-addr [::]:9616 --drain-delay 30s"`, 30 + 20 + 3, ""},
+		{"not tend", 5 * time.Second, "node web.js", 20 + 3, "does not run tend"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := testOptions(file)
-			o.DrainDelay, o.Command = c.drain, strings.Fields(c.command)
+			command, err := tend.SplitWords(c.command)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.DrainDelay, o.Command = c.drain, command
 			out, warnings := exportFile(t, "kubernetes", file, o)
 			deps, _ := k8sDecode(t, out)
 			if g := *deps["web"].Spec.Template.Spec.TerminationGracePeriodSeconds; g != c.grace {

@@ -176,30 +176,9 @@ func (d *Daemon) stopTime() time.Duration {
 // among apps (tend run --only web --no-deps) adds nothing. With
 // StopBound, it gives tend export the grace period of what it exports.
 func StopTime(apps []tend.AppSpec) time.Duration {
-	layers, err := deps.Layers(deps.OfApps(apps))
-	if err != nil {
-		// A cycle is never started; its apps stop at once (stopLayers).
-		layers = [][]string{nil}
-		for _, a := range apps {
-			layers[0] = append(layers[0], a.Name)
-		}
-	}
-	var total time.Duration
-	for _, layer := range layers {
-		var largest time.Duration
-		for _, a := range apps {
-			if !slices.Contains(layer, a.Name) {
-				continue
-			}
-			k := a.KillTimeout.D()
-			if k <= 0 {
-				k = tend.DefaultKillTimeout.D()
-			}
-			largest = max(largest, k)
-		}
-		total += largest
-	}
-	return total
+	return deps.LayeredTime(apps, func(a *tend.AppSpec) time.Duration {
+		return cmp.Or(max(a.KillTimeout.D(), 0), tend.DefaultKillTimeout.D())
+	})
 }
 
 // instancePIDs are the pids of every instance that runs.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tendhq/tend"
 )
@@ -157,4 +158,30 @@ func OfApps(specs []tend.AppSpec) []Node {
 		nodes[i] = Node{Name: specs[i].Name, Needs: specs[i].Needs()}
 	}
 	return nodes
+}
+
+// LayeredTime is how long a start or a stop of specs that goes a layer of
+// depends_on at a time takes, when each layer takes as long as the
+// largest of each(app) over its apps. A dependency that is not among
+// specs adds nothing; with a cycle, which never starts, every app is one
+// layer.
+func LayeredTime(specs []tend.AppSpec, each func(*tend.AppSpec) time.Duration) time.Duration {
+	layers, err := Layers(OfApps(specs))
+	if err != nil {
+		layers = [][]string{nil}
+		for _, s := range specs {
+			layers[0] = append(layers[0], s.Name)
+		}
+	}
+	var total time.Duration
+	for _, layer := range layers {
+		var largest time.Duration
+		for i := range specs {
+			if slices.Contains(layer, specs[i].Name) {
+				largest = max(largest, each(&specs[i]))
+			}
+		}
+		total += largest
+	}
+	return total
 }

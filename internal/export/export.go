@@ -201,6 +201,8 @@ func (w *writer) account(s *tend.AppSpec) {
 			continue
 		}
 		switch h, ok := w.t.Handling[st.Key]; {
+		case st.Key == "depends_on" && w.o.Command != nil && runsTend:
+			// A command that may run every app: tend run orders them.
 		case !ok || h == Dropped:
 			w.warn(s, "%s has no %s equivalent; dropped", st.Key, w.t.Title)
 		case h == ByTend && !runsTend:
@@ -406,11 +408,17 @@ func mebibytes(n int64) int64 { return (n + 1<<20 - 1) >> 20 }
 // (--only, and --no-deps with depends_on); another command may run every
 // app of the file, whose depends_on layers stop one after another.
 func (w *writer) stopBound(s *tend.AppSpec, apps []tend.AppSpec, drain time.Duration) time.Duration {
-	runs := []tend.AppSpec{*s}
+	return daemon.StopBound(w.commandDrain(drain), daemon.StopTime(w.runs(s, apps)))
+}
+
+// runs is what tend run runs in app s's target: s alone with the default
+// command (--only, and --no-deps with depends_on), every app of the file
+// with another command, which may run them all.
+func (w *writer) runs(s *tend.AppSpec, apps []tend.AppSpec) []tend.AppSpec {
 	if w.o.Command != nil {
-		runs = apps
+		return apps
 	}
-	return daemon.StopBound(w.commandDrain(drain), daemon.StopTime(runs))
+	return []tend.AppSpec{*s}
 }
 
 // commandDrain is the drain delay that tend run, as the command runs it,

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/daemon"
+	"github.com/tendhq/tend/internal/deps"
 	yaml "go.yaml.in/yaml/v4"
 )
 
@@ -187,12 +189,15 @@ func (w *writer) deployment(s *tend.AppSpec, apps []tend.AppSpec, name string, l
 	if !s.AutorestartOn() {
 		w.warn(s, "autorestart: false stops tend from restarting an instance, but a Deployment restarts the pod when tend run exits")
 	}
-	if s.IsTask() {
+	switch {
+	case s.IsTask() && w.o.Command != nil && w.runsTend():
+		w.warn(s, "type: task: the pod's startup probe allows the apps' listen_timeouts and %s, not the task's run: a longer task fails it", StartupSlack)
+	case s.IsTask():
 		w.warn(s, "type: task runs to its end once, but a Deployment restarts the pod when tend run exits: run it as a Job or an init container instead")
 	}
 	drain := w.o.DrainDelay
 	if w.runsTend() {
-		w.tendProbes(s, &c)
+		w.tendProbes(s, apps, &c)
 	} else {
 		drain = 0 // nothing in the pod fails readiness or waits
 		if w.o.DrainDelay > 0 {
@@ -269,16 +274,17 @@ func (w *writer) checkHealthAddr(s *tend.AppSpec, addr *string) {
 // tendProbes gives container c tend run's health port and the probes that
 // ask it. The startup probe allows the app's listen_timeout for its
 // instances to be ready, and StartupSlack.
-func (w *writer) tendProbes(s *tend.AppSpec, c *k8sContainer) {
+func (w *writer) tendProbes(s *tend.AppSpec, apps []tend.AppSpec, c *k8sContainer) {
 	c.Ports = append(c.Ports, k8sPort{Name: "tend-health", ContainerPort: w.o.HealthPort, Protocol: "TCP"})
 	probe := func(path string, period, failures int) *k8sProbe {
 		return &k8sProbe{HTTPGet: k8sHTTPGet{Path: path, Port: "tend-health", Scheme: "HTTP"},
 			PeriodSeconds: period, TimeoutSeconds: probeTimeout, FailureThreshold: failures}
 	}
-	listen := s.ListenTimeout.D()
-	if listen <= 0 {
-		listen = tend.DefaultListenTimeout.D()
-	}
+	// The apps start a depends_on layer at a time, each within its
+	// listen_timeout; a task's run is not bounded (warned of).
+	listen := deps.LayeredTime(w.runs(s, apps), func(a *tend.AppSpec) time.Duration {
+		return cmp.Or(max(a.ListenTimeout.D(), 0), tend.DefaultListenTimeout.D())
+	})
 	c.StartupProbe = probe("/startupz", 1, wholeSeconds(listen+StartupSlack))
 	c.ReadinessProbe = probe("/readyz", readyPeriod, 2)
 	c.LivenessProbe = probe("/livez", livePeriod, liveFailures)

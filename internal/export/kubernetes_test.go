@@ -146,6 +146,7 @@ func TestKubernetesGrace(t *testing.T) {
   - name: db
     script: ./db
     kill_timeout: 4s
+    listen_timeout: 20s
   - name: cache
     script: ./cache
     kill_timeout: 9s
@@ -164,13 +165,19 @@ func TestKubernetesGrace(t *testing.T) {
 		drain   time.Duration
 		command []string
 		want    map[string]int64
+		// startup: the startup probe's failures (one a second) allowed:
+		// the listen_timeouts of the layers the pod starts, and 30 s.
+		startup map[string]int32
 	}{
-		{"one app a pod", 5 * time.Second, nil, map[string]int64{"db": 5 + 4 + 3, "cache": 5 + 9 + 3, "migrate": 5 + 5 + 3, "web": 5 + 20 + 3}},
-		{"no drain", 0, nil, map[string]int64{"db": 4 + 3, "web": 20 + 3}},
+		{"one app a pod", 5 * time.Second, nil, map[string]int64{"db": 5 + 4 + 3, "cache": 5 + 9 + 3, "migrate": 5 + 5 + 3, "web": 5 + 20 + 3},
+			map[string]int32{"db": 20 + 30, "web": 3 + 30}},
+		{"no drain", 0, nil, map[string]int64{"db": 4 + 3, "web": 20 + 3}, nil},
 		// db and cache (9s), then migrate (5s by default), then web (20s);
 		// the command names no --drain-delay, so tend run waits its
 		// default 5s, whatever the export's 2s.
-		{"the whole file", 2 * time.Second, []string{"tend", "run", "tend.yaml", "--health-addr", "[::]:9616"}, map[string]int64{"db": 5 + 9 + 5 + 20 + 3, "web": 5 + 9 + 5 + 20 + 3}},
+		// It starts db and cache (20s), migrate (3s by default), web (3s).
+		{"the whole file", 2 * time.Second, []string{"tend", "run", "tend.yaml", "--health-addr", "[::]:9616"}, map[string]int64{"db": 5 + 9 + 5 + 20 + 3, "web": 5 + 9 + 5 + 20 + 3},
+			map[string]int32{"db": 20 + 3 + 3 + 30, "web": 20 + 3 + 3 + 30}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := testOptions(file)
@@ -183,6 +190,17 @@ func TestKubernetesGrace(t *testing.T) {
 					t.Errorf("%s: terminationGracePeriodSeconds %d, want %d", app, g, want)
 				}
 				checkTendProbes(t, d, 9616)
+			}
+			for app, want := range c.startup {
+				if g := deps[app].Spec.Template.Spec.Containers[0].StartupProbe.FailureThreshold; g != want {
+					t.Errorf("%s: startupProbe failureThreshold %d, want %d", app, g, want)
+				}
+			}
+			// depends_on is dropped from a pod of one app, and applied by
+			// tend run in a pod of the whole file.
+			dropped := slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "depends_on has no Kubernetes equivalent") })
+			if dropped != (c.command == nil) {
+				t.Errorf("depends_on dropped: %v, want %v: %q", dropped, c.command == nil, warnings)
 			}
 			if c.command == nil && !slices.Contains(deps["web"].Spec.Template.Spec.Containers[0].Command, "--no-deps") {
 				t.Errorf("web's command %q: want --no-deps, the bound counts web alone", deps["web"].Spec.Template.Spec.Containers[0].Command)

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,7 +37,11 @@ func TestPodman(t *testing.T) {
 	if _, err := exec.LookPath("podman"); err != nil {
 		t.Fatal("podman is not installed: .ci/run installs it (apt-get install podman runc iptables)")
 	}
-	name := fmt.Sprintf("tend-example-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	if os.Geteuid() != 0 {
+		t.Fatal("this test runs podman as root (rootful: runc, published ports); run it as root, as .ci/run does")
+	}
+	sweep(ctx)
+	name := fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), time.Now().UnixNano())
 	image := "localhost/" + name
 	t.Cleanup(func() {
 		// Its own context: the test's may have run out.
@@ -359,3 +365,32 @@ func get(c *http.Client, url string) (string, error) {
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
+
+// namePrefix begins the names of the test's containers and images, then
+// the pid of the test that made them.
+const namePrefix = "tend-example-test-"
+
+// sweep removes the containers and images that a test left behind when it
+// was killed before its cleanup ran: those whose test process is gone.
+func sweep(ctx context.Context) {
+	left := func(name string) bool {
+		rest, ours := strings.CutPrefix(strings.TrimPrefix(name, "localhost/"), namePrefix)
+		pid, _, ok := strings.Cut(rest, "-")
+		if !ours || !ok {
+			return false
+		}
+		n, err := strconv.Atoi(pid)
+		return err == nil && syscall.Kill(n, 0) == syscall.ESRCH
+	}
+	for _, list := range []struct{ ls, rm []string }{
+		{[]string{"ps", "--all", "--format", "{{.Names}}"}, []string{"rm", "--force", "--time", "0"}},
+		{[]string{"images", "--format", "{{.Repository}}"}, []string{"rmi", "--force"}},
+	} {
+		out, _ := exec.CommandContext(ctx, "podman", list.ls...).Output()
+		for name := range strings.FieldsSeq(string(out)) {
+			if left(name) {
+				exec.CommandContext(ctx, "podman", append(list.rm, name)...).Run()
+			}
+		}
+	}
+}

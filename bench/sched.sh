@@ -16,6 +16,9 @@
 #              /fast while a second loadgen asks for /slow SLOW_RATE times a
 #              second: what a slow instance does to the fast route.
 #
+# Raw loadgen reports stay in $RESULTS as KEY.rROUND.{load,spread,stream}.json,
+# KEY being CONFIG.wN.LOAD.
+#
 # Every connection comes from the next of SCHED_SOURCES loopback addresses
 # (127.0.1.1 on), as clients on many machines would: `--sched sticky` picks
 # the worker by the client's address, so from one address everything would
@@ -104,8 +107,8 @@ sched_stop() { # CONFIG TEND_HOME PM2_HOME
   esac
 }
 
-# sched_spread KEY N: the spread of the SCHED_SPREAD answers in
-# $RESULTS/KEY.spread.json over N workers, appended to sched-spread.tsv as
+# sched_spread KEY N: the spread of the SCHED_SPREAD answers in this
+# round's $RESULTS/KEY.rROUND.spread.json over N workers, appended to sched-spread.tsv as
 # KEY, counts busiest first, the busiest's share in %, the largest distance
 # of a worker from an even share in %, failures.
 sched_spread() {
@@ -118,7 +121,7 @@ sched_spread() {
     const even = (r.ok || 1) / n.length;
     const dev = Math.max(...n.map(c => Math.abs(c - even) / even));
     console.log([n.join("/"), (100 * n[0] / (r.ok || 1)).toFixed(1), (100 * dev).toFixed(1), r.failed].join("\t"))' \
-    "$RESULTS/$1.spread.json" "$2")
+    "$RESULTS/$1.r$SCHED_ROUND.spread.json" "$2")
   printf '%s\t%s\n' "$1" "$spread" >>"$RESULTS/sched-spread.tsv"
   log "    spread: $spread"
 }
@@ -130,8 +133,10 @@ sched_measure() {
   LOADGEN_ARGS="-sources $sources"
   [ "$4" = keepalive ] && LOADGEN_ARGS+=" -keepalive"
   load loadgen "$key" / "$url"
+  mv "$RESULTS/$key._.loadgen.json" "$RESULTS/$key.r$SCHED_ROUND.load.json"
   # shellcheck disable=SC2086 # LOADGEN_ARGS is a list of flags
-  "$BIN/loadgen" -url "$url" -c "$CONNS" -n "$SCHED_SPREAD" -d 120s $LOADGEN_ARGS -o "$RESULTS/$key.spread.json" 2>/dev/null
+  "$BIN/loadgen" -url "$url" -c "$CONNS" -n "$SCHED_SPREAD" -d 120s $LOADGEN_ARGS \
+    -o "$RESULTS/$key.r$SCHED_ROUND.spread.json" 2>/dev/null
   sched_spread "$key" "$2"
   LOADGEN_ARGS=""
 }
@@ -144,10 +149,11 @@ sched_slow() {
   local key="$1.w$2.slow" base="http://127.0.0.1:$3" sources=$SCHED_SOURCES gen
   [ "$1" = tend-sticky-1 ] && sources=0
   "$BIN/loadgen" -url "$base/slow" -c 4 -rate "$SLOW_RATE" -d "$((DURATION + 30))s" -sources "$sources" \
-    -o "$RESULTS/$key.stream.json" 2>/dev/null &
+    -o "$RESULTS/$key.r$SCHED_ROUND.stream.json" 2>/dev/null &
   gen=$!
   LOADGEN_ARGS="-sources $sources"
   load loadgen "$key" /fast "$base/fast"
+  mv "$RESULTS/$key._fast.loadgen.json" "$RESULTS/$key.r$SCHED_ROUND.load.json"
   LOADGEN_ARGS=""
   kill -TERM "$gen"
   wait "$gen" || true
@@ -155,7 +161,7 @@ sched_slow() {
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const slow = (r.served || []).filter(s => / \(instance 0\)$/.test(s.body)).reduce((a, s) => a + s.count, 0);
     console.log([process.argv[2], r.ok, slow, r.latency_ms.p50, r.latency_ms.p99, r.failed].join("\t"))' \
-    "$RESULTS/$key.stream.json" "$key" >>"$RESULTS/sched-slow.tsv"
+    "$RESULTS/$key.r$SCHED_ROUND.stream.json" "$key" >>"$RESULTS/sched-slow.tsv"
   log "    /slow stream: $(tail -1 "$RESULTS/sched-slow.tsv")"
 }
 
@@ -171,6 +177,7 @@ suite_sched() {
   : >"$RESULTS/sched-rounds.tsv"
   for ((round = 1; round <= ROUNDS; round++)); do
     log "== sched: round $round of $ROUNDS"
+    SCHED_ROUND=$round
     t0=$SECONDS
     printf '%s\t%s' "$round" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS/sched-rounds.tsv"
     sched_round "$phases"

@@ -24,9 +24,9 @@
 # the worker by the client's address, so from one address everything would
 # reach one worker (the optional tend-sticky-1 config shows it).
 #
-# Time: about (WARM + 3 + (DURATION + 4) * 2 + (DURATION + 1)) s per config
-# and worker count: with the defaults, 7 configs and 2 worker counts, about
-# 11 min a round.
+# Time: about WARM + 3 * DURATION + 15 s per config and worker count; with
+# the defaults (7 configs, 2 worker counts) 9-10 min a round (554-609 s
+# measured), the slow phase alone about 4 min.
 
 SCHED_SOURCES=${SCHED_SOURCES:-100} # client addresses (loadgen -sources)
 SCHED_SPREAD=${SCHED_SPREAD:-10000} # connections (close) or requests (keepalive) counted for the spread

@@ -4,9 +4,12 @@
 // net/http client retries idempotent requests on a reused connection, which
 // would hide exactly the failures a reload benchmark is after).
 //
-//	loadgen -url http://127.0.0.1:3000/ -c 4 -d 60s [-keepalive] [-timeout 5s] [-n N] [-sources K] -o out.json
+//	loadgen -url http://127.0.0.1:3000/ -c 4 -d 60s [-keepalive] [-timeout 5s] [-n N] [-rate R] [-sources K] -o out.json
 //
-// -n ends the run after N requests (successful or not) in all. -sources
+// -n ends the run after N requests (successful or not) in all. -rate paces
+// the requests of all loops together to R a second (a loop takes the next
+// tick before each request; ticks that find every loop busy are dropped),
+// for a light background stream beside another loadgen's load. -sources
 // dials each new connection from the next of K loopback addresses,
 // 127.0.1.1 on, as K client machines would (tend's --sched sticky picks
 // the instance by the client's address).
@@ -103,10 +106,15 @@ func main() {
 	timeout := flag.Duration("timeout", 5*time.Second, "deadline of one request, dial included")
 	out := flag.String("o", "", "write the JSON report here (default stdout)")
 	total := flag.Int64("n", 0, "end after this many requests in all (0: no bound but -d)")
+	rate := flag.Float64("rate", 0, "requests a second in all, paced (0: as fast as the loops go)")
 	sources := flag.Int("sources", 0, "dial from this many loopback addresses in turn, 127.0.1.1 on (0: the system's choice)")
 	flag.Parse()
 	if *sources < 0 || *sources > 250*254 {
 		fmt.Fprintln(os.Stderr, "loadgen: -sources is from 0 to 63500")
+		os.Exit(2)
+	}
+	if *rate < 0 {
+		fmt.Fprintln(os.Stderr, "loadgen: -rate is 0 (unpaced) or more requests a second")
 		os.Exit(2)
 	}
 	var sent, dialed atomic.Int64
@@ -137,6 +145,7 @@ func main() {
 		close(stop)
 	}()
 
+	ticks := pace(*rate, stop)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range *conns {
@@ -154,6 +163,16 @@ func main() {
 					}
 					return
 				default:
+				}
+				if ticks != nil {
+					select {
+					case <-ticks:
+					case <-stop:
+						if c != nil {
+							c.Close()
+						}
+						return
+					}
 				}
 				if *total > 0 && sent.Add(1) > *total {
 					if c != nil {
@@ -223,6 +242,32 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
+}
+
+// pace returns a channel that yields rate ticks a second until stop is
+// closed, or nil for rate 0. It holds no tick back: one that no loop is
+// waiting for is dropped, so a stalled server is not sent a burst later.
+func pace(rate float64, stop <-chan struct{}) <-chan struct{} {
+	if rate == 0 {
+		return nil
+	}
+	ticks := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				select {
+				case ticks <- struct{}{}:
+				default:
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return ticks
 }
 
 // percentiles of the successful requests' latencies in ms (nearest rank).

@@ -140,6 +140,8 @@ func TestWebDashboardInABrowser(t *testing.T) {
 		// The report says what the reload did to each instance.
 		b.wait(fmt.Sprintf("the report of alpha[%d]", i), fmt.Sprintf(`document.querySelector('#msg').textContent.includes('alpha[%d] %d → %d')`, i, insts[i].PID, in.PID))
 	}
+	b.wait("the reload in the page's Reloads", reloadShown("alpha", "from this dashboard",
+		[2]int{insts[0].PID, after[0].PID}, [2]int{insts[1].PID, after[1].PID}))
 
 	// kill -9 an instance: its row changes, and comes back online.
 	beta := after[2]
@@ -185,4 +187,47 @@ func TestWebDashboardInABrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#ro-badge`)))
 	b.wait("the read-only page", `document.querySelector('#ro-badge').hidden === false && document.querySelectorAll('tr.inst').length === 3 &&
 		[...document.querySelectorAll('button[data-acts]')].every(x => x.disabled)`)
+}
+
+// reloadShown is JavaScript: whether the newest reload in the page is a
+// reload of app that says by and old → new for each pair of pids.
+func reloadShown(app, by string, pids ...[2]int) string {
+	js := fmt.Sprintf(`(() => { const r = document.querySelector('#reloads li.reload'); if (!r || r.dataset.app !== %q) return false;
+		const t = r.textContent; return t.includes('reload %s') && t.includes(%q)`, app, app, by)
+	for _, p := range pids {
+		js += fmt.Sprintf(` && t.includes('%d → %d')`, p[0], p[1])
+	}
+	return js + `; })()`
+}
+
+// A reload made by the CLI while the page is open shows in its Reloads,
+// with what it did to each instance.
+func TestWebDashboardShowsReloadsOfTheCLI(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "alpha", "-i", "2", "--listen-timeout", "300ms", "--", "serve")
+	before := h.await("two instances online", allStatus(2, tend.StatusOnline))
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	b := newBrowser(t)
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b.wait("the page live, with no reload yet", `document.querySelector('#conn').textContent === 'live' && !document.querySelector('#no-reloads').hidden`)
+
+	h.ok("reload", "alpha")
+	after := h.ls()
+	b.wait("the CLI's reload in the page", reloadShown("alpha", "by a command",
+		[2]int{before[0].PID, after[0].PID}, [2]int{before[1].PID, after[1].PID}))
+	if n := b.count(`#reloads li.reload`); n != 1 {
+		t.Fatalf("the page lists %d reloads, want 1", n)
+	}
+}
+
+// count is how many elements of the page sel matches.
+func (b *browser) count(sel string) int {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
+	if err != nil {
+		b.t.Fatalf("counting %s: %v", sel, err)
+	}
+	return n
 }

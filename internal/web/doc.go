@@ -1,8 +1,9 @@
 // Package web is tend's dashboard: a page, served by the daemon on a
 // loopback TCP address when the user asks for it (tend web, or web_addr
 // in config.yaml), that shows every app and instance live, charts their
-// CPU and memory over the last hour, follows their logs, and restarts,
-// reloads, stops, starts and scales them.
+// CPU and memory over the last hour, lists the last reloads with what
+// each did to every instance, follows their logs, and restarts, reloads,
+// stops, starts and scales them.
 //
 // The page and its assets are embedded (assets/): plain HTML, CSS and
 // JavaScript, nothing fetched from elsewhere, so it works offline.
@@ -23,5 +24,7 @@
 // the server answers for, and a session that is not read-only. See auth.go.
 //
 // History keeps the charts' data in bounded memory: a ring of 360
-// ten-second points per instance (HistoryBytes each).
+// ten-second points per instance (HistoryBytes each). Reloads keeps the
+// last MaxReloads reload reports, which the daemon adds as reloads end
+// (Options.Reported of the supervisor), whoever started them.
 package web

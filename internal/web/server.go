@@ -33,6 +33,9 @@ type Source interface {
 	// Instances returns every instance with its latest CPU and memory,
 	// as GET /v1/instances does.
 	Instances() []tend.Instance
+	// Reloads returns the last reloads, oldest first, as GET /v1/reloads
+	// does, and a number that moves when a reload is added.
+	Reloads() ([]tend.ReloadRecord, uint64)
 }
 
 // Server serves the dashboard. Build it with New.

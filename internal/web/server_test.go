@@ -19,6 +19,7 @@ type hub struct {
 	mu    sync.Mutex
 	ch    chan tend.Event
 	insts []tend.Instance
+	rel   Reloads
 }
 
 func (h *hub) Subscribe() (<-chan tend.Event, func()) {
@@ -33,6 +34,8 @@ func (h *hub) publish(ev tend.Event) {
 	defer h.mu.Unlock()
 	h.ch <- ev
 }
+
+func (h *hub) Reloads() ([]tend.ReloadRecord, uint64) { return h.rel.List() }
 
 func (h *hub) Instances() []tend.Instance {
 	h.mu.Lock()

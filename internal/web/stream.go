@@ -12,12 +12,13 @@ import (
 	"github.com/tendhq/tend"
 )
 
-// snapshot opens the stream and follows every lost event: the instances
-// and the charts' history.
+// snapshot opens the stream and follows every lost event: the instances,
+// the charts' history and the last reloads.
 type snapshot struct {
-	Instances []tend.Instance `json:"instances"`
-	History   map[int][]Point `json:"history"`
-	Now       int64           `json:"now"` // Unix milliseconds
+	Instances []tend.Instance     `json:"instances"`
+	History   map[int][]Point     `json:"history"`
+	Reloads   []tend.ReloadRecord `json:"reloads"`
+	Now       int64               `json:"now"` // Unix milliseconds
 }
 
 // stats is sent once a sampling period: the instances with their latest
@@ -29,7 +30,8 @@ type stats struct {
 
 // stream is the page's live view, as server-sent events: "snapshot"
 // first, then the daemon's instance events ("instance", "removed") as
-// they come, and "stats" once a sampling period.
+// they come, "stats" once a sampling period, and "reloads", the whole
+// list, at the first period after a reload ended.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 	events, cancel := s.src.Subscribe() // before the snapshot: nothing falls between
 	defer cancel()
@@ -47,8 +49,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 		}
 		return rc.Flush()
 	}
+	var seen uint64 // the reloads the page has
 	full := func() error {
-		return send("snapshot", snapshot{Instances: s.src.Instances(), History: s.history.Series(), Now: time.Now().UnixMilli()})
+		var recs []tend.ReloadRecord
+		recs, seen = s.src.Reloads()
+		return send("snapshot", snapshot{Instances: s.src.Instances(), History: s.history.Series(), Reloads: recs, Now: time.Now().UnixMilli()})
 	}
 	if full() != nil {
 		return
@@ -66,6 +71,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 			}
 		case <-tick.C:
 			err = send("stats", stats{Instances: s.src.Instances(), Now: time.Now().UnixMilli()})
+			if recs, n := s.src.Reloads(); err == nil && n != seen {
+				seen = n
+				err = send("reloads", recs)
+			}
 		case <-ctx.Done():
 			return
 		}

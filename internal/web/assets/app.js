@@ -54,7 +54,9 @@ function connect() {
     hist.clear();
     for (const [id, pts] of Object.entries(d.history || {})) hist.set(Number(id), pts);
     setAll(d.instances);
+    renderReloads(d.reloads || []);
   });
+  es.addEventListener('reloads', (e) => renderReloads(JSON.parse(e.data)));
   es.addEventListener('stats', (e) => {
     const d = JSON.parse(e.data);
     for (const i of d.instances) {
@@ -248,6 +250,41 @@ function drawChart(svg, pts, k, cls, fmt) {
   svg.append(line);
   const name = cls === 'cpu' ? 'CPU' : 'Memory';
   svg.setAttribute('aria-label', `${name} over the last ${Math.round(span / 60e3)} minutes, top of scale ${fmt(top)}`);
+}
+
+// The last reloads, newest first, each with what it did to every
+// instance: old pid → new pid, how long the new one took to be ready,
+// and where it failed.
+const BY = { dashboard: 'from this dashboard', command: 'by a command', watch: 'for a watched file', cron: 'by cron_restart', memory: 'for max_memory_restart', health: 'for a failing health check' };
+
+function renderReloads(recs) {
+  const list = $('#reloads');
+  $('#no-reloads').hidden = recs.length > 0;
+  list.replaceChildren(...recs.slice().reverse().map((r) => {
+    const when = new Date(r.time);
+    const head = el('p', { className: 'rl-head' },
+      el('span', { className: r.ok ? 'st-online' : 'st-errored', textContent: r.ok ? '✔ ok' : '✖ failed' }),
+      ` ${r.action} ${r.app}`,
+      el('time', { dateTime: r.time, textContent: ` at ${when.toLocaleTimeString()}`, title: when.toString() }),
+      ` ${BY[r.by] || '(started before the daemon restarted)'}, ${r.duration_ms} ms`);
+    const item = el('li', { className: 'reload' }, head);
+    item.dataset.app = r.app;
+    item.dataset.time = r.time;
+    if (r.error) item.append(el('p', { className: 'rl-err', textContent: r.error }));
+    if (r.env_changes && r.env_changes.length) item.append(el('p', { textContent: 'environment: ' + r.env_changes.join(' ') }));
+    const rows = (r.steps || []).map((s) => el('tr', { className: s.error ? 'st-errored' : '' },
+      el('td', { textContent: `${r.app}[${s.instance}]` }),
+      el('td', { className: 'num', textContent: `${s.old_pid || '—'} → ${s.new_pid || '—'}` }),
+      el('td', { className: 'num', textContent: s.new_pid ? `${s.ready_ms} ms${s.ready_by ? ' (' + s.ready_by + ')' : ''}` : '—' }),
+      el('td', { className: 'num', textContent: s.old_pid ? `${s.stopped_ms || 0} ms` : '—' }),
+      el('td', { textContent: s.error ? '✖ ' + s.error : '✔' + (s.hint ? ' ' + s.hint : '') })));
+    if (rows.length) {
+      item.append(el('table', { className: 'steps' },
+        el('thead', {}, el('tr', {}, ...['instance', 'old → new pid', 'ready after', 'old stopped after', 'result'].map((h) => el('th', { scope: 'col', textContent: h })))),
+        el('tbody', {}, ...rows)));
+    }
+    return item;
+  }));
 }
 
 // Logs.

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,4 +231,48 @@ func (b *browser) count(sel string) int {
 		b.t.Fatalf("counting %s: %v", sel, err)
 	}
 	return n
+}
+
+// The connections chart charts what tend hands out (proxy mode here),
+// and says so where tend does not see connections (fork mode).
+func TestWebDashboardChartsConnections(t *testing.T) {
+	h := newHarness(t)
+	port := testport.Free(t)
+	h.ok("start", h.self, "--name", "px", "--exec-mode", "proxy", "--port", strconv.Itoa(port), "--", "portserver")
+	h.ok("start", h.self, "--name", "fk", "--listen-timeout", "200ms", "--", "serve")
+	insts := h.await("both online", allStatus(2, tend.StatusOnline))
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	b := newBrowser(t)
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b.wait("px's row", rowIs(insts[0].ID, insts[0].PID, tend.StatusOnline))
+	b.run("showing px", chromedp.Click(chromedp.CSS(`button[title="charts and logs of px[0]"]`)))
+
+	// A new connection per request, each handed out by tend's proxy, until
+	// the page's chart has seen some.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	seen := `(() => { const n = document.querySelector('#conn-now').textContent;
+		return !document.querySelector('#conn-chart').hidden && /peak [1-9]/.test(n) &&
+			document.querySelector('#conn-chart polyline').getAttribute('points').length > 0; })()`
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/"); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	b.wait("connections per second charted for px", seen)
+	cancel()
+	<-done
+	if in := h.ls()[0]; in.Connections == 0 {
+		t.Fatalf("tend counted no connection for px: %+v", in)
+	}
+
+	// Fork mode: a note, not a zero line.
+	b.run("showing fk", chromedp.Click(chromedp.CSS(`button[title="charts and logs of fk[0]"]`)))
+	b.wait("the note that tend does not see fk's connections", `document.querySelector('#conn-chart').hidden &&
+		!document.querySelector('#conn-unseen').hidden && document.querySelector('#conn-unseen').textContent.includes('Not seen by tend in this mode')`)
 }

@@ -1,7 +1,7 @@
 // Package web is tend's dashboard: a page, served by the daemon on a
 // loopback TCP address when the user asks for it (tend web, or web_addr
 // in config.yaml), that shows every app and instance live, charts their
-// CPU and memory over the last hour, lists the last reloads with what
+// CPU, memory and the connections tend hands them over the last hour, lists the last reloads with what
 // each did to every instance, follows their logs, and restarts, reloads,
 // stops, starts and scales them.
 //

@@ -61,3 +61,29 @@ func TestHistoryIsBounded(t *testing.T) {
 		t.Fatalf("instance 1 is still kept after it left")
 	}
 }
+
+// A step's connections are what the count grew by, per second; a count
+// that begins again (a new daemon) adds nothing that step.
+func TestHistoryConnectionsPerSecond(t *testing.T) {
+	var h History
+	t0 := time.Unix(1_000_000, 0)
+	at := func(d time.Duration, conns uint64) {
+		h.Record(t0.Add(d), []tend.Instance{{ID: 1, PID: 10, Connections: conns}})
+	}
+	at(0, 500) // the count before the history began is not this step's
+	at(time.Second, 520)
+	at(5*time.Second, 600)
+	at(historyStep, 650)              // the next step: 50 so far
+	at(historyStep+4*time.Second, 10) // began again: nothing
+	at(historyStep+5*time.Second, 30)
+	got := h.Series()[1]
+	if len(got) != 2 {
+		t.Fatalf("series %v, want two steps", got)
+	}
+	if got[0][3] != 10 { // 100 in 10 s
+		t.Errorf("first step: %v connections/s, want 10", got[0][3])
+	}
+	if got[1][3] != 14 { // 70 in the 5 s sampled so far
+		t.Errorf("step in progress: %v connections/s, want 14", got[1][3])
+	}
+}

@@ -12,7 +12,8 @@ const HEALTH = { healthy: '✓', failing: '!', unhealthy: '✖' };
 let csrf = '';
 let readOnly = false;
 const insts = new Map(); // id -> instance, as GET /v1/instances gives it
-const hist = new Map(); // id -> [[ms, cpu, bytes]] of the last hour
+const hist = new Map(); // id -> [[ms, cpu, bytes, connections/s]] of the last hour
+const lastConns = new Map(); // id -> [ms, connections handed out], the last figures
 const apps = new Map(); // app name -> {body, head, rows: Map(id -> tr)}
 let selected = null; // the instance id the charts show
 
@@ -52,6 +53,7 @@ function connect() {
     const d = JSON.parse(e.data);
     insts.clear();
     hist.clear();
+    lastConns.clear();
     for (const [id, pts] of Object.entries(d.history || {})) hist.set(Number(id), pts);
     setAll(d.instances);
     renderReloads(d.reloads || []);
@@ -60,9 +62,15 @@ function connect() {
   es.addEventListener('stats', (e) => {
     const d = JSON.parse(e.data);
     for (const i of d.instances) {
+      const c = i.connections || 0;
+      const prev = lastConns.get(i.id);
+      lastConns.set(i.id, [d.now, c]);
       if (!i.pid) continue;
+      // Connections per second since the last figures; a count that
+      // began again (a new daemon) gives nothing.
+      const rate = prev && c >= prev[1] && d.now > prev[0] ? (c - prev[1]) / ((d.now - prev[0]) / 1000) : 0;
       const pts = hist.get(i.id) || [];
-      pts.push([d.now, i.cpu, i.memory]);
+      pts.push([d.now, i.cpu, i.memory, rate]);
       while (pts.length && pts[0][0] < d.now - HOUR) pts.shift();
       hist.set(i.id, pts);
     }
@@ -233,6 +241,24 @@ function renderCharts() {
   const last = pts[pts.length - 1];
   $('#cpu-now').textContent = last ? `now ${last[1].toFixed(1)}%, peak ${Math.max(...pts.map((p) => p[1])).toFixed(1)}%` : '';
   $('#mem-now').textContent = last ? `now ${fmtBytes(last[2])}, peak ${fmtBytes(Math.max(...pts.map((p) => p[2])))}` : '';
+  const unseen = i ? connsUnseen(i) : '';
+  $('#conn-chart').hidden = !!unseen;
+  $('#conn-unseen').hidden = !unseen;
+  $('#conn-unseen').textContent = unseen;
+  if (unseen) { $('#conn-now').textContent = ''; return; }
+  drawChart($('#conn-chart'), pts, 3, 'conn', fmtRate);
+  $('#conn-now').textContent = last ? `now ${fmtRate(last[3])}, peak ${fmtRate(Math.max(...pts.map((p) => p[3] || 0)))}` : '';
+}
+
+function fmtRate(v) { return (v < 10 ? (v || 0).toFixed(1) : Math.round(v)) + '/s'; }
+
+// connsUnseen says why tend does not see the connections of instance i,
+// or '' when it does: tend counts those it hands out itself (cluster
+// mode under rr or sticky, proxy mode), as tend.Sched.Counted says.
+function connsUnseen(i) {
+  if (!i.sched || i.mode === 'fork') return 'Not seen by tend in this mode: in fork mode the app accepts its connections itself.';
+  if (i.sched === 'shared' || i.sched === 'reuseport') return `Not seen by tend in this mode: under ${i.mode}/${i.sched} the kernel hands connections to the instances.`;
+  return '';
 }
 
 // drawChart draws pts on a scale from the oldest point (an hour ago at
@@ -240,15 +266,15 @@ function renderCharts() {
 function drawChart(svg, pts, k, cls, fmt) {
   const now = Date.now();
   const span = Math.min(HOUR, Math.max(60e3, pts.length ? now - pts[0][0] : 0));
-  const top = Math.max(1, ...pts.map((p) => p[k])) * 1.1;
-  const xy = pts.map((p) => `${(360 - ((now - p[0]) / span) * 360).toFixed(1)},${(100 - (p[k] / top) * 100).toFixed(1)}`);
+  const top = Math.max(1, ...pts.map((p) => p[k] || 0)) * 1.1;
+  const xy = pts.map((p) => `${(360 - ((now - p[0]) / span) * 360).toFixed(1)},${(100 - ((p[k] || 0) / top) * 100).toFixed(1)}`);
   svg.replaceChildren();
   const ns = 'http://www.w3.org/2000/svg';
   const line = document.createElementNS(ns, 'polyline');
   line.setAttribute('points', xy.join(' '));
   line.setAttribute('class', cls);
   svg.append(line);
-  const name = cls === 'cpu' ? 'CPU' : 'Memory';
+  const name = { cpu: 'CPU', mem: 'Memory', conn: 'Connections per second' }[cls];
   svg.setAttribute('aria-label', `${name} over the last ${Math.round(span / 60e3)} minutes, top of scale ${fmt(top)}`);
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -275,4 +276,61 @@ func TestWebDashboardChartsConnections(t *testing.T) {
 	b.run("showing fk", chromedp.Click(chromedp.CSS(`button[title="charts and logs of fk[0]"]`)))
 	b.wait("the note that tend does not see fk's connections", `document.querySelector('#conn-chart').hidden &&
 		!document.querySelector('#conn-unseen').hidden && document.querySelector('#conn-unseen').textContent.includes('Not seen by tend in this mode')`)
+}
+
+// The page stays live through the daemon's restarts, tend update and a
+// kill -9 (the keeper starts a new daemon): it says it is reconnecting,
+// then shows the same instances, and its session still acts.
+func TestWebDashboardThroughDaemonRestarts(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "alpha", "-i", "2", "--listen-timeout", "300ms", "--", "serve")
+	insts := h.await("two instances online", allStatus(2, tend.StatusOnline))
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	b := newBrowser(t)
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b.wait("the page live", `document.querySelector('#conn').textContent === 'live'`)
+
+	// What the next daemon needs is written down, private, without the token.
+	state := filepath.Join(h.home, "web.json")
+	fi, err := os.Lstat(state)
+	if err != nil || fi.Mode() != 0o600 {
+		t.Fatalf("%s: %v, mode %v; want a regular file, mode 0600", state, err, fi.Mode())
+	}
+	if b, _ := os.ReadFile(state); strings.Contains(string(b), token) || !regexp.MustCompile(`"sessions":\[\{"sha256":"[0-9a-f]{64}"`).Match(b) {
+		t.Fatalf("the state file holds a token, or no session hash:\n%s", b)
+	}
+
+	for _, restart := range []struct {
+		name string
+		do   func()
+	}{
+		{"tend update", func() { h.ok("update") }},
+		{"kill -9 of the daemon", func() { h.killDaemon() }},
+	} {
+		before := h.ping().PID
+		restart.do()
+		if h.ping().PID == before {
+			t.Fatalf("%s: the daemon is still pid %d", restart.name, before)
+		}
+		b.wait("the page reconnecting after "+restart.name, `document.querySelector('#conn').textContent === 'reconnecting…'`)
+		b.wait("the page live after "+restart.name, `document.querySelector('#conn').textContent === 'live'`)
+		for _, in := range insts {
+			b.wait(fmt.Sprintf("alpha[%d] with its pid %d after %s", in.Instance, in.PID, restart.name), rowIs(in.ID, in.PID, tend.StatusOnline))
+		}
+	}
+
+	// The session of before the restarts still acts.
+	b.confirm("restart alpha[0]")
+	b.wait("the restart done", `document.querySelector('#msg').textContent.startsWith('restart alpha[0]: done')`)
+	now := h.ls()[0]
+	if now.PID == insts[0].PID {
+		t.Fatalf("alpha[0] kept pid %d through a restart from the page", now.PID)
+	}
+	b.wait("alpha[0]'s new pid", rowIs(now.ID, now.PID, tend.StatusOnline))
+
+	// tend web --stop: the dashboard does not come back.
+	h.ok("web", "--stop")
+	if _, err := os.Lstat(state); !os.IsNotExist(err) {
+		t.Fatalf("%s is still there after tend web --stop: %v", state, err)
+	}
 }

@@ -99,7 +99,8 @@ func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := web.New(ln, public, web.Config{API: fromDashboard(d.routes()), Source: webSource{d}, History: &d.web.history, Log: d.log, StatsEvery: sampleEvery})
+	srv := web.New(ln, public, web.Config{API: fromDashboard(d.routes()), Source: webSource{d}, History: &d.web.history, Log: d.log,
+		StatsEvery: sampleEvery, StatePath: tend.Home(d.home).Web()})
 	d.web.srv = srv
 	d.log.Info("serving the dashboard", "addr", ln.Addr().String(), "public", public)
 	served := make(chan struct{})
@@ -112,17 +113,24 @@ func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
 	go func() {
 		select {
 		case <-d.quit:
-			d.stopWeb()
+			d.stopWeb(false)
 		case <-served:
 		}
 	}()
 	return srv, nil
 }
 
-// stopWeb stops serving the dashboard; its sessions end with it.
-func (d *Daemon) stopWeb() {
+// stopWeb stops serving the dashboard. With forget, its state file goes
+// too, and its sessions end; else the next daemon serves it again, and
+// its sessions go on.
+func (d *Daemon) stopWeb(forget bool) {
 	d.web.mu.Lock()
 	defer d.web.mu.Unlock()
+	if forget {
+		if err := web.RemoveState(tend.Home(d.home).Web()); err != nil {
+			d.log.Warn("the dashboard's state file stays: the next daemon serves the dashboard again", "err", err)
+		}
+	}
 	if d.web.srv != nil {
 		d.web.srv.Close()
 		d.log.Info("dashboard stopped", "addr", d.web.srv.Addr().String())
@@ -130,11 +138,28 @@ func (d *Daemon) stopWeb() {
 	}
 }
 
+// resumeWeb serves the dashboard again where the previous daemon served
+// it (its state file says where), unless web_addr in config.yaml says
+// where to serve. A dashboard that cannot come back is not worth failing
+// the daemon for: the log says why.
+func (d *Daemon) resumeWeb() {
+	if d.settings.WebAddr != "" {
+		return
+	}
+	st, ok, err := web.LoadState(tend.Home(d.home).Web())
+	if err == nil && ok {
+		_, err = d.serveWeb(st.Addr, st.Public)
+	}
+	if err != nil {
+		d.log.Warn("the dashboard the previous daemon served does not come back: run tend web", "err", err)
+	}
+}
+
 // webRequest answers tend web: serve the dashboard and mint a token for
 // it, or stop it.
 func (d *Daemon) webRequest(req tend.WebRequest) (tend.WebResult, error) {
 	if req.Stop {
-		d.stopWeb()
+		d.stopWeb(true)
 		return tend.WebResult{}, nil
 	}
 	if d.isQuitting() {

@@ -23,6 +23,13 @@
 // with every action. Actions also need a same-origin Origin and a Host
 // the server answers for, and a session that is not read-only. See auth.go.
 //
+// A daemon that restarts (a crash, tend update) serves the dashboard again
+// with the same sessions: the server writes its address and the hashes of
+// its tokens and sessions to a state file (State, Config.StatePath) after
+// every change, and the next server on that address takes them back. The
+// CSRF token is derived from the session id, so it is never stored. The
+// page reconnects by itself.
+//
 // History keeps the charts' data in bounded memory: a ring of 360
 // ten-second points per instance (HistoryBytes each). Reloads keeps the
 // last MaxReloads reload reports, which the daemon adds as reloads end

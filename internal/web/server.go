@@ -62,6 +62,10 @@ type Config struct {
 	History    *History
 	Log        *slog.Logger  // nil: slog.Default()
 	StatsEvery time.Duration // zero: one second
+	// StatePath, if set, is the state file (see State): the sessions a
+	// previous daemon left there for the same address go on, and the
+	// server writes its own there.
+	StatePath string
 }
 
 // Listen binds addr for the dashboard: "host:port", ":port" (loopback),
@@ -103,6 +107,9 @@ func New(ln net.Listener, public bool, cfg Config) *Server {
 	}
 	if s.statsEvery <= 0 {
 		s.statsEvery = time.Second
+	}
+	if cfg.StatePath != "" {
+		s.keepState(cfg.StatePath)
 	}
 	// No write timeout: the streams live as long as the page. Headers
 	// must come quickly, so idle sockets cannot pile up.

@@ -39,6 +39,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 	defer stop()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
+	// A page whose stream ends (the daemon restarts) tries again after a
+	// second, not the browser's default of three or so.
+	fmt.Fprint(w, "retry: 1000\n\n")
 	send := func(kind string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {

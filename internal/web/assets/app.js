@@ -40,21 +40,38 @@ async function openSession() {
   return true;
 }
 
-// The live view.
+function setConn(text, state) {
+  const conn = $('#conn');
+  conn.textContent = text;
+  conn.className = 'conn ' + state;
+}
+
+// The live view. When the daemon goes away (a crash, tend update) the
+// stream ends; the page shows that it is reconnecting and comes back by
+// itself once a daemon serves the dashboard again: the browser retries
+// the stream, and where it gives up, reconnect does.
+let retryMs = 500;
+
 function connect() {
   const es = new EventSource('/api/stream');
-  const conn = $('#conn');
-  es.onopen = () => { conn.textContent = 'live'; conn.className = 'conn live'; };
+  es.onopen = () => { retryMs = 500; setConn('live', 'live'); };
   es.onerror = () => {
-    conn.textContent = es.readyState === EventSource.CLOSED ? 'disconnected: reload the page' : 'reconnecting…';
-    conn.className = 'conn down';
+    setConn('reconnecting…', 'wait');
+    if (es.readyState === EventSource.CLOSED) setTimeout(reconnect, retryMs);
   };
   es.addEventListener('snapshot', (e) => {
     const d = JSON.parse(e.data);
     insts.clear();
-    hist.clear();
     lastConns.clear();
-    for (const [id, pts] of Object.entries(d.history || {})) hist.set(Number(id), pts);
+    // A new daemon's history begins when it did: the page keeps the
+    // points it had from before.
+    const old = new Map(hist);
+    hist.clear();
+    for (const [id, pts] of Object.entries(d.history || {})) {
+      const first = pts.length ? pts[0][0] : Infinity;
+      const kept = (old.get(Number(id)) || []).filter((p) => p[0] < first && p[0] >= d.now - HOUR);
+      hist.set(Number(id), kept.concat(pts));
+    }
     setAll(d.instances);
     renderReloads(d.reloads || []);
   });
@@ -86,6 +103,22 @@ function connect() {
     render();
   });
   es.addEventListener('removed', (e) => { insts.delete(JSON.parse(e.data).id); render(); });
+}
+
+// reconnect opens the stream again once the session answers: a session
+// that is gone (401) will not come back, anything else may.
+async function reconnect() {
+  retryMs = Math.min(retryMs * 2, 4000);
+  let r;
+  try { r = await fetch('/api/session'); } catch { setTimeout(reconnect, retryMs); return; }
+  if (r.status === 401) {
+    const body = await r.json().catch(() => ({}));
+    setConn('signed out', 'down');
+    say(body.message || 'The session ended: open a new URL from tend web.');
+    return;
+  }
+  if (!r.ok) { setTimeout(reconnect, retryMs); return; }
+  connect();
 }
 
 function setAll(list) {
@@ -338,6 +371,8 @@ function follow(target) {
   if (logES) logES.close();
   $('#log').replaceChildren();
   logES = new EventSource('/api/logs?target=' + encodeURIComponent(target));
+  // Each opening, a reconnection too, begins with the last lines again.
+  logES.onopen = () => $('#log').replaceChildren();
   logES.onmessage = (e) => addLine(JSON.parse(e.data));
 }
 
@@ -382,11 +417,17 @@ function confirmIt(text) {
 async function act(action, body, label) {
   if (readOnly || !(await confirmIt(`Really ${label}?`))) return;
   say(`${label}: in progress…`);
-  const r = await fetch('/api/' + action, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'X-Tend-CSRF': csrf },
-    body: JSON.stringify(body),
-  });
+  let r;
+  try {
+    r = await fetch('/api/' + action, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Tend-CSRF': csrf },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    say(`${label}: not done: the daemon does not answer now (the page reconnects by itself); try again once it is live`);
+    return;
+  }
   const d = await r.json().catch(() => ({}));
   const steps = stepsOf(d);
   say((r.ok ? `${label}: done` : `${label}: failed: ${d.message || r.status}`) + (steps ? ` (${steps})` : ''));

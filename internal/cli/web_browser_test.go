@@ -156,7 +156,7 @@ func TestWebDashboardInABrowser(t *testing.T) {
 	beta = h.ls()[2]
 
 	// Logs: follow beta and see a line it printed after the page opened.
-	b.run("following beta's logs", chromedp.Click(chromedp.CSS(`button[title="charts and logs of beta[0]"]`)))
+	b.run("following beta's logs", chromedp.Click(chromedp.CSS(`button[title="charts, logs and actions of beta[0]"]`)))
 	pidTick := regexp.MustCompile(`tick (\d+) pid=` + strconv.Itoa(beta.PID))
 	m := pidTick.FindAllStringSubmatch(h.awaitLog("beta", "pid="+strconv.Itoa(beta.PID)), -1)
 	last, _ := strconv.Atoi(m[len(m)-1][1])
@@ -246,7 +246,7 @@ func TestWebDashboardChartsConnections(t *testing.T) {
 	b := newBrowser(t)
 	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
 	b.wait("px's row", rowIs(insts[0].ID, insts[0].PID, tend.StatusOnline))
-	b.run("showing px", chromedp.Click(chromedp.CSS(`button[title="charts and logs of px[0]"]`)))
+	b.run("showing px", chromedp.Click(chromedp.CSS(`button[title="charts, logs and actions of px[0]"]`)))
 
 	// A new connection per request, each handed out by tend's proxy, until
 	// the page's chart has seen some.
@@ -273,7 +273,7 @@ func TestWebDashboardChartsConnections(t *testing.T) {
 	}
 
 	// Fork mode: a note, not a zero line.
-	b.run("showing fk", chromedp.Click(chromedp.CSS(`button[title="charts and logs of fk[0]"]`)))
+	b.run("showing fk", chromedp.Click(chromedp.CSS(`button[title="charts, logs and actions of fk[0]"]`)))
 	b.wait("the note that tend does not see fk's connections", `document.querySelector('#conn-chart').hidden &&
 		!document.querySelector('#conn-unseen').hidden && document.querySelector('#conn-unseen').textContent.includes('Not seen by tend in this mode')`)
 }

@@ -114,33 +114,34 @@ func (r *ring) advance(step int64) {
 // milliseconds, CPU percent, memory bytes, connections per second].
 type Point [4]float64
 
-// Series returns each instance's points of the last hour, oldest first,
-// gaps left out, the step in progress last (its connections per second
-// over the part of the step sampled so far).
-func (h *History) Series() map[int][]Point {
+// Of returns the points of instance id over the last hour, oldest
+// first, gaps left out, the step in progress last (its connections per
+// second over the part of the step sampled so far); nil for an instance
+// it has no history of.
+func (h *History) Of(id int) []Point {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[int][]Point, len(h.rings))
-	for id, r := range h.rings {
-		var pts []Point
-		for s := r.cur - historyPoints + 1; s < r.cur; s++ {
-			if s < 0 {
-				continue
-			}
-			if p := r.pts[s%historyPoints]; p.cpu != gap {
-				pts = append(pts, Point{stepMillis(s), float64(p.cpu), float64(p.mem) * 1024, float64(p.conns)})
-			}
-		}
-		if r.n > 0 {
-			// At least a second: the sampler's period, so that the first
-			// sample of a step does not divide by nothing.
-			span := max(time.Duration(r.last-r.cur*int64(historyStep)), time.Second)
-			pts = append(pts, Point{stepMillis(r.cur), r.cpuSum / float64(r.n), float64(r.memSum/uint64(r.n)) * 1024,
-				float64(r.connSum) / span.Seconds()})
-		}
-		out[id] = pts
+	r := h.rings[id]
+	if r == nil {
+		return nil
 	}
-	return out
+	pts := []Point{}
+	for s := r.cur - historyPoints + 1; s < r.cur; s++ {
+		if s < 0 {
+			continue
+		}
+		if p := r.pts[s%historyPoints]; p.cpu != gap {
+			pts = append(pts, Point{stepMillis(s), float64(p.cpu), float64(p.mem) * 1024, float64(p.conns)})
+		}
+	}
+	if r.n > 0 {
+		// At least a second: the sampler's period, so that the first
+		// sample of a step does not divide by nothing.
+		span := max(time.Duration(r.last-r.cur*int64(historyStep)), time.Second)
+		pts = append(pts, Point{stepMillis(r.cur), r.cpuSum / float64(r.n), float64(r.memSum/uint64(r.n)) * 1024,
+			float64(r.connSum) / span.Seconds()})
+	}
+	return pts
 }
 
 func stepMillis(step int64) float64 {

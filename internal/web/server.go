@@ -163,6 +163,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/session", s.withSession(false, s.showSession))
 	mux.HandleFunc("GET /api/stream", s.withSession(false, s.stream))
 	mux.HandleFunc("GET /api/logs", s.withSession(false, s.logs))
+	mux.HandleFunc("GET /api/history", s.withSession(false, s.showHistory))
 	for _, action := range []string{"restart", "reload", "stop", "start", "scale", "send"} {
 		mux.HandleFunc("POST /api/"+action, s.withSession(true, s.act(action)))
 	}

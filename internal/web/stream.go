@@ -12,11 +12,12 @@ import (
 	"github.com/tendhq/tend"
 )
 
-// snapshot opens the stream and follows every lost event: the instances,
-// the charts' history and the last reloads.
+// snapshot opens the stream and follows every lost event: the instances
+// and the last reloads. The charts' history is asked for apart
+// (GET /api/history), one instance at a time: with a thousand instances
+// all of it would be 16 MB.
 type snapshot struct {
 	Instances []tend.Instance     `json:"instances"`
-	History   map[int][]Point     `json:"history"`
 	Reloads   []tend.ReloadRecord `json:"reloads"`
 	Now       int64               `json:"now"` // Unix milliseconds
 }
@@ -56,7 +57,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 	full := func() error {
 		var recs []tend.ReloadRecord
 		recs, seen = s.src.Reloads()
-		return send("snapshot", snapshot{Instances: s.src.Instances(), History: s.history.Series(), Reloads: recs, Now: time.Now().UnixMilli()})
+		return send("snapshot", snapshot{Instances: s.src.Instances(), Reloads: recs, Now: time.Now().UnixMilli()})
 	}
 	if full() != nil {
 		return
@@ -85,6 +86,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 			return
 		}
 	}
+}
+
+// showHistory answers GET /api/history?id=N: the points of instance N
+// over the last hour, [] for one without history.
+func (s *Server) showHistory(w http.ResponseWriter, r *http.Request, _ grant) {
+	id, err := strconv.Atoi(r.URL.Query().Get("id"))
+	if err != nil {
+		refuse(w, http.StatusBadRequest, "id must be an instance id, such as ?id=0")
+		return
+	}
+	pts := s.history.Of(id)
+	if pts == nil {
+		pts = []Point{}
+	}
+	writeJSON(w, pts)
 }
 
 // logLines is how many lines of each instance the log view opens with.

@@ -12,7 +12,8 @@ const HEALTH = { healthy: '✓', failing: '!', unhealthy: '✖' };
 let csrf = '';
 let readOnly = false;
 const insts = new Map(); // id -> instance, as GET /v1/instances gives it
-const hist = new Map(); // id -> [[ms, cpu, bytes, connections/s]] of the last hour
+let points = []; // [[ms, cpu, bytes, connections/s]] of the last hour, of instance pointsOf
+let pointsOf = null;
 const lastConns = new Map(); // id -> [ms, connections handed out], the last figures
 const apps = new Map(); // app name -> {body, head, rows: Map(id -> tr)}
 let selected = null; // the instance id the charts show
@@ -61,18 +62,9 @@ function connect() {
   };
   es.addEventListener('snapshot', (e) => {
     const d = JSON.parse(e.data);
-    insts.clear();
     lastConns.clear();
-    // A new daemon's history begins when it did: the page keeps the
-    // points it had from before.
-    const old = new Map(hist);
-    hist.clear();
-    for (const [id, pts] of Object.entries(d.history || {})) {
-      const first = pts.length ? pts[0][0] : Infinity;
-      const kept = (old.get(Number(id)) || []).filter((p) => p[0] < first && p[0] >= d.now - HOUR);
-      hist.set(Number(id), kept.concat(pts));
-    }
     setAll(d.instances);
+    loadHistory();
     renderReloads(d.reloads || []);
   });
   es.addEventListener('reloads', (e) => renderReloads(JSON.parse(e.data)));
@@ -82,14 +74,12 @@ function connect() {
       const c = i.connections || 0;
       const prev = lastConns.get(i.id);
       lastConns.set(i.id, [d.now, c]);
-      if (!i.pid) continue;
+      if (!i.pid || i.id !== pointsOf) continue;
       // Connections per second since the last figures; a count that
       // began again (a new daemon) gives nothing.
       const rate = prev && c >= prev[1] && d.now > prev[0] ? (c - prev[1]) / ((d.now - prev[0]) / 1000) : 0;
-      const pts = hist.get(i.id) || [];
-      pts.push([d.now, i.cpu, i.memory, rate]);
-      while (pts.length && pts[0][0] < d.now - HOUR) pts.shift();
-      hist.set(i.id, pts);
+      points.push([d.now, i.cpu, i.memory, rate]);
+      while (points.length && points[0][0] < d.now - HOUR) points.shift();
     }
     setAll(d.instances);
   });
@@ -124,7 +114,6 @@ async function reconnect() {
 function setAll(list) {
   insts.clear();
   for (const i of list) insts.set(i.id, i);
-  for (const id of hist.keys()) if (!insts.has(id)) hist.delete(id);
   render();
 }
 
@@ -183,10 +172,10 @@ function appGroup(name) {
     button('Send', 'send a message to ' + name, () => act('send', { targets: [name], message: jsonOf(msgInput.value) }, `send ${msgInput.value} to ${name}`)));
   const head = el('tr', { className: 'app' }, el('td', { colSpan: 3, textContent: name }), el('td', { colSpan: 11 }, actions));
   head.dataset.app = name;
+  // Filled before render puts it in the page: one layout, not one a row.
   const body = el('tbody', {}, head);
   g = { body, head, scaleInput, rows: new Map() };
   apps.set(name, g);
-  $('#instances').append(body);
   return g;
 }
 
@@ -197,23 +186,27 @@ function instRow(g, i) {
   if (tr) return tr;
   tr = el('tr', { className: 'inst' });
   tr.dataset.id = i.id;
+  tr.byCol = {}; // by column, with the text each shows (td.shown)
   for (const c of COLS) {
     const td = el('td', { className: c });
     if (['restarts', 'cpu', 'memory', 'conns', 'pid'].includes(c)) td.classList.add('num');
-    td.dataset.label = c;
+    tr.byCol[c] = td;
     tr.append(td);
   }
   const label = `${i.name}[${i.instance}]`;
-  tr.append(el('td', {}, el('div', { className: 'actions' },
-    el('button', { type: 'button', textContent: 'Show', title: `charts and logs of ${label}`, onclick: () => show(i.id) }),
-    button('Restart', 'restart ' + label, () => act('restart', { targets: [String(i.id)] }, 'restart ' + label)))));
+  // One button a row: a thousand rows of buttons are most of the page's
+  // layout. The instance's own actions are by its charts (show).
+  tr.append(el('td', { className: 'row-acts' },
+    el('button', { type: 'button', textContent: 'Show', title: `charts, logs and actions of ${label}`, onclick: () => show(i.id) })));
   g.rows.set(i.id, tr);
   return tr;
 }
 
+// setCell changes what a cell shows, and only when it changed: with a
+// thousand rows, untouched cells cost no layout.
 function setCell(tr, cls, text, extra) {
-  const td = tr.querySelector('td.' + cls);
-  if (td.textContent !== text) td.textContent = text;
+  const td = tr.byCol[cls];
+  if (td.shown !== text) { td.shown = text; td.textContent = text; }
   if (extra !== undefined && td.dataset.v !== extra) { td.dataset.v = extra; td.className = cls + ' ' + extra; }
 }
 
@@ -250,16 +243,40 @@ function render() {
       setCell(tr, 'port', i.port ? String(i.port) : '—');
       setCell(tr, 'mode', i.sched ? `${i.mode}/${i.sched}` : i.mode || '');
     }
+    if (!g.body.isConnected) $('#instances').append(g.body);
   }
   $('#empty').hidden = insts.size > 0;
-  if (selected === null || !insts.has(selected)) selected = insts.size ? Math.min(...insts.keys()) : null;
+  if (selected === null || !insts.has(selected)) {
+    selected = insts.size ? Math.min(...insts.keys()) : null;
+    loadHistory();
+  }
   renderTargets();
+  renderCharts();
+}
+
+// loadHistory asks the daemon for the charts' points of the selected
+// instance. After a daemon restart the new daemon's history begins when
+// it did: the page keeps the points it had from before.
+async function loadHistory() {
+  const id = selected;
+  let pts = [];
+  if (id !== null) {
+    try {
+      const r = await fetch('/api/history?id=' + id);
+      if (r.ok) pts = await r.json();
+    } catch { /* the daemon is away: the stream reconnects, and asks again */ }
+  }
+  if (selected !== id) return; // another was chosen meanwhile
+  const first = pts.length ? pts[0][0] : Infinity;
+  const kept = pointsOf === id ? points.filter((p) => p[0] < first && p[0] >= Date.now() - HOUR) : [];
+  points = kept.concat(pts);
+  pointsOf = id;
   renderCharts();
 }
 
 function show(id) {
   selected = id;
-  renderCharts();
+  loadHistory();
   const sel = $('#log-target');
   sel.value = String(id);
   follow(sel.value);
@@ -268,7 +285,13 @@ function show(id) {
 function renderCharts() {
   const i = insts.get(selected);
   $('#chart-target').textContent = i ? `${i.name}[${i.instance}] (id ${i.id})` : '—';
-  const pts = (selected !== null && hist.get(selected)) || [];
+  const rb = $('#inst-restart');
+  const label = i ? `${i.name}[${i.instance}]` : '';
+  rb.hidden = !i;
+  rb.disabled = readOnly;
+  rb.title = 'restart ' + label;
+  rb.setAttribute('aria-label', 'restart ' + label);
+  const pts = pointsOf === selected ? points : [];
   drawChart($('#cpu-chart'), pts, 1, 'cpu', (v) => v.toFixed(1) + '%');
   drawChart($('#mem-chart'), pts, 2, 'mem', fmtBytes);
   const last = pts[pts.length - 1];
@@ -447,6 +470,10 @@ function stepsOf(d) {
 
 async function main() {
   if (!(await openSession())) return;
+  $('#inst-restart').addEventListener('click', () => {
+    const i = insts.get(selected);
+    if (i) act('restart', { targets: [String(i.id)] }, `restart ${i.name}[${i.instance}]`);
+  });
   $('#main').hidden = false;
   $('#log-target').addEventListener('change', (e) => follow(e.target.value));
   for (const id of ['#log-filter', '#log-out', '#log-err']) $(id).addEventListener('input', refilter);

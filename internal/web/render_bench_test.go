@@ -92,8 +92,8 @@ type renderTime struct {
 // the first time (the stream's snapshot: every row built) and at each
 // stats event after (every row's figures changed), to the end of style
 // and layout (ms-first-layout) and to the frame painted after it
-// (ms-first-paint, ms-update-paint). The target is under a second for the
-// first paint.
+// (ms-first-paint, ms-update-paint): medians over b.N page loads, and the
+// fastest first paint. The target is under a second for the first paint.
 //
 //	go test ./internal/web -run '^$' -bench Dashboard -benchtime 5x
 func BenchmarkDashboard1000Instances(b *testing.B) {
@@ -160,16 +160,16 @@ func BenchmarkDashboard1000Instances(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(mean(firstLaid), "ms-first-layout")
-	b.ReportMetric(mean(first), "ms-first-paint")
-	b.ReportMetric(mean(update), "ms-update-paint")
+	// Medians: on a shared machine a run that lost the CPU to another
+	// process says more about the machine than about the page.
+	b.ReportMetric(median(firstLaid), "ms-first-layout")
+	b.ReportMetric(median(first), "ms-first-paint")
+	b.ReportMetric(slices.Min(first), "ms-first-paint-min")
+	b.ReportMetric(median(update), "ms-update-paint")
 	b.ReportMetric(float64(bytes)/1e6, "MB-snapshot")
 }
 
-func mean(v []float64) float64 {
-	var sum float64
-	for _, x := range v {
-		sum += x
-	}
-	return sum / float64(max(len(v), 1))
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	return s[len(s)/2]
 }

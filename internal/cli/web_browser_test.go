@@ -252,7 +252,7 @@ func TestWebDashboardChartsConnections(t *testing.T) {
 	// the page's chart has seen some.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 	seen := `(() => { const n = document.querySelector('#conn-now').textContent;
-		return !document.querySelector('#conn-chart').hidden && /peak [1-9]/.test(n) &&
+		return getComputedStyle(document.querySelector('#conn-chart')).display !== 'none' && /peak [1-9]/.test(n) &&
 			document.querySelector('#conn-chart polyline').getAttribute('points').length > 0; })()`
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -274,8 +274,8 @@ func TestWebDashboardChartsConnections(t *testing.T) {
 
 	// Fork mode: a note, not a zero line.
 	b.run("showing fk", chromedp.Click(chromedp.CSS(`button[title="charts, logs and actions of fk[0]"]`)))
-	b.wait("the note that tend does not see fk's connections", `document.querySelector('#conn-chart').hidden &&
-		!document.querySelector('#conn-unseen').hidden && document.querySelector('#conn-unseen').textContent.includes('Not seen by tend in this mode')`)
+	b.wait("the note that tend does not see fk's connections, and no chart", `getComputedStyle(document.querySelector('#conn-chart')).display === 'none' &&
+		getComputedStyle(document.querySelector('#conn-unseen')).display !== 'none' && document.querySelector('#conn-unseen').textContent.includes('Not seen by tend in this mode')`)
 }
 
 // The page stays live through the daemon's restarts, tend update and a

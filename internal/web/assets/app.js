@@ -298,7 +298,7 @@ function renderCharts() {
   $('#cpu-now').textContent = last ? `now ${last[1].toFixed(1)}%, peak ${Math.max(...pts.map((p) => p[1])).toFixed(1)}%` : '';
   $('#mem-now').textContent = last ? `now ${fmtBytes(last[2])}, peak ${fmtBytes(Math.max(...pts.map((p) => p[2])))}` : '';
   const unseen = i ? connsUnseen(i) : '';
-  $('#conn-chart').hidden = !!unseen;
+  $('#conn-chart').style.display = unseen ? 'none' : ''; // an SVG element has no hidden property
   $('#conn-unseen').hidden = !unseen;
   $('#conn-unseen').textContent = unseen;
   if (unseen) { $('#conn-now').textContent = ''; return; }

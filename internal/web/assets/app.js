@@ -90,9 +90,9 @@ function connect() {
     Object.assign(i, { pid: ev.pid, status: ev.status, ready: ev.ready, restarts: ev.restarts, health: ev.health, problem: ev.problem });
     if (ev.port) i.port = ev.port;
     insts.set(ev.id, i);
-    render();
+    renderSoon();
   });
-  es.addEventListener('removed', (e) => { insts.delete(JSON.parse(e.data).id); render(); });
+  es.addEventListener('removed', (e) => { insts.delete(JSON.parse(e.data).id); renderSoon(); });
 }
 
 // reconnect opens the stream again once the session answers: a session
@@ -109,6 +109,16 @@ async function reconnect() {
   }
   if (!r.ok) { setTimeout(reconnect, retryMs); return; }
   connect();
+}
+
+// renderSoon renders once before the next frame, however many events
+// come first: a reload of a hundred instances sends hundreds.
+let renderPending = false;
+
+function renderSoon() {
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => { renderPending = false; render(); });
 }
 
 function setAll(list) {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -332,5 +334,51 @@ func TestWebDashboardThroughDaemonRestarts(t *testing.T) {
 	h.ok("web", "--stop")
 	if _, err := os.Lstat(state); !os.IsNotExist(err) {
 		t.Fatalf("%s is still there after tend web --stop: %v", state, err)
+	}
+}
+
+// TestWebDashboard1000Real times the page with 1,000 real instances (10
+// apps × 100 of sleep, in fork mode) with internal/web's render timer,
+// and logs the times: a measurement, so it asserts only what the page
+// shows. It starts 1,000 processes: TEND_WEB_1000=1 runs it.
+//
+//	TEND_WEB_1000=1 go test ./internal/cli -run TestWebDashboard1000Real -v
+func TestWebDashboard1000Real(t *testing.T) {
+	if os.Getenv("TEND_WEB_1000") == "" {
+		t.Skip("TEND_WEB_1000=1 starts 1,000 instances and times the dashboard with them")
+	}
+	timer, err := os.ReadFile(filepath.Join(repoRoot(t), "internal", "web", "testdata", "render-timer.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	for a := range 10 {
+		h.ok("start", "/bin/sleep", "--name", fmt.Sprintf("s%d", a), "-i", "100", "--", "3600")
+	}
+	insts := h.await("1,000 instances online", allStatus(1000, tend.StatusOnline))
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	b := newBrowser(t)
+	b.run("adding the render timer", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: string(timer)})
+		return err
+	}))
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b.wait("three stats events rendered", `window.tendRenders.filter(r => r.type === 'stats').length >= 3`)
+	b.wait("the last instance's row", rowIs(insts[999].ID, insts[999].PID, tend.StatusOnline))
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	times, err := chromedp.Run(ctx, chromedp.Evaluate[[]struct {
+		Type              string
+		JS, Laid, Painted float64
+		Bytes, Rows       int
+	}](`window.tendRenders`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range times {
+		if r.Rows != 1000 {
+			t.Errorf("%s: %d rows, want 1000", r.Type, r.Rows)
+		}
+		t.Logf("%-8s %7.1f ms handled, %7.1f ms laid out, %7.1f ms painted, %d bytes", r.Type, r.JS, r.Laid, r.Painted, r.Bytes)
 	}
 }

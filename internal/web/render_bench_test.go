@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -54,28 +55,6 @@ func (s *manySource) Instances() []tend.Instance {
 	return out
 }
 
-// instrument times, in the page, each snapshot and stats event of the
-// live stream: from the moment the page receives it (whole) to the first
-// frame painted after it has been handled (requestAnimationFrame runs just
-// before the frame, the task after it once the frame is out). It wraps
-// EventSource's listeners, so the page's own code is what runs.
-const instrument = `window.tendRenders = [];
-(() => {
-  const add = EventSource.prototype.addEventListener;
-  EventSource.prototype.addEventListener = function (type, fn, opts) {
-    if (type !== 'snapshot' && type !== 'stats') return add.call(this, type, fn, opts);
-    return add.call(this, type, (e) => {
-      const t0 = performance.now();
-      fn(e);
-      const js = performance.now() - t0;
-      document.body.offsetHeight; // style and layout, now
-      const laid = performance.now() - t0;
-      requestAnimationFrame(() => setTimeout(() => window.tendRenders.push({ type, js, laid, painted: performance.now() - t0,
-        bytes: e.data.length, rows: document.querySelectorAll('tr.inst').length })));
-    }, opts);
-  };
-})();`
-
 type renderTime struct {
 	Type    string  `json:"type"`
 	JS      float64 `json:"js"`      // ms in the page's handler: parse, update the DOM
@@ -88,7 +67,8 @@ type renderTime struct {
 // BenchmarkDashboard1000Instances opens the real page in headless
 // Chromium against a server whose daemon has 1,000 instances (10 apps ×
 // 100, an hour of history each) and reports how long the table takes to
-// show them, timed in the page with performance.now() (see instrument):
+// show them, timed in the page with performance.now() by
+// testdata/render-timer.js:
 // the first time (the stream's snapshot: every row built) and at each
 // stats event after (every row's figures changed), to the end of style
 // and layout (ms-first-layout) and to the frame painted after it
@@ -107,6 +87,10 @@ func BenchmarkDashboard1000Instances(b *testing.B) {
 	for s := time.Duration(0); s < time.Hour; s += historyStep {
 		hist.Record(t0.Add(s), src.Instances())
 	}
+	timer, err := os.ReadFile("testdata/render-timer.js")
+	if err != nil {
+		b.Fatal(err)
+	}
 	ln, err := Listen("127.0.0.1:0", false)
 	if err != nil {
 		b.Fatal(err)
@@ -123,7 +107,7 @@ func BenchmarkDashboard1000Instances(b *testing.B) {
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	defer cancelCtx()
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: instrument})
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: string(timer)})
 		return err
 	})); err != nil {
 		b.Fatalf("starting Chromium: %v", err)

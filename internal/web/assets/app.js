@@ -287,9 +287,7 @@ async function loadHistory() {
 function show(id) {
   selected = id;
   loadHistory();
-  const sel = $('#log-target');
-  sel.value = String(id);
-  follow(sel.value);
+  follow(String(id));
 }
 
 function renderCharts() {
@@ -381,7 +379,11 @@ function renderReloads(recs) {
 
 // Logs.
 let logES = null;
+let following = 'all'; // what the log view follows: all, an app, an instance id
 
+// renderTargets lists what the log view can follow: all apps, each app,
+// and the instance it follows (Show picks one): a thousand instances
+// would make a menu nobody can use, and a page slower to lay out.
 function renderTargets() {
   const sel = $('#log-target');
   const want = ['all'];
@@ -389,18 +391,21 @@ function renderTargets() {
   for (const i of [...insts.values()].sort((a, b) => a.id - b.id)) {
     if (!names.has(i.name)) { want.push(i.name); names.set(i.name, 'app ' + i.name); }
   }
-  for (const i of [...insts.values()].sort((a, b) => a.id - b.id)) {
-    want.push(String(i.id));
-    names.set(String(i.id), `${i.name}[${i.instance}] (id ${i.id})`);
+  const i = insts.get(Number(following));
+  if (/^\d+$/.test(following) && i) {
+    want.push(following);
+    names.set(following, `${i.name}[${i.instance}] (id ${i.id})`);
   }
   const have = [...sel.options].map((o) => o.value);
-  if (have.join('\n') === want.join('\n')) return;
-  const cur = sel.value;
-  sel.replaceChildren(...want.map((v) => el('option', { value: v, textContent: names.get(v) })));
-  sel.value = want.includes(cur) ? cur : 'all';
+  if (have.join('\n') !== want.join('\n')) {
+    sel.replaceChildren(...want.map((v) => el('option', { value: v, textContent: names.get(v) })));
+  }
+  sel.value = want.includes(following) ? following : 'all';
 }
 
 function follow(target) {
+  following = target;
+  renderTargets();
   if (logES) logES.close();
   $('#log').replaceChildren();
   logES = new EventSource('/api/logs?target=' + encodeURIComponent(target));

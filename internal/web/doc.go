@@ -13,8 +13,10 @@
 // requests the CLI sends over the unix socket, so the dashboard and the
 // CLI cannot disagree. The live view is one server-sent-events stream per
 // page (GET /api/stream): the daemon's instance events as they happen,
-// and once a second the instances with their latest CPU and memory, the
-// sample the daemon takes anyway.
+// once a second the instances with their latest CPU and memory (the
+// sample the daemon takes anyway), and the last reloads when one ended.
+// The charts' history of one instance is asked for apart
+// (GET /api/history?id=N).
 //
 // Access: the server hands out one-time tokens (Server.Token), which the
 // CLI prints inside the page's URL, after '#' so that no server log or

@@ -141,6 +141,16 @@ type ReloadResult struct {
 	Affected []int `json:"affected"`
 }
 
+// ReloadRecord is one reload, scale or replacement the daemon made, as
+// GET /v1/reloads lists them.
+type ReloadRecord struct {
+	ReloadReport
+	// By says who started it: "dashboard", "command" (the CLI or another
+	// client of the API), or what tend replaced instances for: "watch",
+	// "cron", "memory", "health".
+	By string `json:"by"`
+}
+
 // WebRequest is the body of POST /v1/web: serve the dashboard (or keep
 // serving it) and mint a token to open it, or stop serving it.
 type WebRequest struct {

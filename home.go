@@ -48,6 +48,10 @@ func (h Home) State() string { return h.path("state") }
 // Dump is the app list tend save writes and tend resurrect reads.
 func (h Home) Dump() string { return h.path("dump.json") }
 
+// Web is where a served dashboard keeps its address and its sessions'
+// hashes for the next daemon.
+func (h Home) Web() string { return h.path("web.json") }
+
 // Settings is the daemon's settings file.
 func (h Home) Settings() string { return h.path("config.yaml") }
 
@@ -62,5 +66,5 @@ func (h Home) Dirs() []string { return []string{h.Logs(), h.Run(), h.State()} }
 
 // Files are the files tend keeps at the top of a home, and Dump's backup.
 func (h Home) Files() []string {
-	return []string{h.Socket(), h.Log(), h.Dump(), h.Dump() + ".bak", h.Settings(), h.DaemonLock(), h.KeeperLock(), h.SpawnLock()}
+	return []string{h.Socket(), h.Log(), h.Dump(), h.Dump() + ".bak", h.Settings(), h.DaemonLock(), h.KeeperLock(), h.SpawnLock(), h.Web(), h.Web() + ".tmp"}
 }

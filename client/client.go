@@ -361,6 +361,14 @@ func (c *Client) Scale(ctx context.Context, app string, n int, relative bool) (t
 	return out, err
 }
 
+// Reloads lists the daemon's most recent reloads, scales and
+// replacements, oldest first: the last 20 at most.
+func (c *Client) Reloads(ctx context.Context) ([]tend.ReloadRecord, error) {
+	var out []tend.ReloadRecord
+	err := c.do(ctx, "GET", "/v1/reloads", nil, &out)
+	return out, err
+}
+
 // Web serves the dashboard (or keeps serving it) and returns a URL with
 // a one-time token to open it, or stops it (req.Stop).
 func (c *Client) Web(ctx context.Context, req tend.WebRequest) (tend.WebResult, error) {

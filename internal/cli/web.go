@@ -16,9 +16,9 @@ func webCmd(e *env) *cobra.Command {
 		Use:     "web",
 		GroupID: "look",
 		Short:   "Serve a web dashboard from the daemon and print a URL to open it",
-		Long: `The daemon serves a dashboard page: every app and instance live, CPU and
-memory charts of the last hour, logs, and restart, reload, stop, start and
-scale. It listens on ` + web.DefaultAddr + ` unless --addr says otherwise (or
+		Long: `The daemon serves a dashboard page: every app and instance live, charts of
+CPU, memory and connections over the last hour, the last reloads, logs, and
+restart, reload, stop, start and scale. It listens on ` + web.DefaultAddr + ` unless --addr says otherwise (or
 web_addr in config.yaml), and only on loopback unless --public.
 
 tend web prints a URL with a one-time token: open it within ten minutes.

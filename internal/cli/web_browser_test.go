@@ -3,15 +3,19 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -140,6 +144,8 @@ func TestWebDashboardInABrowser(t *testing.T) {
 		// The report says what the reload did to each instance.
 		b.wait(fmt.Sprintf("the report of alpha[%d]", i), fmt.Sprintf(`document.querySelector('#msg').textContent.includes('alpha[%d] %d → %d')`, i, insts[i].PID, in.PID))
 	}
+	b.wait("the reload in the page's Reloads", reloadShown("alpha", "from this dashboard",
+		[2]int{insts[0].PID, after[0].PID}, [2]int{insts[1].PID, after[1].PID}))
 
 	// kill -9 an instance: its row changes, and comes back online.
 	beta := after[2]
@@ -152,7 +158,7 @@ func TestWebDashboardInABrowser(t *testing.T) {
 	beta = h.ls()[2]
 
 	// Logs: follow beta and see a line it printed after the page opened.
-	b.run("following beta's logs", chromedp.Click(chromedp.CSS(`button[title="charts and logs of beta[0]"]`)))
+	b.run("following beta's logs", chromedp.Click(chromedp.CSS(`button[title="charts, logs and actions of beta[0]"]`)))
 	pidTick := regexp.MustCompile(`tick (\d+) pid=` + strconv.Itoa(beta.PID))
 	m := pidTick.FindAllStringSubmatch(h.awaitLog("beta", "pid="+strconv.Itoa(beta.PID)), -1)
 	last, _ := strconv.Atoi(m[len(m)-1][1])
@@ -185,4 +191,194 @@ func TestWebDashboardInABrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#ro-badge`)))
 	b.wait("the read-only page", `document.querySelector('#ro-badge').hidden === false && document.querySelectorAll('tr.inst').length === 3 &&
 		[...document.querySelectorAll('button[data-acts]')].every(x => x.disabled)`)
+}
+
+// reloadShown is JavaScript: whether the newest reload in the page is a
+// reload of app that says by and old → new for each pair of pids.
+func reloadShown(app, by string, pids ...[2]int) string {
+	js := fmt.Sprintf(`(() => { const r = document.querySelector('#reloads li.reload'); if (!r || r.dataset.app !== %q) return false;
+		const t = r.textContent; return t.includes('reload %s') && t.includes(%q)`, app, app, by)
+	for _, p := range pids {
+		js += fmt.Sprintf(` && t.includes('%d → %d')`, p[0], p[1])
+	}
+	return js + `; })()`
+}
+
+// A reload made by the CLI while the page is open shows in its Reloads,
+// with what it did to each instance.
+func TestWebDashboardShowsReloadsOfTheCLI(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "alpha", "-i", "2", "--listen-timeout", "300ms", "--", "serve")
+	before := h.await("two instances online", allStatus(2, tend.StatusOnline))
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	b := newBrowser(t)
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b.wait("the page live, with no reload yet", `document.querySelector('#conn').textContent === 'live' && !document.querySelector('#no-reloads').hidden`)
+
+	h.ok("reload", "alpha")
+	after := h.ls()
+	b.wait("the CLI's reload in the page", reloadShown("alpha", "by a command",
+		[2]int{before[0].PID, after[0].PID}, [2]int{before[1].PID, after[1].PID}))
+	if n := b.count(`#reloads li.reload`); n != 1 {
+		t.Fatalf("the page lists %d reloads, want 1", n)
+	}
+}
+
+// count is how many elements of the page sel matches.
+func (b *browser) count(sel string) int {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
+	if err != nil {
+		b.t.Fatalf("counting %s: %v", sel, err)
+	}
+	return n
+}
+
+// The connections chart charts what tend hands out (proxy mode here),
+// and says so where tend does not see connections (fork mode).
+func TestWebDashboardChartsConnections(t *testing.T) {
+	h := newHarness(t)
+	port := testport.Free(t)
+	h.ok("start", h.self, "--name", "px", "--exec-mode", "proxy", "--port", strconv.Itoa(port), "--", "portserver")
+	h.ok("start", h.self, "--name", "fk", "--listen-timeout", "200ms", "--", "serve")
+	insts := h.await("both online", allStatus(2, tend.StatusOnline))
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	b := newBrowser(t)
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b.wait("px's row", rowIs(insts[0].ID, insts[0].PID, tend.StatusOnline))
+	b.run("showing px", chromedp.Click(chromedp.CSS(`button[title="charts, logs and actions of px[0]"]`)))
+
+	// A new connection per request, each handed out by tend's proxy, until
+	// the page's chart has seen some.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	seen := `(() => { const n = document.querySelector('#conn-now').textContent;
+		return getComputedStyle(document.querySelector('#conn-chart')).display !== 'none' && /peak [1-9]/.test(n) &&
+			document.querySelector('#conn-chart polyline').getAttribute('points').length > 0; })()`
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/"); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	b.wait("connections per second charted for px", seen)
+	cancel()
+	<-done
+	if in := h.ls()[0]; in.Connections == 0 {
+		t.Fatalf("tend counted no connection for px: %+v", in)
+	}
+
+	// Fork mode: a note, not a zero line.
+	b.run("showing fk", chromedp.Click(chromedp.CSS(`button[title="charts, logs and actions of fk[0]"]`)))
+	b.wait("the note that tend does not see fk's connections, and no chart", `getComputedStyle(document.querySelector('#conn-chart')).display === 'none' &&
+		getComputedStyle(document.querySelector('#conn-unseen')).display !== 'none' && document.querySelector('#conn-unseen').textContent.includes('Not seen by tend in this mode')`)
+}
+
+// The page stays live through the daemon's restarts, tend update and a
+// kill -9 (the keeper starts a new daemon): it says it is reconnecting,
+// then shows the same instances, and its session still acts.
+func TestWebDashboardThroughDaemonRestarts(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "alpha", "-i", "2", "--listen-timeout", "300ms", "--", "serve")
+	insts := h.await("two instances online", allStatus(2, tend.StatusOnline))
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	b := newBrowser(t)
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b.wait("the page live", `document.querySelector('#conn').textContent === 'live'`)
+
+	// What the next daemon needs is written down, private, without the token.
+	state := filepath.Join(h.home, "web.json")
+	fi, err := os.Lstat(state)
+	if err != nil || fi.Mode() != 0o600 {
+		t.Fatalf("%s: %v, mode %v; want a regular file, mode 0600", state, err, fi.Mode())
+	}
+	if b, _ := os.ReadFile(state); strings.Contains(string(b), token) || !regexp.MustCompile(`"sessions":\[\{"sha256":"[0-9a-f]{64}"`).Match(b) {
+		t.Fatalf("the state file holds a token, or no session hash:\n%s", b)
+	}
+
+	for _, restart := range []struct {
+		name string
+		do   func()
+	}{
+		{"tend update", func() { h.ok("update") }},
+		{"kill -9 of the daemon", func() { h.killDaemon() }},
+	} {
+		before := h.ping().PID
+		restart.do()
+		if h.ping().PID == before {
+			t.Fatalf("%s: the daemon is still pid %d", restart.name, before)
+		}
+		b.wait("the page reconnecting after "+restart.name, `document.querySelector('#conn').textContent === 'reconnecting…'`)
+		b.wait("the page live after "+restart.name, `document.querySelector('#conn').textContent === 'live'`)
+		for _, in := range insts {
+			b.wait(fmt.Sprintf("alpha[%d] with its pid %d after %s", in.Instance, in.PID, restart.name), rowIs(in.ID, in.PID, tend.StatusOnline))
+		}
+	}
+
+	// The session of before the restarts still acts.
+	b.confirm("restart alpha[0]")
+	b.wait("the restart done", `document.querySelector('#msg').textContent.startsWith('restart alpha[0]: done')`)
+	now := h.ls()[0]
+	if now.PID == insts[0].PID {
+		t.Fatalf("alpha[0] kept pid %d through a restart from the page", now.PID)
+	}
+	b.wait("alpha[0]'s new pid", rowIs(now.ID, now.PID, tend.StatusOnline))
+
+	// tend web --stop: the dashboard does not come back.
+	h.ok("web", "--stop")
+	if _, err := os.Lstat(state); !os.IsNotExist(err) {
+		t.Fatalf("%s is still there after tend web --stop: %v", state, err)
+	}
+}
+
+// TestWebDashboard1000Real times the page with 1,000 real instances (10
+// apps × 100 of sleep, in fork mode) with internal/web's render timer,
+// and logs the times: a measurement, so it asserts only what the page
+// shows. It starts 1,000 processes: TEND_WEB_1000=1 runs it.
+//
+//	TEND_WEB_1000=1 go test ./internal/cli -run TestWebDashboard1000Real -v
+func TestWebDashboard1000Real(t *testing.T) {
+	if os.Getenv("TEND_WEB_1000") == "" {
+		t.Skip("TEND_WEB_1000=1 starts 1,000 instances and times the dashboard with them")
+	}
+	timer, err := os.ReadFile(filepath.Join(repoRoot(t), "internal", "web", "testdata", "render-timer.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	for a := range 10 {
+		h.ok("start", "/bin/sleep", "--name", fmt.Sprintf("s%d", a), "-i", "100", "--", "3600")
+	}
+	insts := h.await("1,000 instances online", allStatus(1000, tend.StatusOnline))
+	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
+	b := newBrowser(t)
+	b.run("adding the render timer", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: string(timer)})
+		return err
+	}))
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b.wait("three stats events rendered", `window.tendRenders.filter(r => r.type === 'stats').length >= 3`)
+	b.wait("the last instance's row", rowIs(insts[999].ID, insts[999].PID, tend.StatusOnline))
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	times, err := chromedp.Run(ctx, chromedp.Evaluate[[]struct {
+		Type              string
+		JS, Laid, Painted float64
+		Bytes, Rows       int
+	}](`window.tendRenders`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range times {
+		if r.Rows != 1000 {
+			t.Errorf("%s: %d rows, want 1000", r.Type, r.Rows)
+		}
+		t.Logf("%-8s %7.1f ms handled, %7.1f ms laid out, %7.1f ms painted, %d bytes", r.Type, r.JS, r.Laid, r.Painted, r.Bytes)
+	}
 }

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
 	"github.com/tendhq/tend/internal/testport"
 )
 
@@ -262,5 +264,42 @@ func TestWebFromConfig(t *testing.T) {
 	os.WriteFile(filepath.Join(h.home, "config.yaml"), []byte("web_addr: 0.0.0.0:"+strconv.Itoa(testport.Free(t))+"\n"), 0o600)
 	if e := h.fail(1, "ping"); !strings.Contains(e, "web_addr") || !strings.Contains(e, "web_public: true") {
 		t.Fatalf("a public web_addr without web_public: %s", e)
+	}
+}
+
+// GET /v1/reloads lists the last reloads, scales and replacements, with
+// who started them: the CLI, and tend itself for a watched file.
+func TestReloadsSaysWhoStartedThem(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "app.conf")
+	if err := os.WriteFile(conf, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("start", h.self, "--name", "w", "--cwd", dir, "--watch", "--watch-delay", "100ms", "--listen-timeout", "100ms", "--", "serve")
+	first := h.await("w online", allStatus(1, tend.StatusOnline))[0].PID
+	c := client.New(h.home)
+	if recs, err := c.Reloads(context.Background()); err != nil || len(recs) != 0 {
+		t.Fatalf("reloads before any: %v %v, want none", recs, err)
+	}
+	h.ok("reload", "w")
+	second := h.ls()[0].PID
+	h.ok("scale", "w", "2")
+	if err := os.WriteFile(conf, []byte("b"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var recs []tend.ReloadRecord
+	h.poll("the watch restart listed", func() bool {
+		var err error
+		recs, err = c.Reloads(context.Background())
+		return err == nil && len(recs) == 3
+	})
+	for i, want := range []struct{ action, by string }{{"reload", "command"}, {"scale", "command"}, {"watch restart", "watch"}} {
+		if r := recs[i]; r.App != "w" || r.Action != want.action || r.By != want.by || !r.OK {
+			t.Errorf("reload %d: %s of %s by %q ok=%v, want %s of w by %q, ok", i, r.Action, r.App, r.By, r.OK, want.action, want.by)
+		}
+	}
+	if st := recs[0].Steps; len(st) != 1 || st[0].OldPID != first || st[0].NewPID != second {
+		t.Errorf("the reload's steps %+v, want %d → %d", st, first, second)
 	}
 }

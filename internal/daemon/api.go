@@ -30,6 +30,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /v1/describe", d.describe)
 	mux.HandleFunc("GET /v1/logs", d.logs)
 	mux.HandleFunc("GET /v1/events", d.events)
+	mux.HandleFunc("GET /v1/reloads", d.listReloads)
 	// The work of what acts goes on if the client goes away: a half-done
 	// stop or reload would leave apps in a state nobody asked for.
 	mux.HandleFunc("POST /v1/update", handle(reply, func(_ context.Context, req tend.UpdateRequest) (tend.UpdateResult, error) {

@@ -176,6 +176,7 @@ func Run(home string, opt RunOptions) (err error) {
 	}
 	d.log.Info("daemon started", "pid", os.Getpid(), "version", tend.Version, "home", home)
 	d.resume(inv)
+	d.resumeWeb() // after the apps are back: a page that reconnects sees them
 	report("ok")
 	if os.Getenv(keeper.StopEnv) != "" {
 		// A stop was asked for while no daemon ran: the apps are back,
@@ -373,6 +374,7 @@ func (d *Daemon) shutdown() {
 		apps := d.allApps()
 		d.apps, d.order = map[string]*supervisor.App{}, nil
 		d.mu.Unlock()
+		d.stopWeb(true) // tend stops: the dashboard does not come back
 		closeAll(apps)
 		// Starts in flight close what they started when they find the
 		// daemon quitting.

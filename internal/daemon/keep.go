@@ -136,6 +136,7 @@ func (d *Daemon) appOptions(name string) supervisor.Options {
 		Cgroups:      d.cgroups,
 		CgroupErr:    d.cgroupErr,
 		Events:       &d.hub,
+		Reported:     d.reported,
 		Poller:       d.poller,
 		LogDefaults: supervisor.LogDefaults{
 			MaxSize: d.settings.logMaxSize, Retain: d.settings.Logs.Retain, Compress: d.settings.Logs.Compress,
@@ -251,6 +252,7 @@ func (d *Daemon) resume(inv *keeper.Inventory) {
 		}
 	}
 	d.resumeOrder()
+	d.recallReloads()
 }
 
 // recoverOrphans handles the states a dead keeper left: their processes

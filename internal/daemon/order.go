@@ -291,6 +291,7 @@ func (d *Daemon) reloadApp(ctx context.Context, s selection, spec *tend.AppSpec,
 	if err != nil {
 		rep.Error = err.Error()
 	}
+	d.reported(ctx, rep)
 	return rep, err
 }
 

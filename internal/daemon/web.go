@@ -1,17 +1,21 @@
 package daemon
 
 import (
+	"context"
+	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/internal/web"
 )
 
-// webState is the dashboard: the history its charts draw, kept whether
-// or not it is served (web.HistoryBytes per instance), and its server
-// while it is served.
+// webState is the dashboard: the history its charts draw and the last
+// reloads, kept whether or not it is served (web.HistoryBytes per
+// instance, web.MaxReloads reports), and its server while it is served.
 type webState struct {
 	history web.History
+	reloads web.Reloads
 	mu      sync.Mutex
 	srv     *web.Server // nil: not served
 }
@@ -25,6 +29,57 @@ func (s webSource) Subscribe() (<-chan tend.Event, func()) {
 }
 
 func (s webSource) Instances() []tend.Instance { return s.d.instances() }
+
+func (s webSource) Reloads() ([]tend.ReloadRecord, uint64) { return s.d.web.reloads.List() }
+
+// byKey marks the context of a request the dashboard makes of the API.
+type byKey struct{}
+
+// fromDashboard is api, marking each request as the dashboard's, so
+// that the reloads it starts say so.
+func fromDashboard(api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), byKey{}, "dashboard")))
+	})
+}
+
+// byAction names what tend replaced instances for, by the action of
+// their report.
+var byAction = map[string]string{"watch restart": "watch", "cron restart": "cron", "memory restart": "memory", "unhealthy restart": "health"}
+
+// reported keeps the report of a reload, scale or replacement for
+// GET /v1/reloads and the dashboard; ctx is the call's that started it.
+func (d *Daemon) reported(ctx context.Context, rep tend.ReloadReport) {
+	by, ok := byAction[rep.Action]
+	if !ok {
+		by, ok = ctx.Value(byKey{}).(string)
+	}
+	if !ok {
+		by = "command"
+	}
+	d.web.reloads.Add(tend.ReloadRecord{ReloadReport: rep, By: by})
+}
+
+// recallReloads fills the list of reloads, after the daemon took its apps
+// back, with the last report of each: who started them is not known.
+func (d *Daemon) recallReloads() {
+	var reps []tend.ReloadReport
+	for _, a := range d.snapshotApps() {
+		if r := a.Describe(false).LastReload; r != nil {
+			reps = append(reps, *r)
+		}
+	}
+	slices.SortFunc(reps, func(a, b tend.ReloadReport) int { return a.Time.Compare(b.Time) })
+	for _, r := range reps[max(0, len(reps)-web.MaxReloads):] {
+		d.web.reloads.Add(tend.ReloadRecord{ReloadReport: r})
+	}
+}
+
+// listReloads answers GET /v1/reloads.
+func (d *Daemon) listReloads(w http.ResponseWriter, _ *http.Request) {
+	recs, _ := d.web.reloads.List()
+	reply(w, recs, nil)
+}
 
 // serveWeb serves the dashboard on addr, unless it is served already:
 // then addr must be "" or where it is.
@@ -44,7 +99,8 @@ func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := web.New(ln, public, web.Config{API: d.routes(), Source: webSource{d}, History: &d.web.history, Log: d.log, StatsEvery: sampleEvery})
+	srv := web.New(ln, public, web.Config{API: fromDashboard(d.routes()), Source: webSource{d}, History: &d.web.history, Log: d.log,
+		StatsEvery: sampleEvery, StatePath: tend.Home(d.home).Web()})
 	d.web.srv = srv
 	d.log.Info("serving the dashboard", "addr", ln.Addr().String(), "public", public)
 	served := make(chan struct{})
@@ -57,17 +113,24 @@ func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
 	go func() {
 		select {
 		case <-d.quit:
-			d.stopWeb()
+			d.stopWeb(false)
 		case <-served:
 		}
 	}()
 	return srv, nil
 }
 
-// stopWeb stops serving the dashboard; its sessions end with it.
-func (d *Daemon) stopWeb() {
+// stopWeb stops serving the dashboard. With forget, its state file goes
+// too, and its sessions end; else the next daemon serves it again, and
+// its sessions go on.
+func (d *Daemon) stopWeb(forget bool) {
 	d.web.mu.Lock()
 	defer d.web.mu.Unlock()
+	if forget {
+		if err := web.RemoveState(tend.Home(d.home).Web()); err != nil {
+			d.log.Warn("the dashboard's state file stays: the next daemon serves the dashboard again", "err", err)
+		}
+	}
 	if d.web.srv != nil {
 		d.web.srv.Close()
 		d.log.Info("dashboard stopped", "addr", d.web.srv.Addr().String())
@@ -75,11 +138,28 @@ func (d *Daemon) stopWeb() {
 	}
 }
 
+// resumeWeb serves the dashboard again where the previous daemon served
+// it (its state file says where), unless web_addr in config.yaml says
+// where to serve. A dashboard that cannot come back is not worth failing
+// the daemon for: the log says why.
+func (d *Daemon) resumeWeb() {
+	if d.settings.WebAddr != "" {
+		return
+	}
+	st, ok, err := web.LoadState(tend.Home(d.home).Web())
+	if err == nil && ok {
+		_, err = d.serveWeb(st.Addr, st.Public)
+	}
+	if err != nil {
+		d.log.Warn("the dashboard the previous daemon served does not come back: run tend web", "err", err)
+	}
+}
+
 // webRequest answers tend web: serve the dashboard and mint a token for
 // it, or stop it.
 func (d *Daemon) webRequest(req tend.WebRequest) (tend.WebResult, error) {
 	if req.Stop {
-		d.stopWeb()
+		d.stopWeb(true)
 		return tend.WebResult{}, nil
 	}
 	if d.isQuitting() {

@@ -75,6 +75,10 @@ type Options struct {
 	StateDir string
 	// Store, if set, keeps copies of the app's listening sockets.
 	Store Store
+	// Reported, if set, receives the report of every reload, scale and
+	// replacement (watch, cron, memory, health) when it ends, with the
+	// context of the call that started it. It must not block.
+	Reported func(context.Context, tend.ReloadReport)
 }
 
 // Events is where an app reports changes of its instances.

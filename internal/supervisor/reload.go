@@ -78,11 +78,12 @@ func (a *App) Reload(ctx context.Context, ids []int, spec *tend.AppSpec, res *Re
 	if failed == nil && spec != nil && a.share.px != nil {
 		a.share.px.SetSlowAfter(spec.EjectSlowAfter.D())
 	}
-	return a.finish(rep, failed)
+	return a.finish(ctx, rep, failed)
 }
 
-// finish records a reload or scale report. failed, if any, becomes the error.
-func (a *App) finish(rep tend.ReloadReport, failed error) (tend.ReloadReport, error) {
+// finish records a reload or scale report and passes it to
+// Options.Reported with ctx. failed, if any, becomes the error.
+func (a *App) finish(ctx context.Context, rep tend.ReloadReport, failed error) (tend.ReloadReport, error) {
 	rep.DurationMS = time.Since(rep.Time).Milliseconds()
 	rep.OK = failed == nil
 	if failed != nil {
@@ -102,6 +103,9 @@ func (a *App) finish(rep tend.ReloadReport, failed error) (tend.ReloadReport, er
 		}
 		a.reloads[map[bool]string{true: "ok", false: "failed"}[rep.OK]]++
 	})
+	if a.opt.Reported != nil {
+		a.opt.Reported(ctx, rep)
+	}
 	return rep, failed
 }
 
@@ -361,7 +365,7 @@ func (a *App) Scale(ctx context.Context, n int) (tend.ReloadReport, error) {
 			ids = append(ids, s.id)
 		}
 		a.Remove(context.WithoutCancel(ctx), ids)
-		return a.finish(rep, failed)
+		return a.finish(ctx, rep, failed)
 	}
 	for _, s := range remove {
 		begin := time.Now()
@@ -375,7 +379,7 @@ func (a *App) Scale(ctx context.Context, n int) (tend.ReloadReport, error) {
 		step.StoppedMS = time.Since(begin).Milliseconds()
 		rep.Steps = append(rep.Steps, step)
 	}
-	return a.finish(rep, nil)
+	return a.finish(ctx, rep, nil)
 }
 
 // freeIndex returns the lowest instance index not in use (PM2 fills gaps,
@@ -433,7 +437,7 @@ func (a *App) recycle(ctx context.Context, ids []int, action, cause, why string)
 	a.opt.Logf("%s: %s: replacing %s", a.Name(), why, what)
 	rep := tend.ReloadReport{App: a.Name(), Action: action, Time: time.Now()}
 	rep.Steps, err = a.replaceAll(ctx, slots, 1, cause, true)
-	a.finish(rep, err)
+	a.finish(ctx, rep, err)
 	return false, err
 }
 

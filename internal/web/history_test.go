@@ -18,7 +18,7 @@ func TestHistoryMeansPerStep(t *testing.T) {
 	h.Record(t0, []tend.Instance{inst(1, 10, 10, 1<<20)})
 	h.Record(t0.Add(time.Second), []tend.Instance{inst(1, 10, 20, 3<<20)})
 	h.Record(t0.Add(historyStep), []tend.Instance{inst(1, 10, 30, 1<<20)})
-	got := h.Series()[1]
+	got := h.Of(1)
 	want := []Point{{float64(t0.UnixMilli()), 15, 2 << 20}, {float64(t0.Add(historyStep).UnixMilli()), 30, 1 << 20}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("series %v, want %v", got, want)
@@ -31,7 +31,7 @@ func TestHistoryGapsAndStopped(t *testing.T) {
 	h.Record(t0, []tend.Instance{inst(1, 10, 5, 1<<20)})
 	h.Record(t0.Add(5*historyStep), []tend.Instance{inst(1, 0, 0, 0)}) // stopped: no sample
 	h.Record(t0.Add(6*historyStep), []tend.Instance{inst(1, 11, 7, 1<<20)})
-	got := h.Series()[1]
+	got := h.Of(1)
 	if len(got) != 2 || got[0][1] != 5 || got[1][1] != 7 {
 		t.Fatalf("series %v, want the two steps with samples only", got)
 	}
@@ -44,7 +44,8 @@ func TestHistoryIsBounded(t *testing.T) {
 	for now := t0; now.Before(end); now = now.Add(time.Second) {
 		h.Record(now, []tend.Instance{inst(1, 10, 1, 1<<20), inst(2, 20, 2, 2<<20)})
 	}
-	for id, pts := range h.Series() {
+	for _, id := range []int{1, 2} {
+		pts := h.Of(id)
 		if len(pts) > historyPoints {
 			t.Fatalf("instance %d: %d points, more than %d", id, len(pts), historyPoints)
 		}
@@ -57,7 +58,33 @@ func TestHistoryIsBounded(t *testing.T) {
 	}
 	// An instance that is no longer listed is forgotten.
 	h.Record(end, []tend.Instance{inst(2, 20, 2, 2<<20)})
-	if _, ok := h.Series()[1]; ok || len(h.rings) != 1 {
+	if h.Of(1) != nil || len(h.rings) != 1 {
 		t.Fatalf("instance 1 is still kept after it left")
+	}
+}
+
+// A step's connections are what the count grew by, per second; a count
+// that begins again (a new daemon) adds nothing that step.
+func TestHistoryConnectionsPerSecond(t *testing.T) {
+	var h History
+	t0 := time.Unix(1_000_000, 0)
+	at := func(d time.Duration, conns uint64) {
+		h.Record(t0.Add(d), []tend.Instance{{ID: 1, PID: 10, Connections: conns}})
+	}
+	at(0, 500) // the count before the history began is not this step's
+	at(time.Second, 520)
+	at(5*time.Second, 600)
+	at(historyStep, 650)              // the next step: 50 so far
+	at(historyStep+4*time.Second, 10) // began again: nothing
+	at(historyStep+5*time.Second, 30)
+	got := h.Of(1)
+	if len(got) != 2 {
+		t.Fatalf("series %v, want two steps", got)
+	}
+	if got[0][3] != 10 { // 100 in 10 s
+		t.Errorf("first step: %v connections/s, want 10", got[0][3])
+	}
+	if got[1][3] != 14 { // 70 in the 5 s sampled so far
+		t.Errorf("step in progress: %v connections/s, want 14", got[1][3])
 	}
 }

@@ -33,6 +33,9 @@ type Source interface {
 	// Instances returns every instance with its latest CPU and memory,
 	// as GET /v1/instances does.
 	Instances() []tend.Instance
+	// Reloads returns the last reloads, oldest first, as GET /v1/reloads
+	// does, and a number that moves when a reload is added.
+	Reloads() ([]tend.ReloadRecord, uint64)
 }
 
 // Server serves the dashboard. Build it with New.
@@ -59,6 +62,10 @@ type Config struct {
 	History    *History
 	Log        *slog.Logger  // nil: slog.Default()
 	StatsEvery time.Duration // zero: one second
+	// StatePath, if set, is the state file (see State): the sessions a
+	// previous daemon left there for the same address go on, and the
+	// server writes its own there.
+	StatePath string
 }
 
 // Listen binds addr for the dashboard: "host:port", ":port" (loopback),
@@ -100,6 +107,9 @@ func New(ln net.Listener, public bool, cfg Config) *Server {
 	}
 	if s.statsEvery <= 0 {
 		s.statsEvery = time.Second
+	}
+	if cfg.StatePath != "" {
+		s.keepState(cfg.StatePath)
 	}
 	// No write timeout: the streams live as long as the page. Headers
 	// must come quickly, so idle sockets cannot pile up.
@@ -153,6 +163,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/session", s.withSession(false, s.showSession))
 	mux.HandleFunc("GET /api/stream", s.withSession(false, s.stream))
 	mux.HandleFunc("GET /api/logs", s.withSession(false, s.logs))
+	mux.HandleFunc("GET /api/history", s.withSession(false, s.showHistory))
 	for _, action := range []string{"restart", "reload", "stop", "start", "scale", "send"} {
 		mux.HandleFunc("POST /api/"+action, s.withSession(true, s.act(action)))
 	}

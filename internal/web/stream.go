@@ -13,11 +13,13 @@ import (
 )
 
 // snapshot opens the stream and follows every lost event: the instances
-// and the charts' history.
+// and the last reloads. The charts' history is asked for apart
+// (GET /api/history), one instance at a time: with a thousand instances
+// all of it would be 16 MB.
 type snapshot struct {
-	Instances []tend.Instance `json:"instances"`
-	History   map[int][]Point `json:"history"`
-	Now       int64           `json:"now"` // Unix milliseconds
+	Instances []tend.Instance     `json:"instances"`
+	Reloads   []tend.ReloadRecord `json:"reloads"`
+	Now       int64               `json:"now"` // Unix milliseconds
 }
 
 // stats is sent once a sampling period: the instances with their latest
@@ -29,7 +31,8 @@ type stats struct {
 
 // stream is the page's live view, as server-sent events: "snapshot"
 // first, then the daemon's instance events ("instance", "removed") as
-// they come, and "stats" once a sampling period.
+// they come, "stats" once a sampling period, and "reloads", the whole
+// list, at the first period after a reload ended.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 	events, cancel := s.src.Subscribe() // before the snapshot: nothing falls between
 	defer cancel()
@@ -37,6 +40,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 	defer stop()
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
+	// A page whose stream ends (the daemon restarts) tries again after a
+	// second, not the browser's default of three or so.
+	fmt.Fprint(w, "retry: 1000\n\n")
 	send := func(kind string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -47,8 +53,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 		}
 		return rc.Flush()
 	}
+	var seen uint64 // the reloads the page has
 	full := func() error {
-		return send("snapshot", snapshot{Instances: s.src.Instances(), History: s.history.Series(), Now: time.Now().UnixMilli()})
+		var recs []tend.ReloadRecord
+		recs, seen = s.src.Reloads()
+		return send("snapshot", snapshot{Instances: s.src.Instances(), Reloads: recs, Now: time.Now().UnixMilli()})
 	}
 	if full() != nil {
 		return
@@ -66,6 +75,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 			}
 		case <-tick.C:
 			err = send("stats", stats{Instances: s.src.Instances(), Now: time.Now().UnixMilli()})
+			if recs, n := s.src.Reloads(); err == nil && n != seen {
+				seen = n
+				err = send("reloads", recs)
+			}
 		case <-ctx.Done():
 			return
 		}
@@ -73,6 +86,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ grant) {
 			return
 		}
 	}
+}
+
+// showHistory answers GET /api/history?id=N: the points of instance N
+// over the last hour, [] for one without history.
+func (s *Server) showHistory(w http.ResponseWriter, r *http.Request, _ grant) {
+	id, err := strconv.Atoi(r.URL.Query().Get("id"))
+	if err != nil {
+		refuse(w, http.StatusBadRequest, "id must be an instance id, such as ?id=0")
+		return
+	}
+	pts := s.history.Of(id)
+	if pts == nil {
+		pts = []Point{}
+	}
+	writeJSON(w, pts)
 }
 
 // logLines is how many lines of each instance the log view opens with.

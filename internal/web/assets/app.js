@@ -12,7 +12,9 @@ const HEALTH = { healthy: '✓', failing: '!', unhealthy: '✖' };
 let csrf = '';
 let readOnly = false;
 const insts = new Map(); // id -> instance, as GET /v1/instances gives it
-const hist = new Map(); // id -> [[ms, cpu, bytes]] of the last hour
+let points = []; // [[ms, cpu, bytes, connections/s]] of the last hour, of instance pointsOf
+let pointsOf = null;
+const lastConns = new Map(); // id -> [ms, connections handed out], the last figures
 const apps = new Map(); // app name -> {body, head, rows: Map(id -> tr)}
 let selected = null; // the instance id the charts show
 
@@ -39,30 +41,45 @@ async function openSession() {
   return true;
 }
 
-// The live view.
+function setConn(text, state) {
+  const conn = $('#conn');
+  conn.textContent = text;
+  conn.className = 'conn ' + state;
+}
+
+// The live view. When the daemon goes away (a crash, tend update) the
+// stream ends; the page shows that it is reconnecting and comes back by
+// itself once a daemon serves the dashboard again: the browser retries
+// the stream, and where it gives up, reconnect does.
+let retryMs = 500;
+
 function connect() {
   const es = new EventSource('/api/stream');
-  const conn = $('#conn');
-  es.onopen = () => { conn.textContent = 'live'; conn.className = 'conn live'; };
+  es.onopen = () => { retryMs = 500; setConn('live', 'live'); };
   es.onerror = () => {
-    conn.textContent = es.readyState === EventSource.CLOSED ? 'disconnected: reload the page' : 'reconnecting…';
-    conn.className = 'conn down';
+    setConn('reconnecting…', 'wait');
+    if (es.readyState === EventSource.CLOSED) setTimeout(reconnect, retryMs);
   };
   es.addEventListener('snapshot', (e) => {
     const d = JSON.parse(e.data);
-    insts.clear();
-    hist.clear();
-    for (const [id, pts] of Object.entries(d.history || {})) hist.set(Number(id), pts);
+    lastConns.clear();
     setAll(d.instances);
+    loadHistory();
+    renderReloads(d.reloads || []);
   });
+  es.addEventListener('reloads', (e) => renderReloads(JSON.parse(e.data)));
   es.addEventListener('stats', (e) => {
     const d = JSON.parse(e.data);
     for (const i of d.instances) {
-      if (!i.pid) continue;
-      const pts = hist.get(i.id) || [];
-      pts.push([d.now, i.cpu, i.memory]);
-      while (pts.length && pts[0][0] < d.now - HOUR) pts.shift();
-      hist.set(i.id, pts);
+      const c = i.connections || 0;
+      const prev = lastConns.get(i.id);
+      lastConns.set(i.id, [d.now, c]);
+      if (!i.pid || i.id !== pointsOf) continue;
+      // Connections per second since the last figures; a count that
+      // began again (a new daemon) gives nothing.
+      const rate = prev && c >= prev[1] && d.now > prev[0] ? (c - prev[1]) / ((d.now - prev[0]) / 1000) : 0;
+      points.push([d.now, i.cpu, i.memory, rate]);
+      while (points.length && points[0][0] < d.now - HOUR) points.shift();
     }
     setAll(d.instances);
   });
@@ -73,15 +90,40 @@ function connect() {
     Object.assign(i, { pid: ev.pid, status: ev.status, ready: ev.ready, restarts: ev.restarts, health: ev.health, problem: ev.problem });
     if (ev.port) i.port = ev.port;
     insts.set(ev.id, i);
-    render();
+    renderSoon();
   });
-  es.addEventListener('removed', (e) => { insts.delete(JSON.parse(e.data).id); render(); });
+  es.addEventListener('removed', (e) => { insts.delete(JSON.parse(e.data).id); renderSoon(); });
+}
+
+// reconnect opens the stream again once the session answers: a session
+// that is gone (401) will not come back, anything else may.
+async function reconnect() {
+  retryMs = Math.min(retryMs * 2, 4000);
+  let r;
+  try { r = await fetch('/api/session'); } catch { setTimeout(reconnect, retryMs); return; }
+  if (r.status === 401) {
+    const body = await r.json().catch(() => ({}));
+    setConn('signed out', 'down');
+    say(body.message || 'The session ended: open a new URL from tend web.');
+    return;
+  }
+  if (!r.ok) { setTimeout(reconnect, retryMs); return; }
+  connect();
+}
+
+// renderSoon renders once before the next frame, however many events
+// come first: a reload of a hundred instances sends hundreds.
+let renderPending = false;
+
+function renderSoon() {
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => { renderPending = false; render(); });
 }
 
 function setAll(list) {
   insts.clear();
   for (const i of list) insts.set(i.id, i);
-  for (const id of hist.keys()) if (!insts.has(id)) hist.delete(id);
   render();
 }
 
@@ -140,10 +182,10 @@ function appGroup(name) {
     button('Send', 'send a message to ' + name, () => act('send', { targets: [name], message: jsonOf(msgInput.value) }, `send ${msgInput.value} to ${name}`)));
   const head = el('tr', { className: 'app' }, el('td', { colSpan: 3, textContent: name }), el('td', { colSpan: 11 }, actions));
   head.dataset.app = name;
+  // Filled before render puts it in the page: one layout, not one a row.
   const body = el('tbody', {}, head);
   g = { body, head, scaleInput, rows: new Map() };
   apps.set(name, g);
-  $('#instances').append(body);
   return g;
 }
 
@@ -154,23 +196,27 @@ function instRow(g, i) {
   if (tr) return tr;
   tr = el('tr', { className: 'inst' });
   tr.dataset.id = i.id;
+  tr.byCol = {}; // by column, with the text each shows (td.shown)
   for (const c of COLS) {
     const td = el('td', { className: c });
     if (['restarts', 'cpu', 'memory', 'conns', 'pid'].includes(c)) td.classList.add('num');
-    td.dataset.label = c;
+    tr.byCol[c] = td;
     tr.append(td);
   }
   const label = `${i.name}[${i.instance}]`;
-  tr.append(el('td', {}, el('div', { className: 'actions' },
-    el('button', { type: 'button', textContent: 'Show', title: `charts and logs of ${label}`, onclick: () => show(i.id) }),
-    button('Restart', 'restart ' + label, () => act('restart', { targets: [String(i.id)] }, 'restart ' + label)))));
+  // One button a row: a thousand rows of buttons are most of the page's
+  // layout. The instance's own actions are by its charts (show).
+  tr.append(el('td', { className: 'row-acts' },
+    el('button', { type: 'button', textContent: 'Show', title: `charts, logs and actions of ${label}`, onclick: () => show(i.id) })));
   g.rows.set(i.id, tr);
   return tr;
 }
 
+// setCell changes what a cell shows, and only when it changed: with a
+// thousand rows, untouched cells cost no layout.
 function setCell(tr, cls, text, extra) {
-  const td = tr.querySelector('td.' + cls);
-  if (td.textContent !== text) td.textContent = text;
+  const td = tr.byCol[cls];
+  if (td.shown !== text) { td.shown = text; td.textContent = text; }
   if (extra !== undefined && td.dataset.v !== extra) { td.dataset.v = extra; td.className = cls + ' ' + extra; }
 }
 
@@ -207,30 +253,76 @@ function render() {
       setCell(tr, 'port', i.port ? String(i.port) : '—');
       setCell(tr, 'mode', i.sched ? `${i.mode}/${i.sched}` : i.mode || '');
     }
+    if (!g.body.isConnected) $('#instances').append(g.body);
   }
   $('#empty').hidden = insts.size > 0;
-  if (selected === null || !insts.has(selected)) selected = insts.size ? Math.min(...insts.keys()) : null;
+  if (selected === null || !insts.has(selected)) {
+    selected = insts.size ? Math.min(...insts.keys()) : null;
+    loadHistory();
+  }
   renderTargets();
+  renderCharts();
+}
+
+// loadHistory asks the daemon for the charts' points of the selected
+// instance. After a daemon restart the new daemon's history begins when
+// it did: the page keeps the points it had from before.
+async function loadHistory() {
+  const id = selected;
+  let pts = [];
+  if (id !== null) {
+    try {
+      const r = await fetch('/api/history?id=' + id);
+      if (r.ok) pts = await r.json();
+    } catch { /* the daemon is away: the stream reconnects, and asks again */ }
+  }
+  if (selected !== id) return; // another was chosen meanwhile
+  const first = pts.length ? pts[0][0] : Infinity;
+  const kept = pointsOf === id ? points.filter((p) => p[0] < first && p[0] >= Date.now() - HOUR) : [];
+  points = kept.concat(pts);
+  pointsOf = id;
   renderCharts();
 }
 
 function show(id) {
   selected = id;
-  renderCharts();
-  const sel = $('#log-target');
-  sel.value = String(id);
-  follow(sel.value);
+  loadHistory();
+  follow(String(id));
 }
 
 function renderCharts() {
   const i = insts.get(selected);
   $('#chart-target').textContent = i ? `${i.name}[${i.instance}] (id ${i.id})` : '—';
-  const pts = (selected !== null && hist.get(selected)) || [];
+  const rb = $('#inst-restart');
+  const label = i ? `${i.name}[${i.instance}]` : '';
+  rb.hidden = !i;
+  rb.disabled = readOnly;
+  rb.title = 'restart ' + label;
+  rb.setAttribute('aria-label', 'restart ' + label);
+  const pts = pointsOf === selected ? points : [];
   drawChart($('#cpu-chart'), pts, 1, 'cpu', (v) => v.toFixed(1) + '%');
   drawChart($('#mem-chart'), pts, 2, 'mem', fmtBytes);
   const last = pts[pts.length - 1];
   $('#cpu-now').textContent = last ? `now ${last[1].toFixed(1)}%, peak ${Math.max(...pts.map((p) => p[1])).toFixed(1)}%` : '';
   $('#mem-now').textContent = last ? `now ${fmtBytes(last[2])}, peak ${fmtBytes(Math.max(...pts.map((p) => p[2])))}` : '';
+  const unseen = i ? connsUnseen(i) : '';
+  $('#conn-chart').style.display = unseen ? 'none' : ''; // an SVG element has no hidden property
+  $('#conn-unseen').hidden = !unseen;
+  $('#conn-unseen').textContent = unseen;
+  if (unseen) { $('#conn-now').textContent = ''; return; }
+  drawChart($('#conn-chart'), pts, 3, 'conn', fmtRate);
+  $('#conn-now').textContent = last ? `now ${fmtRate(last[3])}, peak ${fmtRate(Math.max(...pts.map((p) => p[3] || 0)))}` : '';
+}
+
+function fmtRate(v) { return (v < 10 ? (v || 0).toFixed(1) : Math.round(v)) + '/s'; }
+
+// connsUnseen says why tend does not see the connections of instance i,
+// or '' when it does: tend counts those it hands out itself (cluster
+// mode under rr or sticky, proxy mode), as tend.Sched.Counted says.
+function connsUnseen(i) {
+  if (!i.sched || i.mode === 'fork') return 'Not seen by tend in this mode: in fork mode the app accepts its connections itself.';
+  if (i.sched === 'shared' || i.sched === 'reuseport') return `Not seen by tend in this mode: under ${i.mode}/${i.sched} the kernel hands connections to the instances.`;
+  return '';
 }
 
 // drawChart draws pts on a scale from the oldest point (an hour ago at
@@ -238,21 +330,60 @@ function renderCharts() {
 function drawChart(svg, pts, k, cls, fmt) {
   const now = Date.now();
   const span = Math.min(HOUR, Math.max(60e3, pts.length ? now - pts[0][0] : 0));
-  const top = Math.max(1, ...pts.map((p) => p[k])) * 1.1;
-  const xy = pts.map((p) => `${(360 - ((now - p[0]) / span) * 360).toFixed(1)},${(100 - (p[k] / top) * 100).toFixed(1)}`);
+  const top = Math.max(1, ...pts.map((p) => p[k] || 0)) * 1.1;
+  const xy = pts.map((p) => `${(360 - ((now - p[0]) / span) * 360).toFixed(1)},${(100 - ((p[k] || 0) / top) * 100).toFixed(1)}`);
   svg.replaceChildren();
   const ns = 'http://www.w3.org/2000/svg';
   const line = document.createElementNS(ns, 'polyline');
   line.setAttribute('points', xy.join(' '));
   line.setAttribute('class', cls);
   svg.append(line);
-  const name = cls === 'cpu' ? 'CPU' : 'Memory';
+  const name = { cpu: 'CPU', mem: 'Memory', conn: 'Connections per second' }[cls];
   svg.setAttribute('aria-label', `${name} over the last ${Math.round(span / 60e3)} minutes, top of scale ${fmt(top)}`);
+}
+
+// The last reloads, newest first, each with what it did to every
+// instance: old pid → new pid, how long the new one took to be ready,
+// and where it failed.
+const BY = { dashboard: 'from this dashboard', command: 'by a command', watch: 'for a watched file', cron: 'by cron_restart', memory: 'for max_memory_restart', health: 'for a failing health check' };
+
+function renderReloads(recs) {
+  const list = $('#reloads');
+  $('#no-reloads').hidden = recs.length > 0;
+  list.replaceChildren(...recs.slice().reverse().map((r) => {
+    const when = new Date(r.time);
+    const head = el('p', { className: 'rl-head' },
+      el('span', { className: r.ok ? 'st-online' : 'st-errored', textContent: r.ok ? '✔ ok' : '✖ failed' }),
+      ` ${r.action} ${r.app}`,
+      el('time', { dateTime: r.time, textContent: ` at ${when.toLocaleTimeString()}`, title: when.toString() }),
+      ` ${BY[r.by] || '(started before the daemon restarted)'}, ${r.duration_ms} ms`);
+    const item = el('li', { className: 'reload' }, head);
+    item.dataset.app = r.app;
+    item.dataset.time = r.time;
+    if (r.error) item.append(el('p', { className: 'rl-err', textContent: r.error }));
+    if (r.env_changes && r.env_changes.length) item.append(el('p', { textContent: 'environment: ' + r.env_changes.join(' ') }));
+    const rows = (r.steps || []).map((s) => el('tr', { className: s.error ? 'st-errored' : '' },
+      el('td', { textContent: `${r.app}[${s.instance}]` }),
+      el('td', { className: 'num', textContent: `${s.old_pid || '—'} → ${s.new_pid || '—'}` }),
+      el('td', { className: 'num', textContent: s.new_pid ? `${s.ready_ms} ms${s.ready_by ? ' (' + s.ready_by + ')' : ''}` : '—' }),
+      el('td', { className: 'num', textContent: s.old_pid ? `${s.stopped_ms || 0} ms` : '—' }),
+      el('td', { textContent: s.error ? '✖ ' + s.error : '✔' + (s.hint ? ' ' + s.hint : '') })));
+    if (rows.length) {
+      item.append(el('table', { className: 'steps' },
+        el('thead', {}, el('tr', {}, ...['instance', 'old → new pid', 'ready after', 'old stopped after', 'result'].map((h) => el('th', { scope: 'col', textContent: h })))),
+        el('tbody', {}, ...rows)));
+    }
+    return item;
+  }));
 }
 
 // Logs.
 let logES = null;
+let following = 'all'; // what the log view follows: all, an app, an instance id
 
+// renderTargets lists what the log view can follow: all apps, each app,
+// and the instance it follows (Show picks one): a thousand instances
+// would make a menu nobody can use, and a page slower to lay out.
 function renderTargets() {
   const sel = $('#log-target');
   const want = ['all'];
@@ -260,21 +391,26 @@ function renderTargets() {
   for (const i of [...insts.values()].sort((a, b) => a.id - b.id)) {
     if (!names.has(i.name)) { want.push(i.name); names.set(i.name, 'app ' + i.name); }
   }
-  for (const i of [...insts.values()].sort((a, b) => a.id - b.id)) {
-    want.push(String(i.id));
-    names.set(String(i.id), `${i.name}[${i.instance}] (id ${i.id})`);
+  const i = insts.get(Number(following));
+  if (/^\d+$/.test(following) && i) {
+    want.push(following);
+    names.set(following, `${i.name}[${i.instance}] (id ${i.id})`);
   }
   const have = [...sel.options].map((o) => o.value);
-  if (have.join('\n') === want.join('\n')) return;
-  const cur = sel.value;
-  sel.replaceChildren(...want.map((v) => el('option', { value: v, textContent: names.get(v) })));
-  sel.value = want.includes(cur) ? cur : 'all';
+  if (have.join('\n') !== want.join('\n')) {
+    sel.replaceChildren(...want.map((v) => el('option', { value: v, textContent: names.get(v) })));
+  }
+  sel.value = want.includes(following) ? following : 'all';
 }
 
 function follow(target) {
+  following = target;
+  renderTargets();
   if (logES) logES.close();
   $('#log').replaceChildren();
   logES = new EventSource('/api/logs?target=' + encodeURIComponent(target));
+  // Each opening, a reconnection too, begins with the last lines again.
+  logES.onopen = () => $('#log').replaceChildren();
   logES.onmessage = (e) => addLine(JSON.parse(e.data));
 }
 
@@ -319,11 +455,17 @@ function confirmIt(text) {
 async function act(action, body, label) {
   if (readOnly || !(await confirmIt(`Really ${label}?`))) return;
   say(`${label}: in progress…`);
-  const r = await fetch('/api/' + action, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'X-Tend-CSRF': csrf },
-    body: JSON.stringify(body),
-  });
+  let r;
+  try {
+    r = await fetch('/api/' + action, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Tend-CSRF': csrf },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    say(`${label}: not done: the daemon does not answer now (the page reconnects by itself); try again once it is live`);
+    return;
+  }
   const d = await r.json().catch(() => ({}));
   const steps = stepsOf(d);
   say((r.ok ? `${label}: done` : `${label}: failed: ${d.message || r.status}`) + (steps ? ` (${steps})` : ''));
@@ -343,6 +485,10 @@ function stepsOf(d) {
 
 async function main() {
   if (!(await openSession())) return;
+  $('#inst-restart').addEventListener('click', () => {
+    const i = insts.get(selected);
+    if (i) act('restart', { targets: [String(i.id)] }, `restart ${i.name}[${i.instance}]`);
+  });
   $('#main').hidden = false;
   $('#log-target').addEventListener('change', (e) => follow(e.target.value));
   for (const id of ['#log-filter', '#log-out', '#log-err']) $(id).addEventListener('input', refilter);

@@ -474,26 +474,34 @@ func TestRunProbesWithTaskAndOrder(t *testing.T) {
 	}
 }
 
-// An instance that fails its liveness probe is not ready: /readyz says
-// so while it fails, and holds again once it passes.
+// An instance that fails its liveness probe fewer times than its
+// threshold stays ready (a blip must not empty a Service); one judged
+// unhealthy is not, nor is its replacement until a probe of its own
+// passes.
 func TestRunReadyzFollowsLiveness(t *testing.T) {
 	h := newHarness(t)
 	hp := testport.Free(t)
 	health := "http://127.0.0.1:" + strconv.Itoa(hp)
 	unwell := filepath.Join(t.TempDir(), "unwell")
-	// A threshold the test never reaches: the instance stays failing,
-	// and is not replaced.
 	r := h.start("run", h.self, "--name", "lv", "--no-auto-exit", "--health-addr", "127.0.0.1:"+strconv.Itoa(hp),
-		"--liveness-exec", "test ! -e "+unwell, "--liveness-period", "100ms", "--liveness-failure-threshold", "100000", "--", "ticker")
+		"--liveness-exec", "test ! -e "+unwell, "--liveness-period", "300ms", "--liveness-failure-threshold", "4", "--", "ticker")
 	r.await(r.errLines, "tend: started lv")
 	h.await("healthy", healthy(1))
 	h.awaitProbe(health+"/readyz", 200)
+	pid := h.ls()[0].PID
 	if err := os.WriteFile(unwell, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h.await("failing", func(insts []tend.Instance) bool { return insts[0].Health == tend.HealthFailing })
+	// Judged while the same process is still failing, below the
+	// threshold: a probe that raced the threshold proves nothing.
+	p := probeGet(t, health+"/readyz")
+	if in := h.ls()[0]; in.PID == pid && in.Health == tend.HealthFailing && p.code != 200 {
+		t.Errorf("/readyz after a failed probe, below the threshold: %d %q", p.code, p.Why)
+	}
+	h.await("replaced", func(insts []tend.Instance) bool { return insts[0].PID != pid && insts[0].PID != 0 })
 	if p := h.awaitProbe(health+"/readyz", 503); !strings.Contains(p.Why, "lv: 0 of 1 instances ready, 1 needed (1 failing liveness)") {
-		t.Errorf("/readyz while lv fails its probe: %q", p.Why)
+		t.Errorf("/readyz while lv is replaced for its probe: %q", p.Why)
 	}
 	os.Remove(unwell)
 	h.await("healthy again", healthy(1))

@@ -256,12 +256,41 @@ func tendRunArgs(cmd []string) ([]string, bool) {
 		if strings.ContainsAny(word, " \t") {
 			if words, err := tend.SplitWords(word); err == nil {
 				if args, ok := tendRunArgs(words); ok {
-					return args, true
+					return firstCommand(args), true
 				}
 			}
 		}
 	}
 	return nil, false
+}
+
+// firstCommand cuts the words that follow a command's name in a shell
+// script at the end of that command: at its first control operator (;
+// & && || |), alone or written against a word ("30s;"), so that another
+// command's words are not taken for tend run's. A & after > or < or
+// before > is a redirection (2>&1, &>log), which does not end it. The
+// quotes are gone by now, so a quoted ';' cuts too: none of the flags
+// read from tend run's words holds one.
+func firstCommand(words []string) []string {
+	for i, w := range words {
+		for j := 0; j < len(w); j++ {
+			switch w[j] {
+			case ';', '|':
+			case '&':
+				if j > 0 && (w[j-1] == '>' || w[j-1] == '<') || j+1 < len(w) && w[j+1] == '>' {
+					continue
+				}
+			default:
+				continue
+			}
+			cut := slices.Clone(words[:i])
+			if j > 0 {
+				cut = append(cut, w[:j])
+			}
+			return cut
+		}
+	}
+	return words
 }
 
 // command is what runs app s: tend run with the file, for this app

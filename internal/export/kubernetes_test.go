@@ -278,6 +278,12 @@ func TestKubernetesCommandFlags(t *testing.T) {
 		{"behind an init", 5 * time.Second, "tini -- /usr/local/bin/tend run tend.yaml --health-addr [::]:9616 --drain-delay 30s", 30 + 20 + 3, ""},
 		{"in a shell", 5 * time.Second, `sh -c "exec tend run tend.yaml --health-addr [::]:9616 --drain-delay 30s"`, 30 + 20 + 3, ""},
 		{"not tend", 5 * time.Second, "node web.js", 20 + 3, "does not run tend"},
+		// A script's words end tend run's at its first control operator,
+		// also one written against a word.
+		{"in a script, ; after", 5 * time.Second, `sh -c "tend run tend.yaml --health-addr [::]:9616 --drain-delay 30s; echo stopped"`, 30 + 20 + 3, ""},
+		{"in a script, | after", 5 * time.Second, `sh -c "tend run tend.yaml --health-addr [::]:9616 --drain-delay=30s|tee -a /log/tend"`, 30 + 20 + 3, ""},
+		{"in a script, && before", 5 * time.Second, `sh -c "cd /app && exec tend run tend.yaml --health-addr [::]:9616 --drain-delay 30s 2>&1"`, 30 + 20 + 3, ""},
+		{"in a script, another command's flags after", 5 * time.Second, `sh -c "tend run tend.yaml --health-addr [::]:9616 && notify --drain-delay 60s"`, 5 + 20 + 3, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := testOptions(file)

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +49,9 @@ func TestMain(m *testing.M) {
 
 // resultWait bounds the wait for every worker's results: the cases take
 // a few seconds at most (a hang counts as one after 15 s, and no case
-// hangs under both primaries).
+// hangs under both primaries). Two hangs, or one case that waits twice
+// (listen, then get, then close), outlast it: the failure then names the
+// case each worker was running (progress).
 const resultWait = 60 * time.Second
 
 // TestConformance runs every case under Node's primary and under tend, in
@@ -185,7 +188,7 @@ func results(t *testing.T, dir string, n int, under string) map[string]json.RawM
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("under %s, %d of %d workers wrote their results within %v", under, len(files), n, resultWait)
+			t.Fatalf("under %s, %d of %d workers wrote their results within %v%s", under, len(files), n, resultWait, progress(dir))
 		}
 		time.Sleep(50 * time.Millisecond) // a poll for files, bounded by the deadline
 	}
@@ -213,6 +216,24 @@ func results(t *testing.T, dir string, n int, under string) map[string]json.RawM
 		}
 	}
 	return first
+}
+
+// progress says, for each worker in dir that has not written its
+// results, which case it runs and what the cases before it gave: with
+// the cases' 15 s for a hang, a few hangs outlast resultWait, and this is
+// what tells them apart.
+func progress(dir string) string {
+	var b strings.Builder
+	files, _ := filepath.Glob(filepath.Join(dir, "*.progress"))
+	for _, f := range files {
+		pid := strings.TrimSuffix(filepath.Base(f), ".progress")
+		if _, err := os.Stat(filepath.Join(dir, pid+".json")); err == nil {
+			continue
+		}
+		p, _ := os.ReadFile(f)
+		fmt.Fprintf(&b, "\nworker %s: %s", pid, p)
+	}
+	return b.String()
 }
 
 // canonical re-encodes v with sorted keys.

@@ -75,8 +75,8 @@ type AppReadiness struct {
 	Needed  int    `json:"needed"`
 	Waiting int    `json:"waiting,omitempty"` // crashed, restarting after a backoff
 	Errored int    `json:"errored,omitempty"`
-	// Unhealthy: online, but failing its liveness probe or being
-	// replaced for it.
+	// Unhealthy: online, but being replaced for failing its liveness
+	// probe, or the replacement of such a one, not yet probed healthy.
 	Unhealthy int `json:"unhealthy,omitempty"`
 }
 
@@ -151,7 +151,7 @@ func (s *Server) judge(a App) AppReadiness {
 	r.Needed = (a.Desired*s.opt.ReadyMin + 99) / 100
 	for _, in := range a.Instances {
 		switch {
-		case in.Status == tend.StatusOnline && (in.Health == tend.HealthFailing || in.Health == tend.HealthUnhealthy):
+		case in.Status == tend.StatusOnline && unwell(in):
 			r.Unhealthy++
 		case in.Status == tend.StatusOnline && in.Ready:
 			r.Ready++
@@ -162,6 +162,23 @@ func (s *Server) judge(a App) AppReadiness {
 		}
 	}
 	return r
+}
+
+// unwell reports whether in's liveness probe says it should not take
+// requests: judged unhealthy (being replaced), or the replacement of one
+// that was and has passed no probe of its own yet. Failed probes fewer
+// than the app's liveness_failure_threshold do not count: that threshold
+// is what the user chose to tell a blip from a failure, as a kubelet's
+// failureThreshold is, and one slow answer must not take a pod with one
+// replica out of its Service.
+func unwell(in tend.Instance) bool {
+	switch in.Health {
+	case tend.HealthUnhealthy:
+		return true
+	case tend.HealthOK:
+		return false
+	}
+	return in.LastExit != nil && in.LastExit.Cause == "unhealthy"
 }
 
 // Started judges /startupz: whether /readyz has succeeded once. Asking

@@ -26,6 +26,13 @@ func app(name string, desired int, statuses ...tend.Status) App {
 	return a
 }
 
+// replaced marks a's instance i as the replacement of a process that
+// failed its liveness probe.
+func replaced(a App, i int) App {
+	a.Instances[i].LastExit = &tend.Exit{Cause: "unhealthy"}
+	return a
+}
+
 // health sets the Health of a's instances, in order.
 func health(a App, states ...string) App {
 	for i, h := range states {
@@ -52,8 +59,16 @@ func TestReady(t *testing.T) {
 		{"all ready", 0, []App{app("a", 2, on, on), app("b", 1, on)}, true, ""},
 		{"one launching", 0, []App{app("a", 2, on, lnch)}, false, "a: 1 of 2 instances ready, 2 needed"},
 		{"crash-looping", 0, []App{app("a", 2, on, wait)}, false, "(1 crash-looping)"},
-		{"failing liveness", 0, []App{health(app("a", 2, on, on), tend.HealthOK, tend.HealthFailing)}, false, "(1 failing liveness)"},
-		{"being replaced", 50, []App{health(app("a", 2, on, on), "", tend.HealthUnhealthy)}, true, ""},
+		// Fewer failed probes than the threshold: a blip, as a kubelet's
+		// failureThreshold would let pass.
+		{"failed a probe", 0, []App{health(app("a", 2, on, on), tend.HealthOK, tend.HealthFailing)}, true, ""},
+		{"being replaced", 0, []App{health(app("a", 2, on, on), tend.HealthOK, tend.HealthUnhealthy)}, false, "(1 failing liveness)"},
+		{"being replaced, half needed", 50, []App{health(app("a", 2, on, on), "", tend.HealthUnhealthy)}, true, ""},
+		// A replacement of one that failed its liveness probe is ready
+		// once a probe of its own passed.
+		{"replacement not probed yet", 0, []App{replaced(app("a", 2, on, on), 1)}, false, "(1 failing liveness)"},
+		{"replacement failed a probe", 0, []App{replaced(health(app("a", 2, on, on), tend.HealthOK, tend.HealthFailing), 1)}, false, "(1 failing liveness)"},
+		{"replacement passed", 0, []App{replaced(health(app("a", 2, on, on), tend.HealthOK, tend.HealthOK), 1)}, true, ""},
 		{"healthy", 0, []App{health(app("a", 2, on, on), tend.HealthOK, "")}, true, ""},
 		{"half of 3 needs 2", 50, []App{app("a", 3, on, wait, errd)}, false, "a: 1 of 3 instances ready, 2 needed (1 crash-looping, 1 errored)"},
 		{"half of 3 has 2", 50, []App{app("a", 3, on, on, errd)}, true, ""},

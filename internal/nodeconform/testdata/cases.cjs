@@ -339,7 +339,11 @@ if (env.GROUP === 'exit') {
 
 (async () => {
   const out = { worker_id_type: typeof cluster.worker.id };
+  // <pid>.progress names the case that runs and what the others gave: a
+  // test that stops waiting for <pid>.json says which case took its time.
+  const progress = path.join(env.RESULT_DIR, `${process.pid}.progress`);
   for (const name of groups[env.GROUP]) {
+    fs.writeFileSync(progress, JSON.stringify({ running: name, since: new Date().toISOString(), done: out }));
     try {
       out[name] = await cases[name]();
     } catch (err) {

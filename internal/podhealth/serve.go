@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/tendhq/tend"
@@ -25,11 +24,9 @@ func Listen(addr string) (net.Listener, error) {
 	if host == "" {
 		host = "127.0.0.1"
 	}
+	// [::] is every address, IPv4 too; on a host without IPv6, Go's
+	// listen binds every IPv4 address for it.
 	ln, err := sockets.ListenFor(sockets.HostNetwork(host), net.JoinHostPort(host, port), "choose another --health-addr")
-	if host == "::" && (errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL)) {
-		// Every address, in a pod without IPv6: every IPv4 address.
-		ln, err = sockets.ListenFor("tcp4", net.JoinHostPort("0.0.0.0", port), "choose another --health-addr")
-	}
 	if err != nil {
 		return nil, fmt.Errorf("serving health endpoints on %s: %w", addr, err)
 	}

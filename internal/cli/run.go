@@ -45,7 +45,8 @@ with --json. tend run writes no log files unless an app names out_file or
 error_file, or --log-files asks for them under $TEND_HOME/logs.
 
 tend run reaps orphaned processes, and SIGTERM or SIGINT stop every app
-gracefully (each within its kill_timeout) before it exits 0. While it runs,
+gracefully (each within its kill_timeout) before it exits 0 (1 if an
+instance was errored or crash-looping when the signal came). While it runs,
 the other commands reach it as usual (docker exec ... tend ls, reload,
 logs). It exits by itself when no instance runs or will run any more
 (every one stopped, errored or deleted): with code 1 if an instance

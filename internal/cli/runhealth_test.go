@@ -245,6 +245,13 @@ func TestRunProbesCrashLoop(t *testing.T) {
 			if p.code == 503 && !strings.Contains(p.Why, "boom[0] is errored") {
 				t.Errorf("/livez says %q; want the errored instance named", p.Why)
 			}
+			// Stopped now (the kubelet, after /livez failed), tend run
+			// exits 1: its exit code tells a failing app from a clean stop.
+			r.cmd.Process.Signal(syscall.SIGTERM)
+			r.await(r.errLines, "stopped while apps were failing: boom[0] errored")
+			if code := r.wait(); code != 1 {
+				t.Errorf("tend run exited %d after a SIGTERM with boom errored, want 1", code)
+			}
 		})
 	}
 }

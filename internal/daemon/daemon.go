@@ -92,6 +92,7 @@ type Daemon struct {
 	signaled  func()            // RunOptions.Signaled
 	health    *podhealth.Server // the probes' judge; nil when not served
 	overran   error             // the stop on a signal overran its bound; guarded by mu
+	failing   error             // instances failed as the stop on a signal began; guarded by mu
 	followLog func()            // points stderr at tend.log after a rotation
 	web       webState          // the dashboard, when served
 }
@@ -125,7 +126,8 @@ type RunOptions struct {
 // Run runs a daemon for home in the foreground until it is killed through
 // the API or receives SIGINT/SIGTERM; either way every app is stopped first.
 // After a signal it returns an error wrapping ErrStopOverrun if the apps
-// did not stop within StopBound.
+// did not stop within StopBound, and one wrapping ErrFailing if some
+// instance was errored or crash-looping when the signal came.
 func Run(home string, opt RunOptions) (err error) {
 	tuneRuntime()
 	report := readyReporter()
@@ -351,7 +353,7 @@ func (d *Daemon) serve(l net.Listener, sigs chan os.Signal) error {
 			}
 			d.mu.Lock()
 			defer d.mu.Unlock()
-			return d.overran
+			return errors.Join(d.overran, d.failing)
 		case err := <-errc:
 			if d.closing() || errors.Is(err, http.ErrServerClosed) {
 				continue // the listener was closed on purpose

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,6 +60,11 @@ const killGrace = time.Second
 // ErrStopOverrun is returned by Run when the apps did not stop within
 // StopBound after a signal, and what remained was killed.
 var ErrStopOverrun = errors.New("the apps did not stop in time")
+
+// ErrFailing is returned by Run when a signal stopped apps of which some
+// instance was errored or crash-looping: the exit code of tend run, and
+// so of its container, tells that from a clean stop.
+var ErrFailing = errors.New("stopped while apps were failing")
 
 // openHealth serves the probes when the pod options or the settings name
 // an address, and settles the drain delay.
@@ -129,6 +135,7 @@ func (s podSource) Answer(ctx context.Context) error {
 // take an early end for a crash.
 func (d *Daemon) stopOnSignal(skip <-chan struct{}) {
 	began := time.Now()
+	d.noteFailing()
 	if d.health != nil {
 		d.health.Drain()
 	}
@@ -219,5 +226,22 @@ func (d *Daemon) overrun(bound, kill time.Duration, insts []int, stopped <-chan 
 	select {
 	case <-stopped:
 	case <-time.After(killGrace):
+	}
+}
+
+// noteFailing records, for Run's result, the instances that are errored
+// or wait to restart after a crash as a stop on a signal begins; the
+// instances that the stop itself ends do not count.
+func (d *Daemon) noteFailing() {
+	var failing []string
+	for _, in := range d.instances() {
+		if in.Status == tend.StatusErrored || in.Status == tend.StatusWaiting {
+			failing = append(failing, fmt.Sprintf("%s[%d] %s", in.Name, in.Instance, in.Status))
+		}
+	}
+	if len(failing) > 0 {
+		d.mu.Lock()
+		d.failing = fmt.Errorf("%w: %s", ErrFailing, strings.Join(failing, ", "))
+		d.mu.Unlock()
 	}
 }

@@ -126,15 +126,17 @@ func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
 func (d *Daemon) stopWeb(forget bool) {
 	d.web.mu.Lock()
 	defer d.web.mu.Unlock()
-	if forget {
-		if err := web.RemoveState(tend.Home(d.home).Web()); err != nil {
-			d.log.Warn("the dashboard's state file stays: the next daemon serves the dashboard again", "err", err)
-		}
-	}
+	// Closed first: a closed server writes its state no more, so the
+	// file removed after it stays removed.
 	if d.web.srv != nil {
 		d.web.srv.Close()
 		d.log.Info("dashboard stopped", "addr", d.web.srv.Addr().String())
 		d.web.srv = nil
+	}
+	if forget {
+		if err := web.RemoveState(tend.Home(d.home).Web()); err != nil {
+			d.log.Warn("the dashboard's state file stays: the next daemon serves the dashboard again", "err", err)
+		}
 	}
 }
 

@@ -43,6 +43,11 @@ func fromDashboard(api http.Handler) http.Handler {
 	})
 }
 
+// envChangesKey marks the context of a reload with the variables it
+// changes (tend.ReloadReport.EnvChanges), which the daemon, not the
+// supervisor, knows.
+type envChangesKey struct{}
+
 // byAction names what tend replaced instances for, by the action of
 // their report.
 var byAction = map[string]string{"watch restart": "watch", "cron restart": "cron", "memory restart": "memory", "unhealthy restart": "health"}
@@ -56,6 +61,9 @@ func (d *Daemon) reported(ctx context.Context, rep tend.ReloadReport) {
 	}
 	if !ok {
 		by = "command"
+	}
+	if ch, ok := ctx.Value(envChangesKey{}).([]string); ok && rep.EnvChanges == nil {
+		rep.EnvChanges = ch
 	}
 	d.web.reloads.Add(tend.ReloadRecord{ReloadReport: rep, By: by})
 }

@@ -362,19 +362,40 @@ function renderReloads(recs) {
     item.dataset.time = r.time;
     if (r.error) item.append(el('p', { className: 'rl-err', textContent: r.error }));
     if (r.env_changes && r.env_changes.length) item.append(el('p', { textContent: 'environment: ' + r.env_changes.join(' ') }));
-    const rows = (r.steps || []).map((s) => el('tr', { className: s.error ? 'st-errored' : '' },
-      el('td', { textContent: `${r.app}[${s.instance}]` }),
-      el('td', { className: 'num', textContent: `${s.old_pid || '—'} → ${s.new_pid || '—'}` }),
-      el('td', { className: 'num', textContent: s.new_pid ? `${s.ready_ms} ms${s.ready_by ? ' (' + s.ready_by + ')' : ''}` : '—' }),
-      el('td', { className: 'num', textContent: s.old_pid ? `${s.stopped_ms || 0} ms` : '—' }),
-      el('td', { textContent: s.error ? '✖ ' + s.error : '✔' + (s.hint ? ' ' + s.hint : '') })));
-    if (rows.length) {
-      item.append(el('table', { className: 'steps' },
-        el('thead', {}, el('tr', {}, ...['instance', 'old → new pid', 'ready after', 'old stopped after', 'result'].map((h) => el('th', { scope: 'col', textContent: h })))),
-        el('tbody', {}, ...rows)));
+    const steps = r.steps || [];
+    if (steps.length <= OPEN_STEPS) {
+      if (steps.length) item.append(stepsTable(r));
+      return item;
     }
+    // A reload of a thousand instances is a thousand rows, twenty such
+    // reloads most of the page's layout: their steps are built when asked
+    // for, the failed ones named up front.
+    const failed = steps.filter((s) => s.error).length;
+    const more = el('details', { className: 'rl-steps' },
+      el('summary', { textContent: `${steps.length} instances${failed ? `, ${failed} failed` : ''}` }));
+    more.addEventListener('toggle', () => {
+      if (more.open && !more.built) { more.built = true; more.append(stepsTable(r)); }
+    });
+    item.append(more);
     return item;
   }));
+}
+
+// OPEN_STEPS is how many steps a reload shows without being asked: an
+// app's usual instances, one per core.
+const OPEN_STEPS = 16;
+
+// stepsTable is what reload r did to each instance.
+function stepsTable(r) {
+  const rows = r.steps.map((s) => el('tr', { className: s.error ? 'st-errored' : '' },
+    el('td', { textContent: `${r.app}[${s.instance}]` }),
+    el('td', { className: 'num', textContent: `${s.old_pid || '—'} → ${s.new_pid || '—'}` }),
+    el('td', { className: 'num', textContent: s.new_pid ? `${s.ready_ms} ms${s.ready_by ? ' (' + s.ready_by + ')' : ''}` : '—' }),
+    el('td', { className: 'num', textContent: s.old_pid ? `${s.stopped_ms || 0} ms` : '—' }),
+    el('td', { textContent: s.error ? '✖ ' + s.error : '✔' + (s.hint ? ' ' + s.hint : '') })));
+  return el('table', { className: 'steps' },
+    el('thead', {}, el('tr', {}, ...['instance', 'old → new pid', 'ready after', 'old stopped after', 'result'].map((h) => el('th', { scope: 'col', textContent: h })))),
+    el('tbody', {}, ...rows));
 }
 
 // Logs.

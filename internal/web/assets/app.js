@@ -284,10 +284,16 @@ async function loadHistory() {
   renderCharts();
 }
 
+// show charts instance id and follows its logs. Its charts and actions
+// are after the table: the focus goes there (and the page scrolls), or
+// with a thousand rows a keyboard would reach its Restart a thousand
+// Tabs later, and a click would seem to do nothing.
 function show(id) {
   selected = id;
   loadHistory();
   follow(String(id));
+  renderCharts();
+  $('#charts-h').focus();
 }
 
 function renderCharts() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os/exec"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,5 +119,68 @@ func TestShowTakesTheFocusToTheCharts(t *testing.T) {
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.activeElement.id || document.activeElement.title) + ' / ' + document.querySelector('#chart-target').textContent`))
 	if err != nil || got != "inst-restart / app00[2] (id 2)" {
 		t.Fatalf("after Show of app00[2] and a Tab, the focus is on %q (%v); want its Restart, by its charts", got, err)
+	}
+}
+
+// dipSource is one instance whose count of connections follows counts,
+// one a call, then stays at the last.
+type dipSource struct {
+	counts []uint64
+	calls  atomic.Int64
+}
+
+func (s *dipSource) Subscribe() (<-chan tend.Event, func()) { return make(chan tend.Event), func() {} }
+func (s *dipSource) Reloads() ([]tend.ReloadRecord, uint64) { return []tend.ReloadRecord{}, 0 }
+func (s *dipSource) Instances() []tend.Instance {
+	n := int(s.calls.Add(1)) - 1
+	return []tend.Instance{{ID: 1, Name: "px", PID: 100, Status: tend.StatusOnline, Ready: true, Mode: tend.ModeCluster,
+		Sched: tend.SchedRoundRobin, Connections: s.counts[min(n, len(s.counts)-1)]}}
+}
+
+// The page's live connections chart, like History, counts no connection
+// for a count coming back from a dip (a process exiting).
+func TestPageChartsNoConnectionsForADip(t *testing.T) {
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("needs Chromium (apt-get install chromium)")
+	}
+	src := &dipSource{}
+	for i := range 30 {
+		src.counts = append(src.counts, 100_000+uint64(i))
+	}
+	src.counts = append(src.counts, 40, 100_031, 100_032)
+	ln, err := Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(ln, false, Config{API: http.NotFoundHandler(), Source: src, History: &History{}, StatsEvery: 50 * time.Millisecond})
+	go srv.Serve()
+	defer srv.Close()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelCtx := chromedp.NewContext(actx)
+	defer cancelCtx()
+	ctx, cancel := context.WithTimeout(bctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+ln.Addr().String()+"/#token="+srv.Token(false))); err != nil {
+		t.Fatal(err)
+	}
+	// The page charts once it has its history (pointsOf); the dip comes
+	// after the 30th call.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`pointsOf === 1 && points.length > 0`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := src.calls.Load(); n >= 30 {
+		t.Skipf("the page charted after %d samples: the dip came before it did", n)
+	}
+	for src.calls.Load() < int64(len(src.counts))+3 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	total, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`points.reduce((s, p, i) => i ? s + (p[3] || 0) * (p[0] - points[i-1][0]) / 1000 : s, 0)`))
+	if err != nil || total > 100 {
+		t.Fatalf("the page charted %.0f connections (%v) where 33 were handed out and the count dipped once", total, err)
 	}
 }

@@ -14,7 +14,7 @@ let readOnly = false;
 const insts = new Map(); // id -> instance, as GET /v1/instances gives it
 let points = []; // [[ms, cpu, bytes, connections/s]] of the last hour, of instance pointsOf
 let pointsOf = null;
-const lastConns = new Map(); // id -> [ms, connections handed out], the last figures
+const lastConns = new Map(); // id -> [ms, connections handed out], the last time and the highest count
 const apps = new Map(); // app name -> {body, head, rows: Map(id -> tr)}
 let selected = null; // the instance id the charts show
 
@@ -73,11 +73,13 @@ function connect() {
     for (const i of d.instances) {
       const c = i.connections || 0;
       const prev = lastConns.get(i.id);
-      lastConns.set(i.id, [d.now, c]);
+      // The highest count seen: the count dips for a moment when a
+      // process exits, and coming back is no new connection (History).
+      lastConns.set(i.id, [d.now, prev ? Math.max(prev[1], c) : c]);
       if (!i.pid || i.id !== pointsOf) continue;
-      // Connections per second since the last figures; a count that
-      // began again (a new daemon) gives nothing.
-      const rate = prev && c >= prev[1] && d.now > prev[0] ? (c - prev[1]) / ((d.now - prev[0]) / 1000) : 0;
+      // Connections per second since the last figures: what the count
+      // grew beyond the highest it had been.
+      const rate = prev && c > prev[1] && d.now > prev[0] ? (c - prev[1]) / ((d.now - prev[0]) / 1000) : 0;
       points.push([d.now, i.cpu, i.memory, rate]);
       while (points.length && points[0][0] < d.now - HOUR) points.shift();
     }

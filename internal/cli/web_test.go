@@ -303,3 +303,22 @@ func TestReloadsSaysWhoStartedThem(t *testing.T) {
 		t.Errorf("the reload's steps %+v, want %d → %d", st, first, second)
 	}
 }
+
+// A reload's record in GET /v1/reloads (and the dashboard's Reloads)
+// names the variables it changed, as tend reload prints them.
+func TestReloadsSayWhatEnvironmentChanged(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "w", "--listen-timeout", "100ms", "--", "serve")
+	h.await("w online", allStatus(1, tend.StatusOnline))
+	env := h.env
+	h.env = append(env, "ADDED=1")
+	h.ok("reload", "w", "--update-env")
+	h.env = env
+	recs, err := client.New(h.home).Reloads(context.Background())
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("reloads: %+v %v, want one", recs, err)
+	}
+	if !slices.Contains(recs[0].EnvChanges, "+ADDED") {
+		t.Fatalf("the reload's record says no environment change (env_changes %q); tend reload said +ADDED", recs[0].EnvChanges)
+	}
+}

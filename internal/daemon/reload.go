@@ -59,7 +59,9 @@ func (d *Daemon) reload(ctx context.Context, req tend.ReloadRequest) (tend.Reloa
 			errs = append(errs, tend.Errorf(tend.EFAILED, "reload of %s not done: %s", spec.Name, why))
 			continue
 		}
-		rep, err := d.reloadApp(ctx, s, u.spec, u.res, req.Parallel)
+		// The report reaches d.reported before it returns here: it takes
+		// the changes from its context.
+		rep, err := d.reloadApp(context.WithValue(ctx, envChangesKey{}, changes), s, u.spec, u.res, req.Parallel)
 		if err != nil && spec.IsTask() {
 			failed[spec.Name] = err.Error()
 		}

@@ -43,6 +43,11 @@ func fromDashboard(api http.Handler) http.Handler {
 	})
 }
 
+// envChangesKey marks the context of a reload with the variables it
+// changes (tend.ReloadReport.EnvChanges), which the daemon, not the
+// supervisor, knows.
+type envChangesKey struct{}
+
 // byAction names what tend replaced instances for, by the action of
 // their report.
 var byAction = map[string]string{"watch restart": "watch", "cron restart": "cron", "memory restart": "memory", "unhealthy restart": "health"}
@@ -56,6 +61,9 @@ func (d *Daemon) reported(ctx context.Context, rep tend.ReloadReport) {
 	}
 	if !ok {
 		by = "command"
+	}
+	if ch, ok := ctx.Value(envChangesKey{}).([]string); ok && rep.EnvChanges == nil {
+		rep.EnvChanges = ch
 	}
 	d.web.reloads.Add(tend.ReloadRecord{ReloadReport: rep, By: by})
 }
@@ -126,15 +134,17 @@ func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
 func (d *Daemon) stopWeb(forget bool) {
 	d.web.mu.Lock()
 	defer d.web.mu.Unlock()
-	if forget {
-		if err := web.RemoveState(tend.Home(d.home).Web()); err != nil {
-			d.log.Warn("the dashboard's state file stays: the next daemon serves the dashboard again", "err", err)
-		}
-	}
+	// Closed first: a closed server writes its state no more, so the
+	// file removed after it stays removed.
 	if d.web.srv != nil {
 		d.web.srv.Close()
 		d.log.Info("dashboard stopped", "addr", d.web.srv.Addr().String())
 		d.web.srv = nil
+	}
+	if forget {
+		if err := web.RemoveState(tend.Home(d.home).Web()); err != nil {
+			d.log.Warn("the dashboard's state file stays: the next daemon serves the dashboard again", "err", err)
+		}
 	}
 }
 

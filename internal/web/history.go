@@ -34,16 +34,21 @@ const gap = -1
 // ring is one instance's history. Step s (Unix time / historyStep) sits
 // at pts[s % historyPoints]; cur is the step samples now go into, summed
 // until the step ends. Connections come as a count since the slot began
-// (tend.Instance.Connections): a step gets what the count grew by.
+// (tend.Instance.Connections): a step gets what the count grew beyond the
+// highest it had been. Within a daemon (and a History) the count never
+// begins again (ids are not reused), but it dips for a moment when a
+// process exits (tend's proxy forgets it before the slot adds its count)
+// and by a few when a handed connection is refused: what comes back is no
+// new connection.
 type ring struct {
-	pts       [historyPoints]point
-	cur       int64
-	cpuSum    float64
-	memSum    uint64
-	n         int
-	connSum   uint64 // handed out in the current step
-	lastConns uint64 // the count at the last sample
-	last      int64  // when the last sample was taken, Unix nanoseconds
+	pts      [historyPoints]point
+	cur      int64
+	cpuSum   float64
+	memSum   uint64
+	n        int
+	connSum  uint64 // handed out in the current step
+	topConns uint64 // the highest count sampled
+	last     int64  // when the last sample was taken, Unix nanoseconds
 }
 
 // History is the CPU, memory and connections of every instance over the
@@ -68,17 +73,18 @@ func (h *History) Record(now time.Time, insts []tend.Instance) {
 		seen[in.ID] = true
 		r := h.rings[in.ID]
 		if r == nil {
-			r = &ring{cur: step, lastConns: in.Connections}
+			r = &ring{cur: step, topConns: in.Connections}
 			for i := range r.pts {
 				r.pts[i].cpu = gap
 			}
 			h.rings[in.ID] = r
 		}
 		r.advance(step)
-		if in.Connections >= r.lastConns {
-			r.connSum += in.Connections - r.lastConns
-		} // else the count began again (a new daemon): nothing to add yet
-		r.lastConns, r.last = in.Connections, now.UnixNano()
+		if in.Connections > r.topConns {
+			r.connSum += in.Connections - r.topConns
+			r.topConns = in.Connections
+		}
+		r.last = now.UnixNano()
 		if in.PID != 0 {
 			r.cpuSum += in.CPU
 			r.memSum += in.Memory >> 10

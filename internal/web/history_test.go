@@ -64,7 +64,7 @@ func TestHistoryIsBounded(t *testing.T) {
 }
 
 // A step's connections are what the count grew by, per second; a count
-// that begins again (a new daemon) adds nothing that step.
+// that dips adds nothing that step.
 func TestHistoryConnectionsPerSecond(t *testing.T) {
 	var h History
 	t0 := time.Unix(1_000_000, 0)
@@ -75,8 +75,8 @@ func TestHistoryConnectionsPerSecond(t *testing.T) {
 	at(time.Second, 520)
 	at(5*time.Second, 600)
 	at(historyStep, 650)              // the next step: 50 so far
-	at(historyStep+4*time.Second, 10) // began again: nothing
-	at(historyStep+5*time.Second, 30)
+	at(historyStep+4*time.Second, 10) // a dip (see TestHistoryConnectionsThroughADip): nothing
+	at(historyStep+5*time.Second, 670)
 	got := h.Of(1)
 	if len(got) != 2 {
 		t.Fatalf("series %v, want two steps", got)
@@ -86,5 +86,27 @@ func TestHistoryConnectionsPerSecond(t *testing.T) {
 	}
 	if got[1][3] != 14 { // 70 in the 5 s sampled so far
 		t.Errorf("step in progress: %v connections/s, want 14", got[1][3])
+	}
+}
+
+// An instance's count dips for a moment when its process exits: the
+// supervisor adds the process's count to the slot's once the actor
+// publishes its view, but tend's proxy forgets the backend at once
+// (share.exited), so a sample in between sees the slot without it. The
+// count coming back is no new connection: a step gets what the count grew
+// beyond the highest it had been.
+func TestHistoryConnectionsThroughADip(t *testing.T) {
+	var h History
+	t0 := time.Unix(1_000_000, 0)
+	at := func(d time.Duration, conns uint64) {
+		h.Record(t0.Add(d), []tend.Instance{{ID: 1, PID: 10, Connections: conns}})
+	}
+	at(0, 100_000)
+	at(time.Second, 100_010)
+	at(2*time.Second, 40)      // the exited process's 99,970 missing for a moment
+	at(3*time.Second, 100_020) // back, with 10 new
+	at(historyStep, 100_020)
+	if got := h.Of(1); len(got) != 2 || got[0][3] != 2 { // 20 in 10 s
+		t.Fatalf("series %v: the first step charts %v connections/s, want 2", got, got[0][3])
 	}
 }

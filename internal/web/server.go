@@ -128,8 +128,14 @@ func (s *Server) Serve() error {
 }
 
 // Close stops the server: the listener, every connection and stream.
+// From then on it writes its state file no more (Config.StatePath), so
+// that a caller who removes the file after Close (tend web --stop) finds
+// it gone for good, whatever handlers are still running.
 func (s *Server) Close() error {
 	s.once.Do(func() { close(s.done) })
+	s.auth.mu.Lock()
+	s.auth.persist = nil
+	s.auth.mu.Unlock()
 	return s.srv.Close()
 }
 

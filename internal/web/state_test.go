@@ -120,3 +120,24 @@ func TestRestoreSkipsExpiredAndMalformed(t *testing.T) {
 		t.Fatalf("the good session: %v %+v", ok, g)
 	}
 }
+
+// A server that is closed writes its state no more: tend web --stop
+// removes the state file, and a token minted or redeemed at the same time
+// (tend web racing tend web --stop, a page opening its URL as the server
+// closes: http.Server.Close does not wait for handlers) must not write it
+// back, or the next daemon serves the dashboard the user stopped, with
+// that token and session valid.
+func TestClosedServerWritesNoState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "web.json")
+	s := serveAt(t, "127.0.0.1:0", path)
+	tok := s.Token(false)
+	s.Close()
+	if err := RemoveState(path); err != nil {
+		t.Fatal(err)
+	}
+	s.Token(false)     // webRequest mints its token after serveWeb, outside d.web.mu
+	s.auth.redeem(tok) // a handler still running after Close
+	if st, ok, err := LoadState(path); ok || err != nil {
+		t.Fatalf("after Close and RemoveState the state file is back (%v): %+v; the next daemon serves the stopped dashboard", err, st)
+	}
+}

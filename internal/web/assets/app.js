@@ -14,7 +14,7 @@ let readOnly = false;
 const insts = new Map(); // id -> instance, as GET /v1/instances gives it
 let points = []; // [[ms, cpu, bytes, connections/s]] of the last hour, of instance pointsOf
 let pointsOf = null;
-const lastConns = new Map(); // id -> [ms, connections handed out], the last figures
+const lastConns = new Map(); // id -> [ms, connections handed out], the last time and the highest count
 const apps = new Map(); // app name -> {body, head, rows: Map(id -> tr)}
 let selected = null; // the instance id the charts show
 
@@ -73,11 +73,13 @@ function connect() {
     for (const i of d.instances) {
       const c = i.connections || 0;
       const prev = lastConns.get(i.id);
-      lastConns.set(i.id, [d.now, c]);
+      // The highest count seen: the count dips for a moment when a
+      // process exits, and coming back is no new connection (History).
+      lastConns.set(i.id, [d.now, prev ? Math.max(prev[1], c) : c]);
       if (!i.pid || i.id !== pointsOf) continue;
-      // Connections per second since the last figures; a count that
-      // began again (a new daemon) gives nothing.
-      const rate = prev && c >= prev[1] && d.now > prev[0] ? (c - prev[1]) / ((d.now - prev[0]) / 1000) : 0;
+      // Connections per second since the last figures: what the count
+      // grew beyond the highest it had been.
+      const rate = prev && c > prev[1] && d.now > prev[0] ? (c - prev[1]) / ((d.now - prev[0]) / 1000) : 0;
       points.push([d.now, i.cpu, i.memory, rate]);
       while (points.length && points[0][0] < d.now - HOUR) points.shift();
     }
@@ -284,10 +286,16 @@ async function loadHistory() {
   renderCharts();
 }
 
+// show charts instance id and follows its logs. Its charts and actions
+// are after the table: the focus goes there (and the page scrolls), or
+// with a thousand rows a keyboard would reach its Restart a thousand
+// Tabs later, and a click would seem to do nothing.
 function show(id) {
   selected = id;
   loadHistory();
   follow(String(id));
+  renderCharts();
+  $('#charts-h').focus();
 }
 
 function renderCharts() {
@@ -362,19 +370,40 @@ function renderReloads(recs) {
     item.dataset.time = r.time;
     if (r.error) item.append(el('p', { className: 'rl-err', textContent: r.error }));
     if (r.env_changes && r.env_changes.length) item.append(el('p', { textContent: 'environment: ' + r.env_changes.join(' ') }));
-    const rows = (r.steps || []).map((s) => el('tr', { className: s.error ? 'st-errored' : '' },
-      el('td', { textContent: `${r.app}[${s.instance}]` }),
-      el('td', { className: 'num', textContent: `${s.old_pid || '—'} → ${s.new_pid || '—'}` }),
-      el('td', { className: 'num', textContent: s.new_pid ? `${s.ready_ms} ms${s.ready_by ? ' (' + s.ready_by + ')' : ''}` : '—' }),
-      el('td', { className: 'num', textContent: s.old_pid ? `${s.stopped_ms || 0} ms` : '—' }),
-      el('td', { textContent: s.error ? '✖ ' + s.error : '✔' + (s.hint ? ' ' + s.hint : '') })));
-    if (rows.length) {
-      item.append(el('table', { className: 'steps' },
-        el('thead', {}, el('tr', {}, ...['instance', 'old → new pid', 'ready after', 'old stopped after', 'result'].map((h) => el('th', { scope: 'col', textContent: h })))),
-        el('tbody', {}, ...rows)));
+    const steps = r.steps || [];
+    if (steps.length <= OPEN_STEPS) {
+      if (steps.length) item.append(stepsTable(r));
+      return item;
     }
+    // A reload of a thousand instances is a thousand rows, twenty such
+    // reloads most of the page's layout: their steps are built when asked
+    // for, the failed ones named up front.
+    const failed = steps.filter((s) => s.error).length;
+    const more = el('details', { className: 'rl-steps' },
+      el('summary', { textContent: `${steps.length} instances${failed ? `, ${failed} failed` : ''}` }));
+    more.addEventListener('toggle', () => {
+      if (more.open && !more.built) { more.built = true; more.append(stepsTable(r)); }
+    });
+    item.append(more);
     return item;
   }));
+}
+
+// OPEN_STEPS is how many steps a reload shows without being asked: an
+// app's usual instances, one per core.
+const OPEN_STEPS = 16;
+
+// stepsTable is what reload r did to each instance.
+function stepsTable(r) {
+  const rows = r.steps.map((s) => el('tr', { className: s.error ? 'st-errored' : '' },
+    el('td', { textContent: `${r.app}[${s.instance}]` }),
+    el('td', { className: 'num', textContent: `${s.old_pid || '—'} → ${s.new_pid || '—'}` }),
+    el('td', { className: 'num', textContent: s.new_pid ? `${s.ready_ms} ms${s.ready_by ? ' (' + s.ready_by + ')' : ''}` : '—' }),
+    el('td', { className: 'num', textContent: s.old_pid ? `${s.stopped_ms || 0} ms` : '—' }),
+    el('td', { textContent: s.error ? '✖ ' + s.error : '✔' + (s.hint ? ' ' + s.hint : '') })));
+  return el('table', { className: 'steps' },
+    el('thead', {}, el('tr', {}, ...['instance', 'old → new pid', 'ready after', 'old stopped after', 'result'].map((h) => el('th', { scope: 'col', textContent: h })))),
+    el('tbody', {}, ...rows));
 }
 
 // Logs.

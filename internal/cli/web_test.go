@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,7 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tendhq/tend"
 	"github.com/tendhq/tend/client"
@@ -321,4 +324,47 @@ func TestReloadsSayWhatEnvironmentChanged(t *testing.T) {
 	if !slices.Contains(recs[0].EnvChanges, "+ADDED") {
 		t.Fatalf("the reload's record says no environment change (env_changes %q); tend reload said +ADDED", recs[0].EnvChanges)
 	}
+}
+
+// While the daemon is killed and the keeper starts the next one, the
+// dashboard's port stays bound (the keeper holds it): no other process
+// can take it and collect the cookies of a page that reconnects. The
+// next daemon serves it again, and the session goes on. tend web --stop
+// lets the port go.
+func TestWebPortHeldThroughDaemonRestart(t *testing.T) {
+	h := newHarness(t)
+	h.ok("start", h.self, "--name", "alpha", "--", "serve")
+	h.await("online", allStatus(1, tend.StatusOnline))
+	addr := "127.0.0.1:" + strconv.Itoa(testport.Free(t))
+	base, token := h.webURL("--addr", addr)
+	wc := &webClient{t: t, base: base}
+	wc.login(token)
+	before := h.ping().PID
+	syscall.Kill(before, syscall.SIGKILL)
+	// Until the next daemon serves the page, every try to bind the port
+	// fails; a request meanwhile waits in the port's queue.
+	quick := http.Client{Timeout: 500 * time.Millisecond}
+	h.poll("the next daemon serving the dashboard", func() bool {
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			t.Fatalf("%s could be bound while the daemon restarted", addr)
+		}
+		resp, err := quick.Get(base + "/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return h.ping().PID != before
+	})
+	if code, body := wc.do("GET", "/api/session", "", nil); code != 200 {
+		t.Errorf("the session after the restart: %d %s", code, body)
+	}
+	h.ok("web", "--stop")
+	h.poll("the port free after tend web --stop", func() bool {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+		}
+		return err == nil
+	})
 }

@@ -167,6 +167,7 @@ func Run(home string, opt RunOptions) (err error) {
 	if err := procexec.SetSubreaper(); err != nil {
 		slog.Warn("cannot become a child subreaper", "err", err)
 	}
+	d.takeHeldWeb(inv)
 	if err := d.openServices(); err != nil {
 		return err
 	}

@@ -199,7 +199,7 @@ func (d *Daemon) resume(inv *keeper.Inventory) {
 		app := supervisor.AppOfLabel(p.Label())
 		procs[app] = append(procs[app], supervisor.Adopted{Proc: p, Label: p.Label(), Start: p.StartTime(), Files: p.Held})
 	}
-	taken := map[string]bool{controlName: true}
+	taken := map[string]bool{controlName: true, webName: true} // the dashboard's: resumeWeb's to keep or drop
 	for _, st := range states {
 		name := st.Spec.Name
 		stored := map[string][]*os.File{}

@@ -2,11 +2,15 @@ package daemon
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/internal/keeper"
+	"github.com/tendhq/tend/internal/sockets"
 	"github.com/tendhq/tend/internal/web"
 )
 
@@ -18,7 +22,17 @@ type webState struct {
 	reloads web.Reloads
 	mu      sync.Mutex
 	srv     *web.Server // nil: not served
+	// held is the listener the keeper held for the previous daemon's
+	// dashboard, until it is served again or let go.
+	held net.Listener
+	kept bool // the keeper holds a copy of srv's listener
 }
+
+// webName is the keeper's store entry for the dashboard's listening
+// socket. Held while one daemon gives way to the next, the port is never
+// free for another process to take (and catch the page's session cookie
+// as it reconnects), and the page's requests wait for the next daemon.
+const webName = "web"
 
 // webSource is what the dashboard reads: the event hub and the instances.
 type webSource struct{ d *Daemon }
@@ -103,7 +117,7 @@ func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
 		}
 		return srv, nil
 	}
-	ln, err := web.Listen(addr, public)
+	ln, err := d.webListener(addr, public)
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +142,83 @@ func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
 	return srv, nil
 }
 
+// webListener is the dashboard's listener on addr: the one the keeper held
+// for the previous daemon, when it is on addr; else a new one. Called with
+// d.web.mu held.
+func (d *Daemon) webListener(addr string, public bool) (net.Listener, error) {
+	want, err := web.Address(addr, public)
+	if err != nil {
+		return nil, err
+	}
+	if held := d.web.held; held != nil {
+		d.web.held = nil
+		if held.Addr().String() == want {
+			d.web.kept = true
+			return held, nil
+		}
+		held.Close()
+		d.dropWeb()
+	}
+	return web.Listen(addr, public)
+}
+
+// holdWeb has the keeper hold a copy of the dashboard's listener, unless
+// it does already: from now on the port stays bound while daemons come
+// and go. It waits until the daemon is up (resumeWeb), since a keeper
+// that holds something restarts a daemon that fails to start.
+func (d *Daemon) holdWeb() {
+	d.web.mu.Lock()
+	defer d.web.mu.Unlock()
+	if d.keeper == nil || d.web.srv == nil || d.web.kept {
+		return
+	}
+	f, err := sockets.DupFD(d.web.srv.Listener().(syscall.Conn))
+	if err == nil {
+		err = d.keeper.Put(webName, int(f.Fd()))
+		f.Close()
+	}
+	if err != nil {
+		d.log.Warn("the keeper does not hold the dashboard's port: it is free while the daemon restarts", "err", err)
+		return
+	}
+	d.web.kept = true
+}
+
+// dropWeb closes the keeper's copy of the dashboard's listener, and the
+// one the daemon took over but did not use. Called with d.web.mu held.
+func (d *Daemon) dropWeb() {
+	kept := d.web.kept || d.web.held != nil
+	if d.web.held != nil {
+		d.web.held.Close()
+		d.web.held = nil
+	}
+	if kept && d.keeper != nil {
+		if err := d.keeper.Drop(webName); err != nil {
+			d.log.Warn("the keeper's copy of the dashboard's port stays open", "err", err)
+		}
+	}
+	d.web.kept = false
+}
+
+// takeHeldWeb takes the dashboard's listener that the keeper held for the
+// previous daemon, for serveWeb to serve again.
+func (d *Daemon) takeHeldWeb(inv *keeper.Inventory) {
+	if inv == nil {
+		return
+	}
+	for _, f := range inv.Files[webName] {
+		if l, err := net.FileListener(f); err == nil && d.web.held == nil {
+			d.web.held = l
+		} else if err == nil {
+			l.Close()
+		}
+		f.Close()
+	}
+}
+
 // stopWeb stops serving the dashboard. With forget, its state file goes
-// too, and its sessions end; else the next daemon serves it again, and
-// its sessions go on.
+// too, and its sessions end, and the keeper lets its port go; else the
+// next daemon serves it again, and its sessions go on.
 func (d *Daemon) stopWeb(forget bool) {
 	d.web.mu.Lock()
 	defer d.web.mu.Unlock()
@@ -142,6 +230,7 @@ func (d *Daemon) stopWeb(forget bool) {
 		d.web.srv = nil
 	}
 	if forget {
+		d.dropWeb()
 		if err := web.RemoveState(tend.Home(d.home).Web()); err != nil {
 			d.log.Warn("the dashboard's state file stays: the next daemon serves the dashboard again", "err", err)
 		}
@@ -153,16 +242,21 @@ func (d *Daemon) stopWeb(forget bool) {
 // where to serve. A dashboard that cannot come back is not worth failing
 // the daemon for: the log says why.
 func (d *Daemon) resumeWeb() {
-	if d.settings.WebAddr != "" {
-		return
+	if d.settings.WebAddr == "" {
+		st, ok, err := web.LoadState(tend.Home(d.home).Web())
+		if err == nil && ok {
+			_, err = d.serveWeb(st.Addr, st.Public)
+		}
+		if err != nil {
+			d.log.Warn("the dashboard the previous daemon served does not come back: run tend web", "err", err)
+		}
 	}
-	st, ok, err := web.LoadState(tend.Home(d.home).Web())
-	if err == nil && ok {
-		_, err = d.serveWeb(st.Addr, st.Public)
+	d.web.mu.Lock()
+	if d.web.held != nil { // not served again: its port goes
+		d.dropWeb()
 	}
-	if err != nil {
-		d.log.Warn("the dashboard the previous daemon served does not come back: run tend web", "err", err)
-	}
+	d.web.mu.Unlock()
+	d.holdWeb()
 }
 
 // webRequest answers tend web: serve the dashboard and mint a token for
@@ -179,5 +273,6 @@ func (d *Daemon) webRequest(req tend.WebRequest) (tend.WebResult, error) {
 	if err != nil {
 		return tend.WebResult{}, err
 	}
+	d.holdWeb()
 	return tend.WebResult{Addr: srv.Addr().String(), URL: srv.URL(srv.Token(req.ReadOnly)), ReadOnly: req.ReadOnly, Public: srv.Public()}, nil
 }

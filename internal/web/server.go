@@ -73,20 +73,31 @@ type Config struct {
 // dashboard can restart and stop apps, and a token is then all that
 // guards it.
 func Listen(addr string, public bool) (net.Listener, error) {
+	addr, err := Address(addr, public)
+	if err != nil {
+		return nil, err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	return sockets.ListenFor(sockets.HostNetwork(host), addr, "choose another --addr (or web_addr in config.yaml)")
+}
+
+// Address is where Listen(addr, public) listens, with "" for DefaultAddr
+// and no host for 127.0.0.1, or why it must not.
+func Address(addr string, public bool) (string, error) {
 	if addr == "" {
 		addr = DefaultAddr
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, tend.Errorf(tend.EINVALID, "dashboard address %q is not host:port, such as %s", addr, DefaultAddr)
+		return "", tend.Errorf(tend.EINVALID, "dashboard address %q is not host:port, such as %s", addr, DefaultAddr)
 	}
 	if host == "" {
 		host = "127.0.0.1"
 	}
 	if !public && !isLoopback(host) {
-		return nil, tend.Errorf(tend.EINVALID, "dashboard address %s is reachable from other machines: add --public (web_public: true in config.yaml) to mean it, or use a loopback address such as 127.0.0.1:%s", addr, port)
+		return "", tend.Errorf(tend.EINVALID, "dashboard address %s is reachable from other machines: add --public (web_public: true in config.yaml) to mean it, or use a loopback address such as 127.0.0.1:%s", addr, port)
 	}
-	return sockets.ListenFor(sockets.HostNetwork(host), net.JoinHostPort(host, port), "choose another --addr (or web_addr in config.yaml)")
+	return net.JoinHostPort(host, port), nil
 }
 
 func isLoopback(host string) bool {
@@ -96,6 +107,9 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// Listener is the listener the server serves.
+func (s *Server) Listener() net.Listener { return s.ln }
 
 // New returns a server for ln; public says ln may be reached from other
 // machines. Serve starts it.

@@ -59,7 +59,11 @@ func (s *Server) keepState(path string) {
 	}
 	s.auth.persist = func(sv saved) {
 		b, _ := json.Marshal(State{Addr: addr, Public: s.public, saved: sv})
-		if err := private.WriteFile(path, b, private.WriteOptions{}); err != nil {
+		// Synced: a token spent here must not come back after a power
+		// loss. A file that cannot be written goes, so that no spent
+		// token in it comes back with the next daemon.
+		if err := private.WriteFile(path, b, private.WriteOptions{Sync: true}); err != nil {
+			RemoveState(path)
 			s.log.Warn("the dashboard's sessions cannot be written down: they end with this daemon", "path", path, "err", err)
 		}
 	}

@@ -219,7 +219,7 @@ func (d *Daemon) takeHeldWeb(inv *keeper.Inventory) {
 // stopWeb stops serving the dashboard. With forget, its state file goes
 // too, and its sessions end, and the keeper lets its port go; else the
 // next daemon serves it again, and its sessions go on.
-func (d *Daemon) stopWeb(forget bool) {
+func (d *Daemon) stopWeb(forget bool) error {
 	d.web.mu.Lock()
 	defer d.web.mu.Unlock()
 	// Closed first: a closed server writes its state no more, so the
@@ -233,8 +233,10 @@ func (d *Daemon) stopWeb(forget bool) {
 		d.dropWeb()
 		if err := web.RemoveState(tend.Home(d.home).Web()); err != nil {
 			d.log.Warn("the dashboard's state file stays: the next daemon serves the dashboard again", "err", err)
+			return tend.Errorf(tend.EFAILED, "the dashboard stopped, but its state file stays, and the next daemon would serve it again: remove %s (%v)", tend.Home(d.home).Web(), err)
 		}
 	}
+	return nil
 }
 
 // resumeWeb serves the dashboard again where the previous daemon served
@@ -263,8 +265,7 @@ func (d *Daemon) resumeWeb() {
 // it, or stop it.
 func (d *Daemon) webRequest(req tend.WebRequest) (tend.WebResult, error) {
 	if req.Stop {
-		d.stopWeb(true)
-		return tend.WebResult{}, nil
+		return tend.WebResult{}, d.stopWeb(true)
 	}
 	if d.isQuitting() {
 		return tend.WebResult{}, errQuitting

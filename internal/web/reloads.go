@@ -7,9 +7,10 @@ import (
 	"github.com/tendhq/tend"
 )
 
-// MaxReloads is how many reload reports Reloads keeps: a screenful, and
-// with a few dozen instances each a report is a few KB, so the ring
-// stays well under a MB whatever the daemon does.
+// MaxReloads is how many reload reports Reloads keeps: a screenful. A
+// report holds a step per instance, about 100 bytes of JSON each, so the
+// ring is a few KB for apps of a few dozen instances and about 2 MB when
+// every report is of 1,000 (which the page then shows folded).
 const MaxReloads = 20
 
 // Reloads is the daemon's most recent reloads, scales and replacements,

@@ -3,9 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -77,10 +75,6 @@ type renderTime struct {
 //
 //	go test ./internal/web -run '^$' -bench Dashboard -benchtime 5x
 func BenchmarkDashboard1000Instances(b *testing.B) {
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		b.Skip("needs Chromium (apt-get install chromium)")
-	}
 	src := newManySource(10, 100)
 	var hist History
 	t0 := time.Now().Add(-time.Hour)
@@ -91,21 +85,8 @@ func BenchmarkDashboard1000Instances(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln, err := Listen("127.0.0.1:0", false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := New(ln, false, Config{API: http.NotFoundHandler(), Source: src, History: &hist})
-	go srv.Serve()
-	defer srv.Close()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(b.TempDir()), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
+	srv, _ := servePage(b, Config{Source: src, History: &hist})
+	ctx := newBrowser(b)
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: string(timer)})
 		return err
@@ -117,7 +98,7 @@ func BenchmarkDashboard1000Instances(b *testing.B) {
 	var bytes int
 	b.ResetTimer()
 	for range b.N {
-		url := "http://" + ln.Addr().String() + "/#token=" + srv.Token(false)
+		url := "http://" + srv.Addr().String() + "/#token=" + srv.Token(false)
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err := chromedp.Do(rctx, chromedp.Navigate("about:blank"), chromedp.Navigate(url))
 		var times []renderTime

@@ -368,3 +368,36 @@ func TestWebPortHeldThroughDaemonRestart(t *testing.T) {
 		return err == nil
 	})
 }
+
+// web_addr spelled with a host name (localhost) names the port the keeper
+// holds (on 127.0.0.1): the next daemon serves it again rather than fail
+// to bind it, and a daemon that fails is not started again and again.
+func TestWebAddrByNameThroughDaemonRestart(t *testing.T) {
+	h := newHarness(t)
+	port := strconv.Itoa(testport.Free(t))
+	os.WriteFile(filepath.Join(h.home, "config.yaml"), []byte("web_addr: localhost:"+port+"\n"), 0o600)
+	h.ok("start", h.self, "--name", "alpha", "--", "serve")
+	h.await("online", allStatus(1, tend.StatusOnline))
+	h.killDaemon()
+	resp, err := http.Get("http://127.0.0.1:" + port + "/")
+	if err != nil {
+		t.Fatalf("the dashboard after the restart: %v", err)
+	}
+	resp.Body.Close()
+}
+
+// web_addr changed to another host on the same port: the next daemon
+// binds it once the keeper has let the held one go.
+func TestWebAddrMovedThroughDaemonRestart(t *testing.T) {
+	h := newHarness(t)
+	port := strconv.Itoa(testport.Free(t))
+	conf := filepath.Join(h.home, "config.yaml")
+	os.WriteFile(conf, []byte("web_addr: 127.0.0.1:"+port+"\n"), 0o600)
+	h.ok("start", h.self, "--name", "alpha", "--", "serve")
+	h.await("online", allStatus(1, tend.StatusOnline))
+	os.WriteFile(conf, []byte("web_addr: 0.0.0.0:"+port+"\nweb_public: true\n"), 0o600)
+	h.killDaemon()
+	if base, _ := h.webURL(); !strings.HasSuffix(base, ":"+port) {
+		t.Fatalf("tend web: %s, want the dashboard on port %s", base, port)
+	}
+}

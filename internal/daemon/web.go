@@ -151,15 +151,31 @@ func (d *Daemon) webListener(addr string, public bool) (net.Listener, error) {
 		return nil, err
 	}
 	if held := d.web.held; held != nil {
-		d.web.held = nil
-		if held.Addr().String() == want {
+		if sameAddr(held.Addr(), want) {
+			d.web.held = nil
 			d.web.kept = true
 			return held, nil
 		}
-		held.Close()
+		// Elsewhere: the keeper's copy goes before the bind, since want
+		// may share the held port (another host, 0.0.0.0 for 127.0.0.1).
 		d.dropWeb()
 	}
 	return web.Listen(addr, public)
+}
+
+// sameAddr reports whether a listener on have serves want, which may name
+// its host (localhost) where have has the address.
+func sameAddr(have net.Addr, want string) bool {
+	if have.String() == want {
+		return true
+	}
+	ta, ok := have.(*net.TCPAddr)
+	host, _, err := net.SplitHostPort(want)
+	if !ok || err != nil {
+		return false
+	}
+	wa, err := net.ResolveTCPAddr(sockets.HostNetwork(host), want)
+	return err == nil && wa.Port == ta.Port && wa.IP.Equal(ta.IP)
 }
 
 // holdWeb has the keeper hold a copy of the dashboard's listener, unless

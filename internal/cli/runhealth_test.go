@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend"
+	"github.com/tendhq/tend/client"
 	"github.com/tendhq/tend/internal/testport"
 )
 
@@ -513,4 +515,26 @@ func TestRunReadyzFollowsLiveness(t *testing.T) {
 	os.Remove(unwell)
 	h.await("healthy again", healthy(1))
 	h.awaitProbe(health+"/readyz", 200)
+}
+
+// An app that waits for its dependencies is not failing: a SIGTERM that
+// stops tend run before they are met is a clean stop, and exits 0.
+func TestRunStoppedWhileWaitingForDependencies(t *testing.T) {
+	h := newHarness(t)
+	file := filepath.Join(t.TempDir(), "tend.yaml")
+	body := "apps:\n  - name: gate\n    type: task\n    script: " + h.self + "\n    args: [serve]\n  - name: web\n    script: " + h.self + "\n    args: [serve]\n    depends_on: {gate: completed}\n"
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := h.startCmd(tendBin, "run", file)
+	r.await(r.errLines, "web waits for gate")
+	h.poll("web waiting for gate", func() bool {
+		insts, err := client.New(h.home).Instances(context.Background())
+		return err == nil && slices.ContainsFunc(insts, func(in tend.Instance) bool { return in.Name == "web" && in.Status == tend.StatusWaiting }) &&
+			slices.ContainsFunc(insts, func(in tend.Instance) bool { return in.Name == "gate" && in.Status == tend.StatusOnline })
+	})
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	if code := r.wait(); code != 0 {
+		t.Errorf("tend run exited %d after a SIGTERM while web waited for its dependencies, want 0", code)
+	}
 }

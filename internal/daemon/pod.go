@@ -235,7 +235,11 @@ func (d *Daemon) overrun(bound, kill time.Duration, insts []int, stopped <-chan 
 func (d *Daemon) noteFailing() {
 	var failing []string
 	for _, in := range d.instances() {
-		if in.Status == tend.StatusErrored || in.Status == tend.StatusWaiting {
+		// An instance held until its dependencies are met waits too, with
+		// no restart armed: it is not failing (one blocked by a failure
+		// is).
+		held := in.NextRestartMS == 0 && strings.HasPrefix(in.Problem, "waiting for ")
+		if in.Status == tend.StatusErrored || in.Status == tend.StatusWaiting && !held {
 			failing = append(failing, fmt.Sprintf("%s[%d] %s", in.Name, in.Instance, in.Status))
 		}
 	}

@@ -137,6 +137,15 @@ func (d *Daemon) serveWeb(addr string, public bool) (*web.Server, error) {
 		case <-d.quit:
 			d.stopWeb(false)
 		case <-served:
+			// Serve failed by itself: the dashboard is gone, and its
+			// port with it; the state file brings it back with the next
+			// daemon, or tend web now.
+			d.web.mu.Lock()
+			if d.web.srv == srv {
+				d.web.srv = nil
+				d.dropWeb()
+			}
+			d.web.mu.Unlock()
 		}
 	}()
 	return srv, nil

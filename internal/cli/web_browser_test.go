@@ -120,9 +120,7 @@ func TestWebDashboardInABrowser(t *testing.T) {
 	h.ok("start", h.self, "--name", "alpha", "-i", "2", "--listen-timeout", "300ms", "--", "serve")
 	h.ok("start", h.self, "--name", "beta", "--listen-timeout", "300ms", "--env", "TICK_MS=200", "--", "ticker")
 	insts := h.await("three instances online", allStatus(3, tend.StatusOnline))
-	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
-	b := newBrowser(t)
-	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b, base, _ := h.openDashboard()
 
 	// Every instance, with its pid, as tend ls shows it.
 	for _, in := range insts {
@@ -210,9 +208,7 @@ func TestWebDashboardShowsReloadsOfTheCLI(t *testing.T) {
 	h := newHarness(t)
 	h.ok("start", h.self, "--name", "alpha", "-i", "2", "--listen-timeout", "300ms", "--", "serve")
 	before := h.await("two instances online", allStatus(2, tend.StatusOnline))
-	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
-	b := newBrowser(t)
-	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b, _, _ := h.openDashboard()
 	b.wait("the page live, with no reload yet", `document.querySelector('#conn').textContent === 'live' && !document.querySelector('#no-reloads').hidden`)
 
 	h.ok("reload", "alpha")
@@ -244,9 +240,7 @@ func TestWebDashboardChartsConnections(t *testing.T) {
 	h.ok("start", h.self, "--name", "px", "--exec-mode", "proxy", "--port", strconv.Itoa(port), "--", "portserver")
 	h.ok("start", h.self, "--name", "fk", "--listen-timeout", "200ms", "--", "serve")
 	insts := h.await("both online", allStatus(2, tend.StatusOnline))
-	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
-	b := newBrowser(t)
-	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b, _, _ := h.openDashboard()
 	b.wait("px's row", rowIs(insts[0].ID, insts[0].PID, tend.StatusOnline))
 	b.run("showing px", chromedp.Click(chromedp.CSS(`button[title="charts, logs and actions of px[0]"]`)))
 
@@ -287,9 +281,7 @@ func TestWebDashboardThroughDaemonRestarts(t *testing.T) {
 	h := newHarness(t)
 	h.ok("start", h.self, "--name", "alpha", "-i", "2", "--listen-timeout", "300ms", "--", "serve")
 	insts := h.await("two instances online", allStatus(2, tend.StatusOnline))
-	base, token := h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(t)))
-	b := newBrowser(t)
-	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	b, _, token := h.openDashboard()
 	b.wait("the page live", `document.querySelector('#conn').textContent === 'live'`)
 
 	// What the next daemon needs is written down, private, without the token.
@@ -378,4 +370,15 @@ func TestWebDashboard1000Real(t *testing.T) {
 		}
 		t.Logf("%-8s %7.1f ms handled, %7.1f ms laid out, %7.1f ms painted, %d bytes", r.Type, r.JS, r.Laid, r.Painted, r.Bytes)
 	}
+}
+
+// openDashboard serves the dashboard of h's daemon on a free loopback
+// port and opens it, signed in, in a new browser; it returns the browser
+// and the dashboard's address and the token it spent.
+func (h *harness) openDashboard() (b *browser, base, token string) {
+	h.t.Helper()
+	base, token = h.webURL("--addr", "127.0.0.1:"+strconv.Itoa(testport.Free(h.t)))
+	b = newBrowser(h.t)
+	b.run("opening the page", chromedp.Navigate(base+"/#token="+token))
+	return b, base, token
 }

@@ -134,6 +134,17 @@ func (e *env) client(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// instances returns a client of a running daemon (starting one if needed)
+// and every instance it has.
+func (e *env) instances(ctx context.Context) (*client.Client, []tend.Instance, error) {
+	c, err := e.client(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	insts, err := c.Instances(ctx)
+	return c, insts, err
+}
+
 // interrupted words the error of a request the user cut short (Ctrl-C,
 // SIGTERM): the daemon finishes what it began, whatever the CLI does, so
 // the command says so and returns rather than wait.

@@ -119,11 +119,7 @@ func (e *env) importApps(ctx context.Context, doc []byte, saveAs string, force b
 	if pid := pm2Running(); pid != 0 {
 		fmt.Fprintf(e.errOut, "tend: note: PM2 still runs (pid %d, PM2_HOME=%s): its apps and tend's may compete for ports and files; pm2 kill stops it\n", pid, pm2Home())
 	}
-	c, err := e.client(ctx)
-	if err != nil {
-		return err
-	}
-	insts, err := c.Instances(ctx)
+	c, insts, err := e.instances(ctx)
 	if err != nil {
 		return err
 	}

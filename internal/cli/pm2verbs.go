@@ -70,11 +70,7 @@ func startOrCmd(e *env, then string) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			c, err := e.client(ctx)
-			if err != nil {
-				return err
-			}
-			insts, err := c.Instances(ctx)
+			c, insts, err := e.instances(ctx)
 			if err != nil {
 				return err
 			}
@@ -160,11 +156,7 @@ func jlistCmd(e *env, pretty bool) *cobra.Command {
 		Short:   "Every instance as JSON, as tend ls --json (PM2's " + name + ")",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			insts, err := c.Instances(cmd.Context())
+			_, insts, err := e.instances(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -117,11 +117,7 @@ func (e *env) startExisting(cmd *cobra.Command, args []string) (tend.ActionResul
 	if _, err := os.Stat(target); err == nil {
 		return tend.ActionResult{}, false, nil
 	}
-	c, err := e.client(cmd.Context())
-	if err != nil {
-		return tend.ActionResult{}, false, err
-	}
-	insts, err := c.Instances(cmd.Context())
+	c, insts, err := e.instances(cmd.Context())
 	if err != nil {
 		return tend.ActionResult{}, false, err
 	}

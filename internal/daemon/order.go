@@ -64,7 +64,7 @@ func waitingFor(spec tend.AppSpec) string {
 	for i, dep := range spec.DependsOn {
 		items[i] = dep.String()
 	}
-	return "waiting for " + strings.Join(items, ", ")
+	return waitingPrefix + strings.Join(items, ", ")
 }
 
 // follow starts apps (held, in the order of the file) with start, in
@@ -120,7 +120,7 @@ func (d *Daemon) follow(ctx context.Context, apps []*supervisor.App, skip func(d
 		// (autostart: false starts nothing: no note then)
 		started := slices.ContainsFunc(a.Instances(), func(in tend.Instance) bool { return in.PID != 0 || in.Status != tend.StatusStopped })
 		if len(spec.DependsOn) > 0 && started {
-			notes = append(notes, fmt.Sprintf("%s started after %s", name, strings.TrimPrefix(waitingFor(spec), "waiting for ")))
+			notes = append(notes, fmt.Sprintf("%s started after %s", name, strings.TrimPrefix(waitingFor(spec), waitingPrefix)))
 		}
 	}
 	if len(blocked) == 0 {
@@ -348,7 +348,7 @@ func (d *Daemon) resumeOrder() {
 	for _, a := range d.snapshotApps() {
 		insts := a.Instances()
 		if len(insts) > 0 && !slices.ContainsFunc(insts, func(in tend.Instance) bool {
-			return in.PID != 0 || in.Status != tend.StatusWaiting || in.NextRestartMS > 0 || !strings.HasPrefix(in.Problem, "waiting for ")
+			return !heldForDeps(in)
 		}) {
 			held = append(held, a)
 		}
@@ -366,4 +366,14 @@ func (d *Daemon) resumeOrder() {
 			d.log.Warn("start in order carried on", "err", err)
 		}
 	}()
+}
+
+// waitingPrefix begins the problem of an instance held until its
+// dependencies are met (waitingFor).
+const waitingPrefix = "waiting for "
+
+// heldForDeps reports whether in is held until its app's dependencies
+// are met: waiting, with no process and no restart armed, for them.
+func heldForDeps(in tend.Instance) bool {
+	return in.PID == 0 && in.Status == tend.StatusWaiting && in.NextRestartMS == 0 && strings.HasPrefix(in.Problem, waitingPrefix)
 }

@@ -238,8 +238,7 @@ func (d *Daemon) noteFailing() {
 		// An instance held until its dependencies are met waits too, with
 		// no restart armed: it is not failing (one blocked by a failure
 		// is).
-		held := in.NextRestartMS == 0 && strings.HasPrefix(in.Problem, "waiting for ")
-		if in.Status == tend.StatusErrored || in.Status == tend.StatusWaiting && !held {
+		if in.Status == tend.StatusErrored || in.Status == tend.StatusWaiting && !heldForDeps(in) {
 			failing = append(failing, fmt.Sprintf("%s[%d] %s", in.Name, in.Instance, in.Status))
 		}
 	}
